@@ -1,0 +1,3 @@
+"""pos: a till for shops that take WeChat Pay by QR code on paper receipts."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,88 @@
+"""One exception tree for everything that can go wrong talking WeChat Pay v2.
+
+Catch :class:`WeChatPayError` for all of it, or a branch for what you can act on::
+
+    WeChatPayError
+    ├── TransportError          the request may not have reached WeChat (network, TLS, HTTP 5xx)
+    │   └── TransportTimeout    no answer in time: the call's outcome is unknown
+    ├── MessageError            a message we cannot read or must not believe
+    │   ├── XmlError            the body is not a flat, safe, UTF-8 <xml> document
+    │   │   ├── BodyTooLarge
+    │   │   ├── NotUtf8
+    │   │   ├── ForbiddenMarkup DOCTYPE / ENTITY (XXE, billion laughs)
+    │   │   ├── NestedElement
+    │   │   └── MalformedXml
+    │   └── SignatureError      missing or wrong `sign`
+    ├── ProtocolFail            return_code=FAIL: WeChat refused the request itself
+    └── BusinessError           result_code=FAIL: carries err_code and err_code_des
+
+A caller that retries must look at the branch: only a TransportError (or a
+BusinessError whose err_code is SYSTEMERROR) leaves the outcome unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class WeChatPayError(Exception):
+    """Base of every error raised by :mod:`pos.wechatpay`."""
+
+
+class TransportError(WeChatPayError):
+    """The HTTP exchange failed; WeChat may or may not have acted on the request."""
+
+
+class TransportTimeout(TransportError):
+    """WeChat did not answer within the call's timeout."""
+
+
+class MessageError(WeChatPayError):
+    """A message (request, response or notice) that cannot be read or trusted."""
+
+
+class XmlError(MessageError):
+    """The body is not a flat, safe, UTF-8 ``<xml>`` document."""
+
+
+class BodyTooLarge(XmlError):
+    """The body is over the size limit (64 KiB by default)."""
+
+
+class NotUtf8(XmlError):
+    """The body is not UTF-8 (WeChat's ``NOT_UTF8``)."""
+
+
+class ForbiddenMarkup(XmlError):
+    """A DOCTYPE or ENTITY declaration: never legitimate in WeChat Pay v2, often an attack."""
+
+
+class NestedElement(XmlError):
+    """An element inside a field: v2 messages are flat."""
+
+
+class MalformedXml(XmlError):
+    """Not well-formed XML, or a root other than ``<xml>``."""
+
+
+class SignatureError(MessageError):
+    """The ``sign`` is missing or does not match the message."""
+
+
+class ProtocolFail(WeChatPayError):
+    """``return_code=FAIL``: WeChat refused the request (bad signature, bad parameters...)."""
+
+    def __init__(self, return_msg: str, fields: Mapping[str, str] | None = None) -> None:
+        super().__init__(return_msg or "return_code=FAIL")
+        self.return_msg = return_msg
+        self.fields = dict(fields or {})
+
+
+class BusinessError(WeChatPayError):
+    """``result_code=FAIL``: the request was understood and the business answer is no."""
+
+    def __init__(self, err_code: str, err_code_des: str, fields: Mapping[str, str] | None = None):
+        super().__init__(f"{err_code}: {err_code_des}" if err_code_des else err_code)
+        self.err_code = err_code
+        self.err_code_des = err_code_des
+        self.fields = dict(fields or {})
