@@ -1,0 +1,127 @@
+"""The config file: defaults that run the demo, and a clear message for every mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from pos import config
+from pos.config import ConfigError
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "pos.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_any_file(tmp_path) -> None:
+    cfg = config.load(env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert cfg.source == "<defaults>"
+    assert cfg.merchant.api_base == config.REAL_GATEWAY
+    assert cfg.merchant.sign_type == "MD5"
+    assert cfg.till.order_ttl == 15
+    assert cfg.store.zone.key == "Asia/Shanghai"
+
+
+def test_full_file(tmp_path) -> None:
+    path = write(
+        tmp_path,
+        """
+[merchant]
+appid = "wx1"
+mch_id = "1900000109"
+api_key = "k"
+sign_type = "HMAC-SHA256"
+notify_url = "https://shop.example/wechatpay/notify"
+api_base = "http://127.0.0.1:8702"
+timeout = 5
+
+[store]
+name = "小店"
+other_channels = ["MP", "APP"]
+
+[till]
+order_ttl = 10
+lane = "02"
+
+[[products]]
+id = "SKU1"
+name = "咖啡"
+price = "12.50"
+barcode = "6901234567890"
+""",
+    )
+    cfg = config.load(path, env={})
+    assert cfg.merchant.sign_type == "HMAC-SHA256"
+    assert cfg.merchant.timeout == 5.0
+    assert cfg.store.other_channels == ("MP", "APP")
+    assert cfg.till.order_ttl == 10
+    assert cfg.products[0].name == "咖啡"
+    assert cfg.source == str(path)
+
+
+def test_config_from_environment_variable(tmp_path) -> None:
+    path = write(tmp_path, '[store]\nname = "env shop"\n')
+    assert config.load(env={"POS_CONFIG": str(path)}).store.name == "env shop"
+
+
+def test_platform_config_dir(tmp_path) -> None:
+    (tmp_path / "pos").mkdir()
+    (tmp_path / "pos" / "pos.toml").write_text('[till]\nlane = "07"\n', encoding="utf-8")
+    assert config.load(env={"XDG_CONFIG_HOME": str(tmp_path)}).till.lane == "07"
+
+
+def test_secrets_from_environment_and_credentials(tmp_path) -> None:
+    path = write(tmp_path, '[merchant]\napi_key = "in-file"\n')
+    assert config.load(path, env={"POS_API_KEY": "from-env"}).merchant.api_key == "from-env"
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "api_key").write_text("from-systemd\n", encoding="utf-8")
+    (creds / "manager_password_hash").write_text("hash\n", encoding="utf-8")
+    cfg = config.load(path, env={"CREDENTIALS_DIRECTORY": str(creds), "POS_API_KEY": "from-env"})
+    assert cfg.merchant.api_key == "from-systemd"
+    assert cfg.manager.password_hash == "hash"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[merchant]\nsign_type = "HMAC_SHA256"\n',
+            r"\[merchant\] sign_type must be one of MD5, HMAC-SHA256",
+        ),
+        ("[merchant]\nappid = 12\n", r"\[merchant\] appid must be a string"),
+        ('[merchant]\nnotify_url = "https://x/notify?a=1"\n', "without a query string"),
+        ('[merchant]\napi_base = "ftp://x"\n', "must be an http"),
+        ('[merchant]\nsecret = "x"\n', r"\[merchant\] has no key 'secret'"),
+        ("[till]\norder_ttl = 3\n", "between 5 and 120"),
+        ('[till]\norder_ttl = "15"\n', "must be a whole number"),
+        ("[till]\nport = 70000\n", "TCP port"),
+        ('[store]\ntimezone = "Mars/Olympus"\n', "not a known time zone"),
+        ('[store]\nlanguage = "fr"\n', "zh-CN or en"),
+        ('[stor]\nname = "x"\n', r"unknown section \[stor\]"),
+        ("store = 1\n", "must be a \\[store\\] table"),
+        ('[[products]]\nid = "a"\nname = "x"\nprice = "-1"\n', "price"),
+        ('[[products]]\nid = "a"\nname = "x"\n', "needs price"),
+        (
+            '[[products]]\nid = "a"\nname = "x"\nprice = "1"\n'
+            '[[products]]\nid = "a"\nname = "y"\nprice = "2"\n',
+            "used twice",
+        ),
+        ("[merchant\n", "not valid TOML"),
+    ],
+)
+def test_bad_files_name_the_key(tmp_path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as info:
+        config.load(path, env={})
+    assert str(path) in str(info.value)
+
+
+def test_missing_and_unreadable_files(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="no such config file"):
+        config.load(tmp_path / "nope.toml", env={})
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes(b'[store]\nname = "\xe9"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        config.load(bad, env={})
