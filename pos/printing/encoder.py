@@ -1,0 +1,227 @@
+"""A receipt Document to ESC/POS bytes for one printer profile.
+
+``encode(document, profile)`` is a pure function: the same document and
+profile always give the same bytes, which the tests keep as golden files and
+the spooler sends as one job.
+
+What it sends, and why (escpos.md §0):
+
+- ``ESC @`` first, so a job never inherits a previous job's modes.
+- ``ESC a`` / ``ESC E`` / ``GS !`` only when alignment, bold or size change.
+- Chinese: ``FS &`` once before the first non-ASCII line, then GB18030 two-byte
+  codes; ``FS .`` at the end of the job so the next sender finds the printer in
+  ASCII mode. Characters with no two-byte GB18030 code (and control
+  characters) are replaced by a visible "？", never sent as junk; ``¥`` (U+00A5)
+  is printed as ``￥`` (U+FFE5, ``A3 A4``). python-escpos's ``text()`` is not
+  used: it guesses encodings per string and never sends ``FS &``.
+- Printers without a Chinese font (``chinese_mode = "none"``): text goes out in
+  code page 437; a line with characters that page lacks is drawn as an image
+  with ``raster_font``, or refused with :class:`RasterFontRequired` when no font
+  is configured. Full-width forms that CP437 has a half-width twin for (``￥``,
+  ``：``) are sent as the twin plus a space, keeping the column count.
+- QR: see ``pos.printing.qr``; native ``GS ( k`` only where the profile says so,
+  otherwise a bare raster image centred with ``ESC a 1``; a 4-module quiet zone
+  above and below is fed with ``ESC J`` rather than sent as white rows.
+- Cut: ``GS V 0`` (full) or ``GS V 1`` (partial) after feeding past the cutter,
+  or a feed to the tear bar on printers without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pos.printing import qr as qrmod
+from pos.printing import raster, raster_text
+from pos.printing.profiles import PrinterProfile
+from pos.receipts.document import QR, Align, Cut, Document, Feed, Row, Rule, Text
+from pos.receipts.layout import pad_row, wrap
+
+ESC = b"\x1b"
+GS = b"\x1d"
+FS = b"\x1c"
+LF = b"\n"
+
+INIT = ESC + b"@"
+CODE_PAGE_437 = ESC + b"t\x00"
+CHINESE_ON = FS + b"&"
+CHINESE_OFF = FS + b"."
+CUT_FULL = GS + b"V\x00"
+CUT_PARTIAL = GS + b"V\x01"
+FEED_BEFORE_CUT = 4  # lines from the print head to the cutter or tear bar on common printers
+RASTER_LINE_GAP = 6  # dots under a raster text line, so it spaces like a text line (30 dots)
+
+REPLACEMENT = "？"  # U+FF1F, A3 BF: visible, and two cells like the character it replaces
+_ALIGN = {Align.LEFT: 0, Align.CENTER: 1, Align.RIGHT: 2}
+# Full-width forms with a CP437 twin: (twin, padding) keeps the two-cell width.
+_CP437_TWINS = {"￥": " \u00a5", "：": ": ", "，": ", ", "（": " (", "）": ") ", "　": "  "}
+
+
+class EncodeError(ValueError):
+    """The document cannot be printed on this profile as it stands; the message says what to change."""
+
+
+class RasterFontRequired(EncodeError):
+    """Chinese text for a printer with no Chinese font, and no ``[printer] raster_font`` configured."""
+
+
+@dataclass
+class _State:
+    align: int = 0
+    bold: bool = False
+    size: int = 0
+    chinese: bool = False
+
+
+def encode(document: Document, profile: PrinterProfile, *, raster_font: str | None = None) -> bytes:
+    """The complete job for ``document`` on a ``profile`` printer.
+
+    ``raster_font`` is the path of a CJK TrueType font, used only when the
+    profile has no Chinese font and a line needs one.
+    """
+    return _Encoder(profile, raster_font or None).run(document)
+
+
+class _Encoder:
+    def __init__(self, profile: PrinterProfile, raster_font: str | None) -> None:
+        self.profile = profile
+        self.raster_font = raster_font
+        self.out = bytearray()
+        self.state = _State()
+
+    def run(self, document: Document) -> bytes:
+        self.out += INIT
+        if self.profile.text_encoding == "cp437":
+            self.out += CODE_PAGE_437
+        for block in document.blocks:
+            if isinstance(block, Text):
+                self._text(block)
+            elif isinstance(block, Row):
+                self._set(align=0, bold=block.bold, width=1, height=1)
+                self._lines(pad_row(block.left, block.right, self.profile.columns), 1, 1, block.bold)
+            elif isinstance(block, Rule):
+                self._set(align=0, bold=False, width=1, height=1)
+                self.out += block.char.encode("ascii") * self.profile.columns + LF
+            elif isinstance(block, Feed):
+                self.out += ESC + b"d" + bytes([block.lines])
+            elif isinstance(block, QR):
+                self._qr(block)
+            elif isinstance(block, Cut):
+                self._cut()
+            else:  # pragma: no cover - the Block union is closed
+                raise EncodeError(f"unknown block {block!r}")
+        if self.state.chinese:
+            self.out += CHINESE_OFF
+        return bytes(self.out)
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _set(self, *, align: int, bold: bool, width: int, height: int) -> None:
+        if align != self.state.align:
+            self.out += ESC + b"a" + bytes([align])
+            self.state.align = align
+        if bold != self.state.bold:
+            self.out += ESC + b"E" + bytes([int(bold)])
+            self.state.bold = bold
+        size = ((width - 1) << 4) | (height - 1)
+        if size != self.state.size:
+            self.out += GS + b"!" + bytes([size])
+            self.state.size = size
+
+    # -- text ------------------------------------------------------------------------------------
+
+    def _text(self, block: Text) -> None:
+        self._set(align=_ALIGN[block.align], bold=block.bold, width=block.width, height=block.height)
+        columns = max(2, self.profile.columns // block.width)
+        self._lines(wrap(block.text, columns), block.width, block.height, block.bold)
+
+    def _lines(self, lines: Iterable[str], width: int, height: int, bold: bool) -> None:
+        for line in lines:
+            if self.profile.has_chinese_font:
+                self._gb_line(line)
+            else:
+                self._single_byte_line(line, width, height, bold)
+
+    def _gb_line(self, line: str) -> None:
+        data = gb18030_two_byte(line)
+        if any(b >= 0x80 for b in data) and not self.state.chinese:
+            self.out += CHINESE_ON
+            self.state.chinese = True
+        self.out += data + LF
+
+    def _single_byte_line(self, line: str, width: int, height: int, bold: bool) -> None:
+        text = "".join(_CP437_TWINS.get(ch, ch) for ch in line.replace("\u00a5", "￥"))
+        try:
+            data = text.encode("cp437")
+        except UnicodeEncodeError:
+            data = b""
+        if not line or (data and all(b >= 0x20 for b in data)):
+            self.out += data + LF
+            return
+        self._raster_line(line, width, height, bold)
+
+    def _raster_line(self, line: str, width: int, height: int, bold: bool) -> None:
+        if not self.raster_font:
+            raise RasterFontRequired(
+                f"printer profile {self.profile.name!r} has no Chinese font, and the line {line!r} "
+                "needs one: set [printer] raster_font to a CJK TrueType font "
+                "(e.g. /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc) "
+                'or use a profile with chinese_mode = "fs-and"'
+            )
+        try:
+            image = raster_text.render_line(
+                line, self.raster_font, cell_dots=self.profile.cell_dots, bold=bold
+            )
+        except raster_text.FontError as exc:
+            raise EncodeError(str(exc)) from exc
+        image = raster_text.scale(image, width, height)
+        if image.width > self.profile.printable_dots:
+            image = image.crop((0, 0, self.profile.printable_dots, image.height))
+        self.out += raster.image_bytes(image)
+        self.out += ESC + b"J" + bytes([RASTER_LINE_GAP * height])
+
+    # -- QR and cut ------------------------------------------------------------------------------
+
+    def _qr(self, block: QR) -> None:
+        native = self.profile.native_qr if block.mode == "auto" else block.mode == "native"
+        scale = 1 if native else self.profile.raster_scale
+        try:
+            plan = qrmod.plan(
+                block.data,
+                dpi=self.profile.dpi,
+                printable_dots=self.profile.printable_dots,
+                max_module=qrmod.NATIVE_MAX_MODULE if native else None,
+                even=scale == 2,
+            )
+        except qrmod.QRSizeError as exc:
+            raise EncodeError(f"printer profile {self.profile.name!r}: {exc}") from exc
+        self._set(align=1, bold=False, width=1, height=1)
+        quiet = min(255, 4 * plan.module_dots)
+        self.out += ESC + b"J" + bytes([quiet])
+        if native:
+            self.out += qrmod.native_bytes(block.data, plan.module_dots)
+        else:
+            self.out += qrmod.raster_bytes(block.data, plan.module_dots, scale=scale)
+        self.out += ESC + b"J" + bytes([quiet])
+
+    def _cut(self) -> None:
+        self.out += ESC + b"d" + bytes([FEED_BEFORE_CUT])
+        if self.profile.cut == "full":
+            self.out += CUT_FULL
+        elif self.profile.cut == "partial":
+            self.out += CUT_PARTIAL
+
+
+def gb18030_two_byte(line: str) -> bytes:
+    """``line`` in GB18030 with every character one or two bytes; others become a visible "？"."""
+    out = bytearray()
+    for ch in line.replace("\u00a5", "￥"):
+        if ch < " " or ch == "\x7f":
+            out += REPLACEMENT.encode("gb18030") if ch != "\t" else b" "
+            continue
+        try:
+            data = ch.encode("gb18030")
+        except UnicodeEncodeError:  # lone surrogates
+            data = b""
+        out += data if 1 <= len(data) <= 2 else REPLACEMENT.encode("gb18030")
+    return bytes(out)
