@@ -12,8 +12,15 @@ Catch :class:`WeChatPayError` for all of it, or a branch for what you can act on
     │   │   ├── ForbiddenMarkup DOCTYPE / ENTITY (XXE, billion laughs)
     │   │   ├── NestedElement
     │   │   └── MalformedXml
-    │   └── SignatureError      missing or wrong `sign`
+    │   ├── SignatureError      missing or wrong `sign`
+    │   ├── WrongMerchant       appid/mch_id are not ours (a message meant for someone else)
+    │   ├── InvalidField        a field we need is missing or not of its type (total_fee="1.00")
+    │   ├── DecryptError        a refund notice's req_info does not decrypt with our key
+    │   ├── BadBizPayUrl        not a signed mode-one weixin://wxpay/bizpayurl link
+    │   └── BillFormatError     a downloadbill text we cannot read (names the line)
     ├── ProtocolFail            return_code=FAIL: WeChat refused the request itself
+    │   ├── NoBill              downloadbill: "No Bill Exist" / 20002, nothing was paid that day
+    │   └── BillNotReady        downloadbill: "Bill Creating", ask again after 10:00 next day
     └── BusinessError           result_code=FAIL: carries err_code and err_code_des
 
 A caller that retries must look at the branch: only a TransportError (or a
@@ -69,6 +76,26 @@ class SignatureError(MessageError):
     """The ``sign`` is missing or does not match the message."""
 
 
+class WrongMerchant(MessageError):
+    """The message names another appid or mch_id than ours."""
+
+
+class InvalidField(MessageError):
+    """A field is missing or cannot be read as its type (an amount, a time)."""
+
+
+class DecryptError(MessageError):
+    """A refund notice's ``req_info`` is not AES-256-ECB ciphertext under our key."""
+
+
+class BadBizPayUrl(MessageError):
+    """A QR payload that is not a well-formed, correctly signed mode-one ``bizpayurl``."""
+
+
+class BillFormatError(MessageError):
+    """The downloadbill text does not have the layout we know; the message names the line."""
+
+
 class ProtocolFail(WeChatPayError):
     """``return_code=FAIL``: WeChat refused the request (bad signature, bad parameters...)."""
 
@@ -86,3 +113,11 @@ class BusinessError(WeChatPayError):
         self.err_code = err_code
         self.err_code_des = err_code_des
         self.fields = dict(fields or {})
+
+
+class NoBill(ProtocolFail):
+    """downloadbill answered "No Bill Exist" (error_code 20002): no trade that day, not a failure."""
+
+
+class BillNotReady(ProtocolFail):
+    """downloadbill answered "Bill Creating": WeChat builds bills from 09:00 the next day."""

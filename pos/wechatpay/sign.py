@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Mapping
+
+from pos.wechatpay.errors import SignatureError
 
 MD5 = "MD5"
 HMAC_SHA256 = "HMAC-SHA256"
@@ -50,3 +53,18 @@ def signed(fields: Mapping[str, str], api_key: str, sign_type: str = MD5) -> dic
     out = {k: v for k, v in fields.items() if v != "" and k != "sign"}
     out["sign"] = sign(out, api_key, sign_type)
     return out
+
+
+def verify(fields: Mapping[str, str], api_key: str, sign_type: str = MD5) -> None:
+    """Raise :class:`SignatureError` unless ``fields['sign']`` is present and right."""
+    if sign_type not in SIGN_TYPES:
+        raise SignatureError(f"unknown sign_type {sign_type!r}; expected MD5 or HMAC-SHA256")
+    if not fields.get("sign"):
+        raise SignatureError("the message carries no sign")
+    if not is_valid(fields, api_key, sign_type):
+        raise SignatureError(f"the sign does not match the message ({sign_type})")
+
+
+def new_nonce() -> str:
+    """A fresh ``nonce_str``: 32 random hex characters (WeChat allows up to 32)."""
+    return secrets.token_hex(16)

@@ -39,11 +39,12 @@ class _Refused(Exception):
         self.error = error
 
 
-def decode(body: bytes, *, max_bytes: int = MAX_BODY) -> dict[str, str]:
+def decode(body: bytes, *, max_bytes: int = MAX_BODY, root: str = "xml") -> dict[str, str]:
     """Parse a v2 message into ``{field: text}``; every child of ``<xml>`` is kept.
 
     An empty element gives ``""``. A field that appears twice is refused as
     malformed, since the two values could be signed one way and read another.
+    ``root`` is ``"root"`` for the decrypted ``req_info`` of a refund notice.
     """
     if not isinstance(body, bytes | bytearray):
         raise TypeError("decode() takes the raw body bytes")
@@ -71,8 +72,8 @@ def decode(body: bytes, *, max_bytes: int = MAX_BODY) -> dict[str, str]:
         nonlocal depth, current
         depth += 1
         if depth == 1:
-            if name != "xml":
-                refuse(MalformedXml(f"root element is <{name}>, expected <xml>"))
+            if name != root:
+                refuse(MalformedXml(f"root element is <{name}>, expected <{root}>"))
         elif depth == 2:
             current = name
             chunks.clear()
@@ -124,13 +125,15 @@ def _cdata(value: str) -> str:
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def encode(fields: Mapping[str, str], *, bare: frozenset[str] | set[str] = frozenset()) -> bytes:
+def encode(
+    fields: Mapping[str, str], *, bare: frozenset[str] | set[str] = frozenset(), root: str = "xml"
+) -> bytes:
     """Write ``fields`` as ``<xml>``: values in CDATA except the names in ``bare``.
 
     ``bare`` mirrors WeChat's own habit (``<total_fee>1</total_fee>``); bare values
     are XML-escaped. Field names must be plain identifiers.
     """
-    parts = ["<xml>"]
+    parts = [f"<{root}>"]
     for name, value in fields.items():
         if not name.replace("_", "").isalnum() or not name.isascii():
             raise ValueError(f"field name {name!r} is not a plain identifier")
@@ -143,5 +146,5 @@ def encode(fields: Mapping[str, str], *, bare: frozenset[str] | set[str] = froze
         else:
             body = _cdata(value)
         parts.append(f"<{name}>{body}</{name}>")
-    parts.append("</xml>")
+    parts.append(f"</{root}>")
     return "".join(parts).encode("utf-8")
