@@ -2,6 +2,8 @@
 
 Knows nothing of sales, printers or Flask: plain values in, typed values out.
 Everything that can go wrong is a :class:`WeChatPayError` (see :mod:`.errors`).
+The signing functions stay in their module (``from pos.wechatpay import sign`` is
+the module, ``sign.sign(...)`` the function), so no name here shadows a submodule.
 """
 
 from pos.wechatpay.bills import (
@@ -62,7 +64,7 @@ from pos.wechatpay.notices import (
     verify_refund_notice,
     verify_scan_callback,
 )
-from pos.wechatpay.sign import HMAC_SHA256, MD5, SIGN_TYPES, is_valid, sign, signed, verify
+from pos.wechatpay.sign import HMAC_SHA256, MD5, SIGN_TYPES
 
 __all__ = [
     "HMAC_SHA256",
@@ -109,7 +111,6 @@ __all__ = [
     "fail_reply",
     "format_bill",
     "is_bizpayurl",
-    "is_valid",
     "parse_bill",
     "parse_bizpayurl",
     "parse_payment_notice",
@@ -117,11 +118,8 @@ __all__ = [
     "read_notice",
     "scan_fail_reply",
     "scan_reply",
-    "sign",
-    "signed",
     "success_reply",
     "summarize",
-    "verify",
     "verify_payment_notice",
     "verify_refund_notice",
     "verify_scan_callback",
