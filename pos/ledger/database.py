@@ -1,0 +1,107 @@
+"""Connecting to the ledger's database and bringing its schema up to date.
+
+SQLite (the default, one file in the data directory) is set up per connection:
+
+- ``journal_mode=WAL`` so the till's pages can read while the listener writes;
+- ``busy_timeout`` so a writer waits for another instead of failing at once;
+- ``foreign_keys=ON`` (SQLite leaves them off unless asked, on every connection).
+
+Write transactions start with ``BEGIN IMMEDIATE``: they take SQLite's write
+lock first, so two processes deciding the same sale queue up behind each other
+instead of both reading, then one failing to upgrade its lock. Read-only
+transactions start with a plain ``BEGIN`` and never block writers. This is the
+pysqlite recipe from SQLAlchemy's documentation: the driver's own implicit
+BEGIN is switched off and we emit ours.
+
+PostgreSQL needs none of this: its row locks and ``READ COMMITTED`` already
+make a conditional ``UPDATE`` decide a race.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+from pos.ledger.errors import LedgerError
+
+BUSY_TIMEOUT_MS = 5000  # WeChat waits 5 s for our answer; a lock held longer is a bug anyway
+READ_ONLY = {"pos_begin": "BEGIN"}  # execution option for read transactions (SQLite)
+_MIGRATIONS = "pos.ledger:migrations"
+_PG_MIGRATION_LOCK = 0x706F735F6C6467  # "pos_ldg": one migrator at a time on a shared server
+
+
+def create_ledger_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for ``url`` with the per-connection settings above; creates the SQLite file's folder."""
+    url = make_url(url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise LedgerError(
+            "the ledger needs a database file shared by the till and the listener, "
+            f"not an in-memory database: {url.render_as_string(hide_password=True)}"
+        )
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_size=5, max_overflow=20, pool_timeout=60)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see "begin" below)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(
+                "PRAGMA synchronous = NORMAL"
+            )  # safe with WAL: a power cut loses no commit's integrity
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql(connection.get_execution_options().get("pos_begin", "BEGIN IMMEDIATE"))
+
+    return engine
+
+
+def _alembic_config() -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", _MIGRATIONS)
+    return config
+
+
+def head_revision() -> str:
+    """The newest schema revision this code ships."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at (None for an empty database)."""
+    with engine.connect() as connection:
+        connection.execution_options(**READ_ONLY)
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database to ``revision`` in one transaction; a database already there is untouched.
+
+    Two processes starting at once are safe: on SQLite the second waits for the
+    first's write lock and then finds nothing to do; on PostgreSQL an advisory
+    lock does the same.
+    """
+    config = _alembic_config()
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)

@@ -1,0 +1,284 @@
+"""The ledger's values: states, kinds and the read-only records it hands out.
+
+Everything here is a plain, frozen value. Records are snapshots of a row at the
+moment it was read; to change anything, call a :class:`~pos.ledger.Ledger`
+method, never assign to a record.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+
+class SaleState(enum.StrEnum):
+    """Where a sale is in DESIGN.md's state machine.
+
+    ::
+
+        NEW --record_order--> AWAITING_PAYMENT --mark_paid--> PAID
+         |                     |--mark_expired--> EXPIRED
+         |                     '--mark_voided---> VOIDED
+         '--record_order_failure--> FAILED --retry_order--> NEW (same out_trade_no)
+        PAID, PARTLY_REFUNDED --complete_refund--> PARTLY_REFUNDED or REFUNDED
+
+    mark_paid also accepts NEW and FAILED (WeChat says it was paid, so it was) and
+    VOIDED and EXPIRED (paid in the race before the close: flagged for the manager).
+    """
+
+    NEW = "NEW"
+    AWAITING_PAYMENT = "AWAITING_PAYMENT"
+    PAID = "PAID"
+    PARTLY_REFUNDED = "PARTLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    EXPIRED = "EXPIRED"
+    VOIDED = "VOIDED"
+    FAILED = "FAILED"
+
+    @property
+    def is_paid(self) -> bool:
+        """Money was taken for this sale (whether or not some of it went back)."""
+        return self in PAID_STATES
+
+    @property
+    def is_pending(self) -> bool:
+        """The watcher still has work to do for this sale."""
+        return self in (SaleState.NEW, SaleState.AWAITING_PAYMENT)
+
+
+PAID_STATES = frozenset({SaleState.PAID, SaleState.PARTLY_REFUNDED, SaleState.REFUNDED})
+
+
+class PaymentSource(enum.StrEnum):
+    """Who told us the sale was paid."""
+
+    NOTICE = "notice"  # WeChat's signed notification, through the listener
+    QUERY = "query"  # our own /pay/orderquery, from the watcher or the cashier's "check" button
+    BILL = "bill"  # the nightly /pay/downloadbill reconciliation
+
+
+class PaidStatus(enum.StrEnum):
+    """What :meth:`Ledger.mark_paid` did with a payment report."""
+
+    PAID = "paid"  # this report moved the sale to PAID; the confirmation slip is queued
+    PAID_AFTER_CLOSE = "paid_after_close"  # as PAID, but the sale had been VOIDED/EXPIRED: flagged
+    ALREADY_PAID = "already_paid"  # a repeat of a payment already recorded: nothing changed
+    AMOUNT_MISMATCH = "amount_mismatch"  # total_fee differs from the sale: stored, flagged, NOT paid
+    CONFLICTING_PAYMENT = "conflicting_payment"  # another transaction for a paid sale: stored, flagged
+    UNKNOWN_SALE = "unknown_sale"  # no such out_trade_no: flagged, no sale written
+
+
+class RefundState(enum.StrEnum):
+    PENDING = "PENDING"  # started; the amount is reserved; WeChat's answer is not final yet
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"  # WeChat closed it (REFUNDCLOSE/CHANGE): the reservation is released
+
+
+class JobKind(enum.StrEnum):
+    SALE_SLIP = "sale_slip"  # the receipt with the QR code and the deadline
+    CONFIRMATION = "confirmation"  # "paid" slip, queued with the PAID transition
+    VOID_NOTICE = "void_notice"
+    EXPIRED_NOTICE = "expired_notice"
+    REFUND_SLIP = "refund_slip"
+    Z_REPORT = "z_report"
+    LABEL = "label"  # a mode-one shelf label
+    TEST = "test"
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    PRINTING = "printing"
+    DONE = "done"
+
+
+class MessageKind(enum.StrEnum):
+    """Messages kept in the audit log, as received."""
+
+    NOTICE = "notice"  # payment notification
+    QUERY = "query"  # orderquery answer
+    CALLBACK = "callback"  # mode-one callback
+    REFUND_NOTICE = "refund_notice"
+    CLOSE = "close"  # closeorder answer
+    BILL = "bill"  # a line of the downloaded bill
+
+
+class FlagKind(enum.StrEnum):
+    """Anomalies the manager must look at."""
+
+    AMOUNT_MISMATCH = "amount_mismatch"
+    PAID_AFTER_CLOSE = "paid_after_close"
+    SECOND_PAYMENT = "second_payment"
+    UNKNOWN_ORDER = "unknown_order"
+    REFUND_FAILED = "refund_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    """One line to ring up: ``LineItem("拿铁", 1800, qty=2)``; prices are integer fen."""
+
+    name: str
+    unit_price: int
+    qty: int = 1
+
+    @property
+    def amount(self) -> int:
+        return self.unit_price * self.qty
+
+
+@dataclass(frozen=True, slots=True)
+class SaleItem:
+    id: int
+    sale_id: int
+    position: int
+    name: str
+    qty: int
+    unit_price: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """A sale as stored. Times are aware UTC datetimes; money is integer fen."""
+
+    id: int
+    out_trade_no: str
+    store: str
+    lane: str
+    cashier: str
+    business_date: date
+    body: str
+    total_fee: int
+    state: SaleState
+    sign_type: str
+    code_url: str | None
+    prepay_id: str | None
+    created_at: datetime
+    ordered_at: datetime | None
+    expires_at: datetime | None
+    paid_at: datetime | None
+    closed_at: datetime | None
+    transaction_id: str | None
+    failure: str | None
+    refund_reserved_fee: int  # started and not failed refunds
+    refunded_fee: int  # refunds WeChat confirmed
+    flagged: bool  # the manager has an anomaly to look at (see Ledger.flags_for_sale)
+    updated_at: datetime
+    items: tuple[SaleItem, ...] = field(default=())
+
+    @property
+    def refundable_fee(self) -> int:
+        """What can still be refunded: the total less every refund not failed."""
+        return self.total_fee - self.refund_reserved_fee if self.state.is_paid else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """Money WeChat reported for one of our sales. ``accepted`` payments count for the sale;
+    the others (wrong amount, a second transaction) are kept for the manager, never dropped."""
+
+    id: int
+    sale_id: int
+    transaction_id: str
+    total_fee: int
+    cash_fee: int | None
+    openid: str | None
+    time_end: datetime
+    source: PaymentSource
+    accepted: bool
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    id: int
+    sale_id: int
+    out_refund_no: str
+    refund_fee: int
+    state: RefundState
+    refund_id: str | None
+    reason: str
+    failure: str | None
+    requested_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PrintJob:
+    id: int
+    sale_id: int | None
+    kind: JobKind
+    state: JobState
+    attempts: int  # failed writes so far (a crash while printing counts as one)
+    last_error: str | None
+    payload: dict[str, Any] | None
+    reprint_of: int | None
+    created_at: datetime
+    claimed_at: datetime | None
+    printed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    sale_id: int | None
+    event: str
+    detail: dict[str, Any] | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    id: int
+    sale_id: int | None
+    out_trade_no: str | None
+    kind: FlagKind
+    detail: dict[str, Any] | None
+    raised_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    kind: MessageKind
+    out_trade_no: str | None
+    raw: str
+    verdict: str
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaidOutcome:
+    """The answer of :meth:`Ledger.mark_paid`. Every outcome was stored durably before it was
+    returned, so the listener may acknowledge WeChat (SUCCESS) for all of them."""
+
+    status: PaidStatus
+    sale: Sale | None  # None only for UNKNOWN_SALE
+    job_id: int | None = None  # the confirmation job queued by this report, if any
+    flag_id: int | None = None  # the anomaly raised (or found again) for this report, if any
+
+    @property
+    def newly_paid(self) -> bool:
+        """This report made the sale PAID (tell the cashier; the slip is queued)."""
+        return self.status in (PaidStatus.PAID, PaidStatus.PAID_AFTER_CLOSE)
+
+    @property
+    def is_paid(self) -> bool:
+        """The sale is paid now, by this report or an earlier one."""
+        return (
+            self.sale is not None and self.sale.state.is_paid and self.status is not PaidStatus.UNKNOWN_SALE
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RefundOutcome:
+    """The answer of :meth:`Ledger.complete_refund`."""
+
+    refund: Refund
+    sale: Sale
+    already_done: bool  # a repeat: the refund had already been completed, nothing changed
+    job_id: int | None = None  # the refund slip queued by this call

@@ -1,0 +1,245 @@
+"""The ledger's tables, in SQLAlchemy Core, the same on SQLite and PostgreSQL.
+
+This is the shape the code reads and writes. The database gets it through the
+migrations in ``migrations/versions`` (never ``metadata.create_all``); a test
+checks that the migrated database and this metadata agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    text,
+)
+
+from pos.ledger.errors import InvalidInput
+
+# Constraint names are fixed so migrations can refer to them on every database.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite has no time zones: values are stored as UTC text and read back with
+    ``tzinfo=UTC``. Naive datetimes are refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidInput(f"refusing to store a naive datetime: {value!r}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+SALE_STATES = (
+    "NEW",
+    "AWAITING_PAYMENT",
+    "PAID",
+    "PARTLY_REFUNDED",
+    "REFUNDED",
+    "EXPIRED",
+    "VOIDED",
+    "FAILED",
+)
+JOB_KINDS = (
+    "sale_slip",
+    "confirmation",
+    "void_notice",
+    "expired_notice",
+    "refund_slip",
+    "z_report",
+    "label",
+    "test",
+)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+sales = Table(
+    "sales",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("out_trade_no", String(32), nullable=False, unique=True),
+    Column("store", String(8), nullable=False),
+    Column("lane", String(4), nullable=False),
+    Column("cashier", String(64), nullable=False, server_default=""),
+    Column("business_date", Date, nullable=False, index=True),
+    Column("body", String(128), nullable=False),
+    Column("total_fee", Integer, nullable=False),
+    Column("state", String(20), nullable=False, index=True),
+    Column("sign_type", String(16), nullable=False),
+    Column("code_url", String(256)),
+    Column("prepay_id", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("ordered_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),
+    Column("paid_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("transaction_id", String(32)),
+    Column("failure", Text),
+    Column("refund_reserved_fee", Integer, nullable=False, server_default=text("0")),
+    Column("refunded_fee", Integer, nullable=False, server_default=text("0")),
+    Column("flagged", Boolean, nullable=False, server_default=text("false")),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("total_fee > 0", name="total_fee_positive"),
+    CheckConstraint(_one_of("state", SALE_STATES), name="state_known"),
+    CheckConstraint(
+        "refund_reserved_fee >= refunded_fee AND refunded_fee >= 0 AND refund_reserved_fee <= total_fee",
+        name="refunds_within_total",
+    ),
+)
+
+sale_items = Table(
+    "sale_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sale_id", Integer, ForeignKey("sales.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("qty", Integer, nullable=False),
+    Column("unit_price", Integer, nullable=False),
+    Column("amount", Integer, nullable=False),
+    CheckConstraint("qty > 0 AND unit_price >= 0 AND amount = qty * unit_price", name="amount_adds_up"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sale_id", Integer, ForeignKey("sales.id"), nullable=False, index=True),
+    Column("transaction_id", String(32), nullable=False, unique=True),
+    Column("total_fee", Integer, nullable=False),
+    Column("cash_fee", Integer),
+    Column("openid", String(128)),
+    Column("time_end", UTCDateTime, nullable=False),
+    Column("source", String(8), nullable=False),
+    Column("accepted", Boolean, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    CheckConstraint(_one_of("source", ("notice", "query", "bill")), name="source_known"),
+)
+# One accepted payment per sale: the database itself refuses a second.
+Index(
+    "uq_payments_accepted_sale",
+    payments.c.sale_id,
+    unique=True,
+    sqlite_where=payments.c.accepted,
+    postgresql_where=payments.c.accepted,
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sale_id", Integer, ForeignKey("sales.id"), nullable=False, index=True),
+    Column("out_refund_no", String(64), nullable=False, unique=True),
+    Column("refund_fee", Integer, nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("refund_id", String(32)),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("failure", Text),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime),
+    CheckConstraint("refund_fee > 0", name="refund_fee_positive"),
+    CheckConstraint(_one_of("state", ("PENDING", "SUCCEEDED", "FAILED")), name="state_known"),
+)
+
+print_jobs = Table(
+    "print_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sale_id", Integer, ForeignKey("sales.id"), index=True),
+    Column("kind", String(16), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("payload", Text),
+    Column("reprint_of", Integer, ForeignKey("print_jobs.id")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime),
+    Column("printed_at", UTCDateTime),
+    CheckConstraint(_one_of("kind", JOB_KINDS), name="kind_known"),
+    CheckConstraint(_one_of("state", ("queued", "printing", "done")), name="state_known"),
+    Index(None, "state", "id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("out_trade_no", String(32), index=True),
+    Column("raw", Text, nullable=False),
+    Column("verdict", String(64), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sale_id", Integer, ForeignKey("sales.id"), index=True),
+    Column("event", String(40), nullable=False),
+    Column("detail", Text),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+flags = Table(
+    "flags",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sale_id", Integer, ForeignKey("sales.id"), index=True),
+    Column("out_trade_no", String(32)),
+    Column("kind", String(24), nullable=False),
+    Column("detail", Text),
+    # The same anomaly reported twice (WeChat repeats notices) is one flag, not two.
+    Column("dedupe_key", String(160), nullable=False, unique=True),
+    Column("raised_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Column("resolved_by", String(64)),
+    Column("resolution", Text),
+)
+
+day_sequences = Table(
+    "day_sequences",
+    metadata,
+    Column("store", String(8), primary_key=True),
+    Column("lane", String(4), primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("last", Integer, nullable=False),
+)
