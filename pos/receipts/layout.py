@@ -50,7 +50,8 @@ def wrap(text: str, width: int) -> list[str]:
     """Break ``text`` into lines of at most ``width`` cells.
 
     ASCII words stay whole when they fit on a line; Chinese may break between any
-    two characters. Spaces at line breaks are dropped. Always at least one line.
+    two characters. Spaces at line breaks are dropped; leading spaces (an indent)
+    are kept. Always at least one line.
     """
     if width < 2:
         raise ValueError(f"cannot lay out text in {width} cells")
@@ -58,7 +59,9 @@ def wrap(text: str, width: int) -> list[str]:
     line = ""
     for token in _TOKENS.findall(text):
         if token.startswith(" "):
-            if line and cells(line) + cells(token) < width:
+            if not line and not lines:  # leading spaces are an indent: keep them
+                line = token if cells(token) < width else ""
+            elif line and cells(line) + cells(token) < width:
                 line += token
             elif line:
                 lines.append(line)
@@ -67,9 +70,9 @@ def wrap(text: str, width: int) -> list[str]:
         if cells(line) + cells(token) <= width:
             line += token
             continue
-        if line:
+        if line.strip():
             lines.append(line.rstrip())
-            line = ""
+        line = ""
         pieces = _split_to_width(token, width)
         lines.extend(pieces[:-1])
         line = pieces[-1]
