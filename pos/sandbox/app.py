@@ -1,0 +1,51 @@
+"""The simulator's Flask app factory.
+
+``create_app(state, settings)`` gives a WSGI app serving WeChat Pay v2's real
+paths (and the ``/sandboxnew/`` ones) plus ``/_sim/*``; the
+:class:`~pos.sandbox.engine.Simulator` behind it is ``app.extensions["pos_sim"]``.
+Call ``app.extensions["pos_sim"].close()`` to stop its notification worker.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from pos.sandbox import api, customer
+from pos.sandbox.engine import Simulator
+from pos.sandbox.settings import SimSettings
+from pos.sandbox.state import SimState
+
+log = logging.getLogger(__name__)
+
+
+def create_app(state: SimState | None = None, settings: SimSettings | None = None) -> Flask:
+    settings = settings or SimSettings()
+    sim = Simulator(settings, state)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = None  # the gateway applies WeChat's own limit and answer
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["pos_sim"] = sim
+    api.Gateway(sim).register(app)
+    customer.register(app, sim)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):  # never a 500 with a traceback, whatever arrives
+        if isinstance(exc, HTTPException):
+            return exc
+        log.exception("event=sim_error path=%s", request.path)
+        if request.path.startswith("/_sim"):
+            return jsonify(error="internal", message=f"{type(exc).__name__}: {exc}"), 500
+        return api.xml_response({"return_code": "FAIL", "return_msg": "系统错误"})
+
+    @app.get("/")
+    def home() -> Response:
+        return Response(
+            "WeChat Pay v2 simulator (pos sim). See /_sim/ for the merchant it accepts, "
+            "/_sim/phone to pay a code_url.\n",
+            content_type="text/plain; charset=utf-8",
+        )
+
+    return app

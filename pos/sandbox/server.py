@@ -1,0 +1,69 @@
+"""Serving the simulator with waitress: in the foreground (``pos sim``) or in a thread (tests).
+
+TLS: the real refund path needs the merchant's client certificate. waitress
+speaks plain HTTP, so mutual TLS will come as a TLS front (or a TLS-capable
+server) configured from ``ssl_context``; the parameter is here so callers
+already pass it. Until then giving one is refused rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+import threading
+
+from waitress.server import create_server
+
+log = logging.getLogger(__name__)
+
+
+def _no_tls_yet(ssl_context: ssl.SSLContext | None) -> None:
+    if ssl_context is not None:
+        raise NotImplementedError("client-certificate TLS for the simulator is not built yet")
+
+
+class BackgroundServer:
+    """A waitress server on ``host:port`` (0 = any free port) running in a daemon thread."""
+
+    def __init__(
+        self, app, host: str = "127.0.0.1", port: int = 0, *, threads: int = 8, ssl_context=None
+    ) -> None:
+        _no_tls_yet(ssl_context)
+        self._server = create_server(
+            app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=True
+        )
+        self.host = host
+        self.port: int = self._server.effective_port  # type: ignore[union-attr]
+        self._thread = threading.Thread(target=self._run, name=f"waitress-{self.port}", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError):  # the socket map closed under us during stop()
+            self._server.run()
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server = self._server
+        # waitress has no public shutdown: close every channel, then the worker threads.
+        logging.getLogger("waitress").setLevel(logging.ERROR)
+        for channel in list(server._map.values()):  # type: ignore[union-attr]
+            channel.handle_close()
+        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
+        self._thread.join(timeout=5)
+
+
+def serve(app, host: str, port: int, *, threads: int = 8, ssl_context=None) -> None:
+    """Serve in the foreground until Ctrl-C."""
+    _no_tls_yet(ssl_context)
+    server = create_server(app, host=host, port=port, threads=threads)
+    try:
+        server.run()
+    finally:
+        server.close()
