@@ -52,8 +52,7 @@ from pos.printing.preview.commands import (
     Underline,
     Unknown,
 )
-from pos.printing.preview.parser import native_qr_payloads, parse, raster_images
-from pos.printing.preview.render import (
+from pos.printing.preview.paper import (
     Preview,
     PreviewFontWarning,
     find_cjk_font,
@@ -61,6 +60,7 @@ from pos.printing.preview.render import (
     render_image,
     render_png,
 )
+from pos.printing.preview.parser import native_qr_payloads, parse, raster_images
 
 __all__ = [
     "Align",

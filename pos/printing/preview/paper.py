@@ -108,6 +108,8 @@ def _glyph(
                 draw.text((cw / 2 + dx, ch / 2), char, fill=255, font=face, anchor="mm")
             except (ValueError, TypeError):  # bitmap fonts have no anchors
                 draw.text((dx, 0), char, fill=255, font=face)
+            except (RuntimeError, OSError):  # a character the shaping engine refuses: a hollow box
+                draw.rectangle((2, 3, cw - 3, ch - 4), outline=255)
         img = img.point(lambda v: 255 if v >= 110 else 0)
     if underline:
         ImageDraw.Draw(img).rectangle((0, ch - underline, cw - 1, ch - 1), fill=255)
@@ -165,7 +167,7 @@ class _Paper:
         self.line_align = 0
         self.full = False
 
-    def _advance(self, dots: int) -> None:
+    def advance(self, dots: int) -> None:
         self.y += max(0, dots)
         if self.y > self.max_height and not self.full:
             self.full = True
@@ -193,7 +195,7 @@ class _Paper:
     def flush(self, spacing: int) -> None:
         """Print the line buffer and advance: the line spacing, or the tallest glyph if taller."""
         if not self.line:
-            self._advance(spacing)
+            self.advance(spacing)
             self.line_x = 0
             return
         height = max(img.height for _, img in self.line)
@@ -203,7 +205,7 @@ class _Paper:
             self.items.append((offset + x, self.y + height - img.height, img))
         self.line = []
         self.line_x = 0
-        self._advance(max(spacing, height))
+        self.advance(max(spacing, height))
 
     def discard_line(self) -> None:
         if self.line:
@@ -222,14 +224,14 @@ class _Paper:
             img = img.crop((0, 0, self.width, img.height))
         x = {1: (self.width - img.width) // 2, 2: self.width - img.width}.get(align, 0)
         self.items.append((x, self.y, img))
-        self._advance(img.height)
+        self.advance(img.height)
 
     def cut(self, partial: bool, feed: int) -> None:
         if self.line:
             self.flush(DEFAULT_LINE_SPACING)
-        self._advance(feed + 8)
+        self.advance(feed + 8)
         self.cuts.append((self.y, partial))
-        self._advance(16)
+        self.advance(16)
 
     def picture(self, margin: int) -> Image.Image:
         height = min(self.y, self.max_height) + 2 * margin
@@ -292,9 +294,11 @@ def render(
             paper.discard_line()
             st = _State()
         elif isinstance(cmd, FeedLines):
-            pending = bool(paper.line)
-            paper.flush(st.line_spacing)
-            paper._advance(st.line_spacing * (cmd.lines - 1 if pending else cmd.lines))
+            if paper.line:  # print the line (one line of feed), then the rest
+                paper.flush(st.line_spacing)
+                paper.advance(st.line_spacing * (cmd.lines - 1))
+            else:
+                paper.advance(st.line_spacing * cmd.lines)
         elif isinstance(cmd, FeedDots):
             paper.flush(cmd.dots)
         elif isinstance(cmd, LineSpacing):
@@ -342,7 +346,8 @@ def render(
             _draw_qr(st, paper, out, note_once)
         elif isinstance(cmd, Barcode):
             note_once("hardware barcodes are drawn as their text only")
-            for ch in f"[{cmd.data.decode('latin-1')}]":
+            label = "".join(c if c.isprintable() else "?" for c in cmd.data.decode("latin-1"))
+            for ch in f"[{label}]":
                 paper.add_to_line(_glyph(ch, False, st.font_b, False, 0, 1, 1, font), st.align)
             paper.flush(st.line_spacing)
         elif isinstance(cmd, Cut):
