@@ -1,4 +1,4 @@
-"""Serving the simulator with waitress: in the foreground (``pos sim``) or in a thread (tests).
+"""Serving a WSGI app with waitress in a background thread (tests, the demo).
 
 TLS: the real refund path needs the merchant's client certificate. waitress
 speaks plain HTTP, so mutual TLS will come as a TLS front (or a TLS-capable
@@ -58,12 +58,3 @@ class BackgroundServer:
         server.task_dispatcher.shutdown()  # type: ignore[union-attr]
         self._thread.join(timeout=5)
 
-
-def serve(app, host: str, port: int, *, threads: int = 8, ssl_context=None) -> None:
-    """Serve in the foreground until Ctrl-C."""
-    _no_tls_yet(ssl_context)
-    server = create_server(app, host=host, port=port, threads=threads)
-    try:
-        server.run()
-    finally:
-        server.close()
