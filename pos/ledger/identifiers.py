@@ -26,14 +26,14 @@ LANE_ID_PATTERN = re.compile(r"^[0-9A-Za-z]{1,4}$")
 
 def check_store_id(store: str) -> str:
     """Return ``store`` if it can sit in an out_trade_no, else raise :class:`InvalidInput`."""
-    if not isinstance(store, str) or not STORE_ID_PATTERN.match(store):
+    if not isinstance(store, str) or not STORE_ID_PATTERN.fullmatch(store):
         raise InvalidInput(f"store id must be 1-8 letters or digits (e.g. S01), not {store!r}")
     return store
 
 
 def check_lane_id(lane: str) -> str:
     """Return ``lane`` if it can sit in an out_trade_no, else raise :class:`InvalidInput`."""
-    if not isinstance(lane, str) or not LANE_ID_PATTERN.match(lane):
+    if not isinstance(lane, str) or not LANE_ID_PATTERN.fullmatch(lane):
         raise InvalidInput(f"lane id must be 1-4 letters or digits (e.g. 01), not {lane!r}")
     return lane
 
@@ -64,4 +64,4 @@ def format_out_trade_no(store: str, lane: str, day: date, sequence: int) -> str:
 
 def is_valid_out_trade_no(text: str) -> bool:
     """True when WeChat would accept ``text`` as an out_trade_no."""
-    return isinstance(text, str) and bool(OUT_TRADE_NO_PATTERN.match(text))
+    return isinstance(text, str) and bool(OUT_TRADE_NO_PATTERN.fullmatch(text))

@@ -1,0 +1,131 @@
+"""Fixtures for the ledger tests: a real database per test, and a clock the test moves.
+
+By default each test gets its own SQLite file under tmp_path. Set
+``POS_TEST_DATABASE_URL`` (e.g. ``postgresql+psycopg://postgres@/postgres?host=/run/postgresql``)
+to run the same tests against PostgreSQL instead: each test then gets a fresh
+schema on that server, dropped afterwards. psycopg is not a dependency; install
+it by hand for such a run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from pos.ledger import Ledger, LineItem, Sale, SaleState, open_ledger
+
+PG_URL = os.environ.get("POS_TEST_DATABASE_URL", "")
+
+
+class Clock:
+    """A clock the test sets and moves; starts at 10:00 Beijing time on 2026-11-27."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def db_url(tmp_path) -> Iterator[str]:
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'ledger' / 'pos.sqlite3'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ledger(db_url, clock) -> Iterator[Ledger]:
+    with open_ledger(db_url, clock=clock) as opened:
+        yield opened
+
+
+class Factory:
+    """Builds sales in a given state through the public API only (tests import nothing from here)."""
+
+    def __init__(self, ledger: Ledger, clock: Clock) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self._transactions = 0
+
+    def transaction_id(self) -> str:
+        self._transactions += 1
+        return f"42000{self._transactions:023d}"
+
+    def new(self, total_fee: int = 990) -> Sale:
+        return self.ledger.create_sale(store="S01", lane="01", total_fee=total_fee, body="快速收款")
+
+    def awaiting(self, total_fee: int = 1800) -> Sale:
+        """A sale WeChat accepted the order for, waiting for the customer."""
+        sale = self.ledger.create_sale(
+            store="S01", lane="01", items=[LineItem("拿铁", total_fee)], cashier="小王"
+        )
+        return self.ledger.record_order(
+            sale.id,
+            code_url=f"weixin://wxpay/bizpayurl?pr={sale.id:07d}",
+            prepay_id=f"wx{sale.id:030d}",
+            expires_at=self.clock.now + timedelta(minutes=15),
+        )
+
+    def pay(self, sale: Sale, transaction_id: str | None = None, **kw):
+        """Report ``sale`` paid in full, as the listener would."""
+        args = {
+            "transaction_id": transaction_id or self.transaction_id(),
+            "total_fee": sale.total_fee,
+            "time_end": self.clock.now,
+            "source": "notice",
+        }
+        args.update(kw)
+        return self.ledger.mark_paid(sale.out_trade_no, **args)
+
+    def sale_in(self, state: SaleState) -> Sale:
+        """A fresh sale driven into ``state``."""
+        if state is SaleState.NEW:
+            return self.new()
+        if state is SaleState.FAILED:
+            return self.ledger.record_order_failure(self.new().id, "SYSTEMERROR: 系统超时")
+        sale = self.awaiting()
+        if state is SaleState.AWAITING_PAYMENT:
+            return sale
+        if state is SaleState.EXPIRED:
+            return self.ledger.mark_expired(sale.id)
+        if state is SaleState.VOIDED:
+            return self.ledger.mark_voided(sale.id, by="小王")
+        paid = self.pay(sale).sale
+        assert paid is not None
+        if state is SaleState.PAID:
+            return paid
+        fee = paid.total_fee if state is SaleState.REFUNDED else 100
+        refund = self.ledger.start_refund(paid.id, fee)
+        return self.ledger.complete_refund(refund.out_refund_no, refund_id="50300001").sale
+
+
+@pytest.fixture
+def make(ledger, clock) -> Factory:
+    return Factory(ledger, clock)
