@@ -205,7 +205,7 @@ def _convert(kind: str, text: str, column: str, number: int) -> object:
         raise BillFormatError(f"line {number}: {column} {text!r} is not readable") from None
 
 
-def _record(header: list[str], values: list[str], mapping: dict[str, tuple[str, str]], number: int):
+def _record(header: tuple[str, ...], values: list[str], mapping: dict[str, tuple[str, str]], number: int):
     if len(values) != len(header):
         raise BillFormatError(f"line {number}: {len(values)} values under a {len(header)}-column header")
     known: dict[str, object] = {}
@@ -234,11 +234,11 @@ def parse_bill(text: str | bytes) -> Bill:
     if len(lines) < 3:
         raise BillFormatError("a bill needs a header, a summary header and a summary row")
     number, header_line = lines[0]
-    header = header_line.strip()
+    header = _names(header_line.strip())
     missing = [column for column in _REQUIRED if column not in header]
     if missing or header_line.startswith("`"):
         raise BillFormatError(f"line {number}: not a bill header (missing {', '.join(missing) or 'names'})")
-    layout = next((name for name, columns in LAYOUTS.items() if columns == tuple(header)), "OTHER")
+    layout = next((name for name, columns in LAYOUTS.items() if columns == header), "OTHER")
 
     rows: list[BillRow] = []
     index = 1
@@ -257,7 +257,7 @@ def parse_bill(text: str | bytes) -> Bill:
             "expected exactly a summary header and a summary row after the detail rows"
         )
     (sum_number, sum_header_line), (row_number, sum_line) = lines[index], lines[index + 1]
-    sum_header = sum_header_line.strip()
+    sum_header = _names(sum_header_line.strip())
     if "总交易单数" not in sum_header:
         raise BillFormatError(f"line {sum_number}: not a summary header: {sum_header_line[:60]!r}")
     summary_known = _record(sum_header, _values(sum_line.rstrip(), row_number), _SUMMARY_COLUMNS, row_number)
@@ -300,11 +300,15 @@ def summarize(rows: Iterable[BillRow]) -> BillSummary:
 
 
 def format_bill(rows: Iterable[BillRow], layout: str = "ALL", *, newline: str = "\n") -> str:
-    """Write ``rows`` as WeChat's current ``layout`` (ALL, SUCCESS or REFUND) with its summary."""
+    """Write ``rows`` as WeChat's current ``layout`` (ALL, SUCCESS or REFUND) with its summary.
+
+    The summary totals what the layout carries (a SUCCESS bill has no refund columns,
+    so its 退款总金额 is 0). Which rows belong in which bill is the caller's choice.
+    """
     if layout not in ("ALL", "SUCCESS", "REFUND"):
         raise ValueError(f"layout must be ALL, SUCCESS or REFUND, not {layout!r}")
     header = LAYOUTS[layout]
-    rows = list(rows)
+    rows = [only_layout_columns(row, layout) for row in rows]
     lines = [",".join(header)]
     for row in rows:
         values = []
