@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import qrcode
 import qrcode.constants
+import qrcode.exceptions
 from escpos.constants import QR_ECLEVEL_M
 from escpos.printer import Dummy
 
@@ -70,7 +71,10 @@ def plan(
     ``even`` asks for an even module size (a raster sent at half size and doubled by the printer).
     Raises :class:`QRSizeError` when even the smallest such size is wider than the paper.
     """
-    modules = len(matrix(data))
+    try:
+        modules = len(matrix(data))
+    except (qrcode.exceptions.DataOverflowError, ValueError) as exc:  # ValueError: "version 41"
+        raise QRSizeError(f"{len(data)} bytes are more than a QR code at level M can hold") from exc
     needed = MIN_QR_MM * dpi / 25.4
     module = math.ceil(needed / modules)
     if even and module % 2:
