@@ -96,7 +96,7 @@ class Factory:
     def pay(self, sale: Sale, transaction_id: str | None = None, **kw):
         """Report ``sale`` paid in full, as the listener would."""
         args = {
-            "transaction_id": transaction_id or self.transaction_id(),
+            "transaction_id": self.transaction_id() if transaction_id is None else transaction_id,
             "total_fee": sale.total_fee,
             "time_end": self.clock.now,
             "source": "notice",
