@@ -51,10 +51,17 @@ class BackgroundServer:
 
     def stop(self) -> None:
         server = self._server
-        # waitress has no public shutdown: close every channel, then the worker threads.
+        # waitress has no public shutdown: close every channel from inside its own loop
+        # (woken through its trigger), so the loop sees an empty map and returns at once.
         logging.getLogger("waitress").setLevel(logging.ERROR)
-        for channel in list(server._map.values()):  # type: ignore[union-attr]
-            channel.handle_close()
-        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
-        self._thread.join(timeout=5)
 
+        def close_all() -> None:
+            for channel in list(server._map.values()):  # type: ignore[union-attr]
+                channel.handle_close()
+
+        if self._thread.is_alive():
+            server.trigger.pull_trigger(close_all)  # type: ignore[union-attr]
+            self._thread.join(timeout=5)
+        else:
+            close_all()
+        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
