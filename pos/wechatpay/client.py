@@ -251,6 +251,8 @@ class WeChatPayClient:
                 error: TransportError = TransportTimeout(f"{path}: no answer within {self.timeout}s ({exc})")
             except requests.RequestException as exc:
                 error = TransportError(f"{path}: {type(exc).__name__}: {exc}")
+            except OSError as exc:  # e.g. the client certificate file is missing: retrying won't help
+                raise TransportError(f"{path}: {exc}") from None
             else:
                 if response.status_code < 500:
                     if response.status_code != 200:
