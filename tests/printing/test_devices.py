@@ -13,8 +13,8 @@ from PIL import Image
 from pos.printing import preview
 from pos.printing.devices import (
     DeviceSpecError,
-    PrintJob,
     PrinterUnavailable,
+    PrintJob,
     StatusNotReadable,
     open_device,
     parse_spec,
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(30)
 
 JOB = b"\x1b@\x1c&" + "合计￥44.70".encode("gb18030") + b"\n\x1dV\x01"
 
-# --- device strings ---------------------------------------------------------------------------
+# --- device strings
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_parse_spec_keeps_kind_target_and_options():
     )
 
 
-# --- TCP ----------------------------------------------------------------------------------------------
+# --- TCP
 
 
 def test_tcp_job_arrives_whole_one_connection_per_job():
@@ -149,7 +149,7 @@ def test_tcp_printer_that_stops_reading_times_out_instead_of_hanging():
         assert 0 < caught.value.written < 64 << 20
 
 
-# --- serial over a pty ------------------------------------------------------------------------------
+# --- serial over a pty
 
 
 @pytest.mark.parametrize("flow", ["none", "xonxoff"])
@@ -178,7 +178,7 @@ def test_serial_write_timeout_grows_with_the_job():
     assert device.write_timeout_for(100) < device.write_timeout_for(16_000)
 
 
-# --- file -------------------------------------------------------------------------------------------------
+# --- file
 
 
 def test_file_device_appends_each_job(tmp_path):
@@ -208,7 +208,7 @@ def test_file_device_without_permission_says_so(tmp_path):
         open_device(f"file:{path}").write(JOB)
 
 
-# --- dir: the virtual printer -------------------------------------------------------------------------------
+# --- dir: the virtual printer
 
 
 def test_dir_printer_writes_bytes_preview_and_a_journal_line(tmp_path):
@@ -279,7 +279,7 @@ def test_dir_printer_keeps_the_job_when_the_preview_fails(tmp_path, monkeypatch)
     assert "MemoryError" in (tmp_path / "J1.preview-error.txt").read_text()
 
 
-# --- USB: only libusb is faked, at usb.core.find ---------------------------------------------------------------
+# --- USB: only libusb is faked, at usb.core.find
 
 
 class FakeUsbDevice:
