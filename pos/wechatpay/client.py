@@ -43,10 +43,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
+from pos.config import REAL_GATEWAY, MerchantConfig
 from pos.wechatpay import sign as signing
 from pos.wechatpay import xmlcodec
 from pos.wechatpay.errors import (
@@ -63,10 +64,6 @@ from pos.wechatpay.errors import (
 from pos.wechatpay.fields import fen, optional_fen, optional_time, required
 from pos.wechatpay.times import parse_spaced, to_compact
 
-if TYPE_CHECKING:
-    from pos.config import MerchantConfig
-
-REAL_GATEWAY = "https://api.mch.weixin.qq.com"
 SUCCESS = "SUCCESS"
 BILL_TYPES = ("ALL", "SUCCESS", "REFUND", "RECHARGE_REFUND")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -204,6 +201,7 @@ class WeChatPayClient:
         self.api_key = api_key
         self.sign_type = sign_type
         self.api_base = api_base.rstrip("/")
+        self._owns_session = session is None
         self.session = session or requests.Session()
         self.timeout = timeout
         self.retries = retries
@@ -223,6 +221,17 @@ class WeChatPayClient:
         }
         options.update(overrides)
         return cls(merchant.appid, merchant.mch_id, merchant.api_key, **options)
+
+    def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._owns_session:
+            self.session.close()
+
+    def __enter__(self) -> WeChatPayClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- transport --------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 Catch :class:`WeChatPayError` for all of it, or a branch for what you can act on::
 
     WeChatPayError
-    ├── TransportError          the request may not have reached WeChat (network, TLS, HTTP 5xx)
+    ├── TransportError          no usable answer: network, TLS, an HTTP status other than 200
     │   └── TransportTimeout    no answer in time: the call's outcome is unknown
     ├── MessageError            a message we cannot read or must not believe
     │   ├── XmlError            the body is not a flat, safe, UTF-8 <xml> document
@@ -24,7 +24,9 @@ Catch :class:`WeChatPayError` for all of it, or a branch for what you can act on
     └── BusinessError           result_code=FAIL: carries err_code and err_code_des
 
 A caller that retries must look at the branch: only a TransportError (or a
-BusinessError whose err_code is SYSTEMERROR) leaves the outcome unknown.
+BusinessError whose err_code is SYSTEMERROR) leaves the outcome unknown. The
+client already re-sends the identical request on connection errors, timeouts
+and HTTP 5xx (see :mod:`pos.wechatpay.client`); every other error is an answer.
 """
 
 from __future__ import annotations

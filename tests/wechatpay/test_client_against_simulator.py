@@ -244,3 +244,14 @@ def test_no_bill_for_a_day_without_trades(sim):
 def test_bill_creating_before_ten_the_next_day():
     with running_simulator(bill_creating=True) as sim, pytest.raises(BillNotReady):
         client_for(sim).download_bill(sim_today(sim))
+
+
+def test_simulator_writes_the_same_bill_columns():
+    """The simulator keeps its own copy of the layouts; they must stay the ones we read."""
+    from pos.sandbox import bills as sim_bills
+    from pos.wechatpay import bills
+
+    assert sim_bills.ALL_COLUMNS == bills.ALL_COLUMNS
+    assert sim_bills.SUCCESS_COLUMNS == bills.SUCCESS_COLUMNS
+    assert sim_bills.REFUND_COLUMNS == bills.REFUND_COLUMNS
+    assert sim_bills.SUMMARY_COLUMNS == bills.SUMMARY_COLUMNS
