@@ -1,0 +1,168 @@
+"""`pos printer test|preview|status` through pos.cli.main and as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from pos import cli
+from pos.printing import preview
+from pos.printing.devices.testing import FakeNetworkPrinter
+from pos.printing.encoder import encode
+from pos.printing.profiles import load_profile
+from pos.receipts.templates import SAMPLE_CODE_URL, calibration_slip
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "pos.toml"
+    path.write_text(
+        f'[printer]\ndevice = "dir:{tmp_path / "printer"}"\nprofile = "xp80"\nstatus_timeout = 0.2\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(config_file, *argv: str) -> int:
+    return cli.main(["--config", str(config_file), "printer", *argv])
+
+
+# --- pos printer test ---------------------------------------------------------------------------
+
+
+def test_printer_test_prints_the_calibration_slip_on_the_virtual_printer(config_file, tmp_path, capsys):
+    assert run(config_file, "test") == 0
+    assert "calibration slip for profile xp80" in capsys.readouterr().out
+    folder = tmp_path / "printer"
+    [job] = [json.loads(line) for line in (folder / "jobs.jsonl").read_text().splitlines()]
+    assert job["kind"] == "test"
+    data = (folder / job["bin"]).read_bytes()
+    assert data == encode(calibration_slip("xp80", 48, "zh-CN"), load_profile("xp80"))
+    # Both QR codes on the slip read back: the native one from its stored data, the raster one.
+    assert preview.native_qr_payloads(data) == [SAMPLE_CODE_URL.encode()]
+    picture = Image.open(folder / job["png"])
+    assert [r.text for r in zxingcpp.read_barcodes(picture)] == [SAMPLE_CODE_URL] * 2
+
+
+def test_printer_test_with_device_and_profile_options(config_file):
+    with FakeNetworkPrinter() as printer:
+        assert run(config_file, "test", "--device", printer.spec, "--profile", "xp58") == 0
+        [job] = printer.wait_for_jobs(1)
+    assert job == encode(calibration_slip("xp58", 32, "zh-CN"), load_profile("xp58"))
+
+
+def test_printer_test_on_an_unreachable_printer_says_not_printed(config_file, capsys):
+    with FakeNetworkPrinter() as printer:
+        spec = printer.spec
+    assert run(config_file, "test", "--device", spec) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pos printer: not printed:") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["test", "--device", "lpt1"], "has no kind"),
+        (["test", "--device", "usb:04b8"], "needs VENDOR:PRODUCT"),
+        (["test", "--profile", "no-such-printer"], "unknown printer profile 'no-such-printer'"),
+        (["status", "--device", "serial:/dev/ttyUSB0?flow=dsrdtr"], "flow='dsrdtr'"),
+        (["status", "--timeout", "0"], "--timeout must be more than 0"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(config_file, capsys, argv, message):
+    assert run(config_file, *argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+# --- pos printer preview ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def job_file(tmp_path):
+    path = tmp_path / "job.bin"
+    path.write_bytes(b"\x1b@\x1ba\x01HELLO\n\x1bp\x00\x32\x32")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "width"),
+    [(["--width-dots", "384"], 384), (["--profile", "tm-t88v"], 512), ([], 576)],
+)
+def test_printer_preview_writes_a_png_of_the_paper_width(
+    config_file, job_file, tmp_path, capsys, argv, width
+):
+    out = tmp_path / "out.png"
+    assert run(config_file, "preview", str(job_file), "-o", str(out), *argv) == 0
+    assert Image.open(out).width == width + 32
+    captured = capsys.readouterr()
+    assert f"wrote {out}" in captured.out
+    assert "note: cash drawer kick" in captured.err
+
+
+def test_printer_preview_defaults_the_output_name(config_file, job_file):
+    assert run(config_file, "preview", str(job_file)) == 0
+    assert job_file.with_suffix(".png").is_file()
+
+
+def test_printer_preview_of_a_missing_file_is_refused(config_file, tmp_path, capsys):
+    assert run(config_file, "preview", str(tmp_path / "nope.bin")) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_printer_preview_takes_width_or_profile_not_both(config_file, job_file):
+    with pytest.raises(SystemExit) as caught:
+        run(config_file, "preview", str(job_file), "--width-dots", "384", "--profile", "xp58")
+    assert caught.value.code == 2
+
+
+# --- pos printer status -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "code", "line"),
+    [
+        (None, 0, "online (virtual)"),
+        ("paper-near-end", 0, "paper near end (virtual)"),
+        ("paper-out", 1, "paper out (virtual)"),
+        ("jammed", 3, "unknown (virtual)"),
+    ],
+)
+def test_printer_status_of_the_virtual_printer(config_file, tmp_path, capsys, state, code, line):
+    if state:
+        (tmp_path / "printer").mkdir()
+        (tmp_path / "printer" / "state").write_text(state)
+    assert run(config_file, "status") == code
+    out = capsys.readouterr().out
+    assert out.startswith(f"dir:{tmp_path / 'printer'}: {line}") and out.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "code", "words"),
+    [("online", 0, "online"), ("cover-open", 1, "cover open"), ("silent", 3, "unknown: no answer")],
+)
+def test_printer_status_over_tcp(config_file, capsys, mode, code, words):
+    with FakeNetworkPrinter(mode) as printer:
+        assert run(config_file, "status", "--device", printer.spec, "--timeout", "0.1") == code
+    assert words in capsys.readouterr().out
+
+
+def test_printer_status_as_a_real_subprocess(config_file):
+    with FakeNetworkPrinter("paper-out") as printer:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pos.cli", "--config", str(config_file), "printer", "status"]
+            + ["--device", printer.spec],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.strip() == f"{printer.spec}: paper out: put in a new paper roll"
+    assert proc.stderr == ""
