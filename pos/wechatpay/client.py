@@ -501,7 +501,7 @@ class WeChatPayClient:
                 content = gzip_module.decompress(content)
             except (OSError, EOFError, zlib.error) as exc:
                 raise TransportError(f"/pay/downloadbill: the gzip bill is damaged ({exc})") from None
-        if content.lstrip().startswith(b"<"):
+        if content.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<"):
             self._bill_refusal(xmlcodec.decode(content))
         try:
             return content.decode("utf-8-sig")
