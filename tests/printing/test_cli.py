@@ -156,9 +156,9 @@ def test_printer_status_over_tcp(config_file, capsys, mode, code, words):
 
 def test_printer_status_as_a_real_subprocess(config_file):
     with FakeNetworkPrinter("paper-out") as printer:
+        argv = ["--config", str(config_file), "printer", "status", "--device", printer.spec]
         proc = subprocess.run(
-            [sys.executable, "-m", "pos.cli", "--config", str(config_file), "printer", "status"]
-            + ["--device", printer.spec],
+            [sys.executable, "-m", "pos.cli", *argv],
             capture_output=True,
             text=True,
             timeout=30,
