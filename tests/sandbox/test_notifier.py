@@ -86,26 +86,14 @@ def test_retry_schedule_fail_fail_success(sim, api, receiver):
     assert requests.get(sim.base_url + "/_sim/notifications", timeout=5).json()["pending"] == []
 
 
-def test_full_schedule_then_give_up():
+def test_full_schedule_then_give_up(api):
     with running_simulator(time_scale=0.00001, retry_schedule=RETRY_SCHEDULE) as sim:
-        order_url = _order_with_dead_receiver(sim)
-        sim.pay(order_url)
+        order = api.place_order(sim, notify_url="http://127.0.0.1:9/dead")
+        sim.pay(order["code_url"])
         log = sim.wait_for_notifications(16, timeout=15)
         assert len(log) == 16 and {d["outcome"] for d in log} == {"error"}
         assert [d["scheduled_delay"] for d in log] == [0, *(s * 0.00001 for s in RETRY_SCHEDULE)]
         assert requests.get(sim.base_url + "/_sim/notifications", timeout=5).json()["pending"] == []
-
-
-def _order_with_dead_receiver(sim) -> str:
-    fields = {
-        "appid": sim.appid, "mch_id": sim.mch_id, "nonce_str": "n", "body": "x", "out_trade_no": "DEAD000001",
-        "total_fee": "1", "spbill_create_ip": "127.0.0.1", "notify_url": "http://127.0.0.1:9/dead",
-        "trade_type": "NATIVE", "product_id": "p",
-    }  # fmt: skip
-    reply = requests.post(
-        sim.base_url + "/pay/unifiedorder", data=xmlcodec.encode(signing.signed(fields, sim.api_key))
-    )
-    return xmlcodec.decode(reply.content)["code_url"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,82 @@
+"""``pos sim`` as a real subprocess: it prints where it listens and whom it accepts, and serves."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import requests
+
+from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID
+
+
+def start(*args: str) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pos.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if line.startswith("Ctrl-C"):
+            break
+    return proc, lines
+
+
+def stop(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_pos_sim_prints_url_and_identity_and_serves(api):
+    proc, lines = start("sim", "--port", "0", "--time-scale", "0.001")
+    try:
+        text = "\n".join(lines)
+        match = re.search(r"simulator at (http://127\.0\.0\.1:\d+)", text)
+        assert match, text
+        base = match.group(1)
+        for value in (DEMO_APPID, DEMO_MCH_ID, DEMO_API_KEY, "HMAC-SHA256", "/_sim/phone"):
+            assert value in text
+        remote = SimpleNamespace(base_url=base, appid=DEMO_APPID, mch_id=DEMO_MCH_ID, api_key=DEMO_API_KEY)
+        answer = api.call(remote, "/pay/unifiedorder", api.order_fields())
+        assert answer["result_code"] == "SUCCESS" and answer["code_url"].startswith("weixin://")
+    finally:
+        assert stop(proc) == 0
+
+
+def test_pos_sim_takes_identity_from_config_and_flags(tmp_path):
+    config = tmp_path / "pos.toml"
+    config.write_text('[merchant]\nappid = "wxconfigappid00001"\nmch_id = "1900000109"\n', encoding="utf-8")
+    proc, lines = start("--config", str(config), "sim", "--port", "0", "--api-key", "k" * 32)
+    try:
+        text = "\n".join(lines)
+        assert "wxconfigappid00001" in text and "1900000109" in text and "k" * 32 in text
+        base = re.search(r"simulator at (\S+)", text).group(1)
+        assert requests.get(base + "/_sim/", timeout=5).json()["mch_id"] == "1900000109"
+    finally:
+        stop(proc)
+
+
+def test_pos_sim_refuses_a_bad_time_scale():
+    result = subprocess.run(
+        [sys.executable, "-m", "pos.cli", "sim", "--time-scale", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "--time-scale" in result.stdout
