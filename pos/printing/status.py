@@ -123,7 +123,7 @@ def check_status(device: PrinterDevice, *, timeout: float = 0.5, supported: bool
         DLE EOT is not asked (its silence would only cost time) and reads as unknown.
     """
     if device.virtual:
-        word = device.simulated_state()  # type: ignore[attr-defined]
+        word = device.simulated_state() or "online"
         state = _VIRTUAL.get(word)
         if state is None:
             return PrinterStatus(PrinterState.UNKNOWN, f"state file says {word!r}", virtual=True)

@@ -152,7 +152,7 @@ def test_tcp_printer_that_stops_reading_times_out_instead_of_hanging():
 # --- serial over a pty
 
 
-@pytest.mark.parametrize("flow", ["none", "xonxoff"])
+@pytest.mark.parametrize("flow", ["none", "xonxoff", "rtscts"])
 def test_serial_job_arrives_through_a_pty(flow):
     job = JOB * 200
     with FakeSerialPrinter() as printer:
@@ -376,3 +376,11 @@ def test_usb_without_libusb_says_what_to_install(monkeypatch):
     monkeypatch.setattr(usb.core, "find", find)
     with pytest.raises(PrinterUnavailable, match="libusb"):
         open_device("usb:04b8:0202").write(JOB)
+
+
+def test_public_api_is_pinned():
+    import pos.printing.devices as devices
+
+    assert set(devices.__all__) >= {"open_device", "PrintJob", "PrinterUnavailable", "DeviceSpecError"}
+    assert all(hasattr(devices, name) for name in devices.__all__)
+    assert all(hasattr(preview, name) for name in preview.__all__)

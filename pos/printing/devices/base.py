@@ -86,6 +86,10 @@ class PrinterDevice(ABC):
         """
         raise StatusNotReadable(f"{self.spec}: a {self.kind}: device cannot read the printer's answers")
 
+    def simulated_state(self) -> str | None:
+        """For virtual printers: the condition they pretend to be in (see ``dir:``); else None."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - most connections hold nothing between calls
         """Release the connection; the next call opens it again."""
 

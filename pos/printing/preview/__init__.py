@@ -29,6 +29,7 @@ from pos.printing.preview.commands import (
     ChineseMode,
     CodePage,
     ColumnImage,
+    Command,
     Cut,
     DrawerKick,
     FeedDots,
