@@ -145,3 +145,11 @@ def test_fee_rounding():
     assert bills.fee_fen(1250) == 8  # 7.5 fen rounds half up
     assert bills.fee_fen(1) == 0 and bills.fee_fen(600) == 4 and bills.fee_fen(-250) == -2
     assert bills.fee_text(8) == "0.08000" and bills.fee_text(-2) == "-0.02000"
+
+
+def test_a_backtick_in_the_body_cannot_break_the_bill(sim, api):
+    order = api.place_order(sim, body="咖啡`拿铁", attach="a`b")
+    sim.pay(order["code_url"], notify=False)
+    header, rows, _, _ = split(fetch(sim, today(sim)).content.decode())
+    record = dict(zip(header, rows[0], strict=True))
+    assert record["商品名称"] == "咖啡 拿铁" and record["商户数据包"] == "a b"
