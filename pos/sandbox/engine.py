@@ -55,6 +55,10 @@ class Simulator:
         self.clock = SimClock(self.state.clock_offset)
         self.clock.on_advance(self._remember_clock)
         self.notifier = Notifier(self.clock, self.settings)
+        # WeChat keeps retrying across our restarts: notices still pending are sent again.
+        for order in list(self.state.orders.values()):
+            if order.notice == "pending":
+                self.send_payment_notice(order)
 
     def close(self) -> None:
         self.notifier.stop()
@@ -264,8 +268,17 @@ class Simulator:
         fields = self.payment_notice(order)
         body = encode_notice(fields)
         probe = dict(fields, sign=signing.sign(fields, "WECHATPAY/SIGNTEST/" + ids.nonce(), order.sign_type))
+        with self.state.lock:
+            order.notice = "pending"
+            self.state.save()
+
+        def settled(outcome: str) -> None:
+            with self.state.lock:
+                order.notice = outcome
+                self.state.save()
+
         return self.notifier.submit(
-            "pay", order.param("notify_url"), body, order.out_trade_no, encode_notice(probe)
+            "pay", order.param("notify_url"), body, order.out_trade_no, encode_notice(probe), settled
         )
 
     # -- refunds --------------------------------------------------------------------------------

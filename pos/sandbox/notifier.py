@@ -17,6 +17,7 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ class Notice:
     body: bytes
     out_trade_no: str
     probe_body: bytes | None = None
+    on_settled: Callable[[str], None] | None = None  # called with "delivered" or "gave_up"
     attempts: int = 0
     due: float = 0.0
     delay: float = 0.0  # the scheduled wait before the coming attempt, in simulator seconds
@@ -88,9 +90,23 @@ class Notifier:
 
     # -- API --------------------------------------------------------------------------------
 
-    def submit(self, kind: str, url: str, body: bytes, out_trade_no: str, probe_body: bytes | None = None):
-        """Queue a notice for immediate delivery; returns its id."""
-        notice = Notice(next(self._seq), kind, url, body, out_trade_no, probe_body, due=self.clock.now())
+    def submit(
+        self,
+        kind: str,
+        url: str,
+        body: bytes,
+        out_trade_no: str,
+        probe_body: bytes | None = None,
+        on_settled: Callable[[str], None] | None = None,
+    ) -> int:
+        """Queue a notice for immediate delivery; returns its id.
+
+        ``on_settled("delivered" | "gave_up")`` runs once the notice is done with, so the
+        owner can remember it (a restarted simulator re-sends notices still pending).
+        """
+        notice = Notice(
+            next(self._seq), kind, url, body, out_trade_no, probe_body, on_settled, due=self.clock.now()
+        )
         with self._cv:
             self._notices[notice.id] = notice
             heapq.heappush(self._queue, (notice.due, notice.id, notice))
@@ -260,19 +276,23 @@ class Notifier:
         )  # fmt: skip
 
     def _reschedule(self, notice: Notice, delivered: bool) -> None:
+        settled = ""
         with self._cv:
             notice.attempts += 1
+            schedule = self.settings.retry_schedule
             if delivered:
                 notice.done = True
-                return
-            schedule = self.settings.retry_schedule
-            if notice.attempts > len(schedule):
+                settled = "delivered"
+            elif notice.attempts > len(schedule):
                 notice.given_up = True
-                return
-            notice.delay = schedule[notice.attempts - 1] * self.settings.time_scale
-            notice.due = self.clock.now() + notice.delay
-            heapq.heappush(self._queue, (notice.due, notice.id, notice))
-            self._cv.notify_all()
+                settled = "gave_up"
+            else:
+                notice.delay = schedule[notice.attempts - 1] * self.settings.time_scale
+                notice.due = self.clock.now() + notice.delay
+                heapq.heappush(self._queue, (notice.due, notice.id, notice))
+                self._cv.notify_all()
+        if settled and notice.on_settled is not None:
+            notice.on_settled(settled)
 
 
 def _judge(status: int, reply: bytes, elapsed: float, timeout: float) -> tuple[bool, str]:

@@ -57,6 +57,8 @@ class Order:
     cash_fee: int = 0
     is_subscribe: str = "N"
     closed_at: float | None = None
+    # The payment notice: "" (none asked), "pending", "delivered" or "gave_up".
+    notice: str = ""
     refunds: list[Refund] = field(default_factory=list)
 
     @property

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from pos.sandbox.state import SimState
 from pos.sandbox.testing import running_simulator
+from pos.wechatpay import xmlcodec
 
 
 def test_restart_keeps_orders_and_clock(tmp_path, api):
@@ -52,3 +54,24 @@ def test_without_a_file_nothing_is_written(tmp_path, monkeypatch, api):
     with running_simulator() as sim:
         api.place_order(sim)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pending_notice_is_sent_again_after_a_restart(tmp_path, api, receiver):
+    path = tmp_path / "sim-state.json"
+    with running_simulator(state_file=str(path), time_scale=1.0, faults={"drop_first": 1}) as sim:
+        order = api.place_order(sim, notify_url=receiver.url)
+        transaction_id = sim.pay(order["code_url"])
+        assert [d["outcome"] for d in sim.wait_for_notifications(1)] == ["dropped"]  # next try in 15 s
+    assert receiver.received == []
+    with running_simulator(state_file=str(path), time_scale=1.0) as again:
+        again.wait_for_notifications(1, outcome="ok")
+        (got,) = receiver.received
+        assert xmlcodec.decode(got.body)["transaction_id"] == transaction_id
+        (listed,) = again.orders()
+        deadline = time.monotonic() + 5
+        while listed["notice"] != "delivered" and time.monotonic() < deadline:
+            time.sleep(0.01)
+            (listed,) = again.orders()
+        assert listed["notice"] == "delivered"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["orders"][0]["notice"] == "delivered"
