@@ -20,6 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="A faithful WeChat Pay v2 simulator on loopback: the real API paths, signatures "
         "and notifications, plus a customer's phone page at /_sim/phone.",
     )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,  # `pos --config FILE sim` works too; this spelling must not undo it
+        help="take the merchant identity from this TOML config's [merchant] section",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8702, help="port to listen on (default 8702)")
     parser.add_argument("--appid", help="appid accepted (default: [merchant] appid of the config)")

@@ -62,12 +62,22 @@ def test_pos_sim_prints_url_and_identity_and_serves(api):
 def test_pos_sim_takes_identity_from_config_and_flags(tmp_path):
     config = tmp_path / "pos.toml"
     config.write_text('[merchant]\nappid = "wxconfigappid00001"\nmch_id = "1900000109"\n', encoding="utf-8")
-    proc, lines = start("--config", str(config), "sim", "--port", "0", "--api-key", "k" * 32)
+    proc, lines = start("sim", "--config", str(config), "--port", "0", "--api-key", "k" * 32)
     try:
         text = "\n".join(lines)
         assert "wxconfigappid00001" in text and "1900000109" in text and "k" * 32 in text
         base = re.search(r"simulator at (\S+)", text).group(1)
         assert requests.get(base + "/_sim/", timeout=5).json()["mch_id"] == "1900000109"
+    finally:
+        stop(proc)
+
+
+def test_global_config_option_still_works(tmp_path):
+    config = tmp_path / "pos.toml"
+    config.write_text('[merchant]\nmch_id = "1900000110"\n', encoding="utf-8")
+    proc, lines = start("--config", str(config), "sim", "--port", "0")
+    try:
+        assert "1900000110" in "\n".join(lines)
     finally:
         stop(proc)
 
