@@ -19,6 +19,8 @@ make a conditional ``UPDATE`` decide a race.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,7 @@ def create_ledger_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _ensure_wal(cursor, busy_timeout_ms / 1000)
             cursor.execute(
                 "PRAGMA synchronous = NORMAL"
             )  # safe with WAL: a power cut loses no commit's integrity
@@ -70,6 +72,28 @@ def create_ledger_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_
         connection.exec_driver_sql(connection.get_execution_options().get("pos_begin", "BEGIN IMMEDIATE"))
 
     return engine
+
+
+def _ensure_wal(cursor: Any, patience: float) -> None:
+    """Switch a new file to WAL; once switched, the file remembers it and this is a read.
+
+    Switching needs an exclusive lock, and SQLite does not always wait for it
+    (the busy handler is skipped where waiting could deadlock), so two processes
+    creating the same file at once retry here rather than fail.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            if cursor.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("database is locked: could not switch it to WAL mode")
+        time.sleep(0.02)
 
 
 def _alembic_config() -> AlembicConfig:
