@@ -119,8 +119,8 @@ def _open_at_once(url: str, openers: int) -> list[BaseException]:
 def test_several_openers_of_a_new_file_at_once_all_succeed(tmp_path):
     """Till and listener starting together on a new file: the WAL switch and the migration
     each happen once, and nobody fails with "database is locked"."""
-    for round in range(5):
-        url = f"sqlite:///{tmp_path / str(round) / 'pos.sqlite3'}"
+    for attempt in range(5):
+        url = f"sqlite:///{tmp_path / str(attempt) / 'pos.sqlite3'}"
         assert _open_at_once(url, 6) == []
         engine = create_ledger_engine(url)
         assert current_revision(engine) == head_revision()
