@@ -334,6 +334,46 @@ class Ledger:
             reason=reason,
         )
 
+    def request_void(self, sale_id: int, *, by: str = "", now: datetime | None = None) -> Sale:
+        """Remember that the cashier voided an AWAITING_PAYMENT sale WeChat will not close yet.
+
+        WeChat refuses closeorder in an order's first 5 minutes. The request is
+        one conditional UPDATE (AWAITING_PAYMENT, no request yet), so it survives
+        a crash and the watcher closes the order as soon as it may, then calls
+        :meth:`mark_voided`. The sale stays AWAITING_PAYMENT until then: a
+        customer who pays meanwhile makes it PAID, never VOIDED. Asking again
+        keeps the first request; any other state raises InvalidTransition.
+        """
+        at = self._now(now)
+        if not isinstance(by, str) or len(by) > 64:
+            raise InvalidInput(f"by must be at most 64 characters, not {by!r}")
+        with self._write() as conn:
+            result = conn.execute(
+                update(sales)
+                .where(
+                    sales.c.id == sale_id,
+                    sales.c.state == SaleState.AWAITING_PAYMENT.value,
+                    sales.c.void_requested_at.is_(None),
+                )
+                .values(void_requested_at=at, void_requested_by=by, updated_at=at)
+            )
+            if result.rowcount == 1:
+                _event(conn, sale_id, "void_requested", {"by": by} if by else None, at)
+            sale = _load_sale(conn, sale_id)
+            if result.rowcount != 1 and not (
+                sale.state is SaleState.AWAITING_PAYMENT and sale.void_requested
+            ):
+                raise InvalidTransition(
+                    sale_id=sale_id,
+                    out_trade_no=sale.out_trade_no,
+                    action="request_void",
+                    current=sale.state,
+                    allowed=(SaleState.AWAITING_PAYMENT,),
+                )
+        if result.rowcount == 1:
+            _log("void_requested", sale, by=by)
+        return sale
+
     def _close(
         self,
         sale_id: int,
@@ -799,12 +839,19 @@ class Ledger:
         return self._sales(and_(*where))
 
     def pending_sales(self) -> list[Sale]:
-        """NEW and AWAITING_PAYMENT sales, oldest first: what the watcher resumes after a restart."""
-        return self._sales(sales.c.state.in_([SaleState.NEW.value, SaleState.AWAITING_PAYMENT.value]))
+        """NEW and AWAITING_PAYMENT sales: what the watcher resumes after a restart.
 
-    def _sales(self, where: Any) -> list[Sale]:
+        Sales with a void request come first (oldest request first: a customer
+        must not be able to pay them any longer), then the rest, oldest first.
+        """
+        return self._sales(
+            sales.c.state.in_([SaleState.NEW.value, SaleState.AWAITING_PAYMENT.value]),
+            order_by=(sales.c.void_requested_at.is_(None), sales.c.void_requested_at, sales.c.id),
+        )
+
+    def _sales(self, where: Any, *, order_by: Sequence[Any] = (sales.c.id,)) -> list[Sale]:
         with self._read() as conn:
-            rows = conn.execute(select(sales).where(where).order_by(sales.c.id)).all()
+            rows = conn.execute(select(sales).where(where).order_by(*order_by)).all()
             item_rows = conn.execute(
                 select(sale_items)
                 .where(sale_items.c.sale_id.in_(select(sales.c.id).where(where)))
@@ -1213,6 +1260,8 @@ def _sale(row: Row[Any], items: Iterable[SaleItem]) -> Sale:
         flagged=bool(row.flagged),
         updated_at=row.updated_at,
         items=tuple(items),
+        void_requested_at=row.void_requested_at,
+        void_requested_by=row.void_requested_by,
     )
 
 

@@ -166,6 +166,15 @@ class Sale:
     flagged: bool  # the manager has an anomaly to look at (see Ledger.flags_for_sale)
     updated_at: datetime
     items: tuple[SaleItem, ...] = field(default=())
+    # Set by Ledger.request_void: the cashier voided it while WeChat still refused to close the
+    # order (its first 5 minutes); the watcher closes it as soon as allowed. The sale stays
+    # AWAITING_PAYMENT meanwhile and may still become PAID.
+    void_requested_at: datetime | None = None
+    void_requested_by: str | None = None
+
+    @property
+    def void_requested(self) -> bool:
+        return self.void_requested_at is not None
 
     @property
     def refundable_fee(self) -> int:

@@ -117,6 +117,9 @@ sales = Table(
     Column("refunded_fee", Integer, nullable=False, server_default=text("0")),
     Column("flagged", Boolean, nullable=False, server_default=text("false")),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The cashier asked to void before WeChat allowed closing the order (revision 0002).
+    Column("void_requested_at", UTCDateTime),
+    Column("void_requested_by", String(64)),
     CheckConstraint("total_fee > 0", name="total_fee_positive"),
     CheckConstraint(_one_of("state", SALE_STATES), name="state_known"),
     CheckConstraint(
