@@ -1,0 +1,35 @@
+"""The listener: the one process WeChat's servers reach, and the one that decides a sale is paid.
+
+    from pos.listener import build_server, create_app
+
+    app = create_app(config, ledger)                     # POST /wechatpay/notify, /wechatpay/native-callback
+    build_server(app, config.listener).run()             # waitress, body and header limits set
+
+It believes only WeChat (a signature over every field, our appid and mch_id,
+the sale's amount), loses no real payment (everything WeChat signed is stored
+before SUCCESS is sent; a database failure answers FAIL so WeChat retries) and
+marks nothing paid twice (the ledger's conditional update decides). It never
+touches the printer: the ledger queues the confirmation slip in the same
+transaction as the PAID state, and the till's spooler prints it.
+
+Modules: :mod:`.app` (Flask routes and limits), :mod:`.notify` (payment
+notices), :mod:`.modeone` (scan callbacks), :mod:`.reply` (replies and log
+lines), :mod:`.server` (waitress settings), :mod:`.cli` (``pos listen``,
+``pos label``).
+"""
+
+from pos.listener.app import create_app
+from pos.listener.modeone import DirectCheckout, ModeOneCheckout, ScanCallbacks
+from pos.listener.notify import PaymentNotices
+from pos.listener.reply import Reply
+from pos.listener.server import build_server
+
+__all__ = [
+    "DirectCheckout",
+    "ModeOneCheckout",
+    "PaymentNotices",
+    "Reply",
+    "ScanCallbacks",
+    "build_server",
+    "create_app",
+]

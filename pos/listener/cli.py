@@ -1,0 +1,147 @@
+"""``pos listen`` (the WeChat notification endpoint) and ``pos label`` (queue a mode-one shelf label).
+
+``pos listen`` serves :func:`pos.listener.create_app` with waitress on ``[listener]
+host:port`` (0.0.0.0:8701 by default; put TLS in front of it), on the ledger at
+``[database] url``. ``pos label PRODUCT_ID`` queues a label print job for a
+``[[products]]`` entry, carrying its signed ``weixin://wxpay/bizpayurl`` (or the
+shorter ``weixin://wxpay/s/...`` from WeChat with ``--short``); the till's spooler
+prints it. Neither command touches the printer.
+
+Exit codes: 0 done, 1 WeChat or the database could not be reached, 2 a usage or
+configuration problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pos import config as pos_config
+
+log = logging.getLogger("pos.listener.cli")
+
+EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    listen = subparsers.add_parser(
+        "listen",
+        help="serve the WeChat Pay notification endpoint and mode-one callback",
+        description="Serve POST /wechatpay/notify, POST /wechatpay/native-callback and GET /healthz "
+        "(nothing else) on [listener] host:port, marking sales paid in the ledger at [database] url.",
+    )
+    listen.add_argument("--host", help="address to listen on (default: [listener] host, 0.0.0.0)")
+    listen.add_argument("--port", type=int, help="port to listen on (default: [listener] port, 8701)")
+    listen.set_defaults(func=cmd_listen)
+
+    label = subparsers.add_parser(
+        "label",
+        help="queue a mode-one shelf label (a static pay QR) for a product",
+        description="Queue a label print job for a [[products]] entry with its signed mode-one link; "
+        "the till's spooler prints it.",
+    )
+    label.add_argument("product_id", metavar="PRODUCT_ID", help="the id of a [[products]] entry")
+    label.add_argument(
+        "--short",
+        action="store_true",
+        help="print WeChat's short link (weixin://wxpay/s/...) instead: a smaller, easier QR",
+    )
+    label.set_defaults(func=cmd_label)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"pos: {message}", file=sys.stderr)
+    return code
+
+
+def _open_ledger(config: pos_config.Config):  # -> Ledger | str (the problem)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pos.ledger import LedgerError, open_ledger
+
+    try:
+        return open_ledger(config.database.url, timezone=config.store.timezone)
+    except (SQLAlchemyError, LedgerError, OSError) as exc:
+        return f"cannot open the ledger at [database] url {config.database.url!r}: {type(exc).__name__}"
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from pos.listener.app import create_app
+    from pos.listener.server import build_server
+
+    config = pos_config.load(args.config)
+    port = config.listener.port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        return _fail(f"--port must be 0..65535, not {port}", EXIT_USAGE)
+    ledger = _open_ledger(config)
+    if isinstance(ledger, str):
+        return _fail(ledger, EXIT_UNAVAILABLE)
+    try:
+        app = create_app(config, ledger)
+        try:
+            server = build_server(app, config.listener, host=args.host, port=port)
+        except OSError as exc:
+            return _fail(f"cannot listen on {args.host or config.listener.host}:{port}: {exc.strerror}", 1)
+        host = args.host or config.listener.host
+        print(
+            f"pos listen: http://{host}:{server.effective_port}/wechatpay/notify "
+            f"(mode one: /wechatpay/native-callback) for mch_id {config.merchant.mch_id}; Ctrl-C stops",
+            flush=True,
+        )
+        log.info("event=listener_started host=%s port=%s", host, server.effective_port)
+        try:
+            server.run()
+        finally:
+            server.close()
+            log.info("event=listener_stopped")
+    finally:
+        ledger.close()
+    return EXIT_OK
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from pos.ledger import JobKind
+    from pos.listener.modeone import find_product
+    from pos.money import format_price, parse_yuan
+    from pos.wechatpay import WeChatPayClient, WeChatPayError
+    from pos.wechatpay.modeone import bizpayurl
+
+    config = pos_config.load(args.config)
+    product = find_product(config, args.product_id)
+    if product is None:
+        known = ", ".join(p.id for p in config.products) or "none: add [[products]] to the config"
+        return _fail(f"no product {args.product_id!r} in [[products]]; known ids: {known}", EXIT_USAGE)
+    try:
+        url = bizpayurl(
+            product.id,
+            appid=config.merchant.appid,
+            mch_id=config.merchant.mch_id,
+            api_key=config.merchant.api_key,
+        )
+    except ValueError as exc:
+        return _fail(f"product {product.id!r}: {exc}", EXIT_USAGE)
+    code_url = url
+    if args.short:
+        with WeChatPayClient.from_config(config.merchant) as client:
+            try:
+                code_url = client.short_url(url)
+            except WeChatPayError as exc:
+                return _fail(f"WeChat did not shorten the link ({type(exc).__name__}: {exc})", 1)
+    ledger = _open_ledger(config)
+    if isinstance(ledger, str):
+        return _fail(ledger, EXIT_UNAVAILABLE)
+    price_fen = parse_yuan(product.price)
+    with ledger:
+        job = ledger.enqueue_job(
+            JobKind.LABEL,
+            payload={
+                "product_id": product.id,
+                "product_name": product.name,
+                "price_fen": price_fen,
+                "code_url": code_url,
+                "long_url": url,
+            },
+        )
+    print(f"label job {job.id} queued: {product.name} {format_price(price_fen)} -> {code_url}")
+    return EXIT_OK

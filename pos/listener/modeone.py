@@ -1,0 +1,235 @@
+"""Mode one (模式一): a customer scans a shelf label, WeChat asks us for an order, we answer.
+
+The label's QR is a signed ``weixin://wxpay/bizpayurl`` naming a product id
+(``pos label`` queues one). When a customer scans it, WeChat POSTs the product
+id and the customer's openid to our callback; we check WeChat's signature, find
+the product in ``[[products]]``, ring up a sale with a NATIVE unified order
+(``product_id`` and ``openid`` set) and answer with the signed ``prepay_id``.
+WeChat then shows the customer the payment sheet, and the payment notice
+follows as for any sale. Nobody scans a printed QR for this sale, so no sale
+slip is queued; the confirmation prints when it is paid.
+
+Refusals are signed too (WeChat shows ``err_code_des`` to the customer), and
+are written for the customer: "商品不存在或已下架", not a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from pos.config import Config, Product
+from pos.ledger import Ledger, LineItem, MessageKind, Sale, SaleState
+from pos.listener.reply import Reply, log_event
+from pos.money import parse_yuan
+from pos.wechatpay import WeChatPayClient, notices
+from pos.wechatpay import sign as signing
+from pos.wechatpay.errors import (
+    BusinessError,
+    InvalidField,
+    MessageError,
+    ProtocolFail,
+    SignatureError,
+    TransportError,
+    WeChatPayError,
+    WrongMerchant,
+    XmlError,
+)
+
+log = logging.getLogger("pos.listener.modeone")
+
+MIN_TTL_MINUTES = 5  # WeChat closes orders only after five minutes
+
+# What the customer reads in WeChat when we cannot sell: per [store] language.
+CUSTOMER_TEXT = {
+    "zh-CN": {
+        "unknown_product": "商品不存在或已下架",
+        "order_failed": "下单失败，请稍后重试或到收银台付款",
+        "busy": "系统繁忙，请稍后重试",
+    },
+    "en": {
+        "unknown_product": "This product is not available.",
+        "order_failed": "The order could not be placed; please try again or pay at the till.",
+        "busy": "The shop's system is busy; please try again.",
+    },
+}
+
+
+class ModeOneCheckout(Protocol):
+    """What the callback needs from a checkout: a sale for these items, ordered at WeChat as
+    NATIVE with ``product_id`` and the payer's ``openid``, without a QR slip. Returns the sale
+    AWAITING_PAYMENT (with its prepay_id) or FAILED; raises only for a broken database."""
+
+    def ring_up(
+        self, *, items: Sequence[LineItem], product_id: str, openid: str, print_slip: bool = False
+    ) -> Sale: ...
+
+
+class DirectCheckout:
+    """A :class:`ModeOneCheckout` from the ledger and the WeChat Pay client alone.
+
+    It follows the till's rules (one sale per order, ``time_expire`` = now + ``[till]
+    order_ttl`` minutes, never under five; a WeChat error leaves the sale FAILED with
+    the message) so the listener can sell through mode one without the till's process.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: WeChatPayClient,
+        config: Config,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self.config = config
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def ring_up(
+        self, *, items: Sequence[LineItem], product_id: str, openid: str, print_slip: bool = False
+    ) -> Sale:
+        now = self.clock()
+        sale = self.ledger.create_sale(
+            store=self.config.store.id,
+            lane=self.config.till.lane,
+            items=items,
+            sign_type=self.client.sign_type,
+            now=now,
+        )
+        expires_at = now + timedelta(minutes=max(MIN_TTL_MINUTES, self.config.till.order_ttl))
+        try:
+            order = self.client.unified_order(
+                out_trade_no=sale.out_trade_no,
+                total_fee=sale.total_fee,
+                body=sale.body,
+                notify_url=self.config.merchant.notify_url,
+                product_id=product_id,
+                spbill_create_ip=self.config.merchant.client_ip,
+                time_start=now,
+                time_expire=expires_at,
+                openid=openid,
+            )
+        except WeChatPayError as exc:
+            # A TransportError leaves WeChat's side unknown; the prepay_id never reaches the
+            # customer, so nothing can be paid under it, and FAILED is the truth for this sale.
+            return self.ledger.record_order_failure(sale.id, _describe(exc))
+        return self.ledger.record_order(
+            sale.id,
+            code_url=order.code_url,
+            prepay_id=order.prepay_id,
+            expires_at=expires_at,
+            print_slip=print_slip,
+        )
+
+
+def _describe(exc: WeChatPayError) -> str:
+    if isinstance(exc, BusinessError):
+        return f"WeChat refused the order: {exc.err_code} {exc.err_code_des}".strip()
+    if isinstance(exc, ProtocolFail):
+        return f"WeChat refused the request: {exc.return_msg}"
+    if isinstance(exc, TransportError):
+        return "WeChat did not answer in time"
+    return f"WeChat's answer could not be used: {type(exc).__name__}"
+
+
+class ScanCallbacks:
+    """Turns one mode-one callback body into one :class:`Reply` (signed XML)."""
+
+    def __init__(self, config: Config, ledger: Ledger, checkout: ModeOneCheckout) -> None:
+        self.merchant = config.merchant
+        self.max_body = config.listener.max_body
+        self.products = {product.id: product for product in config.products}
+        self.text = CUSTOMER_TEXT.get(config.store.language, CUSTOMER_TEXT["zh-CN"])
+        self.ledger = ledger
+        self.checkout = checkout
+
+    def handle(self, body: bytes, *, remote: str = "-") -> Reply:
+        try:
+            fields = notices.read_notice(body, max_bytes=self.max_body)
+        except XmlError as exc:
+            log_event(log, logging.WARNING, "callback_rejected", reason=type(exc).__name__, remote=remote)
+            return Reply(notices.fail_reply("报文格式错误"), status=400, verdict="malformed")
+        try:
+            callback = notices.verify_scan_callback(
+                fields,
+                api_key=self.merchant.api_key,
+                appid=self.merchant.appid,
+                mch_id=self.merchant.mch_id,
+                sign_type=_sign_type_of(fields),
+            )
+        except (SignatureError, WrongMerchant) as exc:
+            reason = "signature" if isinstance(exc, SignatureError) else "wrong_merchant"
+            log_event(log, logging.WARNING, "callback_rejected", reason=reason, remote=remote)
+            return Reply(notices.fail_reply("签名失败"), verdict=reason)
+        except (InvalidField, MessageError):
+            log_event(log, logging.WARNING, "callback_rejected", reason="missing_field", remote=remote)
+            return Reply(notices.fail_reply("缺少参数"), verdict="missing_field")
+
+        product = self.products.get(callback.product_id)
+        log_event(log, logging.INFO, "callback_received", product=callback.product_id, remote=remote)
+        if product is None:
+            self._store(body, "unknown_product", None)
+            log_event(log, logging.WARNING, "callback_refused", reason="unknown_product",
+                      product=callback.product_id)  # fmt: skip
+            return self._refuse("unknown_product")
+        try:
+            sale = self.checkout.ring_up(
+                items=[LineItem(product.name, parse_yuan(product.price))],
+                product_id=product.id,
+                openid=callback.openid,
+                print_slip=False,
+            )
+        except SQLAlchemyError as exc:
+            log_event(log, logging.ERROR, "callback_refused", reason="database", error=type(exc).__name__)
+            return self._refuse("busy")
+        if sale.state is not SaleState.AWAITING_PAYMENT or not sale.prepay_id:
+            self._store(body, "order_failed", sale.out_trade_no)
+            log_event(log, logging.WARNING, "callback_refused", reason="order_failed",
+                      out_trade_no=sale.out_trade_no, sale=sale.id, failure=sale.failure)  # fmt: skip
+            return self._refuse("order_failed")
+        self._store(body, "ordered", sale.out_trade_no)
+        log_event(log, logging.INFO, "callback_ordered", out_trade_no=sale.out_trade_no, sale=sale.id,
+                  product=product.id)  # fmt: skip
+        reply = notices.scan_reply(
+            sale.prepay_id,
+            appid=self.merchant.appid,
+            mch_id=self.merchant.mch_id,
+            api_key=self.merchant.api_key,
+            sign_type=self.merchant.sign_type,
+        )
+        return Reply(reply, verdict="ordered")
+
+    def _refuse(self, what: str) -> Reply:
+        reply = notices.scan_fail_reply(
+            self.text[what],
+            appid=self.merchant.appid,
+            mch_id=self.merchant.mch_id,
+            api_key=self.merchant.api_key,
+            sign_type=self.merchant.sign_type,
+        )
+        return Reply(reply, verdict=what)
+
+    def _store(self, body: bytes, verdict: str, out_trade_no: str | None) -> None:
+        """Keep the verified callback with what became of it; a database hiccup must not stop the sale."""
+        try:
+            self.ledger.record_message(MessageKind.CALLBACK, body, verdict=verdict, out_trade_no=out_trade_no)
+        except SQLAlchemyError as exc:
+            log_event(log, logging.ERROR, "callback_not_recorded", error=type(exc).__name__)
+
+
+def _sign_type_of(fields: dict[str, str]) -> str:
+    """The callback's own sign_type if it names one, else by the sign's length (64 hex: HMAC-SHA256)."""
+    named = fields.get("sign_type")
+    if named:
+        return named
+    return signing.HMAC_SHA256 if len(fields.get("sign", "")) == 64 else signing.MD5
+
+
+def find_product(config: Config, product_id: str) -> Product | None:
+    """The ``[[products]]`` entry with this id, or None."""
+    return next((p for p in config.products if p.id == product_id), None)

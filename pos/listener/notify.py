@@ -1,0 +1,236 @@
+"""Payment notices (支付结果通知): believe only WeChat, lose no payment, mark nothing paid twice.
+
+One notice goes through these steps; the first that fails decides the reply::
+
+    bytes ──read_notice──> fields          malformed, DOCTYPE/ENTITY, not UTF-8, too big: FAIL
+          return_code                      not SUCCESS: nothing to do, SUCCESS
+          appid / mch_id                   not ours: FAIL
+          the sale, by out_trade_no        its sign type (unknown sale: the configured one)
+          signature over every field       wrong or missing (forgeries, WeChat's probes): FAIL
+          result_code                      not SUCCESS: stored, SUCCESS
+          fee_type CNY, trade_type NATIVE  otherwise: stored, logged on the sale, SUCCESS
+          already PAID by this transaction a replay: SUCCESS, nothing written
+          ledger.mark_paid                 PAID / paid after close / wrong amount / unknown sale
+
+Only a correctly signed notice is written to the database, so forged traffic
+can neither change a sale nor grow the ledger. Everything after the signature
+is a real payment WeChat took: :meth:`~pos.ledger.Ledger.mark_paid` stores it
+with its outcome (and flags it for the manager when it does not fit the sale)
+in the same transaction that marks the sale paid and queues the confirmation
+slip, and only then is SUCCESS sent. If the database cannot take it, the reply
+is FAIL and WeChat sends the notice again later. Duplicates, concurrent ones
+too, are decided by the ledger's conditional update, not here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from pos.config import Config
+from pos.ledger import InvalidInput, Ledger, MessageKind, PaidStatus, Sale, UnknownSale, is_valid_out_trade_no
+from pos.listener.reply import Reply, log_event
+from pos.wechatpay import notices
+from pos.wechatpay.errors import (
+    BodyTooLarge,
+    BusinessError,
+    InvalidField,
+    ProtocolFail,
+    SignatureError,
+    WrongMerchant,
+    XmlError,
+)
+
+log = logging.getLogger("pos.listener.notify")
+
+# return_msg texts for FAIL: WeChat logs them; a person reading WeChat's delivery log understands them.
+MSG_SIGNATURE = "签名失败"
+MSG_MALFORMED = "报文格式错误"
+MSG_TOO_LARGE = "报文过大"
+MSG_MERCHANT = "商户号或appid不符"
+MSG_BUSY = "系统繁忙，请稍后重发"
+MSG_INVALID = "通知字段无法识别，请稍后重发"
+
+_FLAGGED = (
+    PaidStatus.AMOUNT_MISMATCH,
+    PaidStatus.CONFLICTING_PAYMENT,
+    PaidStatus.UNKNOWN_SALE,
+    PaidStatus.PAID_AFTER_CLOSE,
+)
+
+
+class DatabaseUnavailable(Exception):
+    """The ledger could not be read or written: answer FAIL so WeChat sends the notice again."""
+
+
+class PaymentNotices:
+    """Turns one notice body into one :class:`Reply`; thread-safe (it keeps no state of its own)."""
+
+    def __init__(self, config: Config, ledger: Ledger) -> None:
+        self.merchant = config.merchant
+        self.max_body = config.listener.max_body
+        self.ledger = ledger
+
+    def handle(self, body: bytes, *, remote: str = "-") -> Reply:
+        try:
+            return self._handle(body, remote)
+        except DatabaseUnavailable as exc:
+            log_event(log, logging.ERROR, "notice_deferred", reason="database", error=exc, remote=remote)
+            return Reply(notices.fail_reply(MSG_BUSY), status=503, verdict="database_unavailable")
+
+    def _handle(self, body: bytes, remote: str) -> Reply:
+        try:
+            fields = notices.read_notice(body, max_bytes=self.max_body)
+        except BodyTooLarge:
+            return self._reject("too_large", remote, MSG_TOO_LARGE, status=413, size=len(body))
+        except XmlError as exc:
+            return self._reject(_xml_reason(exc), remote, MSG_MALFORMED, status=400, size=len(body))
+
+        out_trade_no = fields.get("out_trade_no", "")
+        log_event(log, logging.INFO, "notice_received", out_trade_no=out_trade_no, remote=remote)
+        if fields.get("return_code") != notices.SUCCESS:
+            # Unsigned by definition and never sent for a payment: nothing to believe, nothing to do.
+            log_event(log, logging.WARNING, "notice_ignored", reason="return_code", out_trade_no=out_trade_no)
+            return Reply(notices.success_reply(), verdict="not_success")
+        try:
+            notices.check_merchant(fields, appid=self.merchant.appid, mch_id=self.merchant.mch_id)
+        except WrongMerchant:
+            return self._reject("wrong_merchant", remote, MSG_MERCHANT, out_trade_no=out_trade_no)
+
+        sale = self._find(out_trade_no)
+        try:
+            notice = notices.verify_payment_notice(
+                fields,
+                api_key=self.merchant.api_key,
+                appid=self.merchant.appid,
+                mch_id=self.merchant.mch_id,
+                order_sign_type=sale.sign_type if sale else self.merchant.sign_type,
+            )
+        except SignatureError:
+            # Forged, or WeChat's signature probe: a security event, and nothing changes.
+            return self._reject("signature", remote, MSG_SIGNATURE, out_trade_no=out_trade_no)
+        except ProtocolFail:  # pragma: no cover - return_code was checked above
+            return Reply(notices.success_reply(), verdict="not_success")
+        except BusinessError as exc:
+            self._store(body, "result_fail", out_trade_no)
+            log_event(
+                log, logging.WARNING, "notice_not_paid", out_trade_no=out_trade_no, err_code=exc.err_code
+            )
+            return Reply(notices.success_reply(), verdict="result_fail")
+        except InvalidField as exc:
+            # Signed by WeChat but unreadable to us: keep it, and let WeChat (and the watcher) try again.
+            self._store(body, "invalid_field", out_trade_no)
+            log_event(log, logging.ERROR, "notice_unreadable", out_trade_no=out_trade_no, error=exc)
+            return Reply(notices.fail_reply(MSG_INVALID), verdict="invalid_field")
+
+        sale_id = sale.id if sale else None
+        if sale is not None and (notice.fee_type != "CNY" or notice.trade_type != "NATIVE"):
+            return self._foreign(body, notice, sale)
+        if (
+            sale is not None
+            and sale.state.is_paid
+            and sale.transaction_id == notice.transaction_id
+            and sale.total_fee == notice.total_fee
+        ):
+            # A repeat of the payment already recorded (WeChat retries, replays): the first copy is stored.
+            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id)
+            return Reply(notices.success_reply(), verdict="duplicate")
+
+        try:
+            outcome = self.ledger.mark_paid(
+                notice.out_trade_no,
+                transaction_id=notice.transaction_id,
+                total_fee=notice.total_fee,
+                time_end=notice.time_end,
+                source="notice",
+                cash_fee=notice.cash_fee,
+                openid=notice.openid or None,
+                raw=body,
+            )
+        except InvalidInput as exc:
+            self._store(body, "invalid_field", out_trade_no)
+            log_event(log, logging.ERROR, "notice_unreadable", out_trade_no=out_trade_no, error=exc)
+            return Reply(notices.fail_reply(MSG_INVALID), verdict="invalid_field")
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from None
+
+        status = outcome.status
+        sale_id = outcome.sale.id if outcome.sale else None
+        if outcome.newly_paid:
+            log_event(log, logging.INFO, "notice_paid", out_trade_no=out_trade_no, sale=sale_id)
+        elif status is PaidStatus.ALREADY_PAID:
+            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id)
+        if status in _FLAGGED:
+            log_event(
+                log,
+                logging.WARNING,
+                "notice_flagged",
+                outcome=status.value,
+                out_trade_no=out_trade_no,
+                sale=sale_id,
+                flag=outcome.flag_id,
+            )
+        return Reply(notices.success_reply(), verdict=status.value)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _find(self, out_trade_no: str) -> Sale | None:
+        """The sale the notice names, to learn the sign type its order was created with."""
+        if not is_valid_out_trade_no(out_trade_no):
+            return None
+        try:
+            return self.ledger.sale_by_out_trade_no(out_trade_no)
+        except UnknownSale:
+            return None
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from None
+
+    def _store(self, body: bytes, verdict: str, out_trade_no: str | None) -> None:
+        """Keep a verified notice that does not go through mark_paid, before answering."""
+        try:
+            self.ledger.record_message(MessageKind.NOTICE, body, verdict=verdict, out_trade_no=out_trade_no)
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from None
+
+    def _foreign(self, body: bytes, notice: notices.PaymentNotice, sale: Sale) -> Reply:
+        """A signed notice in another currency or for another trade type than our NATIVE orders:
+        the sale is not paid by it; the notice is kept and the sale's history says why."""
+        verdict = "fee_type" if notice.fee_type != "CNY" else "trade_type"
+        detail = {
+            "transaction_id": notice.transaction_id,
+            "fee_type": notice.fee_type,
+            "trade_type": notice.trade_type,
+            "total_fee": notice.total_fee,
+        }
+        try:
+            self.ledger.record_message(
+                MessageKind.NOTICE, body, verdict=f"refused_{verdict}", out_trade_no=notice.out_trade_no
+            )
+            self.ledger.log_event("notice_refused", sale_id=sale.id, detail=detail)
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from None
+        log_event(
+            log,
+            logging.WARNING,
+            "notice_flagged",
+            outcome=f"refused_{verdict}",
+            out_trade_no=notice.out_trade_no,
+            sale=sale.id,
+            fee_type=notice.fee_type,
+            trade_type=notice.trade_type,
+        )
+        return Reply(notices.success_reply(), verdict=f"refused_{verdict}")
+
+    def _reject(
+        self, reason: str, remote: str, message: str, *, status: int = 200, **fields: object
+    ) -> Reply:
+        """Refuse a notice we must not believe; nothing is written. A security event in the log."""
+        log_event(log, logging.WARNING, "notice_rejected", reason=reason, remote=remote, **fields)
+        return Reply(notices.fail_reply(message), status=status, verdict=reason)
+
+
+def _xml_reason(exc: XmlError) -> str:
+    """``ForbiddenMarkup`` -> ``forbidden_markup``: the kind of bad body, for the log."""
+    name = type(exc).__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")

@@ -1,0 +1,44 @@
+"""What a handler answers, and the one way the listener writes a log line.
+
+Handlers are plain functions from request bytes to a :class:`Reply`, so they can
+be tested without Flask and the Flask layer stays a thin adapter. Log lines are
+``key=value`` pairs; values that came from the internet are cut short and
+stripped of anything that could forge a second log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+XML = "text/xml"
+_UNSAFE = re.compile(r"[^\x21-\x7e\u00a0-\uffff]")  # spaces, controls, newlines: nothing that splits a line
+_MAX_VALUE = 64
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer: status, body bytes and content type. ``verdict`` names what happened (tests, logs)."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = XML
+    verdict: str = ""
+
+
+def clean(value: object) -> str:
+    """A value safe to put after ``key=`` in a log line: no spaces or controls, at most 64 characters."""
+    text = _UNSAFE.sub("_", str(value))
+    if len(text) > _MAX_VALUE:
+        text = text[:_MAX_VALUE] + "..."
+    return text or "-"
+
+
+def log_event(logger: logging.Logger, level: int, event: str, **fields: object) -> None:
+    """``event=NAME key=value ...`` with every value :func:`clean`-ed; ``None`` values are left out."""
+    if not logger.isEnabledFor(level):
+        return
+    parts = [f"event={event}"]
+    parts += [f"{key}={clean(value)}" for key, value in fields.items() if value is not None]
+    logger.log(level, " ".join(parts))
