@@ -22,6 +22,8 @@ from pos import config as pos_config
 log = logging.getLogger("pos.listener.cli")
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2
+# WeChat waits 5 s for an answer: give up on a locked database in time to answer FAIL (it retries).
+BUSY_TIMEOUT_MS = 3000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,13 +57,13 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def _open_ledger(config: pos_config.Config):  # -> Ledger | str (the problem)
+def _open_ledger(config: pos_config.Config, **options):  # -> Ledger | str (the problem)
     from sqlalchemy.exc import SQLAlchemyError
 
     from pos.ledger import LedgerError, open_ledger
 
     try:
-        return open_ledger(config.database.url, timezone=config.store.timezone)
+        return open_ledger(config.database.url, timezone=config.store.timezone, **options)
     except (SQLAlchemyError, LedgerError, OSError) as exc:
         return f"cannot open the ledger at [database] url {config.database.url!r}: {type(exc).__name__}"
 
@@ -74,7 +76,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     port = config.listener.port if args.port is None else args.port
     if not 0 <= port <= 65535:
         return _fail(f"--port must be 0..65535, not {port}", EXIT_USAGE)
-    ledger = _open_ledger(config)
+    ledger = _open_ledger(config, busy_timeout_ms=BUSY_TIMEOUT_MS)
     if isinstance(ledger, str):
         return _fail(ledger, EXIT_UNAVAILABLE)
     try:
