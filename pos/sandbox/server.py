@@ -51,17 +51,23 @@ class BackgroundServer:
 
     def stop(self) -> None:
         server = self._server
-        # waitress has no public shutdown: close every channel from inside its own loop
-        # (woken through its trigger), so the loop sees an empty map and returns at once.
+        # waitress has no public shutdown. First let the worker threads finish (a late worker
+        # would wake the loop through a trigger we are about to close), then close every
+        # channel from inside the loop, woken through its trigger, so it sees an empty map and
+        # returns at once. If the trigger cannot be pulled, close from here; the short loop
+        # timeout then ends the loop soon after.
         logging.getLogger("waitress").setLevel(logging.ERROR)
+        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
 
         def close_all() -> None:
             for channel in list(server._map.values()):  # type: ignore[union-attr]
                 channel.handle_close()
 
         if self._thread.is_alive():
-            server.trigger.pull_trigger(close_all)  # type: ignore[union-attr]
+            try:
+                server.trigger.pull_trigger(close_all)  # type: ignore[union-attr]
+            except OSError:
+                close_all()
             self._thread.join(timeout=5)
         else:
             close_all()
-        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
