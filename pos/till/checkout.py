@@ -1,0 +1,594 @@
+"""Checkout: ring a sale up, place its WeChat order, retry a failed order, void a sale.
+
+The cashier's three buttons, each ending in one ledger transition::
+
+    checkout = Checkout(ledger, client, config)
+    sale = checkout.ring_up(items=[LineItem("拿铁", 1800)])   # AWAITING_PAYMENT (slip queued) or FAILED
+    sale = checkout.retry(sale.id)                            # FAILED -> order again, same out_trade_no
+    sale = checkout.void(sale.id, by="小王")                  # VOIDED, or "voiding" until WeChat allows it
+
+Rules kept here, so nothing above this module has to know WeChat's habits:
+
+- **One order per sale.** Every unified order for a sale carries the same
+  out_trade_no and, while the first deadline stands, the very same parameters
+  (``time_start`` is the sale's creation second, ``time_expire`` that plus
+  ``[till] order_ttl``), so a re-sent order is WeChat's "re-entry" and never a
+  second order. After a :class:`~pos.wechatpay.TransportError` (the client has
+  already re-sent the identical bytes) the outcome is unknown: we query once —
+  ORDERNOTEXIST means it was never created — and send the same order again at
+  most ``order_attempts`` times in all; then the sale is FAILED with a message
+  the cashier understands and :meth:`Checkout.retry` tries again later.
+- **Never raise WeChat or network trouble at the cashier.** Bad input raises
+  :class:`CheckoutError` (a readable message in the store's language); anything
+  WeChat does becomes a sale state.
+- **The 5-minute rule.** WeChat refuses closeorder in an order's first 5
+  minutes. A void asked for earlier is stored on the sale
+  (:meth:`pos.ledger.Ledger.request_void`) and the watcher closes the order as
+  soon as it may; the sale stays AWAITING_PAYMENT ("voiding") meanwhile and a
+  customer who pays first makes it PAID, never VOIDED.
+
+Voiding a sale without a live order: a FAILED sale never reached a customer (no
+slip with a QR was queued: the slip is queued in the same transaction as
+AWAITING_PAYMENT), and the ledger has no FAILED -> VOIDED transition, so
+:meth:`Checkout.void` leaves it FAILED (it is not in the day's takings), records
+a ``void_ignored`` event and returns it. A NEW sale is an order being placed
+right now (or one the watcher will settle after a crash): voiding it is refused
+with "try again in a moment".
+
+The two settle functions at the end (:func:`settle_paid`, :func:`close_and_settle`)
+are shared with :mod:`pos.till.watcher`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pos.config import Config
+from pos.ledger import (
+    InvalidInput,
+    InvalidTransition,
+    Ledger,
+    LedgerError,
+    LineItem,
+    MessageKind,
+    Sale,
+    SaleState,
+)
+from pos.money import MAX_FEN
+from pos.wechatpay import (
+    BusinessError,
+    OrderStatus,
+    ProtocolFail,
+    SignatureError,
+    TransportError,
+    WeChatPayClient,
+    WeChatPayError,
+    WrongMerchant,
+)
+
+log = logging.getLogger("pos.till.checkout")
+
+ORDER_ATTEMPTS = (
+    2  # unified orders per ring-up or retry (each already re-sent by the client on transport errors)
+)
+CLOSE_AFTER = timedelta(minutes=5)  # "订单生成后不能马上调用关单接口，最短调用时间间隔为5分钟"
+MIN_TTL = timedelta(minutes=5)  # time_expire at least 5 minutes ahead (the stricter of WeChat's two rules)
+TILL_PRODUCT_ID = "TILL"  # product_id for NATIVE orders whose first item is not in the catalogue
+MAX_WECHAT_BODY = 127  # UTF-8 bytes: WeChat's String(127) (the simulator counts bytes, like WeChat)
+MAX_ITEM_NAME = 60
+MAX_QTY = 999
+MAX_BODY = 120
+MAX_ITEMS = 100
+
+_LANGUAGES = ("zh-CN", "en")
+_MESSAGES: dict[str, tuple[str, str]] = {
+    # order failures (kept on the FAILED sale, shown to the cashier)
+    "unreachable": (
+        "微信支付暂时无法连接，请稍后重试",
+        "WeChat Pay cannot be reached right now; please try again",
+    ),
+    "bad_key": ("签名错误：请检查商户 API 密钥", "Signature error: check the merchant API key"),
+    "untrusted": (
+        "无法验证微信支付的应答：请检查商户号和 API 密钥",
+        "WeChat Pay's answer could not be verified: check the merchant id and API key",
+    ),
+    "refused": ("微信支付拒绝下单：{detail}", "WeChat Pay refused the order: {detail}"),
+    "order_closed": (
+        "此单号在微信已关闭或过期，请重新收款",
+        "WeChat has closed this order number; ring the sale up again",
+    ),
+    "interrupted": ("下单被中断，请点“重试”", "Placing the order was interrupted; press Retry"),
+    # refusals of bad input and impossible actions (CheckoutError)
+    "need_items": ("请添加商品或输入金额", "Add items or enter an amount"),
+    "items_and_amount": ("商品和金额只能二选一", "Give items or an amount, not both"),
+    "too_many_items": ("商品最多 {max} 行", "At most {max} item lines"),
+    "bad_item": ("第 {n} 行商品无效", "Item {n} is not valid"),
+    "bad_name": ("第 {n} 行商品名称须为 1–{max} 个字", "Item {n} needs a name of 1-{max} characters"),
+    "bad_qty": ("第 {n} 行数量须为 1–{max}", "Item {n}: quantity must be 1-{max}"),
+    "bad_price": ("第 {n} 行单价须大于 0", "Item {n}: the price must be more than 0"),
+    "bad_amount": ("金额须大于 0", "The amount must be more than 0"),
+    "too_much": ("金额过大", "The amount is too large"),
+    "bad_body": ("商品描述最多 {max} 个字", "The description may have at most {max} characters"),
+    "bad_cashier": ("收银员名称最多 64 个字", "The cashier's name may have at most 64 characters"),
+    "cannot_void": ("第 {id} 单{state}，不能作废", "Sale {id} is {state} and cannot be voided"),
+    "still_ordering": (
+        "第 {id} 单正在下单，请稍候再试",
+        "Sale {id} is still being ordered; try again in a moment",
+    ),
+    "cannot_retry": (
+        "第 {id} 单{state}，只有下单失败的单可以重试",
+        "Sale {id} is {state}; only a failed sale can be retried",
+    ),
+    "default_body": ("{store}-收款", "{store} payment"),
+}
+_STATE_WORDS: dict[str, tuple[str, str]] = {
+    "NEW": ("正在下单", "being ordered"),
+    "AWAITING_PAYMENT": ("待支付", "awaiting payment"),
+    "PAID": ("已支付", "paid"),
+    "PARTLY_REFUNDED": ("已部分退款", "partly refunded"),
+    "REFUNDED": ("已退款", "refunded"),
+    "EXPIRED": ("已过期", "expired"),
+    "VOIDED": ("已作废", "voided"),
+    "FAILED": ("下单失败", "failed"),
+}
+
+
+def message(key: str, language: str = "zh-CN", **values: Any) -> str:
+    """A message for people in ``language`` (zh-CN or en; anything else reads as zh-CN)."""
+    text = _MESSAGES[key][1 if language == "en" else 0]
+    return text.format(**values)
+
+
+def state_word(state: SaleState | str, language: str = "zh-CN") -> str:
+    words = _STATE_WORDS.get(str(state))
+    return words[1 if language == "en" else 0] if words else str(state)
+
+
+class CheckoutError(ValueError):
+    """The cashier asked for something that cannot be done; ``str()`` is the readable message and
+    ``code`` a stable name for programs (``bad_qty``, ``cannot_void``...)."""
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+
+
+def wechat_body(text: str) -> str:
+    """``text`` cut to WeChat's 127 UTF-8 bytes on a character boundary (Chinese is 3 bytes each)."""
+    text = text.strip()
+    encoded = text.encode("utf-8")
+    if len(encoded) <= MAX_WECHAT_BODY:
+        return text
+    return encoded[:MAX_WECHAT_BODY].decode("utf-8", errors="ignore").rstrip()
+
+
+@dataclass(frozen=True)
+class OrderParams:
+    """The business parameters of one sale's unified order; equal params mean WeChat's re-entry."""
+
+    out_trade_no: str
+    total_fee: int
+    body: str
+    notify_url: str
+    product_id: str
+    spbill_create_ip: str
+    time_start: datetime
+    time_expire: datetime
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+_NOT_EXIST = object()  # query answer: WeChat has no such order
+
+
+class Checkout:
+    """Rings sales up and places, retries and voids their WeChat orders. Thread-safe (the ledger
+    decides every race); never raises for WeChat or network trouble."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: WeChatPayClient,
+        config: Config,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        order_attempts: int = ORDER_ATTEMPTS,
+    ) -> None:
+        if order_attempts < 1:
+            raise ValueError("order_attempts must be at least 1")
+        self.ledger = ledger
+        self.client = client
+        self.config = config
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.order_attempts = order_attempts
+        self.language = config.store.language
+        self.ttl = max(timedelta(minutes=config.till.order_ttl), MIN_TTL)
+
+    # -- the cashier's buttons ----------------------------------------------------------------
+
+    def ring_up(
+        self,
+        *,
+        items: Sequence[LineItem] = (),
+        amount_fen: int | None = None,
+        body: str | None = None,
+        cashier: str = "",
+    ) -> Sale:
+        """NEW -> unified order -> AWAITING_PAYMENT (the slip is queued) or FAILED (``sale.failure``
+        says why, in the store's language). Raises :class:`CheckoutError` for bad input only."""
+        lines, total_fee, body = self._check_sale(items, amount_fen, body)
+        cashier = cashier or self.config.till.cashier
+        if not isinstance(cashier, str) or len(cashier) > 64:
+            raise self._error("bad_cashier")
+        at = self._now()
+        sale = self.ledger.create_sale(
+            store=self.config.store.id,
+            lane=self.config.till.lane,
+            items=lines,
+            total_fee=None if lines else total_fee,
+            body=body,
+            cashier=cashier,
+            sign_type=self.client.sign_type,
+            now=at,
+        )
+        return self._place(sale, self._params(sale, fresh=False))
+
+    def retry(self, sale_id: int) -> Sale:
+        """FAILED -> NEW -> order again under the same out_trade_no.
+
+        A retry of a sale that is already ordered or paid (a double click) returns
+        it unchanged; any other state raises :class:`CheckoutError`. Unknown ids
+        raise :class:`pos.ledger.UnknownSale`.
+        """
+        sale = self.ledger.get_sale(sale_id)
+        if sale.state in (SaleState.NEW, SaleState.AWAITING_PAYMENT) or sale.state.is_paid:
+            return sale
+        if sale.state is not SaleState.FAILED:
+            raise self._error("cannot_retry", id=sale.id, state=state_word(sale.state, self.language))
+        try:
+            sale = self.ledger.retry_order(sale_id, now=self._now())
+        except InvalidTransition:
+            return self.ledger.get_sale(sale_id)  # another click got there first
+        known = self._query(sale)
+        if isinstance(known, OrderStatus):
+            if known.paid:
+                return settle_paid(self.ledger, sale, known, now=self._now()) or self.ledger.get_sale(sale.id)
+            if known.trade_state == "CLOSED":
+                return self._fail(sale, message("order_closed", self.language), "closed_at_wechat")
+            # WeChat has the order: only the original parameters get its code_url back.
+            return self._place(sale, self._params(sale, fresh=False))
+        if known is _NOT_EXIST:
+            return self._place(sale, self._params(sale, fresh=True))
+        return self._place(sale, self._params(sale, fresh=None))
+
+    def void(self, sale_id: int, *, by: str = "") -> Sale:
+        """Void an AWAITING_PAYMENT sale: close its order at WeChat, then VOIDED (void slip queued).
+
+        Within the order's first 5 minutes the void is recorded on the sale and
+        the watcher closes the order when WeChat allows; the sale comes back
+        AWAITING_PAYMENT with ``void_requested`` set. closeorder answering
+        ORDERPAID makes the sale PAID. A FAILED sale is returned unchanged (see
+        the module docstring); NEW, paid, expired sales raise :class:`CheckoutError`.
+        """
+        now = self._now()
+        sale = self.ledger.get_sale(sale_id)
+        if sale.state is SaleState.VOIDED:
+            return sale
+        if sale.state is SaleState.FAILED:
+            self.ledger.log_event("void_ignored", sale_id=sale.id, detail={"by": by}, now=now)
+            _log("void_ignored", sale, reason="no_live_order")
+            return sale
+        if sale.state is SaleState.NEW:
+            raise self._error("still_ordering", id=sale.id)
+        if sale.state is not SaleState.AWAITING_PAYMENT:
+            raise self._error("cannot_void", id=sale.id, state=state_word(sale.state, self.language))
+        try:
+            sale = self.ledger.request_void(sale.id, by=by[:64], now=now)
+        except InvalidTransition:
+            return self.ledger.get_sale(sale.id)  # paid (or closed) a moment ago: that state stands
+        if now < close_allowed_at(sale):
+            _log("void_waiting", sale, close_at=close_allowed_at(sale).isoformat())
+            return sale
+        return close_and_settle(self.ledger, self.client, sale, now=now).sale
+
+    # -- placing the order ------------------------------------------------------------------
+
+    def _place(self, sale: Sale, params: OrderParams) -> Sale:
+        """Send the unified order (at most ``order_attempts`` times, same parameters); record the answer."""
+        for attempt in range(1, self.order_attempts + 1):
+            try:
+                order = self.client.unified_order(**params.as_kwargs())
+            except TransportError as exc:
+                _log("order_unknown", sale, attempt=attempt, error=exc)
+                known = self._query(sale)
+                if isinstance(known, OrderStatus) and known.paid:
+                    return settle_paid(self.ledger, sale, known, now=self._now()) or self._reload(sale)
+                if isinstance(known, OrderStatus) and known.trade_state == "CLOSED":
+                    return self._fail(sale, message("order_closed", self.language), "closed_at_wechat")
+                # Never created, created and unpaid, or still unknown: the same order again is safe.
+                continue
+            except BusinessError as exc:
+                if exc.err_code == "ORDERPAID":
+                    return self._paid_on_reentry(sale)
+                if exc.err_code == "SYSTEMERROR" and attempt < self.order_attempts:
+                    _log("order_systemerror", sale, attempt=attempt)
+                    continue
+                if exc.err_code == "ORDERCLOSED":
+                    return self._fail(sale, message("order_closed", self.language), exc.err_code)
+                if exc.err_code == "SIGNERROR":
+                    return self._fail(sale, message("bad_key", self.language), exc.err_code)
+                detail = f"{exc.err_code_des or exc.err_code} ({exc.err_code})" if exc.err_code else str(exc)
+                return self._fail(sale, message("refused", self.language, detail=detail), exc.err_code)
+            except ProtocolFail as exc:
+                if "签名" in exc.return_msg or "sign" in exc.return_msg.lower():
+                    return self._fail(sale, message("bad_key", self.language), "return_code_fail")
+                detail = exc.return_msg or "return_code=FAIL"
+                return self._fail(sale, message("refused", self.language, detail=detail), "return_code_fail")
+            except (SignatureError, WrongMerchant) as exc:
+                return self._fail(sale, message("untrusted", self.language), type(exc).__name__, error=exc)
+            except WeChatPayError as exc:  # an answer we cannot read
+                return self._fail(sale, message("untrusted", self.language), type(exc).__name__, error=exc)
+            else:
+                try:
+                    return self.ledger.record_order(
+                        sale.id,
+                        code_url=order.code_url,
+                        prepay_id=order.prepay_id,
+                        expires_at=params.time_expire.astimezone(UTC),
+                        now=self._now(),
+                    )
+                except InvalidTransition:
+                    return self._reload(sale)  # paid through a notice already; that state stands
+        return self._fail(sale, message("unreachable", self.language), "unreachable")
+
+    def _paid_on_reentry(self, sale: Sale) -> Sale:
+        """unifiedorder said ORDERPAID: fetch the payment and record it. If even the query fails
+        the sale stays NEW and the watcher settles it."""
+        known = self._query(sale)
+        if isinstance(known, OrderStatus) and known.paid:
+            return settle_paid(self.ledger, sale, known, now=self._now()) or self._reload(sale)
+        _log("orderpaid_unconfirmed", sale)
+        return self._reload(sale)
+
+    def _query(self, sale: Sale) -> OrderStatus | object | None:
+        """orderquery: the status, :data:`_NOT_EXIST`, or None when WeChat could not be asked."""
+        try:
+            status = self.client.query_order(sale.out_trade_no)
+        except BusinessError as exc:
+            if exc.err_code == "ORDERNOTEXIST":
+                _log("query", sale, trade_state="ORDERNOTEXIST")
+                return _NOT_EXIST
+            _log("query_failed", sale, err_code=exc.err_code)
+            return None
+        except WeChatPayError as exc:
+            _log("query_failed", sale, error=exc)
+            return None
+        record_query(self.ledger, sale, status, now=self._now())
+        return status
+
+    def _fail(self, sale: Sale, text: str, reason: str, *, error: object = None) -> Sale:
+        try:
+            failed = self.ledger.record_order_failure(sale.id, text, now=self._now())
+        except InvalidTransition:
+            return self._reload(sale)
+        _log("order_failed", failed, reason=reason, error=error)
+        return failed
+
+    def _params(self, sale: Sale, *, fresh: bool | None) -> OrderParams:
+        """The order's parameters. ``fresh=False``: the original ones (from the sale's creation second,
+        so every attempt matches); ``True``: starting now (WeChat never had the order); ``None``: the
+        original ones while they leave the customer at least 5 minutes, else fresh."""
+        now = self._now()
+        start = sale.created_at.astimezone(UTC).replace(microsecond=0)
+        if fresh or (fresh is None and start + self.ttl - now < MIN_TTL):
+            start = now.astimezone(UTC).replace(microsecond=0)
+        merchant = self.config.merchant
+        return OrderParams(
+            out_trade_no=sale.out_trade_no,
+            total_fee=sale.total_fee,
+            body=wechat_body(sale.body),
+            notify_url=merchant.notify_url,
+            product_id=self._product_id(sale),
+            spbill_create_ip=merchant.client_ip,
+            time_start=start,
+            time_expire=start + self.ttl,
+        )
+
+    def _product_id(self, sale: Sale) -> str:
+        """The catalogue id of the first item (by name), or :data:`TILL_PRODUCT_ID`."""
+        if sale.items:
+            first = sale.items[0].name
+            for product in self.config.products:
+                if product.name == first and product.id:
+                    return product.id[:32]
+        return TILL_PRODUCT_ID
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def _check_sale(
+        self, items: Sequence[LineItem], amount_fen: int | None, body: str | None
+    ) -> tuple[list[LineItem], int, str | None]:
+        lines = list(items or ())
+        if lines and amount_fen is not None:
+            raise self._error("items_and_amount")
+        if len(lines) > MAX_ITEMS:
+            raise self._error("too_many_items", max=MAX_ITEMS)
+        if body is not None and (not isinstance(body, str) or len(body.strip()) > MAX_BODY):
+            raise self._error("bad_body", max=MAX_BODY)
+        body = body.strip() or None if isinstance(body, str) else None
+        if lines:
+            for n, item in enumerate(lines, start=1):
+                if not isinstance(item, LineItem):
+                    raise self._error("bad_item", n=n)
+                name = item.name.strip() if isinstance(item.name, str) else ""
+                if not name or len(name) > MAX_ITEM_NAME:
+                    raise self._error("bad_name", n=n, max=MAX_ITEM_NAME)
+                if _not_int(item.qty) or not 1 <= item.qty <= MAX_QTY:
+                    raise self._error("bad_qty", n=n, max=MAX_QTY)
+                if _not_int(item.unit_price) or item.unit_price <= 0:
+                    raise self._error("bad_price", n=n)
+            lines = [LineItem(i.name.strip(), i.unit_price, i.qty) for i in lines]
+            total = sum(i.amount for i in lines)
+        elif amount_fen is not None:
+            if _not_int(amount_fen) or amount_fen <= 0:
+                raise self._error("bad_amount")
+            total = amount_fen
+            if body is None:
+                body = message("default_body", self.language, store=self.config.store.name)[:MAX_BODY]
+        else:
+            raise self._error("need_items")
+        if total > MAX_FEN:
+            raise self._error("too_much")
+        return lines, total, body
+
+    def _error(self, code: str, **values: Any) -> CheckoutError:
+        return CheckoutError(code, message(code, self.language, **values))
+
+    def _now(self) -> datetime:
+        return self.clock().astimezone(UTC)
+
+    def _reload(self, sale: Sale) -> Sale:
+        return self.ledger.get_sale(sale.id)
+
+
+def _not_int(value: object) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int)
+
+
+# -- settling an order: shared with the watcher --------------------------------------------------
+
+
+def close_allowed_at(sale: Sale) -> datetime:
+    """The first moment WeChat accepts closeorder for the sale's order (5 minutes after it)."""
+    ordered = sale.ordered_at or sale.created_at
+    return ordered + CLOSE_AFTER
+
+
+def record_query(ledger: Ledger, sale: Sale, status: OrderStatus, *, now: datetime) -> None:
+    """Keep an orderquery answer in the audit log (its raw fields); never fails the caller."""
+    try:
+        ledger.record_message(
+            MessageKind.QUERY,
+            dict(status.fields),
+            verdict=status.trade_state.lower() or "unknown",
+            out_trade_no=sale.out_trade_no,
+            now=now,
+        )
+    except LedgerError as exc:
+        log.warning("event=audit_failed sale=%s out_trade_no=%s error=%s", sale.id, sale.out_trade_no, exc)
+
+
+def settle_paid(ledger: Ledger, sale: Sale, status: OrderStatus, *, now: datetime) -> Sale | None:
+    """WeChat's query says paid: :meth:`Ledger.mark_paid` with ``source="query"`` and the raw fields.
+
+    Returns the sale as the ledger now has it, or None when the answer lacks the
+    fields a payment needs (logged; the caller asks again later).
+    """
+    if not status.transaction_id or status.total_fee is None:
+        log.warning(
+            "event=paid_answer_incomplete sale=%s out_trade_no=%s transaction_id=%s total_fee=%s",
+            sale.id,
+            sale.out_trade_no,
+            status.transaction_id or "-",
+            status.total_fee,
+        )
+        return None
+    try:
+        outcome = ledger.mark_paid(
+            sale.out_trade_no,
+            transaction_id=status.transaction_id,
+            total_fee=status.total_fee,
+            time_end=status.time_end or now,
+            source="query",
+            cash_fee=status.cash_fee,
+            openid=status.openid or None,
+            raw=dict(status.fields),
+            now=now,
+        )
+    except InvalidInput as exc:  # WeChat's fields do not fit a payment (e.g. a 40-char transaction_id)
+        log.warning(
+            "event=paid_answer_invalid sale=%s out_trade_no=%s error=%s", sale.id, sale.out_trade_no, exc
+        )
+        return None
+    return outcome.sale
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    """What :func:`close_and_settle` did: ``settled`` False means try again later (``reason`` says why)."""
+
+    sale: Sale
+    settled: bool
+    reason: str = ""
+
+
+def close_and_settle(ledger: Ledger, client: WeChatPayClient, sale: Sale, *, now: datetime) -> CloseResult:
+    """Close the sale's order at WeChat, then VOIDED (a void was requested) or EXPIRED; ORDERPAID -> PAID.
+
+    Call only when :func:`close_allowed_at` has passed. ORDERCLOSED (closed
+    before, e.g. by us just before a crash) and ORDERNOTEXIST (nothing anyone
+    could pay) count as closed. Transport trouble and other refusals leave the
+    sale as it is (``settled=False``) for a later attempt.
+    """
+    try:
+        closed = client.close_order(sale.out_trade_no)
+    except BusinessError as exc:
+        _record_close(ledger, sale, exc.fields, exc.err_code or "fail", now)
+        if exc.err_code == "ORDERPAID":
+            try:
+                status = client.query_order(sale.out_trade_no)
+            except WeChatPayError as query_exc:
+                _log("paid_unconfirmed", sale, error=query_exc)
+                return CloseResult(sale, False, "orderpaid_query_failed")
+            record_query(ledger, sale, status, now=now)
+            paid = settle_paid(ledger, sale, status, now=now) if status.paid else None
+            if paid is None:
+                return CloseResult(sale, False, "orderpaid_not_confirmed")
+            return CloseResult(paid, paid.state.is_paid, "paid")
+        if exc.err_code not in ("ORDERCLOSED", "ORDERNOTEXIST"):
+            _log("close_refused", sale, err_code=exc.err_code, err_code_des=exc.err_code_des)
+            ledger.log_event(
+                "close_failed",
+                sale_id=sale.id,
+                detail={"err_code": exc.err_code, "des": exc.err_code_des},
+                now=now,
+            )
+            return CloseResult(sale, False, exc.err_code or "refused")
+    except WeChatPayError as exc:
+        _log("close_failed", sale, error=exc)
+        return CloseResult(sale, False, type(exc).__name__)
+    else:
+        _record_close(ledger, sale, closed.fields, "closed", now)
+    return CloseResult(mark_closed(ledger, sale, now=now), True, "closed")
+
+
+def mark_closed(ledger: Ledger, sale: Sale, *, now: datetime) -> Sale:
+    """The order is closed at WeChat: VOIDED if the cashier asked, else EXPIRED (notice queued either way).
+    A sale that moved on meanwhile (paid by a notice) keeps its state."""
+    try:
+        if sale.void_requested:
+            return ledger.mark_voided(sale.id, by=sale.void_requested_by or "", now=now)
+        return ledger.mark_expired(sale.id, now=now)
+    except InvalidTransition:
+        return ledger.get_sale(sale.id)
+
+
+def _record_close(ledger: Ledger, sale: Sale, fields: Mapping[str, str], verdict: str, now: datetime) -> None:
+    try:
+        ledger.record_message(
+            MessageKind.CLOSE, dict(fields), verdict=verdict.lower(), out_trade_no=sale.out_trade_no, now=now
+        )
+    except LedgerError as exc:
+        log.warning("event=audit_failed sale=%s out_trade_no=%s error=%s", sale.id, sale.out_trade_no, exc)
+
+
+def _log(event: str, sale: Sale, **fields: object) -> None:
+    extra = "".join(f" {key}={value}" for key, value in fields.items() if value not in (None, ""))
+    log.info(
+        "event=%s sale=%s out_trade_no=%s state=%s%s", event, sale.id, sale.out_trade_no, sale.state, extra
+    )

@@ -1,0 +1,332 @@
+"""The payment watcher: asks WeChat about every unpaid sale until it is paid, expired or voided.
+
+WeChat's notice is the fast path, but notices get lost (a tunnel down, a firewall,
+the listener restarting), and a sale must not stay "pending" forever. So for
+every AWAITING_PAYMENT sale the watcher:
+
+- queries the order (``/pay/orderquery``) on a schedule computed from the sale's
+  own times, :func:`query_interval`: every 2 s for the first 2 minutes while the
+  customer is at the counter, then 5 s, 10 s, 20 s, and every 30 s until the deadline;
+- marks it PAID (``source="query"``) as soon as WeChat says SUCCESS (or REFUND);
+- at the deadline (``expires_at``, never before WeChat's 5-minute rule allows)
+  closes the order, then EXPIRED; closeorder answering ORDERPAID means PAID;
+- closes the order of a sale the cashier voided as soon as the 5-minute rule
+  allows, then VOIDED (see :meth:`pos.ledger.Ledger.request_void`);
+- settles a sale left NEW by a crash in the middle of placing its order: paid
+  at WeChat -> PAID, otherwise FAILED ("interrupted, press Retry") once it is
+  older than :data:`NEW_GRACE`.
+
+Nothing is kept only in memory but the next due time per sale: each pass reads
+the pending sales from the ledger, so a restarted watcher resumes every one of
+them and continues its schedule (the interval follows the sale's age, not the
+watcher's). Transport errors back off per sale (2, 4, 8 ... 30 s) and never stop
+the thread. Query answers go to the audit log when the trade state changes (the
+first NOTPAY, then SUCCESS or CLOSED), so a two-minute wait costs one row, not sixty.
+
+    watcher = Watcher(ledger, client, config)
+    watcher.start()          # a daemon thread
+    watcher.nudge()          # a sale was just rung up or voided: look now
+    watcher.stop()
+
+Tests drive :meth:`Watcher.poll_once` with a clock they move.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from pos.config import Config
+from pos.ledger import InvalidTransition, Ledger, Sale, SaleState
+from pos.till.checkout import (
+    close_allowed_at,
+    close_and_settle,
+    mark_closed,
+    message,
+    record_query,
+    settle_paid,
+)
+from pos.wechatpay import BusinessError, OrderStatus, WeChatPayClient, WeChatPayError
+
+log = logging.getLogger("pos.till.watcher")
+
+# (age of the order below which, query every): the customer is at the counter, then less and less likely.
+SCHEDULE: tuple[tuple[timedelta, timedelta], ...] = (
+    (timedelta(minutes=2), timedelta(seconds=2)),
+    (timedelta(minutes=3), timedelta(seconds=5)),
+    (timedelta(minutes=5), timedelta(seconds=10)),
+    (timedelta(minutes=10), timedelta(seconds=20)),
+)
+MAX_INTERVAL = timedelta(seconds=30)
+FIRST_BACKOFF = timedelta(seconds=2)  # after a transport error; doubles up to MAX_INTERVAL
+NEW_GRACE = timedelta(minutes=5)  # a NEW sale older than this is not being ordered by anyone any more
+IDLE_WAKE = 2.0  # seconds: the loop re-reads the pending sales at least this often
+MIN_WAKE = 0.01
+
+
+def query_interval(age: timedelta) -> timedelta:
+    """How long to wait before the next query of an order this old (see :data:`SCHEDULE`)."""
+    for below, interval in SCHEDULE:
+        if age < below:
+            return interval
+    return MAX_INTERVAL
+
+
+def backoff(failures: int) -> timedelta:
+    """Wait after ``failures`` transport errors in a row: 2 s, 4 s, 8 s, 16 s, then 30 s."""
+    return min(FIRST_BACKOFF * (2 ** max(failures - 1, 0)), MAX_INTERVAL)
+
+
+def deadline_for(sale: Sale, default_ttl: timedelta) -> datetime:
+    """When the watcher closes the order: as soon as allowed for a void, else at the deadline, never
+    before the 5-minute rule allows."""
+    allowed = close_allowed_at(sale)
+    if sale.void_requested:
+        return allowed
+    ordered = sale.ordered_at or sale.created_at
+    expires = sale.expires_at or ordered + default_ttl
+    return max(expires, allowed)
+
+
+class Watcher:
+    """Queries, closes and settles pending sales; see the module docstring."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: WeChatPayClient,
+        config: Config,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self.config = config
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.language = config.store.language
+        self.ttl = timedelta(minutes=max(config.till.order_ttl, 5))
+        self._due: dict[int, datetime] = {}  # sale id -> not before
+        self._failures: dict[int, int] = {}  # sale id -> transport errors in a row
+        self._last_state: dict[int, str] = {}  # sale id -> the trade_state last written to the audit log
+        self._pass_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.passes = 0  # passes done (for status pages and tests)
+        self.errors = 0  # passes or sales that ended in an error
+        self.last_error: str | None = None
+
+    # -- the thread -------------------------------------------------------------------------------
+
+    def start(self) -> Watcher:
+        """Start the daemon thread; it resumes every pending sale in the ledger at once."""
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="pos-watcher", daemon=True)
+        self._thread.start()
+        log.info("event=watcher_started")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current call to WeChat (if any) returns."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        log.info("event=watcher_stopped")
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def nudge(self) -> None:
+        """Wake the thread now (a sale was rung up or voided)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                self.poll_once()
+            except Exception as exc:  # never let the thread die: log, count, carry on
+                self._count_error(exc)
+                log.exception("event=watcher_pass_failed error=%s", exc)
+            self._wake.wait(self._sleep_seconds())
+
+    def _sleep_seconds(self) -> float:
+        due = self.next_due()
+        if due is None:
+            return IDLE_WAKE
+        seconds = (due - self.clock()).total_seconds()
+        return min(max(seconds, MIN_WAKE), IDLE_WAKE)
+
+    def next_due(self) -> datetime | None:
+        """The earliest moment a pending sale needs attention (None: nothing pending)."""
+        return min(self._due.values(), default=None)
+
+    # -- one pass -----------------------------------------------------------------------------
+
+    def poll_once(self, now: datetime | None = None) -> int:
+        """Look at every pending sale once; act on those due at ``now``. Returns how many were acted on.
+
+        Deterministic for a given ledger, WeChat and ``now``; never raises for
+        WeChat or the network (a failing sale is retried later with back-off).
+        """
+        with self._pass_lock:
+            now = (now or self.clock()).astimezone(UTC)
+            sales = self.ledger.pending_sales()
+            pending = {sale.id for sale in sales}
+            for memory in (self._due, self._failures, self._last_state):
+                for sale_id in [i for i in memory if i not in pending]:
+                    del memory[sale_id]
+            acted = 0
+            for sale in sales:
+                if self._stopping.is_set():
+                    break
+                due = self._due_for(sale, now)
+                if due > now:
+                    self._due[sale.id] = due
+                    continue
+                acted += 1
+                try:
+                    following = self._handle(sale, now)
+                except Exception as exc:  # a bug or the database: this sale later, the others now
+                    self._count_error(exc)
+                    log.exception("event=watch_failed sale=%s out_trade_no=%s", sale.id, sale.out_trade_no)
+                    following = self._failed(sale, now)
+                if following is None:
+                    self._forget(sale.id)
+                else:
+                    self._due[sale.id] = following
+            self.passes += 1
+            return acted
+
+    def _due_for(self, sale: Sale, now: datetime) -> datetime:
+        """The next moment to act on ``sale``: remembered, or computed from its times after a restart."""
+        due = self._due.get(sale.id)
+        if sale.state is SaleState.NEW:
+            return due or sale.created_at + NEW_GRACE
+        if due is None:
+            # First sight: a sale just ordered gets its first query 2 s after the order; one
+            # found after a restart is asked about at once (a notice may have been missed).
+            first = (sale.ordered_at or sale.created_at) + SCHEDULE[0][1]
+            due = first if now < first else now
+        if sale.id not in self._failures:
+            due = min(due, deadline_for(sale, self.ttl))  # a void request moves the close forward
+        return due
+
+    # -- what to do with one sale ------------------------------------------------------------------
+
+    def _handle(self, sale: Sale, now: datetime) -> datetime | None:
+        """Act on one due sale; returns when to look again, or None when it is settled."""
+        if sale.state is SaleState.NEW:
+            return self._settle_new(sale, now)
+        deadline = deadline_for(sale, self.ttl)
+        if now >= deadline:
+            result = close_and_settle(self.ledger, self.client, sale, now=now)
+            if result.settled:
+                log.info(
+                    "event=watch_closed sale=%s out_trade_no=%s state=%s reason=%s",
+                    sale.id,
+                    sale.out_trade_no,
+                    result.sale.state,
+                    result.reason,
+                )
+                return None
+            return self._failed(sale, now)
+        try:
+            status = self.client.query_order(sale.out_trade_no)
+        except BusinessError as exc:
+            # ORDERNOTEXIST for an order we hold a code_url for, SYSTEMERROR...: ask again later;
+            # the close at the deadline settles it whatever happened.
+            log.warning(
+                "event=query_refused sale=%s out_trade_no=%s err_code=%s",
+                sale.id,
+                sale.out_trade_no,
+                exc.err_code,
+            )
+            return self._failed(sale, now)
+        except WeChatPayError as exc:
+            log.warning(
+                "event=query_failed sale=%s out_trade_no=%s error=%s", sale.id, sale.out_trade_no, exc
+            )
+            self._count_error(exc)
+            return self._failed(sale, now)
+        self._failures.pop(sale.id, None)
+        return self._on_status(sale, status, now, deadline)
+
+    def _on_status(
+        self, sale: Sale, status: OrderStatus, now: datetime, deadline: datetime
+    ) -> datetime | None:
+        if status.paid:
+            settled = settle_paid(self.ledger, sale, status, now=now)  # mark_paid keeps the raw answer
+            self._last_state[sale.id] = status.trade_state
+            if settled is not None and settled.state is not SaleState.AWAITING_PAYMENT:
+                log.info(
+                    "event=watch_paid sale=%s out_trade_no=%s state=%s",
+                    sale.id,
+                    sale.out_trade_no,
+                    settled.state,
+                )
+                return None
+            return self._next_query(sale, now, deadline)
+        if self._last_state.get(sale.id) != status.trade_state:
+            record_query(self.ledger, sale, status, now=now)
+            self._last_state[sale.id] = status.trade_state
+        if status.trade_state == "CLOSED":
+            # Closed at WeChat while we still wait: by us just before a crash, or by someone
+            # else. Nobody can pay it any more: VOIDED if the cashier asked, else EXPIRED.
+            self.ledger.log_event("closed_at_wechat", sale_id=sale.id, now=now)
+            closed = mark_closed(self.ledger, sale, now=now)
+            log.warning(
+                "event=closed_at_wechat sale=%s out_trade_no=%s state=%s",
+                sale.id,
+                sale.out_trade_no,
+                closed.state,
+            )
+            return None
+        return self._next_query(sale, now, deadline)
+
+    def _next_query(self, sale: Sale, now: datetime, deadline: datetime) -> datetime:
+        ordered = sale.ordered_at or sale.created_at
+        return min(now + query_interval(now - ordered), deadline)
+
+    def _settle_new(self, sale: Sale, now: datetime) -> datetime | None:
+        """A sale NEW for longer than any ring-up takes: its order was interrupted (a crash)."""
+        try:
+            status = self.client.query_order(sale.out_trade_no)
+        except BusinessError as exc:
+            if exc.err_code != "ORDERNOTEXIST":
+                return self._failed(sale, now)
+            status = None
+        except WeChatPayError as exc:
+            self._count_error(exc)
+            return self._failed(sale, now)
+        if status is not None:
+            record_query(self.ledger, sale, status, now=now)
+            if status.paid:
+                settled = settle_paid(self.ledger, sale, status, now=now)
+                return None if settled is not None and settled.state.is_paid else self._failed(sale, now)
+        with contextlib.suppress(InvalidTransition):  # ordered after all, meanwhile: the next pass watches it
+            self.ledger.record_order_failure(sale.id, message("interrupted", self.language), now=now)
+        log.warning("event=order_interrupted sale=%s out_trade_no=%s", sale.id, sale.out_trade_no)
+        return None
+
+    def _failed(self, sale: Sale, now: datetime) -> datetime:
+        failures = self._failures.get(sale.id, 0) + 1
+        self._failures[sale.id] = failures
+        return now + backoff(failures)
+
+    def _forget(self, sale_id: int) -> None:
+        self._due.pop(sale_id, None)
+        self._failures.pop(sale_id, None)
+        self._last_state.pop(sale_id, None)
+
+    def _count_error(self, exc: BaseException) -> None:
+        self.errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
