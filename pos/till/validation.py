@@ -1,0 +1,201 @@
+"""Reading what the cashier (or a script) asks for: JSON in, checked plain values out.
+
+Every refusal is an :class:`InputError` carrying a message *key* and its values,
+not text: the API turns it into ``{"error": ...}`` in the store's language. The
+rules are stricter than the ledger's on purpose, so that nothing a person typed
+ever reaches the ledger or WeChat as a surprise (a float price, a blank name, a
+quantity of ``true``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pos.ledger import LineItem
+from pos.money import MAX_FEN, YUAN_SIGN, MoneyError, parse_yuan
+
+MAX_ITEMS = 100
+MAX_NAME = 60  # a receipt line is 32-48 columns; longer names are typing accidents (checkout's limit)
+MAX_BODY = 64
+MAX_CASHIER = 32
+MAX_QTY = 999  # checkout's limit
+SALE_FIELDS = ("items", "amount", "body", "cashier")
+ITEM_FIELDS = ("name", "price", "qty", "product_id")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class InputError(ValueError):
+    """A refusal: ``key`` names the message in :mod:`pos.till.i18n`, ``values`` fill it in;
+    ``status`` is the HTTP answer (400 bad input, 404 unknown sale, 409 the sale's state forbids it)."""
+
+    status = 400
+
+    def __init__(self, key: str, *, status: int | None = None, **values: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+        if status is not None:
+            self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """A product as the till sells it: the config's yuan string parsed once, at start-up."""
+
+    id: str
+    name: str
+    price_fen: int
+    barcode: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaleRequest:
+    """A checked ring-up: items (by name and price, or from the catalogue) or one amount."""
+
+    items: tuple[LineItem, ...]
+    amount_fen: int | None
+    body: str | None
+    cashier: str
+
+
+def read_json(raw: bytes, content_type: str | None) -> Mapping[str, Any]:
+    """The request's JSON object; refuses other content types, bad UTF-8/JSON and non-objects."""
+    mimetype = (content_type or "").split(";", 1)[0].strip().lower()
+    if mimetype != "application/json":
+        raise InputError("error.not_json")
+    try:
+        data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except UnicodeDecodeError:
+        raise InputError("error.bad_json", detail="not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            "error.bad_json", detail=f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError("error.not_object")
+    return data
+
+
+def parse_money(value: Any) -> int:
+    """A yuan string ("12.50", "￥12.5") as fen; the InputError key says what is wrong with it."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise InputError("money.not_string")
+    text = value.strip().lstrip(YUAN_SIGN).lstrip("¥").strip()
+    if text.startswith("-"):
+        raise InputError("money.negative")
+    try:
+        return parse_yuan(text)
+    except MoneyError:
+        pass
+    try:
+        fen = parse_yuan(text, allow_zero=True)
+    except MoneyError:
+        if re.fullmatch(r"\d{10,}(\.\d{1,2})?", text):
+            raise InputError("money.too_large") from None
+        raise InputError("money.format") from None
+    raise InputError("money.zero" if fen == 0 else "money.too_large")
+
+
+def _money(value: Any, key: str, **where: Any) -> int:
+    try:
+        return parse_money(value)
+    except InputError as exc:  # "the price" + "must not be negative": the problem is translated too
+        raise InputError(key, problem_key=exc.key, **where) from None
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    return text if 1 <= len(text) <= limit and text.isprintable() else None
+
+
+def _qty(value: Any, n: int) -> int:
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QTY:
+        raise InputError("error.item_qty", n=n, max=MAX_QTY)
+    return value
+
+
+def _check_fields(data: Mapping[str, Any], known: Sequence[str]) -> None:
+    for name in data:
+        if name not in known:
+            raise InputError("error.unknown_field", field=str(name)[:40], known=", ".join(known))
+
+
+def parse_item(raw: Any, n: int, catalogue: Mapping[str, CatalogueEntry]) -> LineItem:
+    """Item ``n`` (1-based): ``{"product_id", "qty"}`` or ``{"name", "price", "qty"}``."""
+    if not isinstance(raw, dict):
+        raise InputError("error.item_not_object", n=n)
+    _check_fields(raw, ITEM_FIELDS)
+    qty = _qty(raw.get("qty"), n)
+    if "product_id" in raw:
+        if "name" in raw or "price" in raw:
+            raise InputError("error.item_fields", n=n)
+        product_id = raw["product_id"]
+        product = catalogue.get(product_id) if isinstance(product_id, str) else None
+        if product is None:
+            raise InputError("error.unknown_product", id=str(product_id)[:40])
+        return LineItem(product.name, product.price_fen, qty)
+    if "name" not in raw or "price" not in raw:
+        raise InputError("error.item_fields", n=n)
+    name = _text(raw["name"], MAX_NAME)
+    if name is None:
+        raise InputError("error.item_name", n=n, max=MAX_NAME)
+    price = _money(raw["price"], "error.item_price", n=n)
+    return LineItem(name, price, qty)
+
+
+def parse_sale(
+    data: Mapping[str, Any], catalogue: Mapping[str, CatalogueEntry], default_cashier: str = ""
+) -> SaleRequest:
+    """A POST /api/sales body, checked whole: one sale's items or amount, body, cashier."""
+    _check_fields(data, SALE_FIELDS)
+    has_items, has_amount = "items" in data, "amount" in data
+    if has_items == has_amount:
+        raise InputError("error.items_or_amount")
+    body = None
+    if data.get("body") is not None:
+        body = _text(data["body"], MAX_BODY)
+        if body is None:
+            raise InputError("error.body", max=MAX_BODY)
+    cashier = default_cashier
+    if data.get("cashier") is not None:
+        value = data["cashier"]
+        if not isinstance(value, str) or len(value.strip()) > MAX_CASHIER or not value.isprintable():
+            raise InputError("error.cashier", max=MAX_CASHIER)
+        cashier = value.strip()
+    if has_amount:
+        return SaleRequest((), _money(data["amount"], "error.amount"), body, cashier)
+    raw_items = data["items"]
+    if not isinstance(raw_items, list):
+        raise InputError("error.items_not_list")
+    if not raw_items:
+        raise InputError("error.items_empty")
+    if len(raw_items) > MAX_ITEMS:
+        raise InputError("error.too_many_items", max=MAX_ITEMS)
+    items = tuple(parse_item(raw, n, catalogue) for n, raw in enumerate(raw_items, start=1))
+    total = sum(item.amount for item in items)
+    if total > MAX_FEN:
+        raise InputError("error.total_too_large")
+    if total == 0:
+        raise InputError("error.amount", problem_key="money.zero")
+    return SaleRequest(items, None, body, cashier)
+
+
+def parse_day(text: str | None, today: date) -> date:
+    """``?date=YYYY-MM-DD`` (a real calendar day), or ``today`` when absent."""
+    if text is None or text == "":
+        return today
+    if not _DATE.match(text):
+        raise InputError("error.date")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError("error.date") from None
