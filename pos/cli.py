@@ -17,7 +17,7 @@ from pos import __version__
 from pos.config import ConfigError
 
 # Modules that add sub-commands, in the order `pos --help` lists them.
-COMMAND_MODULES = ("pos.sandbox.cli", "pos.printing.cli", "pos.listener.cli")
+COMMAND_MODULES = ("pos.sandbox.cli", "pos.printing.cli", "pos.listener.cli", "pos.till.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,232 @@
+"""``pos till`` serves the cashier's page; ``pos sale`` rings a sale up through it and waits.
+
+``pos till [--host H] [--port P]`` opens the ledger, starts the print spooler
+and the payment watcher, and serves the page and the JSON API with waitress
+(threads) on ``[till] host:port`` (127.0.0.1:8700 by default). It prints the
+URL; Ctrl-C or SIGTERM stops it cleanly.
+
+``pos sale 12.50 [--item NAME=PRICExQTY ...] [--url URL]`` talks to a running
+till over HTTP only: it posts the sale, prints its number, total and payment
+link, then polls and prints each state change (awaiting -> paid / expired /
+failed). Exit status: 0 paid, 1 not paid (expired, voided, failed), 2 refused
+input, 3 the till cannot be reached, 130 Ctrl-C (which stops waiting and voids
+nothing: the sale stays as it is, on paper and in the ledger).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import sys
+import time
+from typing import Any
+
+import requests
+
+from pos.config import load
+from pos.money import MoneyError, format_price, parse_yuan
+from pos.till.i18n import Translator
+
+EXIT_PAID = 0
+EXIT_NOT_PAID = 1
+EXIT_REFUSED = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+POLL_SECONDS = 0.5
+_ITEM = re.compile(r"^(?P<name>.+)=(?P<price>[^=x×X]+)(?:[x×X](?P<qty>\d+))?$")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    till = subparsers.add_parser(
+        "till",
+        help="serve the cashier's page and JSON API, run the print spooler and the payment watcher",
+        description="Serve the cashier's page on [till] host:port and run the spooler and the watcher.",
+    )
+    till.add_argument("--host", help="address to listen on (default: [till] host, 127.0.0.1)")
+    till.add_argument("--port", type=int, help="TCP port (default: [till] port, 8700; 0 picks a free one)")
+    till.add_argument("--threads", type=int, default=8, help="waitress worker threads (default: 8)")
+    till.set_defaults(func=run_till)
+
+    sale = subparsers.add_parser(
+        "sale",
+        help="ring up a sale through a running till and wait until it is paid",
+        description=(
+            "Ring up a sale through the till's API and print its state as it changes. "
+            "Exit 0 when paid, 1 when it ends unpaid, 2 when refused, 3 when the till cannot be reached. "
+            "Ctrl-C stops waiting without voiding the sale."
+        ),
+    )
+    sale.add_argument("amount", nargs="?", help="the amount in yuan, e.g. 12.50 (optional with --item)")
+    sale.add_argument(
+        "--item",
+        action="append",
+        default=[],
+        metavar="NAME=PRICExQTY",
+        help="a line of the sale, e.g. 拿铁=18.00x2 or Water=2.00 (repeatable)",
+    )
+    sale.add_argument("--body", help="the description WeChat shows the customer (default: the till's)")
+    sale.add_argument("--url", help="the till's address (default: http://[till] host:port)")
+    sale.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="stop waiting after this many seconds (default: until final)",
+    )
+    sale.set_defaults(func=run_sale)
+
+
+# -- pos till --------------------------------------------------------------------------------------
+
+
+def run_till(args: argparse.Namespace) -> int:
+    from waitress.server import create_server
+
+    from pos.till.app import create_app
+    from pos.till.service import Till
+
+    config = load(args.config)
+    t = Translator(config.store.language)
+    host = args.host or config.till.host
+    port = config.till.port if args.port is None else args.port
+    till = Till(config)
+    try:
+        server = create_server(create_app(till), host=host, port=port, threads=max(1, args.threads))
+        till.start()
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+        print(t("cli.serving", url=f"http://{shown}:{server.effective_port}/"), flush=True)  # type: ignore[union-attr]
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.close()
+    finally:
+        till.stop()
+    print(t("cli.stopped"), flush=True)
+    return 0
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+# -- pos sale --------------------------------------------------------------------------------------
+
+
+def parse_item(text: str) -> dict[str, Any]:
+    """``拿铁=18.00x2`` -> ``{"name": "拿铁", "price": "18.00", "qty": 2}``; ValueError if unreadable."""
+    match = _ITEM.match(text.strip())
+    if not match or not match["name"].strip():
+        raise ValueError(text)
+    price = match["price"].strip()
+    parse_yuan(price)  # MoneyError (a ValueError) for a price the till would refuse anyway
+    qty = int(match["qty"]) if match["qty"] else 1
+    return {"name": match["name"].strip(), "price": price, "qty": qty}
+
+
+def sale_request(amount: str | None, items: list[str], body: str | None, t: Translator) -> dict[str, Any]:
+    """The POST /api/sales body for the command line; SystemExit-free ValueError with a message."""
+    lines = []
+    for text in items:
+        try:
+            lines.append(parse_item(text))
+        except ValueError:
+            raise ValueError(t("cli.bad_item", item=text)) from None
+    request: dict[str, Any] = {}
+    if lines:
+        request["items"] = lines
+        if amount is not None:
+            total = sum(parse_yuan(line["price"]) * line["qty"] for line in lines)
+            try:
+                wanted = parse_yuan(amount)
+            except MoneyError:
+                wanted = None
+            if wanted != total:
+                raise ValueError(t("cli.amount_mismatch", amount=amount, total=format_price(total)))
+    else:
+        request["amount"] = amount if amount is not None else ""
+    if body:
+        request["body"] = body
+    return request
+
+
+def _default_url(host: str, port: int) -> str:
+    host = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def run_sale(args: argparse.Namespace) -> int:
+    config = load(args.config)
+    t = Translator(config.store.language)
+    base = (args.url or _default_url(config.till.host, config.till.port)).rstrip("/")
+    if args.amount is None and not args.item:
+        print(f"pos sale: {t('error.items_or_amount')}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        body = sale_request(args.amount, args.item, args.body, t)
+    except ValueError as exc:
+        print(f"pos sale: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    with requests.Session() as http:
+        try:
+            response = http.post(f"{base}/api/sales", json=body, timeout=30)
+        except requests.RequestException as exc:
+            print(f"pos sale: {t('cli.unreachable', url=base, detail=type(exc).__name__)}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        sale = _json(response)
+        if response.status_code != 201:
+            error = sale.get("error", response.reason)
+            print(f"pos sale: {t('cli.refused', status=response.status_code, error=error)}", file=sys.stderr)
+            return EXIT_REFUSED
+        print(t("cli.rung_up", id=sale["id"], out_trade_no=sale["out_trade_no"], total=sale["total_text"]))
+        if sale.get("code_url"):
+            print(t("cli.code_url", code_url=sale["code_url"]))
+        if sale.get("expires_at"):
+            print(t("cli.deadline", time=sale["expires_at"]))
+        return _wait(http, base, sale, t, args.timeout)
+
+
+def _wait(
+    http: requests.Session, base: str, sale: dict[str, Any], t: Translator, timeout: float | None
+) -> int:
+    """Print each status until the sale is final; Ctrl-C stops waiting (nothing is voided)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    shown = None
+    warned = False
+    try:
+        while True:
+            if sale["status"] != shown:
+                shown = sale["status"]
+                print(f"{sale['status']}: {sale['status_text']}", flush=True)
+                if sale["status"] == "failed" and sale.get("failure"):
+                    print(t("cli.failure", message=sale["failure"]), flush=True)
+            if sale["final"]:
+                return EXIT_PAID if sale["state"] == "PAID" else EXIT_NOT_PAID
+            if deadline is not None and time.monotonic() > deadline:
+                print(t("cli.stopped_waiting", id=sale["id"], state=sale["status_text"]), file=sys.stderr)
+                return EXIT_NOT_PAID
+            time.sleep(POLL_SECONDS)
+            try:
+                response = http.get(f"{base}/api/sales/{sale['id']}", timeout=10)
+            except requests.RequestException as exc:  # the till restarting: keep waiting, say so once
+                if not warned:
+                    warned = True
+                    detail = type(exc).__name__
+                    print(f"pos sale: {t('cli.unreachable', url=base, detail=detail)}", file=sys.stderr)
+                continue
+            if response.status_code == 200:
+                sale = _json(response) or sale
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        print(t("cli.stopped_waiting", id=sale["id"], state=sale["status_text"]), file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
