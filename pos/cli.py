@@ -17,7 +17,13 @@ from pos import __version__
 from pos.config import ConfigError
 
 # Modules that add sub-commands, in the order `pos --help` lists them.
-COMMAND_MODULES = ("pos.sandbox.cli", "pos.printing.cli", "pos.listener.cli", "pos.till.cli")
+COMMAND_MODULES = (
+    "pos.demo",
+    "pos.till.cli",
+    "pos.listener.cli",
+    "pos.sandbox.cli",
+    "pos.printing.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

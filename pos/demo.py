@@ -1,0 +1,368 @@
+"""``pos demo``: the whole loop on this machine — simulator, listener and till on loopback.
+
+A newcomer runs one command and gets a working shop: the WeChat Pay simulator
+(8702) stands in for WeChat, the listener (8701) receives its signed
+notifications, and the till (8700) serves the cashier's page with a virtual
+``dir:`` printer that writes every job's bytes and a PNG picture of it. The
+configuration is written to ``<dir>/pos.toml`` so every other command
+(``pos sale``, ``pos printer preview``, ...) works on the demo's data with
+``--config <dir>/pos.toml``.
+
+The three share one clock, the simulator's, so ``--auto`` can pass a
+15-minute deadline in a moment and the till and "WeChat" still agree on the
+time. ``--auto`` runs a short scripted shift without a person and exits 0 when
+every sale ended as it should.
+
+This is the one production module besides cli.py that imports pos.sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from pos import config as pos_config
+from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID, Config
+
+log = logging.getLogger("pos.demo")
+
+DEMO_PRODUCTS = (
+    ("LATTE", "拿铁", "18.00", "6901234567892"),
+    ("TEA", "柠檬茶", "12.50", "6920000000017"),
+    ("CAKE", "芝士蛋糕", "26.00", ""),
+    ("WATER", "矿泉水", "2.00", "6921168509256"),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the simulator, the listener and the till together on loopback",
+        description="The whole loop on this machine: a WeChat Pay simulator, the notification "
+        "listener and the till with a virtual printer. Ctrl-C stops it.",
+    )
+    parser.add_argument("--dir", default="pos-demo", help="where the demo keeps its files (default pos-demo)")
+    parser.add_argument(
+        "--auto", action="store_true", help="run a short scripted shift, print a summary, exit"
+    )
+    parser.add_argument("--till-port", type=int, default=8700, help="the till (default 8700)")
+    parser.add_argument("--listener-port", type=int, default=8701, help="the listener (default 8701)")
+    parser.add_argument("--sim-port", type=int, default=8702, help="the simulator (default 8702)")
+    parser.add_argument("--language", choices=("zh-CN", "en"), default="zh-CN", help="the cashier's language")
+    parser.set_defaults(func=run)
+
+
+def demo_config_text(
+    directory: Path, *, till_port: int, listener_port: int, sim_port: int, language: str
+) -> str:
+    """The demo's pos.toml: the sandbox merchant, loopback URLs, a dir: printer, a few products."""
+    root = directory.resolve()
+    products = "\n".join(
+        f'[[products]]\nid = "{pid}"\nname = "{name}"\nprice = "{price}"\nbarcode = "{barcode}"\n'
+        for pid, name, price, barcode in DEMO_PRODUCTS
+    )
+    return f"""# Written by `pos demo`. Every pos command works on the demo's data with
+# --config {root / "pos.toml"}
+[merchant]
+appid = "{DEMO_APPID}"
+mch_id = "{DEMO_MCH_ID}"
+api_key = "{DEMO_API_KEY}"
+sign_type = "MD5"
+notify_url = "http://127.0.0.1:{listener_port}/wechatpay/notify"
+api_base = "http://127.0.0.1:{sim_port}"
+timeout = 5
+
+[store]
+id = "S01"
+name = "{"演示小店" if language == "zh-CN" else "Demo Shop"}"
+language = "{language}"
+
+[printer]
+device = "dir:{root / "printer"}"
+profile = "xp80"
+
+[database]
+url = "sqlite:///{root / "pos.sqlite3"}"
+
+[till]
+host = "127.0.0.1"
+port = {till_port}
+data_dir = "{root}"
+
+[listener]
+host = "127.0.0.1"
+port = {listener_port}
+
+{products}"""
+
+
+def write_demo_config(directory: Path, **ports: Any) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "pos.toml"
+    path.write_text(demo_config_text(directory, **ports), encoding="utf-8")
+    return path
+
+
+@dataclass
+class DemoShop:
+    """The three running services and what a script needs to drive them."""
+
+    config: Config
+    config_path: Path
+    sim: Any  # pos.sandbox.engine.Simulator
+    till: Any  # pos.till.service.Till
+    till_url: str
+    listener_url: str
+    sim_url: str
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.sim.clock.now(), UTC)
+
+    def advance(self, seconds: float) -> None:
+        """Move the shared clock (till and simulator) forward, and let the watcher look at once."""
+        self.sim.clock.advance(seconds)
+        self.till.watcher.nudge()
+
+
+@contextmanager
+def running_shop(
+    directory: Path, *, till_port: int, listener_port: int, sim_port: int, language: str
+) -> Iterator[DemoShop]:
+    """Start simulator, listener and till (in that order) and stop them in reverse."""
+    from pos.ledger import open_ledger
+    from pos.listener.app import create_app as listener_app
+    from pos.sandbox.app import create_app as sim_app
+    from pos.sandbox.server import BackgroundServer
+    from pos.sandbox.settings import SimSettings
+    from pos.till.app import create_app as till_app
+    from pos.till.service import Till
+
+    config_path = write_demo_config(
+        directory, till_port=till_port, listener_port=listener_port, sim_port=sim_port, language=language
+    )
+    config = pos_config.load(config_path)
+    with ExitStack() as stack:
+        settings = SimSettings(
+            appid=config.merchant.appid,
+            mch_id=config.merchant.mch_id,
+            api_key=config.merchant.api_key,
+            merchant_name=config.store.name,
+            callback_url=f"http://127.0.0.1:{listener_port}/wechatpay/native-callback",
+            state_file=str(directory / "sim.json"),
+        )
+        sim_application = sim_app(settings=settings)
+        sim = sim_application.extensions["pos_sim"]
+        stack.callback(sim.close)
+        sim_server = BackgroundServer(sim_application, port=sim_port).start()
+        stack.callback(sim_server.stop)
+
+        clock: Callable[[], datetime] = lambda: datetime.fromtimestamp(sim.clock.now(), UTC)  # noqa: E731
+
+        till = Till(config, clock=clock)
+        stack.callback(till.stop)
+        listener_ledger = open_ledger(config.database.url, timezone=config.store.timezone, clock=clock)
+        stack.callback(listener_ledger.close)
+        listener_server = BackgroundServer(
+            listener_app(config, listener_ledger, checkout=till.checkout), port=listener_port
+        ).start()
+        stack.callback(listener_server.stop)
+
+        till.start()
+        till_server = BackgroundServer(till_app(till), port=till_port).start()
+        stack.callback(till_server.stop)
+        yield DemoShop(
+            config=config,
+            config_path=config_path,
+            sim=sim,
+            till=till,
+            till_url=till_server.base_url,
+            listener_url=listener_server.base_url,
+            sim_url=sim_server.base_url,
+        )
+
+
+def banner(shop: DemoShop) -> str:
+    merchant = shop.config.merchant
+    return "\n".join(
+        [
+            "pos demo is running (Ctrl-C stops it)",
+            f"  cashier's page      {shop.till_url}/",
+            f"  customer's phone    {shop.sim_url}/_sim/phone   (paste a receipt's weixin:// link)",
+            f"  listener            {shop.listener_url}/wechatpay/notify",
+            f"  WeChat simulator    {shop.sim_url}/",
+            f"  printer (dir:)      {shop.config.printer.device[4:]}   (<job>.bin bytes, <job>.png pictures)",
+            f"  config              {shop.config_path}   (use with --config for every pos command)",
+            "sandbox merchant (sign a notice by hand with these):",
+            f"  appid={merchant.appid} mch_id={merchant.mch_id} api_key={merchant.api_key} "
+            f"sign_type={merchant.sign_type}",
+        ]
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    directory = Path(args.dir)
+    for name in ("till_port", "listener_port", "sim_port"):
+        port = getattr(args, name)
+        if not 0 <= port <= 65535:
+            print(f"pos demo: --{name.replace('_', '-')} must be 0..65535, not {port}")
+            return 2
+    try:
+        with running_shop(
+            directory,
+            till_port=args.till_port,
+            listener_port=args.listener_port,
+            sim_port=args.sim_port,
+            language=args.language,
+        ) as shop:
+            print(banner(shop), flush=True)
+            if args.auto:
+                return auto_shift(shop)
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+            print("pos demo: stopping", flush=True)
+            return 0
+    except OSError as exc:
+        print(f"pos demo: cannot start: {exc.strerror or exc} (is another demo running on these ports?)")
+        return 1
+
+
+# -- the scripted shift --------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    title: str
+    sale: dict[str, Any]
+    expected: str
+
+
+class ShiftFailed(RuntimeError):
+    pass
+
+
+def auto_shift(shop: DemoShop, *, timeout: float = 30.0) -> int:
+    """Five sales, each ending a different way, through the same HTTP API the cashier's page uses."""
+    http = requests.Session()
+    api = shop.till_url + "/api"
+    simulator = shop.sim_url + "/_sim"
+
+    def ring_up(body: dict[str, Any]) -> dict[str, Any]:
+        response = http.post(api + "/sales", json=body, timeout=15)
+        if response.status_code != 201:
+            raise ShiftFailed(f"ring-up refused: {response.status_code} {response.text}")
+        sale = response.json()
+        if sale["state"] != "AWAITING_PAYMENT":
+            raise ShiftFailed(f"sale {sale['out_trade_no']} did not reach WeChat: {sale}")
+        return sale
+
+    def pay(sale: dict[str, Any], notify: bool) -> None:
+        response = http.post(
+            simulator + "/pay", json={"code_url": sale["code_url"], "notify": notify}, timeout=15
+        )
+        response.raise_for_status()
+
+    def wait_for(sale: dict[str, Any], state: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            current = http.get(f"{api}/sales/{sale['id']}", timeout=15).json()
+            if current["state"] == state:
+                return current
+            if time.monotonic() > deadline:
+                raise ShiftFailed(f"sale {sale['out_trade_no']} is {current['state']}, expected {state}")
+            time.sleep(0.1)
+
+    already_printed = len(_printed_jobs(shop))
+    steps: list[Step] = []
+    ttl_seconds = shop.config.till.order_ttl * 60
+    try:
+        sale = ring_up({"items": [{"product_id": "LATTE", "qty": 1}, {"product_id": "TEA", "qty": 2}]})
+        pay(sale, notify=True)
+        steps.append(Step("paid, WeChat's notice reached the listener", wait_for(sale, "PAID"), "PAID"))
+
+        sale = ring_up({"amount": "9.90", "body": "零钱测试"})
+        pay(sale, notify=False)
+        steps.append(Step("paid, no notice: the till's own query found it", wait_for(sale, "PAID"), "PAID"))
+
+        sale = ring_up({"items": [{"product_id": "CAKE", "qty": 1}]})
+        voided = http.post(f"{api}/sales/{sale['id']}/void", timeout=15).json()
+        log.info("event=demo_void_requested state=%s", voided.get("state"))
+        shop.advance(5 * 60 + 1)  # WeChat lets an order be closed 5 minutes after it was made
+        steps.append(Step("voided by the cashier, closed at WeChat", wait_for(sale, "VOIDED"), "VOIDED"))
+
+        sale = ring_up({"items": [{"product_id": "WATER", "qty": 3}]})
+        shop.advance(ttl_seconds + 60)  # the customer walked away; the deadline passes
+        steps.append(Step("not paid before the deadline, closed", wait_for(sale, "EXPIRED"), "EXPIRED"))
+
+        label = _scan_label(shop, http, simulator)
+        if label is not None:
+            steps.append(Step("mode one: a shelf label scanned and paid", wait_for(label, "PAID"), "PAID"))
+    except (ShiftFailed, requests.RequestException) as exc:
+        print(f"pos demo --auto: FAILED: {exc}", flush=True)
+        return 1
+
+    printed = _wait_for_printer(shop, timeout)
+    printed["jobs"] = printed["jobs"][already_printed:]
+    print(_summary(steps, printed), flush=True)
+    ok = all(step.sale["state"] == step.expected for step in steps) and printed["queued"] == 0
+    return 0 if ok else 1
+
+
+def _scan_label(shop: DemoShop, http: requests.Session, simulator: str) -> dict[str, Any] | None:
+    """The customer scans a shelf label (mode one): WeChat asks the listener, then the customer pays."""
+    from pos.wechatpay.modeone import bizpayurl
+
+    merchant = shop.config.merchant
+    url = bizpayurl("LATTE", appid=merchant.appid, mch_id=merchant.mch_id, api_key=merchant.api_key)
+    response = http.post(simulator + "/scan", json={"url": url, "notify": True}, timeout=15)
+    if response.status_code != 200:
+        raise ShiftFailed(f"mode-one scan refused: {response.status_code} {response.text}")
+    out_trade_no = response.json()["out_trade_no"]
+    sale = shop.till.ledger.sale_by_out_trade_no(out_trade_no)
+    return {"id": sale.id, "out_trade_no": out_trade_no}
+
+
+def _wait_for_printer(shop: DemoShop, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = shop.till.spooler.status()
+        if (status.queued == 0 and status.current_job is None) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    return {"queued": status.queued, "jobs": _printed_jobs(shop)}
+
+
+def _printed_jobs(shop: DemoShop) -> list[dict[str, Any]]:
+    """The virtual printer's log: one JSON line per job written."""
+    jobs_file = Path(shop.config.printer.device[4:]) / "jobs.jsonl"
+    lines = jobs_file.read_text(encoding="utf-8").splitlines() if jobs_file.exists() else []
+    return [json.loads(line) for line in lines]
+
+
+def _summary(steps: list[Step], printed: dict[str, Any]) -> str:
+    rows = ["", "shift summary:"]
+    for step in steps:
+        mark = "ok " if step.sale["state"] == step.expected else "BAD"
+        rows.append(f"  {mark} {step.sale['out_trade_no']:<22} {step.sale['state']:<9} {step.title}")
+    kinds: dict[str, int] = {}
+    for job in printed["jobs"]:
+        kinds[job["kind"]] = kinds.get(job["kind"], 0) + 1
+    printed_text = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items())) or "nothing"
+    rows.append(f"  printer: {printed_text}; {printed['queued']} still queued")
+    return "\n".join(rows)
