@@ -326,7 +326,7 @@ class Spooler:
             except Exception as exc:  # the database may be briefly unavailable
                 self._note_error(f"cannot re-queue interrupted jobs: {exc}")
                 log.exception("event=spooler_recover_failed")
-                self._pause(self._backoff(failures))
+                self._pause(self.retry_delay(failures))
                 failures += 1
         self._refresh_status()
         failures = 0
@@ -343,7 +343,7 @@ class Spooler:
                 last_check = time.monotonic()
                 continue
             if outcome is Outcome.FAILED:
-                self._pause(self._backoff(failures))
+                self._pause(self.retry_delay(failures))
                 failures += 1
                 last_check = time.monotonic()
                 continue
@@ -354,7 +354,8 @@ class Spooler:
             self._pause(self.idle_poll)
         log.info("event=spooler_stopped")
 
-    def _backoff(self, failures: int) -> float:
+    def retry_delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` failures in a row: base x 2^n, capped at backoff_max."""
         return min(self.backoff_max, self.backoff_base * (2 ** min(failures, 30)))
 
     def _pause(self, seconds: float) -> None:
