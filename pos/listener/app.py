@@ -84,7 +84,7 @@ def create_app(config: Config, ledger: Ledger, *, checkout: ModeOneCheckout | No
     callbacks = ScanCallbacks(config, ledger, checkout)
     app.extensions["pos_listener"] = {"payments": payments, "callbacks": callbacks, "ledger": ledger}
 
-    @app.post("/wechatpay/notify")
+    @app.post("/wechatpay/notify", provide_automatic_options=False)
     def notify() -> Response:
         try:
             body = read_body(limit)
@@ -94,7 +94,7 @@ def create_app(config: Config, ledger: Ledger, *, checkout: ModeOneCheckout | No
             return _respond(Reply(notices.fail_reply(MSG_TOO_LARGE), status=413, verdict="too_large"))
         return _respond(payments.handle(body, remote=_remote()))
 
-    @app.post("/wechatpay/native-callback")
+    @app.post("/wechatpay/native-callback", provide_automatic_options=False)
     def native_callback() -> Response:
         try:
             body = read_body(limit)
@@ -103,7 +103,7 @@ def create_app(config: Config, ledger: Ledger, *, checkout: ModeOneCheckout | No
             return _respond(Reply(notices.fail_reply(MSG_TOO_LARGE), status=413, verdict="too_large"))
         return _respond(callbacks.handle(body, remote=_remote()))
 
-    @app.get("/healthz")
+    @app.get("/healthz", provide_automatic_options=False)
     def healthz() -> Response:
         try:
             with ledger.engine.connect() as connection:

@@ -3,7 +3,7 @@
 One notice goes through these steps; the first that fails decides the reply::
 
     bytes ──read_notice──> fields          malformed, DOCTYPE/ENTITY, not UTF-8, too big: FAIL
-          return_code                      not SUCCESS: nothing to do, SUCCESS
+          return_code                      missing: FAIL; not SUCCESS: nothing to do, SUCCESS
           appid / mch_id                   not ours: FAIL
           the sale, by out_trade_no        its sign type (unknown sale: the configured one)
           signature over every field       wrong or missing (forgeries, WeChat's probes): FAIL
@@ -89,6 +89,9 @@ class PaymentNotices:
 
         out_trade_no = fields.get("out_trade_no", "")
         log_event(log, logging.INFO, "notice_received", out_trade_no=out_trade_no, remote=remote)
+        if not fields.get("return_code"):
+            return self._reject("no_return_code", remote, MSG_MALFORMED, status=400,
+                                out_trade_no=out_trade_no)  # fmt: skip
         if fields.get("return_code") != notices.SUCCESS:
             # Unsigned by definition and never sent for a payment: nothing to believe, nothing to do.
             log_event(log, logging.WARNING, "notice_ignored", reason="return_code", out_trade_no=out_trade_no)

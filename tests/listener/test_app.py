@@ -1,0 +1,79 @@
+"""The app's surface: the three routes and nothing else, health, and errors without tracebacks."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+
+from pos.listener import create_app
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/"),
+        ("GET", "/wechatpay/notify"),
+        ("PUT", "/wechatpay/notify"),
+        ("GET", "/wechatpay/native-callback"),
+        ("POST", "/healthz"),
+        ("GET", "/static/app.js"),
+        ("GET", "/api/sales"),
+        ("GET", "/wechatpay/notify/../../etc/passwd"),
+        ("POST", "/wechatpay/notify/"),
+        ("OPTIONS", "/wechatpay/notify"),
+    ],
+)
+def test_everything_else_is_a_plain_404(stack, method, path):
+    response = stack.http.request(method, stack.url + path, timeout=10)
+    assert response.status_code == 404
+    assert response.text == "not found\n"
+    assert "Set-Cookie" not in response.headers
+
+
+def test_the_server_header_does_not_name_the_software(stack):
+    response = stack.http.get(stack.url + "/healthz", timeout=10)
+    assert "waitress" not in response.headers.get("Server", "").lower()
+
+
+def test_healthz_says_ok_while_the_ledger_answers(stack):
+    response = stack.http.get(stack.url + "/healthz", timeout=10)
+    assert (response.status_code, response.text) == (200, "ok\n")
+
+
+def test_healthz_says_503_when_the_database_is_gone(stack, serve, tmp_path):
+    from pos.ledger import open_ledger
+
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'gone' / 'pos.sqlite3'}")
+    served = serve(create_app(stack.config, ledger))
+    ledger.close()
+    (tmp_path / "gone" / "pos.sqlite3").unlink()
+    (tmp_path / "gone").rmdir()
+    response = requests.get(served.base_url + "/healthz", timeout=10)
+    assert (response.status_code, response.text) == (503, "database unavailable\n")
+
+
+def test_a_bug_in_a_handler_answers_fail_without_a_traceback(stack, serve, caplog, monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    app = create_app(stack.config, stack.ledger)
+
+    def broken(body, *, remote="-"):
+        raise RuntimeError(f"secret detail {stack.config.merchant.api_key}")
+
+    monkeypatch.setattr(app.extensions["pos_listener"]["payments"], "handle", broken)
+    served = serve(app)
+    response = requests.post(served.base_url + "/wechatpay/notify", data=b"<xml/>", timeout=10)
+    assert response.status_code == 500
+    assert b"<return_code><![CDATA[FAIL]]></return_code>" in response.content  # WeChat will retry
+    assert b"secret detail" not in response.content and b"Traceback" not in response.content
+    assert "event=listener_error path=/wechatpay/notify error=RuntimeError" in caplog.text
+    assert "Traceback" not in caplog.text and stack.config.merchant.api_key not in caplog.text
+
+
+def test_the_api_key_never_appears_in_any_reply(stack):
+    sale = stack.ring_up(100)
+    key = stack.config.merchant.api_key.encode()
+    for body in (stack.signed(stack.notice_for(sale)), b"<xml>", b"\xff\xfe"):
+        for path in ("/wechatpay/notify", "/wechatpay/native-callback"):
+            assert key not in stack.post(body, path=path).content
