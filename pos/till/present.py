@@ -56,7 +56,8 @@ def sale_json(sale: Sale, zone: ZoneInfo, t: Translator) -> dict[str, Any]:
             for item in sale.items
         ],
         "code_url": sale.code_url,
-        "qr_svg_url": f"/api/sales/{sale.id}/qr.svg" if sale.code_url else None,
+        # The on-screen QR exists while the customer may still pay; never for a settled sale.
+        "qr_svg_url": f"/api/sales/{sale.id}/qr.svg" if sale.code_url and sale.state.is_pending else None,
         "expires_at": iso(sale.expires_at, zone),
         "failure": sale.failure,
         "transaction_id": sale.transaction_id,
