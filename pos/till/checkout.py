@@ -368,7 +368,8 @@ class Checkout:
         except WeChatPayError as exc:
             _log("query_failed", sale, error=exc)
             return None
-        record_query(self.ledger, sale, status, now=self._now())
+        if not status.paid:  # a paid answer is kept by mark_paid, with its outcome
+            record_query(self.ledger, sale, status, now=self._now())
         return status
 
     def _fail(self, sale: Sale, text: str, reason: str, *, error: object = None) -> Sale:
@@ -545,7 +546,8 @@ def close_and_settle(ledger: Ledger, client: WeChatPayClient, sale: Sale, *, now
             except WeChatPayError as query_exc:
                 _log("paid_unconfirmed", sale, error=query_exc)
                 return CloseResult(sale, False, "orderpaid_query_failed")
-            record_query(ledger, sale, status, now=now)
+            if not status.paid:
+                record_query(ledger, sale, status, now=now)
             paid = settle_paid(ledger, sale, status, now=now) if status.paid else None
             if paid is None:
                 return CloseResult(sale, False, "orderpaid_not_confirmed")

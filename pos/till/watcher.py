@@ -111,6 +111,7 @@ class Watcher:
         self._due: dict[int, datetime] = {}  # sale id -> not before
         self._failures: dict[int, int] = {}  # sale id -> transport errors in a row
         self._last_state: dict[int, str] = {}  # sale id -> the trade_state last written to the audit log
+        self._seen_state: dict[int, SaleState] = {}  # sale id -> its state when the above were computed
         self._pass_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -180,10 +181,10 @@ class Watcher:
         with self._pass_lock:
             now = (now or self.clock()).astimezone(UTC)
             sales = self.ledger.pending_sales()
-            pending = {sale.id for sale in sales}
-            for memory in (self._due, self._failures, self._last_state):
-                for sale_id in [i for i in memory if i not in pending]:
-                    del memory[sale_id]
+            pending = {sale.id: sale.state for sale in sales}
+            for sale_id in [i for i, state in self._seen_state.items() if pending.get(i) is not state]:
+                self._forget(sale_id)  # settled, or NEW -> AWAITING_PAYMENT: a new schedule
+            self._seen_state.update(pending)
             acted = 0
             for sale in sales:
                 if self._stopping.is_set():
@@ -308,7 +309,8 @@ class Watcher:
             self._count_error(exc)
             return self._failed(sale, now)
         if status is not None:
-            record_query(self.ledger, sale, status, now=now)
+            if not status.paid:
+                record_query(self.ledger, sale, status, now=now)
             if status.paid:
                 settled = settle_paid(self.ledger, sale, status, now=now)
                 return None if settled is not None and settled.state.is_paid else self._failed(sale, now)
@@ -323,6 +325,7 @@ class Watcher:
         return now + backoff(failures)
 
     def _forget(self, sale_id: int) -> None:
+        self._seen_state.pop(sale_id, None)
         self._due.pop(sale_id, None)
         self._failures.pop(sale_id, None)
         self._last_state.pop(sale_id, None)
