@@ -77,7 +77,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from pos.config import ConfigError
+from pos.config import Config, ConfigError
 from pos.ledger import JobKind, JobState, Ledger, PrintJob
 from pos.printing.devices import DeviceSpecError, PrinterDevice, PrinterError, open_device
 from pos.printing.devices import PrintJob as DeviceJob
@@ -170,7 +170,7 @@ class Spooler:
     def __init__(
         self,
         ledger: Ledger,
-        config: Any,
+        config: Config,
         *,
         profile: PrinterProfile | None = None,
         device: PrinterDevice | None = None,
