@@ -78,7 +78,7 @@ from enum import Enum
 from typing import Any
 
 from pos.config import Config, ConfigError
-from pos.ledger import JobKind, JobState, Ledger, PrintJob
+from pos.ledger import InvalidJobState, JobKind, JobState, Ledger, PrintJob, UnknownJob
 from pos.printing.devices import DeviceSpecError, PrinterDevice, PrinterError, open_device
 from pos.printing.devices import PrintJob as DeviceJob
 from pos.printing.encoder import EncodeError, encode
@@ -471,12 +471,14 @@ class Spooler:
             job = self._unmarked[0]
             try:
                 self.ledger.job_done(job.id, **self._now())
+            except (InvalidJobState, UnknownJob) as exc:
+                # Not "printing" any more: done by someone else, or (against the rules) re-queued by
+                # another process, which will print it again. Nothing this spooler can mend.
+                if getattr(exc, "current", None) is not JobState.DONE:
+                    log.error("event=job_done_impossible job=%s error=%r", job.id, exc)
             except Exception as exc:
-                if getattr(exc, "current", None) is JobState.DONE:
-                    pass  # someone marked it after all
-                else:
-                    log.error("event=job_done_failed job=%s error=%r note=still not marked done", job.id, exc)
-                    return False
+                log.error("event=job_done_failed job=%s error=%r note=still not marked done", job.id, exc)
+                return False
             log.warning("event=job_done_late job=%s", job.id)
             with self._lock:
                 self._unmarked.pop(0)
