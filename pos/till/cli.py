@@ -26,7 +26,7 @@ import requests
 
 from pos.config import load
 from pos.money import MoneyError, format_price, parse_yuan
-from pos.till.i18n import Translator
+from pos.till.i18n import MESSAGES, Translator
 
 EXIT_PAID = 0
 EXIT_NOT_PAID = 1
@@ -199,13 +199,13 @@ def _wait(
         while True:
             if sale["status"] != shown:
                 shown = sale["status"]
-                print(f"{sale['status']}: {sale['status_text']}", flush=True)
+                print(f"{sale['status']}: {_status_word(t, sale)}", flush=True)
                 if sale["status"] == "failed" and sale.get("failure"):
                     print(t("cli.failure", message=sale["failure"]), flush=True)
             if sale["final"]:
                 return EXIT_PAID if sale["state"] == "PAID" else EXIT_NOT_PAID
             if deadline is not None and time.monotonic() > deadline:
-                print(t("cli.stopped_waiting", id=sale["id"], state=sale["status_text"]), file=sys.stderr)
+                print(t("cli.stopped_waiting", id=sale["id"], state=_status_word(t, sale)), file=sys.stderr)
                 return EXIT_NOT_PAID
             time.sleep(POLL_SECONDS)
             try:
@@ -220,8 +220,14 @@ def _wait(
                 sale = _json(response) or sale
     except KeyboardInterrupt:
         print(file=sys.stderr)
-        print(t("cli.stopped_waiting", id=sale["id"], state=sale["status_text"]), file=sys.stderr)
+        print(t("cli.stopped_waiting", id=sale["id"], state=_status_word(t, sale)), file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _status_word(t: Translator, sale: dict[str, Any]) -> str:
+    """The status in this command's language (the till may speak another)."""
+    key = f"status.{sale.get('status')}"
+    return t(key) if key in MESSAGES else str(sale.get("status_text") or sale.get("status"))
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
