@@ -387,3 +387,24 @@ def test_void_of_failed_new_and_paid_sales(checkout, ledger, config, clock):
     )
     with pytest.raises(CheckoutError, match="已支付"):
         checkout.void(sale.id)
+
+
+def test_systemerror_is_asked_again_with_the_same_order(gateway, ledger, config, clock, sim):
+    gateway.answer(
+        "/pay/unifiedorder", fake.business_fail("SYSTEMERROR", "系统超时"), forward(sim, "/pay/unifiedorder")
+    )
+    sale = make_checkout(ledger, config, clock, api_base=gateway.url).ring_up(amount_fen=100)
+    assert sale.state is SaleState.AWAITING_PAYMENT
+    first, second = business_params(gateway)
+    assert first == second and len(sim.orders()) == 1
+
+
+def test_a_void_whose_close_cannot_reach_wechat_stays_requested(gateway, ledger, config, clock, sim):
+    gateway.answer("/pay/unifiedorder", forward(sim, "/pay/unifiedorder"))
+    gateway.answer("/pay/closeorder", (502, b"bad gateway"))
+    checkout = make_checkout(ledger, config, clock, api_base=gateway.url)
+    sale = checkout.ring_up(amount_fen=100)
+    clock.advance(5 * 60)
+    voiding = checkout.void(sale.id, by="小王")
+    assert voiding.state is SaleState.AWAITING_PAYMENT and voiding.void_requested  # the watcher finishes it
+    assert len(gateway.requests_to("/pay/closeorder")) == 2 and sim.orders()[0]["state"] == "NOTPAY"
