@@ -28,7 +28,11 @@ first NOTPAY, then SUCCESS or CLOSED), so a two-minute wait costs one row, not s
     watcher.nudge()          # a sale was just rung up or voided: look now
     watcher.stop()
 
-Tests drive :meth:`Watcher.poll_once` with a clock they move.
+Tests drive :meth:`Watcher.poll_once` with a clock they move. ``passes``, ``errors``
+and ``last_error`` say how the thread is doing (for a status page). A pass acts on
+the due sales one after another, so while WeChat does not answer each due sale
+costs the client's timeout (times its retries); the per-sale back-off keeps that
+to one attempt per sale every 30 s at most.
 """
 
 from __future__ import annotations
@@ -239,6 +243,9 @@ class Watcher:
                     result.reason,
                 )
                 return None
+            if result.reason.startswith("Transport"):
+                self.errors += 1
+                self.last_error = f"closeorder: {result.reason}"
             return self._failed(sale, now)
         try:
             status = self.client.query_order(sale.out_trade_no)
