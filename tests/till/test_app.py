@@ -8,8 +8,12 @@ module grid is also compared with qrcode's own matrix for the code_url at level 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import qrcode
@@ -163,3 +167,65 @@ def test_product_names_are_escaped(sim, tmp_path):
 def test_unknown_page_is_a_plain_404(till):
     response = till.http.get(till.url("/nothing"))
     assert response.status_code == 404 and response.text.strip() == "没有这个地址"
+
+
+# -- the page in a real browser (headless Chromium) -------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "till"
+
+
+def screenshot(url: str, name: str, profile: Path, size: str = "1024,768") -> Image.Image:
+    """Load ``url`` in headless Chromium (scripts run for 3 s of virtual time) and keep its picture."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    target = ARTIFACTS / name
+    target.unlink(missing_ok=True)
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--hide-scrollbars",
+            f"--window-size={size}",
+            "--virtual-time-budget=3000",
+            f"--screenshot={target}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=90,
+    )
+    return Image.open(target).convert("L")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; CI installs it)"
+)
+def test_screenshots_idle_scanning_awaiting_paid(till, sim, tmp_path):
+    profile = tmp_path / "chromium-profile"
+    idle = screenshot(till.url("/"), "idle.png", profile)
+    low, high = idle.getextrema()
+    assert idle.size == (1024, 768) and high - low > 100  # something was drawn
+    assert zxingcpp.read_barcodes(idle) == []  # no QR before a sale
+
+    # Rehearse a scanner: a known barcode twice, then one nobody knows (screenshot checked by eye too).
+    screenshot(till.url("/#scan=6901234567892,6901234567892,77777"), "scanned.png", profile)
+
+    sale = till.http.post(till.url("/api/sales"), json={"items": [{"product_id": "LATTE", "qty": 2}]}).json()
+    awaiting = screenshot(till.url(f"/#sale={sale['id']}"), "awaiting.png", profile)
+    codes = zxingcpp.read_barcodes(awaiting)
+    assert [c.text for c in codes] == [sale["code_url"]]  # the screen's QR is the slip's QR
+
+    tablet = screenshot(till.url(f"/#sale={sale['id']}"), "awaiting-tablet.png", profile, size="768,1024")
+    assert [c.text for c in zxingcpp.read_barcodes(tablet)] == [sale["code_url"]]
+
+    sim.pay(sale["code_url"], notify=False)
+    till.till.watcher.poll_once(now=datetime.now(UTC) + timedelta(seconds=3))
+    paid = screenshot(till.url(f"/#sale={sale['id']}"), "paid.png", profile)
+    assert zxingcpp.read_barcodes(paid) == []  # the QR is gone once paid

@@ -501,6 +501,15 @@
   renderKeypad();
   pollPrinter();
 
+  // Rehearsing a scanner (demos, screenshots): /#scan=6901234567892,123 types each code and Enter as
+  // fast keydown events, through the very handler a real keyboard-wedge scanner reaches.
+  const rehearsal = /^#scan=([\w,.-]+)$/.exec(location.hash);
+  if (rehearsal) {
+    for (const code of rehearsal[1].split(",")) {
+      for (const key of [...code, "Enter"]) document.dispatchEvent(new KeyboardEvent("keydown", { key }));
+    }
+  }
+
   // Deep link for a second screen or a test: /#sale=42 opens that sale.
   const match = /^#sale=(\d+)$/.exec(location.hash);
   if (match) {
