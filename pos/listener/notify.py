@@ -9,7 +9,7 @@ One notice goes through these steps; the first that fails decides the reply::
           signature over every field       wrong or missing (forgeries, WeChat's probes): FAIL
           result_code                      not SUCCESS: stored, SUCCESS
           fee_type CNY, trade_type NATIVE  otherwise: stored, logged on the sale, SUCCESS
-          already PAID by this transaction a replay: SUCCESS, nothing written
+          already PAID by this transaction a replay: SUCCESS, nothing written (remembered ones: no read)
           ledger.mark_paid                 PAID / paid after close / wrong amount / unknown sale
 
 Only a correctly signed notice is written to the database, so forged traffic
@@ -25,6 +25,10 @@ too, are decided by the ledger's conditional update, not here.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -64,13 +68,60 @@ class DatabaseUnavailable(Exception):
     """The ledger could not be read or written: answer FAIL so WeChat sends the notice again."""
 
 
-class PaymentNotices:
-    """Turns one notice body into one :class:`Reply`; thread-safe (it keeps no state of its own)."""
+@dataclass(frozen=True, slots=True)
+class _Paid:
+    """A payment the ledger holds as THE payment of a sale: final, so safe to remember."""
 
-    def __init__(self, config: Config, ledger: Ledger) -> None:
+    sale_id: int
+    sign_type: str
+    transaction_id: str
+    total_fee: int
+
+    def matches(self, notice: notices.PaymentNotice) -> bool:
+        return (
+            notice.transaction_id == self.transaction_id
+            and notice.total_fee == self.total_fee
+            and notice.fee_type == "CNY"
+            and notice.trade_type == "NATIVE"
+        )
+
+
+class PaidMemory:
+    """The last few thousand recorded payments, by out_trade_no, so WeChat's repeats (often several
+    copies within seconds, from several servers) are answered after the signature check without a
+    database round trip. Only payments the ledger confirmed enter it, and a PAID sale's transaction
+    never changes, so an entry is never stale; forged notices cannot fill it."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, _Paid] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, out_trade_no: str) -> _Paid | None:
+        with self._lock:
+            return self._entries.get(out_trade_no)
+
+    def put(self, out_trade_no: str, paid: _Paid) -> None:
+        with self._lock:
+            self._entries[out_trade_no] = paid
+            self._entries.move_to_end(out_trade_no)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+class PaymentNotices:
+    """Turns one notice body into one :class:`Reply`; thread-safe (its only state is :class:`PaidMemory`)."""
+
+    def __init__(self, config: Config, ledger: Ledger, *, memory: int = 4096) -> None:
         self.merchant = config.merchant
         self.max_body = config.listener.max_body
         self.ledger = ledger
+        self.paid = PaidMemory(memory)
+        # SQLite lets one writer in at a time and makes the others poll with sleeps (busy_timeout);
+        # queueing this process's writers on a lock instead hands the database over without the naps.
+        # Other processes (the till) still meet the busy timeout. PostgreSQL needs no such queue.
+        sqlite = ledger.engine.dialect.name == "sqlite"
+        self._writing: AbstractContextManager[object] = threading.Lock() if sqlite else nullcontext()
 
     def handle(self, body: bytes, *, remote: str = "-") -> Reply:
         try:
@@ -101,14 +152,16 @@ class PaymentNotices:
         except WrongMerchant:
             return self._reject("wrong_merchant", remote, MSG_MERCHANT, out_trade_no=out_trade_no)
 
-        sale = self._find(out_trade_no)
+        known = self.paid.get(out_trade_no)
+        sale = None if known else self._find(out_trade_no)
+        sign_type = (known or sale or self.merchant).sign_type
         try:
             notice = notices.verify_payment_notice(
                 fields,
                 api_key=self.merchant.api_key,
                 appid=self.merchant.appid,
                 mch_id=self.merchant.mch_id,
-                order_sign_type=sale.sign_type if sale else self.merchant.sign_type,
+                order_sign_type=sign_type,
             )
         except SignatureError:
             # Forged, or WeChat's signature probe: a security event, and nothing changes.
@@ -127,6 +180,12 @@ class PaymentNotices:
             log_event(log, logging.ERROR, "notice_unreadable", out_trade_no=out_trade_no, error=exc)
             return Reply(notices.fail_reply(MSG_INVALID), verdict="invalid_field")
 
+        if known and known.matches(notice):
+            # WeChat repeating a payment this process already saw recorded: answered from memory.
+            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=known.sale_id)
+            return Reply(notices.success_reply(), verdict="duplicate")
+        if known:
+            sale = self._find(out_trade_no)  # the same sale, another story: let the ledger judge it
         sale_id = sale.id if sale else None
         if sale is not None and (notice.fee_type != "CNY" or notice.trade_type != "NATIVE"):
             return self._foreign(body, notice, sale)
@@ -137,20 +196,22 @@ class PaymentNotices:
             and sale.total_fee == notice.total_fee
         ):
             # A repeat of the payment already recorded (WeChat retries, replays): the first copy is stored.
+            self.paid.put(out_trade_no, _Paid(sale.id, sale.sign_type, notice.transaction_id, sale.total_fee))
             log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id)
             return Reply(notices.success_reply(), verdict="duplicate")
 
         try:
-            outcome = self.ledger.mark_paid(
-                notice.out_trade_no,
-                transaction_id=notice.transaction_id,
-                total_fee=notice.total_fee,
-                time_end=notice.time_end,
-                source="notice",
-                cash_fee=notice.cash_fee,
-                openid=notice.openid or None,
-                raw=body,
-            )
+            with self._writing:
+                outcome = self.ledger.mark_paid(
+                    notice.out_trade_no,
+                    transaction_id=notice.transaction_id,
+                    total_fee=notice.total_fee,
+                    time_end=notice.time_end,
+                    source="notice",
+                    cash_fee=notice.cash_fee,
+                    openid=notice.openid or None,
+                    raw=body,
+                )
         except InvalidInput as exc:
             self._store(body, "invalid_field", out_trade_no)
             log_event(log, logging.ERROR, "notice_unreadable", out_trade_no=out_trade_no, error=exc)
@@ -160,6 +221,9 @@ class PaymentNotices:
 
         status = outcome.status
         sale_id = outcome.sale.id if outcome.sale else None
+        paid = outcome.sale
+        if outcome.is_paid and paid and paid.transaction_id == notice.transaction_id:
+            self.paid.put(out_trade_no, _Paid(paid.id, paid.sign_type, paid.transaction_id, paid.total_fee))
         if outcome.newly_paid:
             log_event(log, logging.INFO, "notice_paid", out_trade_no=out_trade_no, sale=sale_id)
         elif status is PaidStatus.ALREADY_PAID:
@@ -192,7 +256,10 @@ class PaymentNotices:
     def _store(self, body: bytes, verdict: str, out_trade_no: str | None) -> None:
         """Keep a verified notice that does not go through mark_paid, before answering."""
         try:
-            self.ledger.record_message(MessageKind.NOTICE, body, verdict=verdict, out_trade_no=out_trade_no)
+            with self._writing:
+                self.ledger.record_message(
+                    MessageKind.NOTICE, body, verdict=verdict, out_trade_no=out_trade_no
+                )
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(type(exc).__name__) from None
 
@@ -207,10 +274,11 @@ class PaymentNotices:
             "total_fee": notice.total_fee,
         }
         try:
-            self.ledger.record_message(
-                MessageKind.NOTICE, body, verdict=f"refused_{verdict}", out_trade_no=notice.out_trade_no
-            )
-            self.ledger.log_event("notice_refused", sale_id=sale.id, detail=detail)
+            with self._writing:
+                self.ledger.record_message(
+                    MessageKind.NOTICE, body, verdict=f"refused_{verdict}", out_trade_no=notice.out_trade_no
+                )
+                self.ledger.log_event("notice_refused", sale_id=sale.id, detail=detail)
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(type(exc).__name__) from None
         log_event(

@@ -335,3 +335,18 @@ def raw_post(base_url: str, body: bytes) -> tuple[int, bytes]:
     assert sent < len(body), "the server read the whole 10 MB before answering"
     status = int(reply.split(b" ", 2)[1])
     return status, reply
+
+
+def test_replays_are_still_duplicates_once_the_memory_has_forgotten_them(stack, caplog):
+    from pos.listener.notify import PaymentNotices
+
+    handler = PaymentNotices(stack.config, stack.ledger, memory=1)
+    first, second = stack.ring_up(100), stack.ring_up(200)
+    bodies = [stack.signed(stack.notice_for(s)) for s in (first, second)]
+    assert [handler.handle(b).verdict for b in bodies] == ["paid", "paid"]
+    before = snapshot(stack, first)
+    # `first` was pushed out of the one-entry memory: its replay is judged from the ledger, then remembered.
+    assert [handler.handle(bodies[0]).verdict for _ in range(2)] == ["duplicate", "duplicate"]
+    assert snapshot(stack, first) == before
+    assert handler.paid.get(first.out_trade_no) is not None
+    assert handler.paid.get(second.out_trade_no) is None
