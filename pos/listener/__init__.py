@@ -19,14 +19,12 @@ lines), :mod:`.server` (waitress settings), :mod:`.cli` (``pos listen``,
 """
 
 from pos.listener.app import create_app
-from pos.listener.modeone import DirectCheckout, ModeOneCheckout, ScanCallbacks
+from pos.listener.modeone import ScanCallbacks
 from pos.listener.notify import PaymentNotices
 from pos.listener.reply import Reply
 from pos.listener.server import build_server
 
 __all__ = [
-    "DirectCheckout",
-    "ModeOneCheckout",
     "PaymentNotices",
     "Reply",
     "ScanCallbacks",

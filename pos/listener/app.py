@@ -21,9 +21,10 @@ from werkzeug.exceptions import HTTPException
 
 from pos.config import Config
 from pos.ledger import Ledger
-from pos.listener.modeone import DirectCheckout, ModeOneCheckout, ScanCallbacks
+from pos.listener.modeone import ScanCallbacks
 from pos.listener.notify import MSG_BUSY, MSG_TOO_LARGE, PaymentNotices
 from pos.listener.reply import Reply, log_event
+from pos.orders import Checkout
 from pos.wechatpay import WeChatPayClient, notices
 
 log = logging.getLogger("pos.listener.app")
@@ -63,9 +64,10 @@ def _remote() -> str:
     return request.remote_addr or "-"
 
 
-def create_app(config: Config, ledger: Ledger, *, checkout: ModeOneCheckout | None = None) -> Flask:
+def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = None) -> Flask:
     """The listener for ``config`` on ``ledger``. ``checkout`` rings up mode-one sales; by default a
-    :class:`~pos.listener.modeone.DirectCheckout` over a WeChat Pay client built from ``[merchant]``."""
+    :class:`~pos.orders.Checkout` over a WeChat Pay client built from ``[merchant]`` with a short
+    timeout and one order attempt, so the reply still reaches WeChat in time."""
     app = Flask(__name__, static_folder=None)
     app.config.update(
         DEBUG=False,
@@ -80,7 +82,7 @@ def create_app(config: Config, ledger: Ledger, *, checkout: ModeOneCheckout | No
         client = WeChatPayClient.from_config(
             config.merchant, timeout=min(config.merchant.timeout, CALLBACK_ORDER_TIMEOUT), retries=1
         )
-        checkout = DirectCheckout(ledger, client, config)
+        checkout = Checkout(ledger, client, config, order_attempts=1)
     callbacks = ScanCallbacks(config, ledger, checkout)
     app.extensions["pos_listener"] = {"payments": payments, "callbacks": callbacks, "ledger": ledger}
 

@@ -7,7 +7,8 @@ the product in ``[[products]]``, ring up a sale with a NATIVE unified order
 (``product_id`` and ``openid`` set) and answer with the signed ``prepay_id``.
 WeChat then shows the customer the payment sheet, and the payment notice
 follows as for any sale. Nobody scans a printed QR for this sale, so no sale
-slip is queued; the confirmation prints when it is paid.
+slip is queued; the confirmation prints when it is paid. The order is placed
+by :class:`pos.orders.Checkout`, under the same rules as the till's sales.
 
 Refusals are signed too (WeChat shows ``err_code_des`` to the customer), and
 are written for the customer: "商品不存在或已下架", not a stack trace.
@@ -16,26 +17,20 @@ are written for the customer: "商品不存在或已下架", not a stack trace.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from pos.config import Config, Product
-from pos.ledger import Ledger, LineItem, MessageKind, Sale, SaleState
+from pos.ledger import Ledger, LineItem, MessageKind, SaleState
 from pos.listener.reply import Reply, log_event
 from pos.money import parse_yuan
-from pos.wechatpay import WeChatPayClient, notices
+from pos.orders import Checkout, CheckoutError
+from pos.wechatpay import notices
 from pos.wechatpay import sign as signing
 from pos.wechatpay.errors import (
-    BusinessError,
     InvalidField,
     MessageError,
-    ProtocolFail,
     SignatureError,
-    TransportError,
-    WeChatPayError,
     WrongMerchant,
     XmlError,
 )
@@ -59,88 +54,10 @@ CUSTOMER_TEXT = {
 }
 
 
-class ModeOneCheckout(Protocol):
-    """What the callback needs from a checkout: a sale for these items, ordered at WeChat as
-    NATIVE with ``product_id`` and the payer's ``openid``, without a QR slip. Returns the sale
-    AWAITING_PAYMENT (with its prepay_id) or FAILED; raises only for a broken database."""
-
-    def ring_up(
-        self, *, items: Sequence[LineItem], product_id: str, openid: str, print_slip: bool = False
-    ) -> Sale: ...
-
-
-class DirectCheckout:
-    """A :class:`ModeOneCheckout` from the ledger and the WeChat Pay client alone.
-
-    It follows the till's rules (one sale per order, ``time_expire`` = now + ``[till]
-    order_ttl`` minutes, never under five; a WeChat error leaves the sale FAILED with
-    the message) so the listener can sell through mode one without the till's process.
-    """
-
-    def __init__(
-        self,
-        ledger: Ledger,
-        client: WeChatPayClient,
-        config: Config,
-        *,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        self.ledger = ledger
-        self.client = client
-        self.config = config
-        self.clock = clock or (lambda: datetime.now(UTC))
-
-    def ring_up(
-        self, *, items: Sequence[LineItem], product_id: str, openid: str, print_slip: bool = False
-    ) -> Sale:
-        now = self.clock()
-        sale = self.ledger.create_sale(
-            store=self.config.store.id,
-            lane=self.config.till.lane,
-            items=items,
-            sign_type=self.client.sign_type,
-            now=now,
-        )
-        expires_at = now + timedelta(minutes=max(MIN_TTL_MINUTES, self.config.till.order_ttl))
-        try:
-            order = self.client.unified_order(
-                out_trade_no=sale.out_trade_no,
-                total_fee=sale.total_fee,
-                body=sale.body,
-                notify_url=self.config.merchant.notify_url,
-                product_id=product_id,
-                spbill_create_ip=self.config.merchant.client_ip,
-                time_start=now,
-                time_expire=expires_at,
-                openid=openid,
-            )
-        except WeChatPayError as exc:
-            # A TransportError leaves WeChat's side unknown; the prepay_id never reaches the
-            # customer, so nothing can be paid under it, and FAILED is the truth for this sale.
-            return self.ledger.record_order_failure(sale.id, _describe(exc))
-        return self.ledger.record_order(
-            sale.id,
-            code_url=order.code_url,
-            prepay_id=order.prepay_id,
-            expires_at=expires_at,
-            print_slip=print_slip,
-        )
-
-
-def _describe(exc: WeChatPayError) -> str:
-    if isinstance(exc, BusinessError):
-        return f"WeChat refused the order: {exc.err_code} {exc.err_code_des}".strip()
-    if isinstance(exc, ProtocolFail):
-        return f"WeChat refused the request: {exc.return_msg}"
-    if isinstance(exc, TransportError):
-        return "WeChat did not answer in time"
-    return f"WeChat's answer could not be used: {type(exc).__name__}"
-
-
 class ScanCallbacks:
     """Turns one mode-one callback body into one :class:`Reply` (signed XML)."""
 
-    def __init__(self, config: Config, ledger: Ledger, checkout: ModeOneCheckout) -> None:
+    def __init__(self, config: Config, ledger: Ledger, checkout: Checkout) -> None:
         self.merchant = config.merchant
         self.max_body = config.listener.max_body
         self.products = {product.id: product for product in config.products}
@@ -187,6 +104,9 @@ class ScanCallbacks:
         except SQLAlchemyError as exc:
             log_event(log, logging.ERROR, "callback_refused", reason="database", error=type(exc).__name__)
             return self._refuse("busy")
+        except CheckoutError as exc:  # a catalogue entry the till cannot sell (e.g. a name too long)
+            log_event(log, logging.ERROR, "callback_refused", reason=exc.code, product=product.id)
+            return self._refuse("order_failed")
         if sale.state is not SaleState.AWAITING_PAYMENT or not sale.prepay_id:
             self._store(body, "order_failed", sale.out_trade_no)
             log_event(log, logging.WARNING, "callback_refused", reason="order_failed",

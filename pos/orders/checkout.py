@@ -36,14 +36,14 @@ right now (or one the watcher will settle after a crash): voiding it is refused
 with "try again in a moment".
 
 The two settle functions at the end (:func:`settle_paid`, :func:`close_and_settle`)
-are shared with :mod:`pos.till.watcher`.
+are shared with :mod:`pos.till.watcher`; the listener rings mode-one sales up through :class:`Checkout` too.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,7 +70,7 @@ from pos.wechatpay import (
     WrongMerchant,
 )
 
-log = logging.getLogger("pos.till.checkout")
+log = logging.getLogger("pos.orders.checkout")
 
 ORDER_ATTEMPTS = (
     2  # unified orders per ring-up or retry (each already re-sent by the client on transport errors)
@@ -178,9 +178,12 @@ class OrderParams:
     spbill_create_ip: str
     time_start: datetime
     time_expire: datetime
+    openid: str | None = None  # mode one: the payer who scanned the label
 
     def as_kwargs(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {
+            name: value for name in self.__dataclass_fields__ if (value := getattr(self, name)) is not None
+        }
 
 
 _NOT_EXIST = object()  # query answer: WeChat has no such order
@@ -218,9 +221,16 @@ class Checkout:
         amount_fen: int | None = None,
         body: str | None = None,
         cashier: str = "",
+        product_id: str | None = None,
+        openid: str | None = None,
+        print_slip: bool = True,
     ) -> Sale:
         """NEW -> unified order -> AWAITING_PAYMENT (the slip is queued) or FAILED (``sale.failure``
-        says why, in the store's language). Raises :class:`CheckoutError` for bad input only."""
+        says why, in the store's language). Raises :class:`CheckoutError` for bad input only.
+
+        Mode one (a customer scanned a shelf label) passes the label's ``product_id``, the
+        payer's ``openid`` and ``print_slip=False``: nobody scans a printed QR for that sale.
+        """
         lines, total_fee, body = self._check_sale(items, amount_fen, body)
         cashier = cashier or self.config.till.cashier
         if not isinstance(cashier, str) or len(cashier) > 64:
@@ -236,7 +246,10 @@ class Checkout:
             sign_type=self.client.sign_type,
             now=at,
         )
-        return self._place(sale, self._params(sale, fresh=False))
+        params = self._params(sale, fresh=False)
+        if product_id or openid:
+            params = replace(params, product_id=(product_id or params.product_id)[:32], openid=openid or None)
+        return self._place(sale, params, print_slip=print_slip)
 
     def retry(self, sale_id: int) -> Sale:
         """FAILED -> NEW -> order again under the same out_trade_no.
@@ -298,7 +311,7 @@ class Checkout:
 
     # -- placing the order ------------------------------------------------------------------
 
-    def _place(self, sale: Sale, params: OrderParams) -> Sale:
+    def _place(self, sale: Sale, params: OrderParams, *, print_slip: bool = True) -> Sale:
         """Send the unified order (at most ``order_attempts`` times, same parameters); record the answer."""
         for attempt in range(1, self.order_attempts + 1):
             try:
@@ -340,6 +353,7 @@ class Checkout:
                         code_url=order.code_url,
                         prepay_id=order.prepay_id,
                         expires_at=params.time_expire.astimezone(UTC),
+                        print_slip=print_slip,
                         now=self._now(),
                     )
                 except InvalidTransition:

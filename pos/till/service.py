@@ -31,7 +31,7 @@ from pos.ledger import (
     open_ledger,
 )
 from pos.money import parse_yuan
-from pos.till.checkout import Checkout, CheckoutError
+from pos.orders.checkout import Checkout, CheckoutError
 from pos.till.i18n import Translator
 from pos.till.qrsvg import qr_svg
 from pos.till.spooler import Spooler

@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 
 from pos.config import Config
 from pos.ledger import InvalidTransition, Ledger, Sale, SaleState
-from pos.till.checkout import (
+from pos.orders.checkout import (
     close_allowed_at,
     close_and_settle,
     mark_closed,

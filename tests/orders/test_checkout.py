@@ -16,8 +16,7 @@ import requests
 
 from pos.config import Config, Product
 from pos.ledger import JobKind, Ledger, LineItem, SaleState, open_ledger
-from pos.sandbox.testing import RunningSimulator, running_simulator
-from pos.till.checkout import (
+from pos.orders.checkout import (
     MAX_WECHAT_BODY,
     TILL_PRODUCT_ID,
     Checkout,
@@ -25,6 +24,7 @@ from pos.till.checkout import (
     message,
     wechat_body,
 )
+from pos.sandbox.testing import RunningSimulator, running_simulator
 from pos.wechatpay import WeChatPayClient, xmlcodec
 from pos.wechatpay import testing as fake
 from pos.wechatpay.times import to_compact
@@ -209,6 +209,25 @@ def test_refusals_speak_the_store_language(ledger, config, clock):
 
 
 # -- WeChat unreachable, slow or refusing ---------------------------------------------------------------
+
+
+def test_mode_one_order_carries_the_label_and_payer_and_queues_no_slip(gateway, ledger, config, clock, sim):
+    gateway.answer("/pay/unifiedorder", forward(sim, "/pay/unifiedorder"))
+    checkout = make_checkout(ledger, config, clock, api_base=gateway.url)
+    sale = checkout.ring_up(
+        items=[LineItem("拿铁", 1800)], product_id="SKU-LABEL", openid="oPayer123", print_slip=False
+    )
+    assert sale.state is SaleState.AWAITING_PAYMENT and sale.prepay_id
+    [sent] = business_params(gateway)
+    assert (sent["product_id"], sent["openid"], sent["trade_type"]) == ("SKU-LABEL", "oPayer123", "NATIVE")
+    assert ledger.jobs_for_sale(sale.id) == []  # nobody scans a printed QR for a label sale
+
+
+def test_till_orders_send_no_openid(gateway, ledger, config, clock, sim):
+    gateway.answer("/pay/unifiedorder", forward(sim, "/pay/unifiedorder"))
+    make_checkout(ledger, config, clock, api_base=gateway.url).ring_up(items=[LineItem("拿铁", 1800)])
+    [sent] = business_params(gateway)
+    assert "openid" not in sent and sent["product_id"] == "SKU-LATTE"
 
 
 def test_lost_answers_are_retried_as_one_order_then_failed_then_retry_succeeds(

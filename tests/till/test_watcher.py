@@ -14,8 +14,8 @@ import requests
 
 from pos.config import Config
 from pos.ledger import JobKind, Ledger, LineItem, MessageKind, SaleState, open_ledger
+from pos.orders.checkout import Checkout, message
 from pos.sandbox.testing import RunningSimulator, running_simulator
-from pos.till.checkout import Checkout, message
 from pos.till.watcher import NEW_GRACE, Watcher, backoff, query_interval
 from pos.wechatpay import WeChatPayClient, xmlcodec
 from pos.wechatpay import testing as fake
