@@ -1,9 +1,12 @@
-"""Serving a WSGI app with waitress in a background thread (tests, the demo).
+"""Serving a WSGI app in a background thread (tests, the demo).
 
-TLS: the real refund path needs the merchant's client certificate. waitress
-speaks plain HTTP, so mutual TLS will come as a TLS front (or a TLS-capable
-server) configured from ``ssl_context``; the parameter is here so callers
-already pass it. Until then giving one is refused rather than silently ignored.
+Plain HTTP goes through waitress. waitress speaks no TLS, so with an
+``ssl_context`` (the simulator's HTTPS port, where the refund wants the
+merchant's client certificate: see :mod:`pos.sandbox.tls`) the app is served by
+werkzeug's threaded server instead, which wraps the listening socket in the
+context and hands the verified peer certificate to the app as
+``environ["SSL_CLIENT_CERT"]``. A handshake that fails (a client certificate
+from another CA) costs that one connection and nothing else.
 """
 
 from __future__ import annotations
@@ -14,22 +17,61 @@ import ssl
 import threading
 
 from waitress.server import create_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 log = logging.getLogger(__name__)
 
 
-def _no_tls_yet(ssl_context: ssl.SSLContext | None) -> None:
-    if ssl_context is not None:
-        raise NotImplementedError("client-certificate TLS for the simulator is not built yet")
+class _QuietHandler(WSGIRequestHandler):
+    """werkzeug's handler without its per-request and handshake-error lines on stderr."""
+
+    def log(self, type: str, message: str, *args: object) -> None:
+        log.debug("event=https_%s %s", type, message % args if args else message)
+
+
+class _TlsServer:
+    """werkzeug's threaded WSGI server over ``ssl_context``, run and stopped like waitress."""
+
+    def __init__(self, app, host: str, port: int, ssl_context: ssl.SSLContext) -> None:
+        self._server = make_server(
+            host, port, app, threaded=True, ssl_context=ssl_context, request_handler=_QuietHandler
+        )
+        self._server.daemon_threads = True
+        self.port: int = self._server.port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+            name=f"https-{self.port}",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
 
 
 class BackgroundServer:
-    """A waitress server on ``host:port`` (0 = any free port) running in a daemon thread."""
+    """A server on ``host:port`` (0 = any free port) running in a daemon thread: waitress for
+    plain HTTP, werkzeug's threaded server when ``ssl_context`` is given (``base_url`` is https)."""
 
     def __init__(
-        self, app, host: str = "127.0.0.1", port: int = 0, *, threads: int = 8, ssl_context=None
+        self,
+        app,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        threads: int = 8,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        _no_tls_yet(ssl_context)
+        self.host = host
+        self._tls: _TlsServer | None = None
+        if ssl_context is not None:
+            self._tls = _TlsServer(app, host, port, ssl_context)
+            self.port = self._tls.port
+            return
         self._server = create_server(
             app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=True
         )
@@ -39,17 +81,23 @@ class BackgroundServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{self.host}:{self.port}"
 
     def _run(self) -> None:
         with contextlib.suppress(OSError):  # the socket map closed under us during stop()
             self._server.run()
 
     def start(self) -> BackgroundServer:
-        self._thread.start()
+        if self._tls is not None:
+            self._tls.start()
+        else:
+            self._thread.start()
         return self
 
     def stop(self) -> None:
+        if self._tls is not None:
+            self._tls.stop()
+            return
         server = self._server
         # waitress has no public shutdown. First let the worker threads finish (a late worker
         # would wake the loop through a trigger we are about to close), then close every

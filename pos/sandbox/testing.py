@@ -10,13 +10,24 @@
         sim.advance(2 * 3600)                           # the code_url is now dead
         sim.set_faults(drop_first=1, duplicate=True)    # misbehave on the next notices
 
+    with running_simulator(tls=True) as sim:            # also an HTTPS port, for the refund
+        client = make_client(api_base=sim.tls_base_url, cert=sim.pki.client, verify=str(sim.pki.ca_file), ...)
+
 Everything goes over real HTTP on 127.0.0.1 (waitress in a thread, a free port),
 so the code under test meets the same bytes it meets in production. Keyword
 arguments are :class:`~pos.sandbox.settings.SimSettings` fields.
+
+With ``tls=True`` the same simulator is also served over HTTPS (``tls_base_url``)
+with a throwaway CA made for the run (``pki``: :class:`~pos.sandbox.tls.Pki`, the
+CA file to verify against and the merchant's client certificate). There, as at
+WeChat, ``/secapi/pay/refund`` needs the client certificate; ``base_url`` stays
+plain HTTP for everything else a test does.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +40,7 @@ from pos.sandbox.engine import Simulator
 from pos.sandbox.server import BackgroundServer
 from pos.sandbox.settings import SimSettings
 from pos.sandbox.state import SimState
+from pos.sandbox.tls import ClientCertGate, Pki, make_pki, server_context
 
 
 class SimulatorError(RuntimeError):
@@ -43,14 +55,23 @@ class SimulatorError(RuntimeError):
 
 class RunningSimulator:
     """Handle on a simulator served on loopback. Attributes: base_url, appid, mch_id, api_key,
-    sandbox_key, settings, sim (the in-process Simulator, for inspection only)."""
+    sandbox_key, settings, sim (the in-process Simulator, for inspection only); with ``tls=True``
+    also tls_base_url and pki (the throwaway CA and certificates, deleted at stop())."""
 
-    def __init__(self, settings: SimSettings, state: SimState | None = None) -> None:
+    def __init__(self, settings: SimSettings, state: SimState | None = None, *, tls: bool = False) -> None:
         self.settings = settings
         self.app = create_app(state, settings)
         self.sim: Simulator = self.app.extensions["pos_sim"]
         self._server = BackgroundServer(self.app).start()
         self.base_url = self._server.base_url
+        self.pki: Pki | None = None
+        self.tls_base_url = ""
+        self._tls_server: BackgroundServer | None = None
+        if tls:
+            self.pki = make_pki(tempfile.mkdtemp(prefix="pos-sim-pki-"), mch_id=settings.mch_id)
+            gated = ClientCertGate(self.app, settings.mch_id)
+            self._tls_server = BackgroundServer(gated, ssl_context=server_context(self.pki)).start()
+            self.tls_base_url = self._tls_server.base_url
         self.appid, self.mch_id, self.api_key = settings.appid, settings.mch_id, settings.api_key
         self.sandbox_key = settings.sandbox_key
         self._http = requests.Session()
@@ -104,13 +125,20 @@ class RunningSimulator:
         self._http.close()
         self.sim.close()
         self._server.stop()
+        if self._tls_server is not None:
+            self._tls_server.stop()
+        if self.pki is not None:
+            shutil.rmtree(self.pki.directory, ignore_errors=True)
 
 
 @contextmanager
-def running_simulator(state_file: str | None = None, **settings: Any) -> Iterator[RunningSimulator]:
-    """Serve a simulator on 127.0.0.1 (free port) for the ``with`` block; stops it afterwards."""
+def running_simulator(
+    state_file: str | None = None, *, tls: bool = False, **settings: Any
+) -> Iterator[RunningSimulator]:
+    """Serve a simulator on 127.0.0.1 (free port) for the ``with`` block; stops it afterwards.
+    ``tls=True`` adds the HTTPS port with client certificates (``tls_base_url``, ``pki``)."""
     sim_settings = SimSettings(state_file=state_file or "", **settings)
-    running = RunningSimulator(sim_settings)
+    running = RunningSimulator(sim_settings, tls=tls)
     try:
         yield running
     finally:
