@@ -48,6 +48,8 @@ class MerchantConfig:
     api_key: str = DEMO_API_KEY
     sign_type: str = "MD5"
     notify_url: str = "http://127.0.0.1:8701/wechatpay/notify"
+    # Where WeChat sends refund notices; "" = beside notify_url (.../wechatpay/refund-notify).
+    refund_notify_url: str = ""
     api_base: str = REAL_GATEWAY
     # The merchant API client certificate, needed for refunds only.
     cert_file: str = ""
@@ -174,6 +176,11 @@ _CHECKS: dict[tuple[str, str], Callable[[Any], str | None]] = {
         None
         if v.startswith(("http://", "https://")) and "?" not in v
         else f"must be an absolute http(s) URL without a query string, not {v!r}"
+    ),
+    ("merchant", "refund_notify_url"): lambda v: (
+        None
+        if v == "" or (v.startswith(("http://", "https://")) and "?" not in v)
+        else f"must be empty or an absolute http(s) URL without a query string, not {v!r}"
     ),
     ("merchant", "timeout"): lambda v: None if v > 0 else "must be more than 0 seconds",
     ("store", "timezone"): lambda v: _check_zone(v),

@@ -93,6 +93,10 @@ def test_secrets_from_environment_and_credentials(tmp_path) -> None:
         ("[merchant]\nappid = 12\n", r"\[merchant\] appid must be a string"),
         ('[merchant]\nnotify_url = "https://x/notify?a=1"\n', "without a query string"),
         ('[merchant]\napi_base = "ftp://x"\n', "must be an http"),
+        (
+            '[merchant]\nrefund_notify_url = "shop.example/refund"\n',
+            r"\[merchant\] refund_notify_url must be empty",
+        ),
         ('[merchant]\nsecret = "x"\n', r"\[merchant\] has no key 'secret'"),
         ("[till]\norder_ttl = 3\n", "between 5 and 120"),
         ('[till]\norder_ttl = "15"\n', "must be a whole number"),
@@ -125,3 +129,12 @@ def test_missing_and_unreadable_files(tmp_path) -> None:
     bad.write_bytes(b'[store]\nname = "\xe9"\n')
     with pytest.raises(ConfigError, match="not UTF-8"):
         config.load(bad, env={})
+
+
+def test_refund_notify_url_defaults_to_empty_and_takes_an_absolute_url(tmp_path):
+    assert config.from_mapping({}, "<t>", env={}).merchant.refund_notify_url == ""
+    path = tmp_path / "pos.toml"
+    path.write_text(
+        '[merchant]\nrefund_notify_url = "https://shop.example/pos/refund-notify"\n', encoding="utf-8"
+    )
+    assert config.load(path, env={}).merchant.refund_notify_url == "https://shop.example/pos/refund-notify"
