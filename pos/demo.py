@@ -19,9 +19,12 @@ This is the one production module besides cli.py that imports pos.sandbox.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -108,6 +111,33 @@ port = {listener_port}
 {products}"""
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now, for ``--*-port 0``: the demo's URLs go into its config
+    (notify_url, api_base) before the servers start, so they must be known in advance."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def exclusive(directory: Path) -> Iterator[None]:
+    """Hold ``<dir>/.lock`` while the demo runs: two demos on one folder would share the ledger and
+    the printer folder and print each other's slips."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DemoBusy(f"another pos demo is running in {directory}") from None
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield
+
+
+class DemoBusy(RuntimeError):
+    pass
+
+
 def write_demo_config(directory: Path, **ports: Any) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "pos.toml"
@@ -149,6 +179,9 @@ def running_shop(
     from pos.till.app import create_app as till_app
     from pos.till.service import Till
 
+    till_port, listener_port, sim_port = (
+        port or free_port() for port in (till_port, listener_port, sim_port)
+    )
     config_path = write_demo_config(
         directory, till_port=till_port, listener_port=listener_port, sim_port=sim_port, language=language
     )
@@ -211,6 +244,24 @@ def banner(shop: DemoShop) -> str:
     )
 
 
+def log_to_file(directory: Path, *, verbose: bool) -> Path:
+    """Send the services' key=value log lines to ``<dir>/pos.log``; keep the console for the banner,
+    the summary and warnings (everything with ``pos -v demo``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "pos.log"
+    root = logging.getLogger()
+    if not verbose:
+        for handler in root.handlers:
+            handler.setLevel(logging.WARNING)
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(
+        logging.Formatter("%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+    )
+    root.addHandler(file_handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
     for name in ("till_port", "listener_port", "sim_port"):
@@ -219,14 +270,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"pos demo: --{name.replace('_', '-')} must be 0..65535, not {port}")
             return 2
     try:
-        with running_shop(
-            directory,
-            till_port=args.till_port,
-            listener_port=args.listener_port,
-            sim_port=args.sim_port,
-            language=args.language,
-        ) as shop:
+        with (
+            exclusive(directory),
+            running_shop(
+                directory,
+                till_port=args.till_port,
+                listener_port=args.listener_port,
+                sim_port=args.sim_port,
+                language=args.language,
+            ) as shop,
+        ):
+            log_path = log_to_file(directory, verbose=getattr(args, "verbose", False))
             print(banner(shop), flush=True)
+            print(f"  log                 {log_path}", flush=True)
             if args.auto:
                 return auto_shift(shop)
             stop = threading.Event()
@@ -238,6 +294,9 @@ def run(args: argparse.Namespace) -> int:
                 pass
             print("pos demo: stopping", flush=True)
             return 0
+    except DemoBusy as exc:
+        print(f"pos demo: {exc}; stop it or use --dir")
+        return 1
     except OSError as exc:
         print(f"pos demo: cannot start: {exc.strerror or exc} (is another demo running on these ports?)")
         return 1
