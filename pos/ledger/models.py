@@ -112,6 +112,8 @@ class FlagKind(enum.StrEnum):
     SECOND_PAYMENT = "second_payment"
     UNKNOWN_ORDER = "unknown_order"
     REFUND_FAILED = "refund_failed"
+    # WeChat's bill shows a payment neither a notice nor a query reported (pos reconcile marked it PAID).
+    MISSED_PAYMENT = "missed_payment"
 
 
 @dataclass(frozen=True, slots=True)
