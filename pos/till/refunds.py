@@ -1,0 +1,520 @@
+"""Refunds a manager asks for: one out_refund_no each, never more than was paid, never twice.
+
+    service = RefundService(ledger, client, config)
+    refund = service.refund(sale.id, 500, reason="少找零", by="manager")  # -> ledger Refund
+    service.sync(sale.id)           # confirm PENDING refunds with /pay/refundquery (or re-send them)
+
+One refund goes like this:
+
+1. **The certificate.** ``/secapi/pay/refund`` wants the merchant's API client
+   certificate. It comes from ``[merchant] cert_file`` / ``key_file``; missing,
+   unreadable, expired or mismatched files are refused here, with the setting
+   named, before anything is reserved or sent. The client presents exactly these
+   files.
+2. **The reservation.** :meth:`~pos.ledger.Ledger.start_refund` checks "every
+   refund not failed <= the payment" and reserves the amount in one conditional
+   UPDATE, and names the refund (``<out_trade_no>-R<n>``). Two managers refunding
+   at once cannot go over the payment; the database decides.
+3. **The request**, with that out_refund_no and ``notify_url`` = the listener's
+   ``/wechatpay/refund-notify``. The client re-sends the identical bytes on
+   transport failures. When the outcome stays unknown (no answer, SYSTEMERROR,
+   an answer we cannot trust) the refund stays PENDING and keeps its number:
+   :meth:`RefundService.sync` asks WeChat about it and re-sends it *under the
+   same number* if WeChat never saw it, and calling :meth:`RefundService.refund`
+   again for the same amount while it is pending retries it instead of
+   starting a second refund. A definite refusal (``NOTENOUGH``, a wrong
+   signature, ...) fails the refund, which releases the reservation.
+4. **Completion.** WeChat's SUCCESS answer to the refund request only means
+   *accepted*. So we never complete on it: right after acceptance the service
+   asks ``/pay/refundquery`` and completes on ``refund_status=SUCCESS`` (the
+   simulator, like WeChat for change-wallet payments, refunds at once, so this
+   usually finishes within the manager's click), fails it on ``REFUNDCLOSE`` /
+   ``CHANGE``, and leaves ``PROCESSING`` for the refund notice (the listener) or a
+   later :meth:`sync`. Both paths end in :meth:`~pos.ledger.Ledger.complete_refund`,
+   whose conditional update makes the second one a no-op, and which queues the
+   refund slip in the same transaction: it prints once, whoever was first.
+
+Errors a manager sees are :class:`RefundError` sentences in the store's language.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from pos.config import Config
+from pos.ledger import (
+    InvalidTransition,
+    Ledger,
+    Refund,
+    RefundRefused,
+    RefundState,
+    Sale,
+    UnknownRefund,
+    UnknownSale,
+)
+from pos.money import format_price
+from pos.wechatpay import WeChatPayClient
+from pos.wechatpay.client import RefundItem
+from pos.wechatpay.errors import BusinessError, MessageError, ProtocolFail, TransportError, WeChatPayError
+
+log = logging.getLogger("pos.till.refunds")
+
+REFUND_NOTIFY_PATH = "/wechatpay/refund-notify"
+# err_code values after which the same out_refund_no must simply be sent again.
+RETRY_CODES = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY"})
+FINAL_FAILURES = ("REFUNDCLOSE", "CHANGE")
+MAX_DESC = 80  # refund_desc is String(80)
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "certificate_missing": {
+        "zh-CN": "退款需要微信支付商户 API 证书：请在配置文件 [merchant] 中设置 cert_file 和 key_file"
+        "（apiclient_cert.pem 和 apiclient_key.pem 的路径）。",
+        "en": "Refunds need the WeChat Pay merchant API certificate: set cert_file and key_file in the "
+        "[merchant] section of the config (the paths of apiclient_cert.pem and apiclient_key.pem).",
+    },
+    "certificate_unreadable": {
+        "zh-CN": "无法使用 [merchant] {key} 指定的文件 {path}：{problem}。",
+        "en": "The file {path} named by [merchant] {key} cannot be used: {problem}.",
+    },
+    "certificate_expired": {
+        "zh-CN": "商户 API 证书（[merchant] cert_file = {path}）已于 {date} 过期："
+        "请在微信支付商户平台下载新证书。",
+        "en": "The merchant API certificate ([merchant] cert_file = {path}) expired on {date}: "
+        "download a new one from the WeChat Pay merchant platform.",
+    },
+    "certificate_mismatch": {
+        "zh-CN": "[merchant] key_file 不是 cert_file 证书的私钥：请使用同一次下载的 apiclient_cert.pem 和 "
+        "apiclient_key.pem。",
+        "en": "[merchant] key_file is not the private key of the cert_file certificate: use the "
+        "apiclient_cert.pem and apiclient_key.pem of the same download.",
+    },
+    "amount": {
+        "zh-CN": "退款金额须为大于 0 的整数（单位：分）。",
+        "en": "The refund amount must be a whole number of fen above 0.",
+    },
+    "unknown_sale": {"zh-CN": "没有这笔交易（{sale}）。", "en": "There is no sale {sale}."},
+    "not_paid": {
+        "zh-CN": "交易 {out_trade_no} 的状态是 {state}，只有已支付的交易可以退款。",
+        "en": "Sale {out_trade_no} is {state}; only paid sales can be refunded.",
+    },
+    "too_much": {
+        "zh-CN": "退款 {amount} 超过可退金额：交易 {out_trade_no} 实付 {total}，最多还能退 {left}。",
+        "en": "A refund of {amount} is more than is left: sale {out_trade_no} was paid {total}, "
+        "at most {left} can still be refunded.",
+    },
+    "refused": {
+        "zh-CN": "微信支付拒绝了退款 {out_refund_no}（{amount}）：{reason}。没有退款，金额可以重新退。",
+        "en": "WeChat Pay refused refund {out_refund_no} ({amount}): {reason}. Nothing was refunded; "
+        "the amount can be refunded again.",
+    },
+    "pending_unreachable": {
+        "zh-CN": "暂时无法连接微信支付（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，"
+        "稍后会用同一退款单号确认或重发，请勿重复退款。",
+        "en": "WeChat Pay could not be reached ({detail}). Refund {out_refund_no} ({amount}) is kept as "
+        "pending: it will be confirmed, or sent again under the same number. Do not refund again.",
+    },
+    "pending_tls": {
+        "zh-CN": "与微信支付的安全连接失败（{detail}）：请检查商户证书 [merchant] cert_file / key_file。"
+        "退款 {out_refund_no}（{amount}）保留为“处理中”，请勿重复退款。",
+        "en": "The secure connection to WeChat Pay failed ({detail}): check the merchant certificate, "
+        "[merchant] cert_file / key_file. Refund {out_refund_no} ({amount}) is kept as pending. "
+        "Do not refund again.",
+    },
+    "pending_busy": {
+        "zh-CN": "微信支付繁忙（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，"
+        "稍后会用同一退款单号重发，请勿重复退款。",
+        "en": "WeChat Pay is busy ({detail}). Refund {out_refund_no} ({amount}) is kept as pending and "
+        "will be sent again under the same number. Do not refund again.",
+    },
+    "pending_untrusted": {
+        "zh-CN": "微信支付的回复无法验证（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，"
+        "稍后查询确认，请勿重复退款。",
+        "en": "WeChat Pay's answer could not be verified ({detail}). Refund {out_refund_no} ({amount}) is "
+        "kept as pending until a query confirms it. Do not refund again.",
+    },
+    "state_succeeded": {
+        "zh-CN": "已退款 {amount}（退款单号 {out_refund_no}）。",
+        "en": "Refunded {amount} (refund {out_refund_no}).",
+    },
+    "state_pending": {
+        "zh-CN": "退款 {out_refund_no}（{amount}）已提交，等待微信支付确认。",
+        "en": "Refund {out_refund_no} ({amount}) was sent; waiting for WeChat Pay to confirm it.",
+    },
+    "state_failed": {
+        "zh-CN": "退款 {out_refund_no}（{amount}）失败：{reason}。",
+        "en": "Refund {out_refund_no} ({amount}) failed: {reason}.",
+    },
+}
+
+
+def message(language: str, key: str, /, **values: Any) -> str:
+    """The sentence ``key`` in ``language`` (zh-CN when the language has none)."""
+    texts = MESSAGES[key]
+    return texts.get(language, texts["zh-CN"]).format(**values)
+
+
+class RefundError(Exception):
+    """A refund that was not made (or not yet): ``str(exc)`` is the sentence for the manager.
+
+    ``code`` is the stable key (``certificate_missing``, ``too_much``, ``refused``, ...);
+    ``refund`` is the ledger's record when one was started (FAILED when refused).
+    """
+
+    def __init__(self, code: str, text: str, refund: Refund | None = None) -> None:
+        super().__init__(text)
+        self.code = code
+        self.refund = refund
+
+
+class RefundPending(RefundError):
+    """WeChat's outcome is unknown: the refund stays PENDING with its out_refund_no (``refund``),
+    to be settled by :meth:`RefundService.sync`, the refund notice, or the same request again."""
+
+
+def refund_notify_url(config: Config) -> str:
+    """Where WeChat sends refund notices: ``[merchant] refund_notify_url``, else beside notify_url.
+
+    ``https://shop.example/pos/wechatpay/notify`` -> ``https://shop.example/pos/wechatpay/refund-notify``
+    (a proxy's path prefix is kept); a notify_url not ending in ``/notify`` gets the listener's
+    own path on its origin.
+    """
+    merchant = config.merchant
+    if merchant.refund_notify_url:
+        return merchant.refund_notify_url
+    parts = urlsplit(merchant.notify_url)
+    path = parts.path
+    if path.endswith("/wechatpay/notify"):
+        path = path[: -len("/notify")] + "/refund-notify"
+    else:
+        path = REFUND_NOTIFY_PATH
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+class RefundService:
+    """Refunds of paid sales through WeChat Pay, recorded in the ledger. Thread-safe."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: WeChatPayClient,
+        config: Config,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self.config = config
+        self.language = config.store.language
+        self.notify_url = refund_notify_url(config)
+        self._clock = clock
+        # One manager's double click must not become two refunds: the "is one pending?" look and
+        # the reservation happen under this lock (the ledger still guards the total on its own).
+        self._starting = threading.Lock()
+
+    # -- public -----------------------------------------------------------------------------
+
+    def refund(self, sale_id: int, refund_fee: int, *, reason: str = "", by: str = "") -> Refund:
+        """Refund ``refund_fee`` fen of a paid sale; returns the ledger's refund.
+
+        SUCCEEDED: WeChat confirmed it and the slip is queued. PENDING: WeChat accepted it and
+        is still processing (the notice or :meth:`sync` will finish it). Raises
+        :class:`RefundPending` when the outcome is unknown and :class:`RefundError` when
+        nothing was (or will be) refunded.
+        """
+        if isinstance(refund_fee, bool) or not isinstance(refund_fee, int) or refund_fee <= 0:
+            raise RefundError("amount", self._t("amount"))
+        self._use_certificate()
+        sale = self._sale(sale_id)
+        with self._starting:
+            retry = next(
+                (
+                    r
+                    for r in self.ledger.refunds_for_sale(sale.id)
+                    if r.state is RefundState.PENDING and r.refund_fee == refund_fee
+                ),
+                None,
+            )
+            refund = retry or self._start(sale, refund_fee, reason)
+        self.ledger.log_event(
+            "refund_requested",
+            sale_id=sale.id,
+            detail={"out_refund_no": refund.out_refund_no, "refund_fee": refund_fee, "by": by,
+                    "retry": retry is not None},
+            now=self._now(),
+        )  # fmt: skip
+        log.info(
+            "event=refund_requested sale=%s out_refund_no=%s refund_fee=%s retry=%s",
+            sale.id, refund.out_refund_no, refund_fee, retry is not None,
+        )  # fmt: skip
+        return self._send(sale, refund)
+
+    def sync(self, sale_id: int) -> list[Refund]:
+        """Settle the sale's PENDING refunds by asking WeChat; returns all its refunds afterwards.
+
+        ``refund_status`` SUCCESS completes (slip queued), REFUNDCLOSE/CHANGE fails (reservation
+        released, manager flagged), PROCESSING waits. A refund WeChat never heard of
+        (REFUNDNOTEXIST: the request was lost on the way) is sent again under its own number.
+        Anything that goes wrong leaves the refund PENDING for the next sync.
+        """
+        sale = self._sale(sale_id)
+        for refund in self.ledger.refunds_for_sale(sale.id):
+            if refund.state is not RefundState.PENDING:
+                continue
+            try:
+                status = self.client.refund_query(out_refund_no=refund.out_refund_no)
+            except BusinessError as exc:
+                if exc.err_code == "REFUNDNOTEXIST":
+                    try:
+                        self._use_certificate()
+                        self._send(sale, refund)
+                    except RefundError as error:
+                        log.warning(
+                            "event=refund_resend_failed sale=%s out_refund_no=%s code=%s",
+                            sale.id, refund.out_refund_no, error.code,
+                        )  # fmt: skip
+                    continue
+                log.warning("event=refund_query_failed out_refund_no=%s err_code=%s",
+                            refund.out_refund_no, exc.err_code)  # fmt: skip
+                continue
+            except WeChatPayError as exc:
+                log.warning("event=refund_query_failed out_refund_no=%s error=%s",
+                            refund.out_refund_no, type(exc).__name__)  # fmt: skip
+                continue
+            item = next((i for i in status.refunds if i.out_refund_no == refund.out_refund_no), None)
+            if item is not None:
+                self._apply(refund, item)
+        return self.ledger.refunds_for_sale(sale.id)
+
+    def describe(self, refund: Refund) -> str:
+        """Where a refund stands, as one sentence for the manager."""
+        values = {"out_refund_no": refund.out_refund_no, "amount": format_price(refund.refund_fee)}
+        if refund.state is RefundState.SUCCEEDED:
+            return self._t("state_succeeded", **values)
+        if refund.state is RefundState.FAILED:
+            return self._t("state_failed", reason=refund.failure or "-", **values)
+        return self._t("state_pending", **values)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _t(self, key: str, /, **values: Any) -> str:
+        return message(self.language, key, **values)
+
+    def _now(self) -> dt.datetime | None:
+        return self._clock() if self._clock else None
+
+    def _use_certificate(self) -> None:
+        """Check the configured certificate files and make the client present them."""
+        merchant = self.config.merchant
+        if not merchant.cert_file or not merchant.key_file:
+            raise RefundError("certificate_missing", self._t("certificate_missing"))
+        cert_data = self._read(merchant.cert_file, "cert_file")
+        key_data = self._read(merchant.key_file, "key_file")
+        try:
+            cert = x509.load_pem_x509_certificate(cert_data)
+        except ValueError:
+            raise self._unreadable(merchant.cert_file, "cert_file", "not_cert") from None
+        try:
+            key = serialization.load_pem_private_key(key_data, password=None)
+        except (ValueError, TypeError):
+            raise self._unreadable(merchant.key_file, "key_file", "not_key") from None
+        if cert.not_valid_after_utc < dt.datetime.now(dt.UTC):
+            raise RefundError(
+                "certificate_expired",
+                self._t("certificate_expired", path=merchant.cert_file,
+                        date=cert.not_valid_after_utc.date().isoformat()),
+            )  # fmt: skip
+        public = serialization.PublicFormat.SubjectPublicKeyInfo
+        encoding = serialization.Encoding.DER
+        if cert.public_key().public_bytes(encoding, public) != key.public_key().public_bytes(
+            encoding, public
+        ):
+            raise RefundError("certificate_mismatch", self._t("certificate_mismatch"))
+        self.client.cert = (merchant.cert_file, merchant.key_file)
+
+    def _read(self, path: str, key: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except FileNotFoundError:
+            raise self._unreadable(path, key, "missing") from None
+        except PermissionError:
+            raise self._unreadable(path, key, "permission") from None
+        except OSError as exc:
+            raise self._unreadable(path, key, exc.strerror or type(exc).__name__) from None
+
+    def _unreadable(self, path: str, key: str, problem: str) -> RefundError:
+        problems = {
+            "missing": {"zh-CN": "文件不存在", "en": "there is no such file"},
+            "permission": {
+                "zh-CN": "没有读取权限（运行 pos 的用户须能读取它）",
+                "en": "permission denied (the user running pos must be able to read it)",
+            },
+            "not_cert": {"zh-CN": "不是 PEM 格式的证书", "en": "it is not a PEM certificate"},
+            "not_key": {
+                "zh-CN": "不是未加密的 PEM 私钥",
+                "en": "it is not an unencrypted PEM private key",
+            },
+        }
+        words = problems.get(problem)
+        text = words.get(self.language, words["zh-CN"]) if words else problem
+        return RefundError("certificate_unreadable", self._t("certificate_unreadable", path=path, key=key,
+                                                             problem=text))  # fmt: skip
+
+    def _sale(self, sale_id: int) -> Sale:
+        try:
+            sale = self.ledger.get_sale(sale_id)
+        except UnknownSale:
+            raise RefundError("unknown_sale", self._t("unknown_sale", sale=sale_id)) from None
+        if not sale.state.is_paid:
+            raise RefundError(
+                "not_paid", self._t("not_paid", out_trade_no=sale.out_trade_no, state=sale.state.value)
+            )
+        return sale
+
+    def _start(self, sale: Sale, refund_fee: int, reason: str) -> Refund:
+        try:
+            return self.ledger.start_refund(sale.id, refund_fee, reason=reason, now=self._now())
+        except InvalidTransition as exc:
+            raise RefundError(
+                "not_paid", self._t("not_paid", out_trade_no=sale.out_trade_no, state=str(exc.current))
+            ) from None
+        except RefundRefused:
+            current = self.ledger.get_sale(sale.id)
+            raise RefundError(
+                "too_much",
+                self._t("too_much", amount=format_price(refund_fee), out_trade_no=sale.out_trade_no,
+                        total=format_price(current.total_fee),
+                        left=format_price(max(current.refundable_fee, 0))),
+            ) from None  # fmt: skip
+
+    def _send(self, sale: Sale, refund: Refund) -> Refund:
+        """Ask WeChat to refund, then confirm by query. Same out_refund_no every time."""
+        try:
+            return self._request(sale, refund)
+        except _Settled as settled:
+            return settled.refund
+
+    def _request(self, sale: Sale, refund: Refund) -> Refund:
+        values = {"out_refund_no": refund.out_refund_no, "amount": format_price(refund.refund_fee)}
+        try:
+            accepted = self.client.refund(
+                out_refund_no=refund.out_refund_no,
+                total_fee=sale.total_fee,
+                refund_fee=refund.refund_fee,
+                out_trade_no=sale.out_trade_no,
+                transaction_id=sale.transaction_id or None,
+                refund_desc=refund.reason[:MAX_DESC] or None,
+                notify_url=self.notify_url,
+            )
+        except BusinessError as exc:
+            detail = f"{exc.err_code}: {exc.err_code_des}".strip(": ")
+            if exc.err_code in RETRY_CODES:
+                raise self._pending("pending_busy", refund, detail, values) from None
+            failed = self._fail(refund, detail)
+            raise RefundError("refused", self._t("refused", reason=detail, **values), failed) from None
+        except ProtocolFail as exc:
+            # return_code=FAIL: WeChat refused the request itself (signature, certificate not match...).
+            detail = str(exc) or "return_code=FAIL"
+            failed = self._fail(refund, detail)
+            raise RefundError("refused", self._t("refused", reason=detail, **values), failed) from None
+        except TransportError as exc:
+            text = str(exc)
+            key = "pending_tls" if "SSL" in text or "HTTP 400" in text else "pending_unreachable"
+            raise self._pending(key, refund, _short(text), values) from None
+        except MessageError as exc:  # a bad signature, another merchant, unreadable fields
+            raise self._pending("pending_untrusted", refund, _short(str(exc)), values) from None
+        self.ledger.log_event(
+            "refund_accepted",
+            sale_id=sale.id,
+            detail={"out_refund_no": refund.out_refund_no, "refund_id": accepted.refund_id},
+            now=self._now(),
+        )
+        try:
+            status = self.client.refund_query(out_refund_no=refund.out_refund_no)
+        except WeChatPayError as exc:
+            # Accepted, not yet confirmed: the notice or a later sync() will settle it.
+            log.info("event=refund_unconfirmed out_refund_no=%s error=%s", refund.out_refund_no,
+                     type(exc).__name__)  # fmt: skip
+            return self.ledger.get_refund(refund.out_refund_no)
+        item = next((i for i in status.refunds if i.out_refund_no == refund.out_refund_no), None)
+        if item is not None:
+            self._apply(refund, item)
+        current = self.ledger.get_refund(refund.out_refund_no)
+        if current.state is RefundState.FAILED:
+            raise RefundError("refused", self.describe(current), current)
+        return current
+
+    def _apply(self, refund: Refund, item: RefundItem) -> None:
+        """Record what refundquery says about one refund; every branch is safe to repeat."""
+        if item.refund_fee is not None and item.refund_fee != refund.refund_fee:
+            self.ledger.log_event(
+                "refund_amount_mismatch",
+                sale_id=refund.sale_id,
+                detail={"out_refund_no": refund.out_refund_no, "ours": refund.refund_fee,
+                        "wechat": item.refund_fee},
+                now=self._now(),
+            )  # fmt: skip
+            log.error("event=refund_amount_mismatch out_refund_no=%s", refund.out_refund_no)
+            return
+        try:
+            if item.refund_status == "SUCCESS":
+                self.ledger.complete_refund(refund.out_refund_no, refund_id=item.refund_id or None,
+                                            now=self._now())  # fmt: skip
+            elif item.refund_status in FINAL_FAILURES:
+                self._fail(refund, f"refund_status={item.refund_status}")
+        except (RefundRefused, UnknownRefund) as exc:
+            # e.g. WeChat says SUCCESS for a refund we hold as FAILED: keep both stories for the manager.
+            self.ledger.log_event(
+                "refund_conflict",
+                sale_id=refund.sale_id,
+                detail={
+                    "out_refund_no": refund.out_refund_no,
+                    "wechat": item.refund_status,
+                    "ledger": str(exc),
+                },
+                now=self._now(),
+            )
+            log.error("event=refund_conflict out_refund_no=%s status=%s", refund.out_refund_no,
+                      item.refund_status)  # fmt: skip
+
+    def _fail(self, refund: Refund, reason: str) -> Refund:
+        try:
+            return self.ledger.fail_refund(refund.out_refund_no, reason, now=self._now())
+        except RefundRefused:  # it succeeded meanwhile (a notice): the ledger's story stands
+            return self.ledger.get_refund(refund.out_refund_no)
+
+    def _pending(self, key: str, refund: Refund, detail: str, values: dict[str, str]) -> RefundError:
+        """The error for an unknown outcome, unless the refund was settled meanwhile (by a notice)."""
+        current = self.ledger.get_refund(refund.out_refund_no)
+        if current.state is RefundState.SUCCEEDED:
+            return _Settled(current)
+        if current.state is RefundState.FAILED:
+            return RefundError("refused", self.describe(current), current)
+        self.ledger.log_event(
+            "refund_unknown",
+            sale_id=refund.sale_id,
+            detail={"out_refund_no": refund.out_refund_no, "problem": key, "detail": detail},
+            now=self._now(),
+        )
+        log.warning("event=refund_unknown out_refund_no=%s problem=%s", refund.out_refund_no, key)
+        return RefundPending(key, self._t(key, detail=detail, **values), current)
+
+
+class _Settled(RefundError):
+    """Internal: the answer was lost, but the refund is SUCCEEDED already (the notice came first)."""
+
+    def __init__(self, refund: Refund) -> None:
+        super().__init__("settled", "", refund)
+        self.refund: Refund = refund
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
