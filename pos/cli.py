@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "pos.listener.cli",
     "pos.sandbox.cli",
     "pos.printing.cli",
+    "pos.reconcile.cli",
 )
 
 

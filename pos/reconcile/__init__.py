@@ -1,0 +1,38 @@
+"""Reconciliation with WeChat Pay's daily bill (``pos reconcile``).
+
+WeChat's own guidance: on day D+1, download day D's bill and match it against
+your books; a payment WeChat took that you did not record means a customer who
+paid and perhaps got nothing. This package does it::
+
+    from pos.reconcile import reconcile_day
+
+    result = reconcile_day(ledger, client, config, date(2026, 11, 27))
+    result.status        # matched, differences, no_bill, not_ready, error
+    result.problems      # the differences, each with its out_trade_no and what to do
+
+The match itself is :mod:`pos.reconcile.matcher` (pure), the run
+:mod:`pos.reconcile.runner`, the stored results :mod:`pos.ledger.reconciliation`
+(``latest_reconciliation`` for the day view), the printed form
+:mod:`pos.reconcile.slip`, the command :mod:`pos.reconcile.cli`.
+"""
+
+from pos.ledger.reconciliation import (
+    Difference,
+    DifferenceKind,
+    Reconciliation,
+    ReconciliationStatus,
+    latest_reconciliation,
+)
+from pos.reconcile.runner import reconcile_day
+from pos.reconcile.slip import queue_print, slip_rows
+
+__all__ = [
+    "Difference",
+    "DifferenceKind",
+    "Reconciliation",
+    "ReconciliationStatus",
+    "latest_reconciliation",
+    "queue_print",
+    "reconcile_day",
+    "slip_rows",
+]

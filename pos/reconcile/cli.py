@@ -1,0 +1,138 @@
+"""``pos reconcile [--date YYYY-MM-DD] [--print]``: match a day's WeChat bill against the ledger.
+
+Downloads the day's ALL bill (gzip) with the config's merchant, matches it
+against the ledger named by ``[database] url``, stores the run (the manager's
+day view shows it), prints the verdict and each difference with its
+out_trade_no, and with ``--print`` queues it on the till's printer.
+
+The day defaults to yesterday in the store's time zone (WeChat serves day D's
+bill from about 10:00 on D+1; the systemd timer runs this at 10:15).
+
+Exit status: 0 the day matches (or had no WeChat trade and no ledger payment),
+1 differences were found, 2 usage or configuration error, 3 the bill cannot be
+had yet (not ready, WeChat unreachable or refusing, unreadable): try again later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, timedelta
+
+from pos.config import Config, ConfigError, load
+from pos.ledger.reconciliation import Reconciliation, ReconciliationStatus
+from pos.money import format_price
+
+EXIT_MATCHED = 0
+EXIT_DIFFERENCES = 1
+EXIT_USAGE = 2
+EXIT_NO_BILL_YET = 3
+EXIT_CODES = {
+    ReconciliationStatus.MATCHED: EXIT_MATCHED,
+    ReconciliationStatus.NO_BILL: EXIT_MATCHED,
+    ReconciliationStatus.DIFFERENCES: EXIT_DIFFERENCES,
+    ReconciliationStatus.NOT_READY: EXIT_NO_BILL_YET,
+    ReconciliationStatus.ERROR: EXIT_NO_BILL_YET,
+}
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-27") from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "reconcile",
+        help="match a day's WeChat Pay bill against the ledger",
+        description=(
+            "Download WeChat Pay's bill for a day, match it against the ledger, store and print the result. "
+            "Exit 0 when the day matches, 1 when there are differences, 2 for usage or configuration "
+            "errors, 3 when the bill cannot be had yet (not ready, WeChat unreachable)."
+        ),
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,  # `pos --config FILE reconcile` works too; this spelling must not undo it
+        help="the TOML config file (as `pos --config`)",
+    )
+    parser.add_argument(
+        "--date",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="the bill day (default: yesterday in the store's time zone)",
+    )
+    parser.add_argument(
+        "--print",
+        dest="print_slip",
+        action="store_true",
+        help="also print the result on the till's printer (queued for the till's spooler)",
+    )
+    parser.set_defaults(func=run_reconcile)
+
+
+def run_reconcile(args: argparse.Namespace) -> int:
+    from pos.ledger import LedgerError, open_ledger
+    from pos.reconcile.runner import reconcile_day
+    from pos.reconcile.slip import queue_print
+    from pos.wechatpay import WeChatPayClient
+
+    try:
+        config = load(getattr(args, "config", None))
+    except ConfigError as exc:
+        return _usage(f"configuration error: {exc}")
+    today = datetime.now(config.store.zone).date()
+    day = args.date or today - timedelta(days=1)
+    if day > today:
+        return _usage(f"{day} has not happened yet: WeChat has no bill for it")
+    try:
+        ledger = open_ledger(config.database.url, timezone=config.store.timezone)
+    except (LedgerError, ValueError, OSError) as exc:
+        return _usage(f"cannot open the ledger ([database] url in {config.source}): {exc}")
+    except Exception as exc:  # the driver's own errors (no such host, bad password, ...)
+        return _usage(
+            f"cannot open the ledger ([database] url in {config.source}): {type(exc).__name__}: {exc}"
+        )
+    try:
+        with WeChatPayClient.from_config(config.merchant) as client:
+            result = reconcile_day(ledger, client, config, day)
+        show(result, config)
+        if args.print_slip:
+            job = queue_print(ledger, result)
+            print(_word(config, "queued", job=job.id))
+    finally:
+        ledger.close()
+    return EXIT_CODES[ReconciliationStatus(result.status)]
+
+
+def show(result: Reconciliation, config: Config, out=None) -> None:  # type: ignore[no-untyped-def]
+    """The verdict on one line, then one line per difference: kind, out_trade_no, both amounts, detail."""
+    from pos.reconcile.words import say
+
+    out = out or sys.stdout
+    language = config.store.language
+    print(result.message, file=out)
+    for d in result.differences:
+        number = d.out_trade_no + (f" {d.out_refund_no}" if d.out_refund_no else "")
+        amounts = "  ".join(
+            f"{say(side, language)} {format_price(fee) if fee is not None else '-'}"
+            for side, fee in (("ledger", d.ledger_fee), ("wechat", d.bill_fee))
+        )
+        print(f"  {d.kind:<20} {number}  {amounts}  {d.detail}", file=out)
+    out.flush()
+
+
+def _word(config: Config, key: str, **values: object) -> str:
+    words = {
+        "zh-CN": {"queued": "已送打印（打印任务 {job}）"},
+        "en": {"queued": "queued for printing (print job {job})"},
+    }
+    return words.get(config.store.language, words["zh-CN"])[key].format(**values)
+
+
+def _usage(message: str) -> int:
+    print(f"pos reconcile: {message}", file=sys.stderr)
+    return EXIT_USAGE

@@ -1,0 +1,204 @@
+"""Matching one day of WeChat's bill against the ledger: a pure function, no I/O.
+
+The bill (ALL) lists every payment of the day (交易状态 SUCCESS, on the day it
+was paid) and every refund (REFUND, on the day it was asked for); a payment
+refunded the same day shows twice. The ledger's side is what
+:mod:`pos.ledger.reconciliation` reads: the sales the bill names (by
+out_trade_no, any store, any day: one mch_id, one ledger), the sales paid on the
+bill day (by WeChat's time_end), the refunds the bill names and the refunds
+started that day.
+
+Rules, row by row:
+
+- a payment row of a sale the ledger has paid, with the same transaction_id and
+  amount: **matched**; another transaction_id: ``state``; another amount: ``amount``;
+- a payment row of a sale the ledger knows but has not paid: returned in
+  :attr:`Matching.unpaid`; the runner marks it PAID (source "bill") and reports
+  what that did;
+- a row whose out_trade_no the ledger does not know: ``other_channel`` when it
+  starts with one of ``[store] other_channels``, else ``missing_in_ledger``;
+- a refund row: matched when the ledger has that out_refund_no with the same
+  amount and an agreeing state; otherwise ``state`` (missing, pending, closed)
+  or ``amount``;
+- after the rows: a sale paid in the ledger that day with no payment row is
+  ``missing_at_wechat``; a refund the ledger started that day (not failed) with
+  no refund row is ``state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pos.ledger import RefundState
+from pos.ledger.reconciliation import Difference, DifferenceKind, KnownSale, LedgerRefund
+from pos.reconcile.words import say
+from pos.wechatpay.bills import BillRow
+
+PAYMENT, REFUND = "SUCCESS", "REFUND"
+# WeChat's 退款状态 against the ledger's refund states that say the same thing.
+AGREEING_REFUND_STATES = {
+    "SUCCESS": RefundState.SUCCEEDED,
+    "PROCESSING": RefundState.PENDING,
+    "REFUNDCLOSE": RefundState.FAILED,
+    "CHANGE": RefundState.FAILED,
+    "FAIL": RefundState.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class LedgerSide:
+    """The ledger's records for one bill day (see the module docstring)."""
+
+    sales: Mapping[str, KnownSale] = field(default_factory=dict)  # by out_trade_no, for the bill's numbers
+    paid: Sequence[KnownSale] = ()  # paid on the bill day
+    refunds: Mapping[str, LedgerRefund] = field(default_factory=dict)  # by out_refund_no, for the bill's
+    day_refunds: Sequence[LedgerRefund] = ()  # started on the bill day
+
+
+@dataclass
+class Matching:
+    matched: int = 0
+    differences: list[Difference] = field(default_factory=list)
+    # Paid at WeChat, known to the ledger but not paid there: for the runner to mark paid.
+    unpaid: list[tuple[BillRow, KnownSale]] = field(default_factory=list)
+
+
+def is_refund_row(row: BillRow) -> bool:
+    return row.trade_state == REFUND
+
+
+def other_channel_prefix(out_trade_no: str, prefixes: Sequence[str]) -> str | None:
+    return next((p for p in prefixes if p and out_trade_no.startswith(p)), None)
+
+
+def match(
+    rows: Sequence[BillRow],
+    side: LedgerSide,
+    *,
+    other_channels: Sequence[str] = (),
+    language: str = "zh-CN",
+) -> Matching:
+    """Compare the bill's ``rows`` with the ledger's ``side``; see the module docstring."""
+    result = Matching()
+    paid_rows: set[str] = set()
+    refund_rows: set[str] = set()
+
+    def differ(kind: DifferenceKind, row_or_no: BillRow | str, key: str, **values: object) -> None:
+        if isinstance(row_or_no, BillRow):
+            number, tx = row_or_no.out_trade_no, row_or_no.transaction_id
+            refund_no = row_or_no.out_refund_no if is_refund_row(row_or_no) else ""
+        else:
+            number, tx, refund_no = row_or_no, str(values.pop("tx", "") or ""), ""
+        refund_no = str(values.pop("refund", refund_no) or "")
+        ledger_fee, bill_fee = values.get("ledger"), values.get("bill")
+        detail = say(key, language, refund=refund_no, **values)
+        result.differences.append(
+            Difference(kind, number, tx, ledger_fee, bill_fee, detail, refund_no)  # type: ignore[arg-type]
+        )
+
+    for row in rows:
+        sale = side.sales.get(row.out_trade_no)
+        refund = is_refund_row(row)
+        if sale is None:
+            prefix = other_channel_prefix(row.out_trade_no, other_channels)
+            fee = row.refund_fee if refund else row.total_fee
+            if prefix is not None:
+                differ(DifferenceKind.OTHER_CHANNEL, row, "other_channel", bill=fee, prefix=prefix)
+            elif refund:
+                differ(DifferenceKind.MISSING_IN_LEDGER, row, "unknown_refund", bill=fee)
+            else:
+                differ(DifferenceKind.MISSING_IN_LEDGER, row, "unknown_order", bill=fee)
+            continue
+        if refund:
+            refund_rows.add(row.out_refund_no)
+            if _refund_matches(row, sale, side, differ):
+                result.matched += 1
+            continue
+        if row.trade_state != PAYMENT:  # e.g. REVOKED: the payment was reversed
+            if sale.state.is_paid:
+                differ(DifferenceKind.STATE, row, "odd_state", ledger=sale.total_fee, state=row.trade_state)
+            else:
+                result.matched += 1
+            continue
+        if row.out_trade_no in paid_rows:
+            differ(DifferenceKind.STATE, row, "duplicate_row", bill=row.total_fee)
+            continue
+        paid_rows.add(row.out_trade_no)
+        if not sale.state.is_paid:
+            result.unpaid.append((row, sale))
+        elif sale.transaction_id != row.transaction_id:
+            differ(
+                DifferenceKind.STATE,
+                row,
+                "other_transaction",
+                ledger=sale.total_fee,
+                bill=row.total_fee,
+                bill_tx=row.transaction_id,
+                ledger_tx=sale.transaction_id,
+            )
+        elif sale.total_fee != row.total_fee or (
+            sale.paid_fee is not None and sale.paid_fee != row.total_fee
+        ):
+            differ(DifferenceKind.AMOUNT, row, "amount", ledger=sale.total_fee, bill=row.total_fee)
+        else:
+            result.matched += 1
+
+    for sale in side.paid:
+        if sale.out_trade_no not in paid_rows:
+            differ(
+                DifferenceKind.MISSING_AT_WECHAT,
+                sale.out_trade_no,
+                "missing_at_wechat",
+                ledger=sale.total_fee,
+                tx=sale.transaction_id,
+            )
+    for ledger_refund in side.day_refunds:
+        if ledger_refund.out_refund_no in refund_rows or ledger_refund.state is RefundState.FAILED:
+            continue
+        differ(
+            DifferenceKind.STATE,
+            ledger_refund.out_trade_no,
+            "refund_only_in_ledger",
+            ledger=ledger_refund.refund_fee,
+            refund=ledger_refund.out_refund_no,
+            state=say(f"refund_{ledger_refund.state.value}", language),
+        )
+    # Other channels' orders last: they are shown, not worked on.
+    result.differences.sort(key=lambda d: d.kind is DifferenceKind.OTHER_CHANNEL)
+    return result
+
+
+def _refund_matches(row: BillRow, sale: KnownSale, side: LedgerSide, differ) -> bool:  # type: ignore[no-untyped-def]
+    ours = side.refunds.get(row.out_refund_no)
+    if ours is None:
+        differ(DifferenceKind.STATE, row, "refund_missing_in_ledger", bill=row.refund_fee)
+        return False
+    if ours.sale_id != sale.id:
+        differ(
+            DifferenceKind.STATE,
+            row,
+            "refund_other_sale",
+            bill=row.refund_fee,
+            ledger_order=ours.out_trade_no,
+        )
+        return False
+    if ours.refund_fee != row.refund_fee:
+        differ(DifferenceKind.AMOUNT, row, "refund_amount", ledger=ours.refund_fee, bill=row.refund_fee)
+        return False
+    wechat_state = row.refund_status.strip().upper() or "SUCCESS"
+    if AGREEING_REFUND_STATES.get(wechat_state) is ours.state:
+        return True
+    if wechat_state == "SUCCESS" and ours.state is RefundState.PENDING:
+        differ(DifferenceKind.STATE, row, "refund_pending", ledger=ours.refund_fee, bill=row.refund_fee)
+    else:
+        differ(
+            DifferenceKind.STATE,
+            row,
+            "refund_state",
+            ledger=ours.refund_fee,
+            bill=row.refund_fee,
+            bill_state=wechat_state,
+            ledger_state=ours.state.value,
+        )
+    return False
