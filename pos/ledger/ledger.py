@@ -15,15 +15,17 @@ method that writes, otherwise the ledger's clock is used.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, Row, and_, case, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import URL
 
 from pos.ledger import database
@@ -87,6 +89,19 @@ SIGN_TYPES = ("MD5", "HMAC-SHA256")
 MAX_BODY = 128
 INTERRUPTED = "interrupted: the spooler stopped while this job was printing"
 Raw = bytes | str | Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSummary:
+    """The few facts of a sale a payment notice needs before it is verified (see
+    :meth:`Ledger.payment_summary`); a snapshot, like every record."""
+
+    id: int
+    out_trade_no: str
+    sign_type: str
+    total_fee: int
+    state: SaleState
+    transaction_id: str | None
 
 
 def open_ledger(
@@ -506,28 +521,32 @@ class Ledger:
         transaction_id = report["transaction_id"]
         total_fee = report["total_fee"]
         detail = {"out_trade_no": out_trade_no, **report}
-        row = conn.execute(select(sales).where(sales.c.out_trade_no == out_trade_no)).first()
+        # The sale and any payment already stored under this transaction_id, in one read.
+        row = conn.execute(
+            _SALE_WITH_PAYMENT, {"b_out_trade_no": out_trade_no, "b_transaction_id": transaction_id}
+        ).first()
         if row is None:
             flag_id = _flag(
                 conn, FlagKind.UNKNOWN_ORDER, None, out_trade_no, detail, f"unknown:{transaction_id}", at
             )
             return PaidOutcome(PaidStatus.UNKNOWN_SALE, None, flag_id=flag_id)
         sale_id = row.id
-        known = conn.execute(select(payments).where(payments.c.transaction_id == transaction_id)).first()
-        if known is not None and (known.sale_id != sale_id or known.total_fee != total_fee):
+        if row.known_sale_id is not None and (
+            row.known_sale_id != sale_id or row.known_total_fee != total_fee
+        ):
             # One WeChat transaction reported for two sales or with two amounts: forged or corrupt.
             flag_id = _flag(
                 conn,
                 FlagKind.SECOND_PAYMENT,
                 sale_id,
                 out_trade_no,
-                {**detail, "known_sale_id": known.sale_id, "known_total_fee": known.total_fee},
+                {**detail, "known_sale_id": row.known_sale_id, "known_total_fee": row.known_total_fee},
                 f"conflict:{transaction_id}:{sale_id}:{total_fee}",
                 at,
             )
             return PaidOutcome(PaidStatus.CONFLICTING_PAYMENT, _load_sale(conn, sale_id), flag_id=flag_id)
-        if known is not None and known.accepted:
-            return PaidOutcome(PaidStatus.ALREADY_PAID, _load_sale(conn, sale_id))
+        if row.known_sale_id is not None and row.known_accepted:
+            return PaidOutcome(PaidStatus.ALREADY_PAID, _sale(row, _load_items(conn, sale_id)))
 
         if total_fee != row.total_fee:
             _store_payment(conn, sale_id, report, accepted=False, at=at)
@@ -544,11 +563,9 @@ class Ledger:
             return PaidOutcome(PaidStatus.AMOUNT_MISMATCH, _load_sale(conn, sale_id), flag_id=flag_id)
 
         observed = SaleState(row.state)
+        current = row.transaction_id
         while True:
             if observed in PAID_STATES:
-                current = conn.execute(
-                    select(sales.c.transaction_id).where(sales.c.id == sale_id)
-                ).scalar_one()
                 if current == transaction_id:
                     return PaidOutcome(PaidStatus.ALREADY_PAID, _load_sale(conn, sale_id))
                 _store_payment(conn, sale_id, report, accepted=False, at=at)
@@ -563,17 +580,24 @@ class Ledger:
                 )
                 _event(conn, sale_id, "second_payment", {"transaction_id": transaction_id}, at)
                 return PaidOutcome(PaidStatus.CONFLICTING_PAYMENT, _load_sale(conn, sale_id), flag_id=flag_id)
-            # Compare-and-set on the state we saw: exactly one racing report wins this UPDATE.
-            result = conn.execute(
-                update(sales)
-                .where(sales.c.id == sale_id, sales.c.state == observed.value)
-                .values(state=SaleState.PAID.value, paid_at=at, transaction_id=transaction_id, updated_at=at)
-            )
-            if result.rowcount == 1:
+            # Compare-and-set on the state we saw: exactly one racing report wins this UPDATE, and it
+            # gets the updated row back (RETURNING) instead of reading the sale again.
+            paid_row = conn.execute(
+                _PAY_SALE,
+                {
+                    "b_id": sale_id,
+                    "b_observed": observed.value,
+                    "b_at": at,
+                    "b_transaction_id": transaction_id,
+                },
+            ).first()
+            if paid_row is not None:
                 break
-            observed = SaleState(
-                conn.execute(select(sales.c.state).where(sales.c.id == sale_id)).scalar_one()
-            )
+            # Someone else changed the state first (PostgreSQL; SQLite's BEGIN IMMEDIATE serialises).
+            again = conn.execute(
+                select(sales.c.state, sales.c.transaction_id).where(sales.c.id == sale_id)
+            ).one()
+            observed, current = SaleState(again.state), again.transaction_id
 
         _store_payment(conn, sale_id, report, accepted=True, at=at)
         job_id = _enqueue(conn, JobKind.CONFIRMATION, sale_id, None, at)
@@ -595,7 +619,7 @@ class Ledger:
                 at,
             )
             return PaidOutcome(PaidStatus.PAID_AFTER_CLOSE, _load_sale(conn, sale_id), job_id, flag_id)
-        return PaidOutcome(PaidStatus.PAID, _load_sale(conn, sale_id), job_id)
+        return PaidOutcome(PaidStatus.PAID, _sale(paid_row, _load_items(conn, sale_id)), job_id)
 
     def payments_for_sale(self, sale_id: int) -> list[Payment]:
         """Every payment reported for the sale, accepted or kept for the manager, oldest first."""
@@ -824,10 +848,23 @@ class Ledger:
     def sale_by_out_trade_no(self, out_trade_no: str) -> Sale:
         """The sale with its items; raises :class:`UnknownSale`."""
         with self._read() as conn:
-            sale_id = conn.execute(select(sales.c.id).where(sales.c.out_trade_no == out_trade_no)).scalar()
-            if sale_id is None:
+            row = conn.execute(_SALE_BY_OUT_TRADE_NO, {"b_out_trade_no": out_trade_no}).first()
+            if row is None:
                 raise UnknownSale(out_trade_no)
-            return _load_sale(conn, sale_id)
+            return _sale(row, _load_items(conn, row.id))
+
+    def payment_summary(self, out_trade_no: str) -> PaymentSummary | None:
+        """What a payment notice is checked against before anything is written (the order's sign
+        type, its total, whether and by which transaction it is paid), in one small read; None for
+        an unknown out_trade_no. A snapshot for deciding what to do: only :meth:`mark_paid` decides
+        a payment."""
+        with self._read() as conn:
+            row = conn.execute(_SUMMARY_BY_OUT_TRADE_NO, {"b_out_trade_no": out_trade_no}).first()
+        if row is None:
+            return None
+        return PaymentSummary(
+            row.id, row.out_trade_no, row.sign_type, row.total_fee, SaleState(row.state), row.transaction_id
+        )
 
     def sales_for_day(self, day: date, *, store: str | None = None, lane: str | None = None) -> list[Sale]:
         """Every sale of a business day (the store's calendar day), in the order they were rung up."""
@@ -1105,20 +1142,30 @@ def _next_sequence(conn: Connection, store: str, lane: str, day: date) -> int:
     return conn.execute(statement).scalar_one()
 
 
-def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any], conflict: list[Any]) -> None:
-    if conn.dialect.name == "postgresql":
+def _upsert(dialect: str) -> Any:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as upsert
     else:
         from sqlalchemy.dialects.sqlite import insert as upsert
+    return upsert
+
+
+def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any], conflict: list[Any]) -> None:
+    upsert = _upsert(conn.dialect.name)
     conn.execute(upsert(table).values(**values).on_conflict_do_nothing(index_elements=conflict))
+
+
+@functools.cache
+def _payment_insert(dialect: str) -> Any:
+    """INSERT a payment unless its transaction_id is stored already; built once per dialect."""
+    return _upsert(dialect)(payments).on_conflict_do_nothing(index_elements=[payments.c.transaction_id])
 
 
 def _store_payment(
     conn: Connection, sale_id: int, report: dict[str, Any], *, accepted: bool, at: datetime
 ) -> None:
-    _insert_ignore(
-        conn,
-        payments,
+    conn.execute(
+        _payment_insert(conn.dialect.name),
         {
             "sale_id": sale_id,
             "transaction_id": report["transaction_id"],
@@ -1130,7 +1177,6 @@ def _store_payment(
             "accepted": accepted,
             "recorded_at": at,
         },
-        [payments.c.transaction_id],
     )
 
 
@@ -1165,6 +1211,46 @@ def _flag(
     ).scalar_one()
 
 
+# Statements the payment path runs on every report, built once: SQLAlchemy then only looks up their
+# compiled form, instead of building and hashing a new statement per call (most of mark_paid's cost).
+_ENQUEUE = insert(print_jobs).returning(print_jobs.c.id)
+_EVENT = insert(events).returning(events.c.id)
+_MESSAGE = insert(messages).returning(messages.c.id)
+_SALE_BY_ID = select(sales).where(sales.c.id == bindparam("b_id"))
+_SALE_BY_OUT_TRADE_NO = select(sales).where(sales.c.out_trade_no == bindparam("b_out_trade_no"))
+_ITEMS = select(sale_items).where(sale_items.c.sale_id == bindparam("b_id")).order_by(sale_items.c.position)
+_known = payments.alias("known")
+_SALE_WITH_PAYMENT = (
+    select(
+        sales,
+        _known.c.sale_id.label("known_sale_id"),
+        _known.c.total_fee.label("known_total_fee"),
+        _known.c.accepted.label("known_accepted"),
+    )
+    .select_from(sales.outerjoin(_known, _known.c.transaction_id == bindparam("b_transaction_id")))
+    .where(sales.c.out_trade_no == bindparam("b_out_trade_no"))
+)
+_PAY_SALE = (
+    update(sales)
+    .where(sales.c.id == bindparam("b_id"), sales.c.state == bindparam("b_observed"))
+    .values(
+        state=SaleState.PAID.value,
+        paid_at=bindparam("b_at", type_=sales.c.paid_at.type),
+        transaction_id=bindparam("b_transaction_id", type_=sales.c.transaction_id.type),
+        updated_at=bindparam("b_at", type_=sales.c.updated_at.type),
+    )
+    .returning(*sales.c)
+)
+_SUMMARY_BY_OUT_TRADE_NO = select(
+    sales.c.id,
+    sales.c.out_trade_no,
+    sales.c.sign_type,
+    sales.c.total_fee,
+    sales.c.state,
+    sales.c.transaction_id,
+).where(sales.c.out_trade_no == bindparam("b_out_trade_no"))
+
+
 def _enqueue(
     conn: Connection,
     kind: JobKind,
@@ -1175,16 +1261,15 @@ def _enqueue(
     reprint_of: int | None = None,
 ) -> int:
     return conn.execute(
-        insert(print_jobs)
-        .values(
-            sale_id=sale_id,
-            kind=kind.value,
-            state=JobState.QUEUED.value,
-            payload=_dumps(payload) if payload is not None else None,
-            reprint_of=reprint_of,
-            created_at=at,
-        )
-        .returning(print_jobs.c.id)
+        _ENQUEUE,
+        {
+            "sale_id": sale_id,
+            "kind": kind.value,
+            "state": JobState.QUEUED.value,
+            "payload": _dumps(payload) if payload is not None else None,
+            "reprint_of": reprint_of,
+            "created_at": at,
+        },
     ).scalar_one()
 
 
@@ -1192,9 +1277,7 @@ def _event(
     conn: Connection, sale_id: int | None, event: str, detail: Mapping[str, Any] | None, at: datetime
 ) -> int:
     return conn.execute(
-        insert(events)
-        .values(sale_id=sale_id, event=event, detail=_dumps(detail) if detail else None, at=at)
-        .returning(events.c.id)
+        _EVENT, {"sale_id": sale_id, "event": event, "detail": _dumps(detail) if detail else None, "at": at}
     ).scalar_one()
 
 
@@ -1208,20 +1291,26 @@ def _message(
     else:
         text = _dumps(raw)
     return conn.execute(
-        insert(messages)
-        .values(kind=kind.value, out_trade_no=out_trade_no, raw=text, verdict=verdict[:64], received_at=at)
-        .returning(messages.c.id)
+        _MESSAGE,
+        {
+            "kind": kind.value,
+            "out_trade_no": out_trade_no,
+            "raw": text,
+            "verdict": verdict[:64],
+            "received_at": at,
+        },
     ).scalar_one()
 
 
 def _load_sale(conn: Connection, sale_id: int) -> Sale:
-    row = conn.execute(select(sales).where(sales.c.id == sale_id)).first()
+    row = conn.execute(_SALE_BY_ID, {"b_id": sale_id}).first()
     if row is None:
         raise UnknownSale(sale_id)
-    items = conn.execute(
-        select(sale_items).where(sale_items.c.sale_id == sale_id).order_by(sale_items.c.position)
-    )
-    return _sale(row, [_item(i) for i in items])
+    return _sale(row, _load_items(conn, sale_id))
+
+
+def _load_items(conn: Connection, sale_id: int) -> list[SaleItem]:
+    return [_item(i) for i in conn.execute(_ITEMS, {"b_id": sale_id})]
 
 
 def _load_job(conn: Connection, job_id: int) -> PrintJob:

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 
 from pos.config import Config
-from pos.ledger import InvalidInput, Ledger, MessageKind, PaidStatus, Sale, UnknownSale, is_valid_out_trade_no
+from pos.ledger import InvalidInput, Ledger, MessageKind, PaidStatus, is_valid_out_trade_no
+from pos.ledger.ledger import PaymentSummary
 from pos.listener.reply import Reply, log_event
 from pos.wechatpay import notices
 from pos.wechatpay.errors import (
@@ -242,14 +243,13 @@ class PaymentNotices:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _find(self, out_trade_no: str) -> Sale | None:
-        """The sale the notice names, to learn the sign type its order was created with."""
+    def _find(self, out_trade_no: str) -> PaymentSummary | None:
+        """What the notice is checked against: the sign type its order was created with, the total,
+        and whether (and by which transaction) the sale is paid. One narrow read, no items."""
         if not is_valid_out_trade_no(out_trade_no):
             return None
         try:
-            return self.ledger.sale_by_out_trade_no(out_trade_no)
-        except UnknownSale:
-            return None
+            return self.ledger.payment_summary(out_trade_no)
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(type(exc).__name__) from None
 
@@ -263,7 +263,7 @@ class PaymentNotices:
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(type(exc).__name__) from None
 
-    def _foreign(self, body: bytes, notice: notices.PaymentNotice, sale: Sale) -> Reply:
+    def _foreign(self, body: bytes, notice: notices.PaymentNotice, sale: PaymentSummary) -> Reply:
         """A signed notice in another currency or for another trade type than our NATIVE orders:
         the sale is not paid by it; the notice is kept and the sale's history says why."""
         verdict = "fee_type" if notice.fee_type != "CNY" else "trade_type"
