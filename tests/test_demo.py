@@ -1,0 +1,150 @@
+"""``pos demo`` as a newcomer runs it: a real subprocess, real ports on loopback, files in a folder.
+
+The demo writes its ports into its own config (the listener's notify_url, the simulator's
+api_base), so ``--*-port 0`` must pick the ports before the config is written; one test runs it
+that way, the others on free ports picked here and checked against the banner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def demo(directory: Path, *args: str, ports: list[int] | None = None) -> subprocess.Popen:
+    till, listener, sim = ports or free_ports(3)
+    command = [sys.executable, "-m", "pos.cli", "demo", "--dir", str(directory)]
+    command += ["--till-port", str(till), "--listener-port", str(listener), "--sim-port", str(sim), *args]
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def banner_urls(lines: list[str]) -> dict[str, str]:
+    """The banner's "name   http://..." lines as {name: url}."""
+    urls = {}
+    for line in lines:
+        if "http://" in line:
+            name, _, rest = line.strip().partition("http://")
+            urls[name.strip()] = "http://" + rest.split()[0]
+    return urls
+
+
+def test_auto_runs_a_shift_prints_a_summary_and_exits_0(tmp_path):
+    ports = free_ports(3)
+    process = demo(tmp_path / "shop", "--auto", ports=ports)
+    try:
+        out, err = process.communicate(timeout=90)
+    finally:
+        process.kill()
+    assert process.returncode == 0, out + err
+    assert "Traceback" not in err
+    urls = banner_urls(out.splitlines())
+    assert urls["cashier's page"] == f"http://127.0.0.1:{ports[0]}/"
+    assert urls["listener"] == f"http://127.0.0.1:{ports[1]}/wechatpay/notify"
+    assert urls["WeChat simulator"] == f"http://127.0.0.1:{ports[2]}/"
+    assert "appid=wx2421b1c4370ec43b" in out and "sign_type=MD5" in out
+
+    summary = out[out.index("shift summary:") :].splitlines()
+    steps = [line.split() for line in summary if line.startswith("  ok ") or line.startswith("  BAD")]
+    assert all(step[0] == "ok" for step in steps), summary
+    states = [step[2] for step in steps]
+    assert states[:4] == ["PAID", "PAID", "VOIDED", "EXPIRED"], summary
+    assert "0 still queued" in out
+
+    # What the summary says was printed is on disk, bytes and pictures.
+    jobs = [
+        json.loads(line) for line in (tmp_path / "shop" / "printer" / "jobs.jsonl").read_text().splitlines()
+    ]
+    assert {"sale_slip", "confirmation", "void_notice", "expired_notice"} <= {j["kind"] for j in jobs}
+    for job in jobs:
+        assert (tmp_path / "shop" / "printer" / job["bin"]).stat().st_size == job["bytes"]
+        assert (tmp_path / "shop" / "printer" / job["png"]).exists()
+    assert (tmp_path / "shop" / "pos.toml").exists()
+
+
+def test_auto_on_ports_picked_by_the_system_includes_a_mode_one_label(tmp_path):
+    process = demo(tmp_path / "shop", "--auto", ports=[0, 0, 0])
+    try:
+        out, err = process.communicate(timeout=90)
+    finally:
+        process.kill()
+    assert process.returncode == 0, out + err
+    urls = banner_urls(out.splitlines())
+    ports = {name: int(url.split(":")[2].split("/")[0]) for name, url in urls.items() if "127.0.0.1" in url}
+    assert len(ports) >= 4 and 0 not in ports.values()  # the banner names the ports really bound
+    config = (tmp_path / "shop" / "pos.toml").read_text(encoding="utf-8")
+    assert f"127.0.0.1:{ports['WeChat simulator']}" in config and ":0/" not in config
+    [line] = [line for line in out.splitlines() if "mode one" in line]
+    assert line.split()[:1] == ["ok"] and " PAID " in line
+
+
+def test_interactive_demo_serves_the_three_urls_and_stops_on_sigterm(tmp_path):
+    ports = free_ports(3)
+    process = demo(tmp_path / "shop", ports=ports)
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while not any("sign_type=" in line for line in lines) and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+        urls = banner_urls(lines)
+        assert set(urls) >= {"cashier's page", "customer's phone", "listener", "WeChat simulator"}, lines
+
+        with requests.Session() as http:
+            page = http.get(urls["cashier's page"], timeout=10)
+            assert page.status_code == 200 and "拿铁" in page.text
+            phone = http.get(urls["customer's phone"], timeout=10)
+            assert phone.status_code == 200
+            listener_base = urls["listener"].removesuffix("/wechatpay/notify")
+            assert http.get(listener_base + "/healthz", timeout=10).text == "ok\n"
+
+            # A person's loop through the three: ring up, pay on the phone page, the notice marks it paid.
+            sale = http.post(urls["cashier's page"] + "api/sales", json={"amount": "6.60"}, timeout=30).json()
+            assert sale["state"] == "AWAITING_PAYMENT"
+            paid = http.post(urls["customer's phone"], data={"code_url": sale["code_url"]}, timeout=30)
+            assert paid.status_code == 200 and "支付成功" in paid.text
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                state = http.get(urls["cashier's page"] + f"api/sales/{sale['id']}", timeout=10).json()[
+                    "state"
+                ]
+                if state == "PAID":
+                    break
+                time.sleep(0.1)
+            assert state == "PAID"
+
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "pos demo: stopping" in out and "Traceback" not in err
+    for port in ports:  # every server let go of its port
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
