@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from pos.till import api, errors, pages
+from pos.till import api, errors, manager, pages
 from pos.till.service import Till
 
 MAX_REQUEST_BYTES = 64 * 1024  # a sale of 100 lines is a few kilobytes
@@ -30,6 +30,7 @@ def create_app(till: Till) -> Flask:
     app.extensions["pos_till"] = till
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(manager.bp)  # the manager's pages (login, day view); never on the listener
     errors.register(app)
 
     @app.after_request

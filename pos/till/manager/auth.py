@@ -1,0 +1,189 @@
+"""The manager's login: password hashes, server-side sessions, CSRF tokens and the lock-out.
+
+- The password is checked against ``[manager] password_hash`` (a werkzeug
+  hash, scrypt by default; ``pos manager set-password`` writes it). The
+  password itself is never stored anywhere.
+- Sessions live in this process's memory, keyed by a random id that travels in
+  an HttpOnly, SameSite=Strict cookie limited to ``/manager``. Restarting the
+  till logs everybody out, which is what a shop's till should do. A session
+  ends after ``[manager] session_minutes`` without a request.
+- Every session, logged in or not yet, carries its own CSRF token; every form
+  posts it back and every POST is refused without it. The login form has one
+  too (a pre-login session), so another site cannot log a browser in either.
+- After ``[manager] max_failures`` wrong passwords from one address within the
+  cooling period, that address may not try again until the period has passed;
+  after four times as many from all addresses together, nobody may. The login
+  page says so and for how long. A locked-out attempt is refused before the
+  password is even looked at, so a right guess during the lock-out tells the
+  guesser nothing.
+
+Times come from a clock passed in (the till's), so tests move time instead of
+sleeping.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+COOKIE = "pos_manager"
+COOKIE_PATH = "/manager"
+COOLING = timedelta(minutes=15)  # how long a lock-out lasts, and the window failures are counted in
+OVERALL_FACTOR = 4  # all addresses together may fail this many times max_failures
+ANONYMOUS_LIFETIME = timedelta(minutes=30)  # a login form left open this long must be reloaded
+MAX_SESSIONS = 512  # pre-login sessions are dropped oldest first beyond this
+MIN_PASSWORD = 8
+
+# A hash to check a password against when none is configured, so "no password set" takes as long
+# as "wrong password" (computed once, lazily).
+_dummy_hash: str | None = None
+
+
+def hash_password(password: str) -> str:
+    """The werkzeug hash for ``[manager] password_hash`` (scrypt, with a random salt)."""
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
+    return generate_password_hash(password)
+
+
+def check_password(password_hash: str, password: str) -> bool:
+    """True if ``password`` matches; False for a wrong one, an empty config or a malformed hash."""
+    global _dummy_hash
+    if not password_hash:
+        _dummy_hash = _dummy_hash or generate_password_hash(secrets.token_hex(8))
+        check_password_hash(_dummy_hash, password)
+        return False
+    try:
+        return check_password_hash(password_hash, password)
+    except (ValueError, TypeError):  # a hash werkzeug does not know: never a match, never a crash
+        return False
+
+
+def tokens_match(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected.encode(), str(given).encode())
+
+
+@dataclass
+class ManagerSession:
+    id: str
+    csrf_token: str
+    authenticated: bool
+    address: str
+    created: datetime
+    seen: datetime
+    notices: list[tuple[str, str]] = field(default_factory=list)  # (kind, text) shown once
+
+
+class SessionStore:
+    """Sessions in memory; thread-safe. ``minutes`` of idleness end a logged-in session."""
+
+    def __init__(self, minutes: int, clock: Callable[[], datetime]) -> None:
+        self.idle = timedelta(minutes=max(1, minutes))
+        self.clock = clock
+        self._sessions: OrderedDict[str, ManagerSession] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def new(self, *, authenticated: bool, address: str) -> ManagerSession:
+        now = self.clock()
+        session = ManagerSession(
+            id=secrets.token_urlsafe(32),
+            csrf_token=secrets.token_urlsafe(32),
+            authenticated=authenticated,
+            address=address,
+            created=now,
+            seen=now,
+        )
+        with self._lock:
+            self._expire(now)
+            self._sessions[session.id] = session
+            anonymous = [s.id for s in self._sessions.values() if not s.authenticated]
+            for sid in anonymous[: max(0, len(self._sessions) - MAX_SESSIONS)]:
+                del self._sessions[sid]
+        return session
+
+    def get(self, session_id: str | None) -> ManagerSession | None:
+        """The live session with this id (its idle time restarts), or None."""
+        if not session_id:
+            return None
+        now = self.clock()
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return None
+            if self._expired(session, now):
+                del self._sessions[session_id]
+                return None
+            session.seen = now
+            return session
+
+    def drop(self, session_id: str | None) -> None:
+        with self._lock:
+            self._sessions.pop(session_id or "", None)
+
+    def _expired(self, session: ManagerSession, now: datetime) -> bool:
+        limit = self.idle if session.authenticated else max(self.idle, ANONYMOUS_LIFETIME)
+        return now - session.seen > limit
+
+    def _expire(self, now: datetime) -> None:
+        for sid in [sid for sid, s in self._sessions.items() if self._expired(s, now)]:
+            del self._sessions[sid]
+
+
+class LoginGuard:
+    """Counts wrong passwords per address and overall, within the cooling period; thread-safe."""
+
+    def __init__(
+        self, max_failures: int, clock: Callable[[], datetime], cooling: timedelta = COOLING
+    ) -> None:
+        self.max_failures = max(1, max_failures)
+        self.overall_limit = self.max_failures * OVERALL_FACTOR
+        self.cooling = cooling
+        self.clock = clock
+        self._by_address: dict[str, deque[datetime]] = {}
+        self._all: deque[datetime] = deque()
+        self._lock = threading.Lock()
+
+    def locked_for(self, address: str) -> timedelta | None:
+        """How long ``address`` must still wait before trying again, or None if it may try now."""
+        now = self.clock()
+        with self._lock:
+            self._forget(now)
+            waits = []
+            mine = self._by_address.get(address)
+            if mine and len(mine) >= self.max_failures:
+                waits.append(mine[-1] + self.cooling - now)
+            if len(self._all) >= self.overall_limit:
+                waits.append(self._all[-1] + self.cooling - now)
+            return max(waits) if waits else None
+
+    def failures(self, address: str) -> int:
+        """Wrong passwords from ``address`` that still count."""
+        with self._lock:
+            return len(self._by_address.get(address, ()))
+
+    def failed(self, address: str) -> None:
+        now = self.clock()
+        with self._lock:
+            self._by_address.setdefault(address, deque()).append(now)
+            self._all.append(now)
+
+    def succeeded(self, address: str) -> None:
+        with self._lock:
+            self._by_address.pop(address, None)
+
+    def _forget(self, now: datetime) -> None:
+        """Drop failures older than the cooling period, unless they are part of a lock-out still running."""
+        for address, times in list(self._by_address.items()):
+            if times and times[-1] + self.cooling <= now:
+                del self._by_address[address]
+        if self._all and self._all[-1] + self.cooling <= now:
+            self._all.clear()
+        while len(self._all) > self.overall_limit and self._all[0] + self.cooling <= now:
+            self._all.popleft()

@@ -1,0 +1,487 @@
+"""The figures of one business day, computed in one place for every reader.
+
+The manager's day view, its CSV export, ``pos report`` and the printed Z report
+all take their numbers from here, so they cannot disagree by a fen:
+
+- :func:`day_figures`: counts and amounts by state, paid / refunded / net, in
+  one ``GROUP BY`` (the database adds up; nothing loads every sale);
+- :func:`hourly_takings`: paid amounts by hour of the day (store time zone),
+  for the day and the same weekday of earlier weeks, for the chart;
+- :func:`sale_lines`: the day's sales one row each (time, numbers, items,
+  amount, lane, cashier, state), streamed from the database in id order, a
+  page at a time or all of them;
+- :func:`csv_chunks` / :func:`write_csv`: those rows as UTF-8 CSV with a BOM
+  (spreadsheet programs then read Chinese correctly), amounts as yuan strings;
+- :func:`z_report_data`: the Z report's input from :func:`day_figures`.
+
+The rules: a sale belongs to the business day it was rung up on (its
+``business_date``, the store's calendar day). "Paid" is the total of sales that
+were paid (PAID, PARTLY_REFUNDED, REFUNDED); "refunded" is what WeChat confirmed
+went back on those sales (``refunded_fee``), whenever that happened; "net" is
+paid less refunded. Refunds started but not yet confirmed are shown apart
+(``refund_pending_fee``) and are not in the net.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, String, and_, case, cast, func, or_, select, type_coerce
+from sqlalchemy.sql.elements import ColumnElement
+
+from pos.config import Config
+from pos.ledger import Flag, FlagKind, Ledger, SaleState
+from pos.ledger.database import READ_ONLY
+from pos.ledger.models import PAID_STATES
+from pos.ledger.schema import flags, sale_items, sales
+from pos.money import format_yuan
+from pos.receipts import templates
+
+__all__ = [
+    "CSV_COLUMNS",
+    "DayFigures",
+    "SaleLine",
+    "StateCount",
+    "count_sales",
+    "csv_chunks",
+    "day_figures",
+    "day_flags",
+    "hourly_takings",
+    "sale_lines",
+    "same_weekdays",
+    "write_csv",
+    "z_report_data",
+]
+
+BOM = "\ufeff"
+ITEM_SEPARATOR = "; "
+_PAID = [s.value for s in SaleState if s in PAID_STATES]
+
+
+@dataclass(frozen=True, slots=True)
+class StateCount:
+    """Sales of the day in one state: how many and their total (fen)."""
+
+    state: SaleState
+    count: int
+    total_fee: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """A business day's totals. Money in fen; ``net_fee`` = paid - refunded."""
+
+    day: date
+    store: str
+    lane: str | None
+    by_state: tuple[StateCount, ...]  # in the state machine's order, only states that occur
+    paid_count: int
+    paid_fee: int
+    refunded_fee: int  # confirmed by WeChat
+    refund_pending_fee: int  # started, not yet confirmed (not in the net)
+    flagged_count: int  # sales with an anomaly raised (see the ledger's flags)
+
+    @property
+    def count(self) -> int:
+        return sum(line.count for line in self.by_state)
+
+    @property
+    def net_fee(self) -> int:
+        return self.paid_fee - self.refunded_fee
+
+    def count_of(self, state: SaleState) -> int:
+        return next((line.count for line in self.by_state if line.state is state), 0)
+
+
+@dataclass(frozen=True, slots=True)
+class SaleLine:
+    """One sale as the day view and the CSV show it. Times are aware, in the store's zone."""
+
+    id: int
+    created_at: datetime
+    paid_at: datetime | None
+    out_trade_no: str
+    transaction_id: str | None
+    items: str  # "拿铁×2; 柠檬茶×1", or the description of a keyed-in amount
+    total_fee: int
+    refunded_fee: int
+    refund_reserved_fee: int
+    lane: str
+    cashier: str
+    state: SaleState
+    flagged: bool
+    void_requested: bool
+
+    @property
+    def refundable_fee(self) -> int:
+        """What a refund may still take back (the total less refunds started and not failed)."""
+        return self.total_fee - self.refund_reserved_fee if self.state in PAID_STATES else 0
+
+
+# -- totals ------------------------------------------------------------------------------------------
+
+
+def _day_filter(day: date, store: str, lane: str | None) -> ColumnElement[bool]:
+    where = [sales.c.business_date == day, sales.c.store == store]
+    if lane:
+        where.append(sales.c.lane == lane)
+    return and_(*where)
+
+
+@contextmanager
+def _read(ledger: Ledger) -> Iterator[Connection]:
+    """A read-only transaction on the ledger (a plain BEGIN on SQLite: never blocks the writers)."""
+    with ledger.engine.connect() as conn:
+        conn.execution_options(**READ_ONLY)
+        with conn.begin():
+            yield conn
+
+
+def day_figures(ledger: Ledger, day: date, *, store: str, lane: str | None = None) -> DayFigures:
+    """Counts and totals of ``day`` for ``store`` (and ``lane``), in one aggregate query."""
+    statement = (
+        select(
+            sales.c.state,
+            func.count(),
+            func.coalesce(func.sum(sales.c.total_fee), 0),
+            func.coalesce(func.sum(sales.c.refunded_fee), 0),
+            func.coalesce(func.sum(sales.c.refund_reserved_fee - sales.c.refunded_fee), 0),
+            func.coalesce(func.sum(case((sales.c.flagged, 1), else_=0)), 0),
+        )
+        .where(_day_filter(day, store, lane))
+        .group_by(sales.c.state)
+    )
+    with _read(ledger) as conn:
+        rows = {SaleState(r[0]): tuple(int(v) for v in r[1:]) for r in conn.execute(statement)}
+    paid = [rows[s] for s in SaleState if s in PAID_STATES and s in rows]
+    return DayFigures(
+        day=day,
+        store=store,
+        lane=lane or None,
+        by_state=tuple(StateCount(s, rows[s][0], rows[s][1]) for s in SaleState if s in rows),
+        paid_count=sum(r[0] for r in paid),
+        paid_fee=sum(r[1] for r in paid),
+        refunded_fee=sum(r[2] for r in paid),
+        refund_pending_fee=sum(r[3] for r in paid),
+        flagged_count=sum(r[4] for r in rows.values()),
+    )
+
+
+def same_weekdays(day: date, weeks: int) -> list[date]:
+    """The same weekday in each of the ``weeks`` weeks before ``day``, nearest first."""
+    return [day - timedelta(days=7 * n) for n in range(1, weeks + 1)]
+
+
+def hourly_takings(
+    ledger: Ledger, days: Sequence[date], *, store: str, zone: ZoneInfo, lane: str | None = None
+) -> dict[date, tuple[int, ...]]:
+    """Paid amounts (fen) of each day in ``days`` by hour of payment in the store's zone: 24 values.
+
+    The database adds up by minute of payment (UTC), so any zone offset -- whole hours or
+    not, summer time or not -- is applied to at most 1,440 buckets a day, not to every sale.
+    """
+    days = list(dict.fromkeys(days))
+    result = {d: [0] * 24 for d in days}
+    if not days:
+        return {}
+    moment = func.coalesce(sales.c.paid_at, sales.c.created_at)
+    where = [
+        sales.c.business_date.in_(days),
+        sales.c.store == store,
+        sales.c.state.in_(_PAID),
+    ]
+    if lane:
+        where.append(sales.c.lane == lane)
+    with _read(ledger) as conn:
+        minute = _minute_text(conn, moment)
+        statement = (
+            select(sales.c.business_date, minute, func.sum(sales.c.total_fee))
+            .where(*where)
+            .group_by(sales.c.business_date, minute)
+        )
+        rows = conn.execute(statement).all()
+    for business_day, bucket, fee in rows:
+        if isinstance(business_day, str):
+            business_day = date.fromisoformat(business_day)
+        at = datetime.strptime(bucket, "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+        result[business_day][at.astimezone(zone).hour] += int(fee)
+    return {d: tuple(hours) for d, hours in result.items()}
+
+
+def _minute_text(conn: Connection, moment: Any) -> Any:
+    """``YYYY-MM-DD HH:MM`` of a UTC timestamp column, in SQL, on SQLite and PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD HH24:MI")
+    return func.substr(type_coerce(moment, String), 1, 16)  # stored as "YYYY-MM-DD HH:MM:SS.ffffff" UTC
+
+
+# -- the sales, one line each ----------------------------------------------------------------------
+
+
+def _items_text() -> Any:
+    """The sale's lines as one string, aggregated by the database (``拿铁×2; 柠檬茶×1``)."""
+    line = sale_items.c.name + "×" + cast(sale_items.c.qty, String)
+    return (
+        select(func.aggregate_strings(line, ITEM_SEPARATOR))
+        .where(sale_items.c.sale_id == sales.c.id)
+        .correlate(sales)
+        .scalar_subquery()
+    )
+
+
+def sale_lines(
+    ledger: Ledger,
+    day: date,
+    *,
+    store: str,
+    zone: ZoneInfo,
+    lane: str | None = None,
+    states: Iterable[SaleState] = (),
+    flagged_only: bool = False,
+    offset: int = 0,
+    limit: int | None = None,
+) -> Iterator[SaleLine]:
+    """The day's sales in the order they were rung up, streamed (a page of them with ``limit``).
+
+    Times are read as stored text and converted here with a per-hour offset cache, so a day
+    of 100,000 sales is not 200,000 datetime round trips through the ORM's type machinery.
+    """
+    where = [_day_filter(day, store, lane)]
+    wanted = [s.value for s in states]
+    if wanted:
+        where.append(sales.c.state.in_(wanted))
+    if flagged_only:
+        where.append(sales.c.flagged.is_(True))
+    statement = (
+        select(
+            sales.c.id,
+            type_coerce(sales.c.created_at, String),
+            type_coerce(sales.c.paid_at, String),
+            sales.c.out_trade_no,
+            sales.c.transaction_id,
+            func.coalesce(_items_text(), sales.c.body),
+            sales.c.total_fee,
+            sales.c.refunded_fee,
+            sales.c.refund_reserved_fee,
+            sales.c.lane,
+            sales.c.cashier,
+            sales.c.state,
+            sales.c.flagged,
+            sales.c.void_requested_at.is_not(None),
+        )
+        .where(*where)
+        .order_by(sales.c.id)
+        .offset(max(0, offset))
+    )
+    if limit is not None:
+        statement = statement.limit(max(0, limit))
+    local = _LocalTimes(zone)
+    with _read(ledger) as conn:
+        result = conn.execution_options(yield_per=2000).execute(statement)
+        for row in result:
+            yield SaleLine(
+                id=row[0],
+                created_at=local(row[1]),
+                paid_at=local(row[2]) if row[2] is not None else None,
+                out_trade_no=row[3],
+                transaction_id=row[4],
+                items=row[5],
+                total_fee=row[6],
+                refunded_fee=row[7],
+                refund_reserved_fee=row[8],
+                lane=row[9],
+                cashier=row[10],
+                state=SaleState(row[11]),
+                flagged=bool(row[12]),
+                void_requested=bool(row[13]),
+            )
+
+
+def count_sales(
+    ledger: Ledger,
+    day: date,
+    *,
+    store: str,
+    lane: str | None = None,
+    states: Iterable[SaleState] = (),
+    flagged_only: bool = False,
+) -> int:
+    """How many lines :func:`sale_lines` gives with the same filters (for paging)."""
+    where = [_day_filter(day, store, lane)]
+    wanted = [s.value for s in states]
+    if wanted:
+        where.append(sales.c.state.in_(wanted))
+    if flagged_only:
+        where.append(sales.c.flagged.is_(True))
+    with _read(ledger) as conn:
+        return int(conn.execute(select(func.count()).select_from(sales).where(*where)).scalar_one())
+
+
+class _LocalTimes:
+    """Stored UTC timestamps (text on SQLite, datetimes on PostgreSQL) as aware store-zone times."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._offsets: dict[str, timezone] = {}
+
+    def __call__(self, value: str | datetime) -> datetime:
+        if isinstance(value, datetime):
+            moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+            return moment.astimezone(self.zone)
+        hour = value[:13]
+        fixed = self._offsets.get(hour)
+        if fixed is None:  # zones change offset on the hour at the finest; one lookup per hour seen
+            at = datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC).astimezone(self.zone)
+            offset = at.utcoffset() or timedelta(0)
+            fixed = self._offsets[hour] = timezone(offset, at.tzname())
+        naive = datetime.fromisoformat(value[:19])
+        return (naive + fixed.utcoffset(None)).replace(tzinfo=fixed)
+
+
+# -- CSV -------------------------------------------------------------------------------------------
+
+CSV_COLUMNS: dict[str, tuple[str, str]] = {
+    # key: (zh-CN header, en header)
+    "time": ("下单时间", "Time"),
+    "out_trade_no": ("商户订单号", "out_trade_no"),
+    "transaction_id": ("微信支付订单号", "WeChat transaction_id"),
+    "items": ("商品", "Items"),
+    "amount": ("金额(元)", "Amount (yuan)"),
+    "refunded": ("已退款(元)", "Refunded (yuan)"),
+    "state": ("状态", "State"),
+    "lane": ("机号", "Lane"),
+    "cashier": ("收银员", "Cashier"),
+    "paid_at": ("支付时间", "Paid at"),
+}
+
+# Cells a spreadsheet would run as a formula (CSV injection): shown as text instead.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def csv_chunks(
+    ledger: Ledger,
+    day: date,
+    *,
+    store: str,
+    zone: ZoneInfo,
+    language: str = "zh-CN",
+    lane: str | None = None,
+    state_words: dict[SaleState, str] | None = None,
+    rows_per_chunk: int = 2000,
+) -> Iterator[bytes]:
+    """The day's CSV as UTF-8 byte chunks, BOM first, header, then one row per sale."""
+    index = 0 if language == "zh-CN" else 1
+    words = state_words or {}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write(BOM)
+    writer.writerow([headers[index] for headers in CSV_COLUMNS.values()])
+    pending = 0
+    for line in sale_lines(ledger, day, store=store, zone=zone, lane=lane):
+        writer.writerow(
+            (
+                line.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                line.out_trade_no,
+                line.transaction_id or "",
+                _cell(line.items),
+                format_yuan(line.total_fee),
+                format_yuan(line.refunded_fee),
+                words.get(line.state, line.state.value),
+                line.lane,
+                _cell(line.cashier),
+                line.paid_at.strftime("%Y-%m-%d %H:%M:%S") if line.paid_at else "",
+            )
+        )
+        pending += 1
+        if pending >= rows_per_chunk:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+            pending = 0
+    yield buffer.getvalue().encode("utf-8")
+
+
+def write_csv(out: IO[bytes], chunks: Iterable[bytes]) -> int:
+    """Write :func:`csv_chunks` to a binary file; returns the number of bytes written."""
+    written = 0
+    for chunk in chunks:
+        out.write(chunk)
+        written += len(chunk)
+    return written
+
+
+# -- the Z report ----------------------------------------------------------------------------------
+
+
+def z_report_data(
+    ledger: Ledger, config: Config, day: date, *, printed_at: datetime, lane: str | None = None
+) -> templates.ZReportData:
+    """The printed Z report's figures: the same :func:`day_figures` the page and the CSV show."""
+    figures = day_figures(ledger, day, store=config.store.id, lane=lane)
+    return templates.ZReportData(
+        store_name=config.store.name,
+        business_day=day,
+        printed_at=printed_at,
+        by_state=tuple(
+            templates.StateTotal(line.state.value, line.count, line.total_fee) for line in figures.by_state
+        ),
+        paid_fen=figures.paid_fee,
+        refunded_fen=figures.refunded_fee,
+        lane=lane or "",
+        timezone=config.store.timezone,
+    )
+
+
+# -- anomalies -------------------------------------------------------------------------------------
+
+
+def day_flags(ledger: Ledger, day: date, *, store: str, zone: ZoneInfo) -> list[Flag]:
+    """Flags raised about ``day``'s sales, and flags without a sale (unknown orders) raised that day,
+    open ones first, each group oldest first."""
+    start = datetime(day.year, day.month, day.day, tzinfo=zone)
+    end = start + timedelta(days=1)
+    day_sales = select(sales.c.id).where(sales.c.business_date == day, sales.c.store == store)
+    statement = (
+        select(flags)
+        .where(
+            or_(
+                flags.c.sale_id.in_(day_sales),
+                and_(flags.c.sale_id.is_(None), flags.c.raised_at >= start, flags.c.raised_at < end),
+            )
+        )
+        .order_by(flags.c.resolved_at.is_not(None), flags.c.id)
+    )
+    with _read(ledger) as conn:
+        return [
+            Flag(
+                id=row.id,
+                sale_id=row.sale_id,
+                out_trade_no=row.out_trade_no,
+                kind=_flag_kind(row.kind),
+                detail=json.loads(row.detail) if row.detail else None,
+                raised_at=row.raised_at,
+                resolved_at=row.resolved_at,
+                resolved_by=row.resolved_by,
+                resolution=row.resolution,
+            )
+            for row in conn.execute(statement)
+        ]
+
+
+def _flag_kind(value: str) -> FlagKind | str:
+    try:
+        return FlagKind(value)
+    except ValueError:  # a kind newer than this code: shown by its name
+        return value
