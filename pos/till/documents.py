@@ -37,15 +37,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from pos.config import Config, Product
-from pos.ledger import JobKind, Ledger, LedgerError, PrintJob, Refund, RefundState, Sale, SaleState
+from pos.ledger import JobKind, Ledger, LedgerError, PrintJob, Refund, RefundState, Sale
 from pos.money import MoneyError, parse_yuan
 from pos.printing.profiles import PrinterProfile
 from pos.receipts import templates
 from pos.receipts.document import Document
+from pos.till.report import z_report_data  # the day's figures, the same the manager's page shows
 
 __all__ = ["RenderError", "render_job"]
 
@@ -259,27 +260,7 @@ def _z_report_data(job: PrintJob, ledger: Ledger, config: Config) -> templates.Z
     lane = payload.get("lane") or None
     if lane is not None and not isinstance(lane, str):
         raise RenderError(f"print job {job.id} (z_report): lane must be a string, not {lane!r}")
-    sales = ledger.sales_for_day(day, store=config.store.id, lane=lane)
-    counts: dict[SaleState, list[int]] = {}
-    for sale in sales:
-        entry = counts.setdefault(sale.state, [0, 0])
-        entry[0] += 1
-        entry[1] += sale.total_fee
-    by_state = tuple(
-        templates.StateTotal(state.value, *counts[state]) for state in SaleState if state in counts
-    )
-    paid = [s for s in sales if s.state.is_paid]
-    printed_at: datetime = job.claimed_at or job.created_at
-    return templates.ZReportData(
-        store_name=config.store.name,
-        business_day=day,
-        printed_at=printed_at,
-        by_state=by_state,
-        paid_fen=sum(s.total_fee for s in paid),
-        refunded_fen=sum(s.refunded_fee for s in paid),
-        lane=lane or "",
-        timezone=config.store.timezone,
-    )
+    return z_report_data(ledger, config, day, printed_at=job.claimed_at or job.created_at, lane=lane)
 
 
 def _label_data(job: PrintJob, config: Config) -> templates.LabelData:
