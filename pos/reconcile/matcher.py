@@ -89,7 +89,7 @@ def match(
             number, tx = row_or_no.out_trade_no, row_or_no.transaction_id
             refund_no = row_or_no.out_refund_no if is_refund_row(row_or_no) else ""
         else:
-            number, tx, refund_no = row_or_no, str(values.pop("tx", "") or ""), ""
+            number, tx, refund_no = row_or_no, str(values.get("tx") or ""), ""
         refund_no = str(values.pop("refund", refund_no) or "")
         ledger_fee, bill_fee = values.get("ledger"), values.get("bill")
         detail = say(key, language, refund=refund_no, **values)
