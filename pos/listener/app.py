@@ -1,7 +1,8 @@
-"""The listener's Flask app: two WeChat endpoints and a health check, nothing else.
+"""The listener's Flask app: WeChat's endpoints and a health check, nothing else.
 
     POST /wechatpay/notify           payment notices (see :mod:`pos.listener.notify`)
     POST /wechatpay/native-callback  mode-one scan callbacks (see :mod:`pos.listener.modeone`)
+    POST /wechatpay/refund-notify    refund notices (see :mod:`pos.listener.refunds`)
     GET  /healthz                    "ok" while the ledger answers, 503 when it does not
 
 It faces the internet, so it is small on purpose: no static files, no sessions,
@@ -23,6 +24,7 @@ from pos.config import Config
 from pos.ledger import Ledger
 from pos.listener.modeone import ScanCallbacks
 from pos.listener.notify import MSG_BUSY, MSG_TOO_LARGE, PaymentNotices
+from pos.listener.refunds import RefundNotices
 from pos.listener.reply import Reply, log_event
 from pos.orders import Checkout
 from pos.wechatpay import WeChatPayClient, notices
@@ -84,7 +86,13 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
         )
         checkout = Checkout(ledger, client, config, order_attempts=1)
     callbacks = ScanCallbacks(config, ledger, checkout)
-    app.extensions["pos_listener"] = {"payments": payments, "callbacks": callbacks, "ledger": ledger}
+    refunds = RefundNotices(config, ledger)
+    app.extensions["pos_listener"] = {
+        "payments": payments,
+        "callbacks": callbacks,
+        "refunds": refunds,
+        "ledger": ledger,
+    }
 
     @app.post("/wechatpay/notify", provide_automatic_options=False)
     def notify() -> Response:
@@ -104,6 +112,15 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
             log_event(log, logging.WARNING, "callback_rejected", reason="too_large", remote=_remote())
             return _respond(Reply(notices.fail_reply(MSG_TOO_LARGE), status=413, verdict="too_large"))
         return _respond(callbacks.handle(body, remote=_remote()))
+
+    @app.post("/wechatpay/refund-notify", provide_automatic_options=False)
+    def refund_notify() -> Response:
+        try:
+            body = read_body(limit)
+        except TooLarge:
+            log_event(log, logging.WARNING, "refund_notice_rejected", reason="too_large", remote=_remote())
+            return _respond(Reply(notices.fail_reply(MSG_TOO_LARGE), status=413, verdict="too_large"))
+        return _respond(refunds.handle(body, remote=_remote()))
 
     @app.get("/healthz", provide_automatic_options=False)
     def healthz() -> Response:

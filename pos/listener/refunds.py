@@ -1,0 +1,181 @@
+"""Refund notices (退款结果通知): decrypting is the proof, and a refund completes once.
+
+A refund notice carries no ``sign``. Its facts are in ``req_info``, AES-256-ECB
+encrypted with the MD5 of our API key, so only WeChat (or someone holding the
+key) can write one that decrypts. One notice goes through these steps; the
+first that fails decides the reply::
+
+    bytes ──read_notice──> fields        malformed, DOCTYPE/ENTITY, not UTF-8, too big: FAIL
+          return_code                    missing: FAIL; not SUCCESS: nothing to believe, SUCCESS
+          appid / mch_id                 not ours: FAIL
+          decrypt req_info               no req_info, not ours (wrong key), damaged: FAIL, nothing written
+          typed inner fields             unreadable: stored, FAIL (WeChat sends it again)
+          our refund, by out_refund_no   unknown (made on WeChat's merchant platform): stored, SUCCESS
+          same sale and amount           otherwise: stored, logged on the sale, SUCCESS
+          already in that state          a repeat: SUCCESS, nothing written
+          refund_status SUCCESS          ledger.complete_refund (slip queued once), stored, SUCCESS
+          REFUNDCLOSE / CHANGE           ledger.fail_refund (reservation released, flag), stored, SUCCESS
+
+Only notices that decrypt are written to the database. Duplicates, concurrent
+ones too, are decided by the ledger's conditional updates: the refund slip is
+queued by the one call that moved the refund out of PENDING. If the database
+cannot take it, the reply is FAIL and WeChat sends the notice again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import AbstractContextManager, nullcontext
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from pos.config import Config
+from pos.ledger import Ledger, MessageKind, Refund, RefundRefused, RefundState, UnknownRefund
+from pos.listener.notify import MSG_BUSY, MSG_INVALID, MSG_MALFORMED, MSG_MERCHANT, MSG_TOO_LARGE, _xml_reason
+from pos.listener.reply import Reply, log_event
+from pos.wechatpay import notices
+from pos.wechatpay.errors import BodyTooLarge, DecryptError, InvalidField, WrongMerchant, XmlError
+
+log = logging.getLogger("pos.listener.refunds")
+
+MSG_DECRYPT = "req_info解密失败"
+FAILURE_STATUSES = ("REFUNDCLOSE", "CHANGE")
+
+
+class DatabaseUnavailable(Exception):
+    """The ledger could not be read or written: answer FAIL so WeChat sends the notice again."""
+
+
+class RefundNotices:
+    """Turns one refund notice body into one :class:`Reply`; thread-safe."""
+
+    def __init__(self, config: Config, ledger: Ledger) -> None:
+        self.merchant = config.merchant
+        self.max_body = config.listener.max_body
+        self.ledger = ledger
+        # As for payment notices: SQLite takes one writer at a time; queue ours instead of napping.
+        sqlite = ledger.engine.dialect.name == "sqlite"
+        self._writing: AbstractContextManager[object] = threading.Lock() if sqlite else nullcontext()
+
+    def handle(self, body: bytes, *, remote: str = "-") -> Reply:
+        try:
+            return self._handle(body, remote)
+        except (DatabaseUnavailable, SQLAlchemyError) as exc:
+            log_event(log, logging.ERROR, "refund_notice_deferred", reason="database",
+                      error=type(exc).__name__, remote=remote)  # fmt: skip
+            return Reply(notices.fail_reply(MSG_BUSY), status=503, verdict="database_unavailable")
+
+    def _handle(self, body: bytes, remote: str) -> Reply:
+        try:
+            fields = notices.read_notice(body, max_bytes=self.max_body)
+        except BodyTooLarge:
+            return self._reject("too_large", remote, MSG_TOO_LARGE, status=413, size=len(body))
+        except XmlError as exc:
+            return self._reject(_xml_reason(exc), remote, MSG_MALFORMED, status=400, size=len(body))
+        if not fields.get("return_code"):
+            return self._reject("no_return_code", remote, MSG_MALFORMED, status=400)
+        if fields["return_code"] != notices.SUCCESS:
+            log_event(log, logging.WARNING, "refund_notice_ignored", reason="return_code", remote=remote)
+            return Reply(notices.success_reply(), verdict="not_success")
+        try:
+            notices.check_merchant(fields, appid=self.merchant.appid, mch_id=self.merchant.mch_id)
+        except WrongMerchant:
+            return self._reject("wrong_merchant", remote, MSG_MERCHANT)
+        if not fields.get("req_info"):
+            return self._reject("no_req_info", remote, MSG_MALFORMED, status=400)
+        try:
+            notice = notices.verify_refund_notice(
+                fields, api_key=self.merchant.api_key, appid=self.merchant.appid, mch_id=self.merchant.mch_id
+            )
+        except DecryptError:
+            # Not encrypted with our key: forged, or meant for someone else. Nothing is written.
+            return self._reject("decrypt", remote, MSG_DECRYPT)
+        except InvalidField as exc:
+            # It decrypted, so WeChat wrote it; we cannot read it. Keep it, let WeChat send it again.
+            self._store(body, "invalid_field", None)
+            log_event(log, logging.ERROR, "refund_notice_unreadable", error=exc, remote=remote)
+            return Reply(notices.fail_reply(MSG_INVALID), verdict="invalid_field")
+
+        number = notice.out_refund_no
+        log_event(log, logging.INFO, "refund_notice_received", out_refund_no=number,
+                  out_trade_no=notice.out_trade_no, status=notice.refund_status, remote=remote)  # fmt: skip
+        try:
+            refund = self.ledger.get_refund(number)
+        except UnknownRefund:
+            return self._keep(body, notice, "unknown_refund", logging.WARNING)
+        sale = self.ledger.get_sale(refund.sale_id)
+        if sale.out_trade_no != notice.out_trade_no or refund.refund_fee != notice.refund_fee:
+            with self._writing:
+                self.ledger.log_event(
+                    "refund_notice_mismatch",
+                    sale_id=sale.id,
+                    detail={"out_refund_no": number, "out_trade_no": notice.out_trade_no,
+                            "refund_fee": notice.refund_fee, "ours": refund.refund_fee},
+                )  # fmt: skip
+            return self._keep(body, notice, "mismatch", logging.ERROR)
+        if _already(refund, notice.refund_status):
+            log_event(log, logging.INFO, "refund_notice_duplicate", out_refund_no=number, sale=sale.id)
+            return Reply(notices.success_reply(), verdict="duplicate")
+
+        status = notice.refund_status
+        try:
+            with self._writing:
+                if status == notices.SUCCESS:
+                    outcome = self.ledger.complete_refund(number, refund_id=notice.refund_id or None)
+                    if outcome.already_done:  # a concurrent copy was first
+                        return Reply(notices.success_reply(), verdict="duplicate")
+                    verdict = "refunded"
+                elif status in FAILURE_STATUSES:
+                    self.ledger.fail_refund(number, f"refund_status={status} (refund notice)")
+                    verdict = "refund_failed"
+                else:
+                    verdict = f"status_{status.lower()}"[:32]
+                self.ledger.record_message(
+                    MessageKind.REFUND_NOTICE, body, verdict=verdict, out_trade_no=notice.out_trade_no
+                )
+        except RefundRefused as exc:
+            # WeChat's story differs from the ledger's (e.g. SUCCESS for a refund closed here).
+            with self._writing:
+                self.ledger.log_event(
+                    "refund_notice_conflict",
+                    sale_id=sale.id,
+                    detail={"out_refund_no": number, "wechat": status, "ledger": str(exc)},
+                )
+            return self._keep(body, notice, "conflict", logging.ERROR)
+        log_event(log, logging.INFO, "refund_notice_" + verdict, out_refund_no=number, sale=sale.id)
+        return Reply(notices.success_reply(), verdict=verdict)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _keep(self, body: bytes, notice: notices.RefundNotice, verdict: str, level: int) -> Reply:
+        """Store a genuine notice that changes nothing here, and acknowledge it (asking again won't help)."""
+        self._store(body, verdict, notice.out_trade_no or None)
+        log_event(log, level, "refund_notice_" + verdict, out_refund_no=notice.out_refund_no,
+                  out_trade_no=notice.out_trade_no)  # fmt: skip
+        return Reply(notices.success_reply(), verdict=verdict)
+
+    def _store(self, body: bytes, verdict: str, out_trade_no: str | None) -> None:
+        try:
+            with self._writing:
+                self.ledger.record_message(
+                    MessageKind.REFUND_NOTICE, body, verdict=verdict, out_trade_no=out_trade_no
+                )
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from None
+
+    def _reject(
+        self, reason: str, remote: str, message: str, *, status: int = 200, **fields: object
+    ) -> Reply:
+        """Refuse a notice we must not believe; nothing is written. A security event in the log."""
+        log_event(log, logging.WARNING, "refund_notice_rejected", reason=reason, remote=remote, **fields)
+        return Reply(notices.fail_reply(message), status=status, verdict=reason)
+
+
+def _already(refund: Refund, status: str) -> bool:
+    """The ledger already holds what the notice says: a repeat."""
+    if status == notices.SUCCESS:
+        return refund.state is RefundState.SUCCEEDED
+    if status in FAILURE_STATUSES:
+        return refund.state is RefundState.FAILED
+    return False
