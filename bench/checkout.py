@@ -1,0 +1,225 @@
+"""Ring-up to slip bytes written: how long the till itself takes, apart from WeChat's time.
+
+    .venv/bin/python bench/checkout.py [--sales 200]
+
+The whole path, for real: ``POST /api/sales`` over loopback HTTP to the till (its Flask app
+under waitress, the ledger in a SQLite file), the unified order to the WeChat simulator on
+loopback, the ledger's AWAITING_PAYMENT transition with the slip job, then the spooler (woken
+by the ring-up) claims the job, renders and encodes the slip and the ``dir:`` printer writes
+``job-<n>.bin``. The clock stops when that file exists. Sales are rung up one after another;
+between two sales the bench waits (untimed) for the printer's journal line, so the virtual
+printer's PNG preview of one job never delays the next.
+
+"WeChat's time" is the wall time spent inside ``client.unified_order`` (measured by wrapping
+the till's client): the HTTP round trip to the simulator, the simulator's own work (shown
+separately, measured by a WSGI wrapper on the simulator), and the client's signing and reading
+of the XML. "Our own" is the rest: HTTP into the till, validation, three ledger transactions
+(create, ordered + slip job, and the spooler's claim), rendering and encoding the slip, and the
+atomic, fsynced write of the .bin. Target: p50 of our own at most 15 ms.
+
+Baseline, in the same run: a naive till with no ledger and no spooler: one plain
+``requests.post`` of a signed unified order (a new connection each time), then python-escpos'
+``Dummy`` printer renders a slip (text and a raster QR) and the bytes go to a file (not fsynced).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+TARGET_OWN_P50_MS = 15.0
+
+
+def pct(values: list[float], p: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def row(name: str, values_s: list[float]) -> str:
+    ms = [v * 1000 for v in values_s]
+    return f"  {name:<44} p50 {pct(ms, 50):7.2f} ms   p95 {pct(ms, 95):7.2f} ms   max {max(ms):7.2f} ms"
+
+
+class Stopwatch:
+    """Wall time spent inside one callable, per call, from whichever thread calls it."""
+
+    def __init__(self, target: Callable) -> None:
+        self.target = target
+        self.calls: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.target(*args, **kwargs)
+        finally:
+            elapsed = time.perf_counter() - start
+            with self._lock:
+                self.calls.append(elapsed)
+
+    def take(self) -> float:
+        with self._lock:
+            total = sum(self.calls)
+            self.calls.clear()
+        return total
+
+
+def wsgi_stopwatch(app) -> tuple[Callable, Stopwatch]:
+    """Time the simulator's own handling of each request (the body is produced inside the call)."""
+
+    def handle(environ, start_response):
+        return list(app(environ, start_response))
+
+    watch = Stopwatch(handle)
+    return watch, watch
+
+
+def wait_for(path: Path, timeout: float = 10.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not path.exists():
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"bench: {path} never appeared")
+        time.sleep(0.0002)
+
+
+def lines_in(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def bench_till(sales: int, tmp: Path) -> dict[str, list[float]]:
+    from pos.sandbox.testing import running_simulator
+    from pos.till.testing import running_till, till_config
+
+    out: dict[str, list[float]] = {
+        "total": [], "wechat": [], "simulator": [], "own": [], "answer": [], "printing": []
+    }  # fmt: skip
+    with running_simulator() as sim:
+        sim_watch, sim.app.wsgi_app = wsgi_stopwatch(sim.app.wsgi_app)
+        config = till_config(tmp, sim)
+        printer = tmp / "printer"
+        with running_till(config) as till:
+            client_watch = Stopwatch(till.till.client.unified_order)
+            till.till.client.unified_order = client_watch  # type: ignore[method-assign]
+            body = {
+                "items": [{"name": "拿铁", "price": "18.00", "qty": 2}, {"name": "柠檬茶", "price": "12.50"}]
+            }
+            for n in range(1, sales + 1):
+                client_watch.take()
+                sim_watch.take()
+                start = time.perf_counter()
+                answer = till.http.post(till.url("/api/sales"), json=body, timeout=30)
+                answered = time.perf_counter() - start
+                wait_for(printer / f"job-{n}.bin")
+                total = time.perf_counter() - start
+                if answer.status_code != 201 or answer.json()["state"] != "AWAITING_PAYMENT":
+                    raise SystemExit(f"bench: sale {n} was not ordered: {answer.text}")
+                wechat = client_watch.take()
+                out["total"].append(total)
+                out["wechat"].append(wechat)
+                out["simulator"].append(sim_watch.take())
+                out["own"].append(total - wechat)
+                out["answer"].append(answered - wechat)
+                out["printing"].append(total - answered)
+                deadline = time.perf_counter() + 10
+                while lines_in(printer / "jobs.jsonl") < n and time.perf_counter() < deadline:
+                    time.sleep(0.001)  # the PNG preview of this job, untimed
+    return out
+
+
+def bench_naive(sales: int, tmp: Path) -> dict[str, list[float]]:
+    """No ledger, no spooler: a signed POST with plain requests, python-escpos Dummy, a file."""
+    import requests
+    from escpos.printer import Dummy
+
+    from pos.sandbox.testing import running_simulator
+    from pos.wechatpay import sign as signing
+    from pos.wechatpay import xmlcodec
+
+    out: dict[str, list[float]] = {"total": [], "wechat": [], "simulator": [], "own": []}
+    with running_simulator() as sim:
+        sim_watch, sim.app.wsgi_app = wsgi_stopwatch(sim.app.wsgi_app)
+        for n in range(1, sales + 1):
+            sim_watch.take()
+            start = time.perf_counter()
+            fields = {
+                "appid": sim.appid,
+                "mch_id": sim.mch_id,
+                "nonce_str": signing.new_nonce(),
+                "body": "拿铁 等2件",
+                "out_trade_no": f"NAIVE{os.getpid()}{n:06d}",
+                "total_fee": "4850",
+                "spbill_create_ip": "127.0.0.1",
+                "notify_url": "http://127.0.0.1:9/notify",
+                "trade_type": "NATIVE",
+                "product_id": "TILL",
+            }
+            request = xmlcodec.encode(signing.signed(fields, sim.api_key, "MD5"))
+            asked = time.perf_counter()
+            reply = requests.post(sim.base_url + "/pay/unifiedorder", data=request, timeout=30)
+            wechat = time.perf_counter() - asked
+            code_url = xmlcodec.decode(reply.content)["code_url"]
+            printer = Dummy()  # its default profile has no pixel width: centring is skipped (a warning)
+            printer.set(align="center", bold=True)
+            printer.text("演示小店\n")
+            printer.set(align="left", bold=False)
+            printer.text(f"单号 {fields['out_trade_no']}\n拿铁 x2          36.00\n柠檬茶 x1        12.50\n")
+            printer.text("合计            ￥48.50\n")
+            printer.qr(code_url, size=8, native=False, center=True)
+            printer.cut()
+            (tmp / f"naive-{n}.bin").write_bytes(printer.output)
+            total = time.perf_counter() - start
+            out["total"].append(total)
+            out["wechat"].append(wechat)
+            out["simulator"].append(sim_watch.take())
+            out["own"].append(total - wechat)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sales", type=int, default=200)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR)
+    warnings.filterwarnings("ignore")  # python-escpos: "media.width.pixel ... not set" for Dummy
+    logging.getLogger("pos").setLevel(logging.ERROR)
+
+    with tempfile.TemporaryDirectory(prefix="pos-bench-") as tmp:
+        till = bench_till(args.sales, Path(tmp) / "till")
+        (Path(tmp) / "naive").mkdir()
+        naive = bench_naive(args.sales, Path(tmp) / "naive")
+
+    print(f"ring-up to slip bytes written, {args.sales} sales one after another, simulator on loopback")
+    print(f"  ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
+    print("the till (POST /api/sales -> ledger -> unified order -> slip job -> spooler -> job-<n>.bin):")
+    print(row("total", till["total"]))
+    print(row("  inside client.unified_order (WeChat's)", till["wechat"]))
+    print(row("    of which the simulator's own handling", till["simulator"]))
+    print(row("  our own (total minus unified_order)", till["own"]))
+    print(row("    until the API answered (HTTP, ledger)", till["answer"]))
+    print(row("    after it: spooler to .bin written", till["printing"]))
+    print("naive baseline (requests.post + python-escpos Dummy + a file; no ledger, no queue):")
+    print(row("total", naive["total"]))
+    print(row("  inside requests.post (WeChat's)", naive["wechat"]))
+    print(row("    of which the simulator's own handling", naive["simulator"]))
+    print(row("  its own (total minus the POST)", naive["own"]))
+    own = pct([v * 1000 for v in till["own"]], 50)
+    verdict = "meets" if own <= TARGET_OWN_P50_MS else "MISSES"
+    print(f"target: p50 of our own <= {TARGET_OWN_P50_MS:.0f} ms: {own:.2f} ms, {verdict} it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
