@@ -145,6 +145,18 @@ def write_demo_config(directory: Path, **ports: Any) -> Path:
     return path
 
 
+def set_demo_manager_password(path: Path) -> str:
+    """A fresh manager password for this run, its hash written into the demo's pos.toml; returns it."""
+    import secrets
+
+    from pos.till.manager.auth import hash_password
+    from pos.till.manager.cli import write_password_hash
+
+    password = secrets.token_urlsafe(9)
+    write_password_hash(path, hash_password(password))
+    return password
+
+
 @dataclass
 class DemoShop:
     """The three running services and what a script needs to drive them."""
@@ -156,6 +168,7 @@ class DemoShop:
     till_url: str
     listener_url: str
     sim_url: str
+    manager_password: str = ""  # printed in the banner; its hash is in pos.toml
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.sim.clock.now(), UTC)
@@ -185,6 +198,7 @@ def running_shop(
     config_path = write_demo_config(
         directory, till_port=till_port, listener_port=listener_port, sim_port=sim_port, language=language
     )
+    manager_password = set_demo_manager_password(config_path)
     config = pos_config.load(config_path)
     with ExitStack() as stack:
         settings = SimSettings(
@@ -223,6 +237,7 @@ def running_shop(
             till_url=till_server.base_url,
             listener_url=listener_server.base_url,
             sim_url=sim_server.base_url,
+            manager_password=manager_password,
         )
 
 
@@ -232,6 +247,7 @@ def banner(shop: DemoShop) -> str:
         [
             "pos demo is running (Ctrl-C stops it)",
             f"  cashier's page      {shop.till_url}/",
+            f"  manager's pages     {shop.till_url}/manager/   password: {shop.manager_password}",
             f"  customer's phone    {shop.sim_url}/_sim/phone   (paste a receipt's weixin:// link)",
             f"  listener            {shop.listener_url}/wechatpay/notify",
             f"  WeChat simulator    {shop.sim_url}/",
