@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 class _QuietHandler(WSGIRequestHandler):
     """werkzeug's handler without its per-request and handshake-error lines on stderr."""
 
+    timeout = 10  # seconds a connection may stay silent (handshake included)
+
     def log(self, type: str, message: str, *args: object) -> None:
         log.debug("event=https_%s %s", type, message % args if args else message)
 
@@ -33,9 +35,14 @@ class _TlsServer:
     """werkzeug's threaded WSGI server over ``ssl_context``, run and stopped like waitress."""
 
     def __init__(self, app, host: str, port: int, ssl_context: ssl.SSLContext) -> None:
-        self._server = make_server(
-            host, port, app, threaded=True, ssl_context=ssl_context, request_handler=_QuietHandler
+        self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+        # werkzeug would wrap the socket so that accept() does the handshake, in the one thread that
+        # accepts: a client that connects and stays silent would stall every other. Here the
+        # handshake happens on the first read, in the connection's own thread, under its timeout.
+        self._server.socket = ssl_context.wrap_socket(
+            self._server.socket, server_side=True, do_handshake_on_connect=False
         )
+        self._server.ssl_context = ssl_context  # werkzeug: https scheme, SSL errors logged, not raised
         self._server.daemon_threads = True
         self.port: int = self._server.port
         self._thread = threading.Thread(
