@@ -55,7 +55,9 @@ class Manager:
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         response = self.http.get(self.url(path), timeout=30, **kwargs)
-        match = CSRF.search(response.text) if "text/html" in response.headers.get("Content-Type", "") else None
+        match = (
+            CSRF.search(response.text) if "text/html" in response.headers.get("Content-Type", "") else None
+        )
         if match:
             self.token = match.group(1)
         return response
@@ -63,7 +65,9 @@ class Manager:
     def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> requests.Response:
         body = {"csrf_token": self.token, **(data or {})}
         response = self.http.post(self.url(path), data=body, timeout=30, **kwargs)
-        match = CSRF.search(response.text) if "text/html" in response.headers.get("Content-Type", "") else None
+        match = (
+            CSRF.search(response.text) if "text/html" in response.headers.get("Content-Type", "") else None
+        )
         if match:
             self.token = match.group(1)
         return response
@@ -113,3 +117,18 @@ def logged_in(manager) -> Manager:
     response = manager.login()
     assert response.status_code == 200 and response.url.endswith("/manager/day"), response.text[:300]
     return manager
+
+
+class Kit:
+    """What the tests share beyond fixtures (pytest's importlib mode has no test packages to import)."""
+
+    PASSWORD = PASSWORD
+    Manager = Manager
+    MovableClock = MovableClock
+    manager_config = staticmethod(manager_config)
+    csrf_token = staticmethod(csrf_token)
+
+
+@pytest.fixture
+def kit() -> type[Kit]:
+    return Kit
