@@ -54,6 +54,8 @@ class MerchantConfig:
     # The merchant API client certificate, needed for refunds only.
     cert_file: str = ""
     key_file: str = ""
+    # A CA bundle to trust for api_base instead of the system's (a private gateway, the demo's simulator).
+    ca_file: str = ""
     timeout: float = 10.0
     # The address WeChat sees in spbill_create_ip; never looked up by DNS at order time.
     client_ip: str = "127.0.0.1"

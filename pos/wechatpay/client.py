@@ -218,6 +218,7 @@ class WeChatPayClient:
             "api_base": merchant.api_base,
             "timeout": merchant.timeout,
             "cert": cert,
+            "verify": merchant.ca_file or True,
         }
         options.update(overrides)
         return cls(merchant.appid, merchant.mch_id, merchant.api_key, **options)

@@ -612,6 +612,11 @@ def test_from_config(gateway, client_cert):
     gateway.answer("/pay/orderquery", ok(trade_state="NOTPAY"))
     assert client.query_order("S01").trade_state == "NOTPAY"
     assert WeChatPayClient.from_config(config.MerchantConfig()).cert is None
+    assert WeChatPayClient.from_config(config.MerchantConfig()).verify is True
+    assert (
+        WeChatPayClient.from_config(config.MerchantConfig(ca_file="/etc/pos/ca.pem")).verify
+        == "/etc/pos/ca.pem"
+    )
 
 
 def test_constructor_checks():
