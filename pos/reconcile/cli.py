@@ -10,7 +10,8 @@ bill from about 10:00 on D+1; the systemd timer runs this at 10:15).
 
 Exit status: 0 the day matches (or had no WeChat trade and no ledger payment),
 1 differences were found, 2 usage or configuration error, 3 the bill cannot be
-had yet (not ready, WeChat unreachable or refusing, unreadable): try again later.
+had yet (not ready, WeChat unreachable or refusing, unreadable) or the ledger
+failed mid-run: try again later.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from pos.ledger import LedgerError, open_ledger
     from pos.reconcile.runner import reconcile_day
     from pos.reconcile.slip import queue_print
@@ -103,6 +106,9 @@ def run_reconcile(args: argparse.Namespace) -> int:
         if args.print_slip:
             job = queue_print(ledger, result)
             print(_word(config, "queued", job=job.id))
+    except (LedgerError, SQLAlchemyError) as exc:  # e.g. the database locked or gone mid-run
+        print(f"pos reconcile: the ledger failed during the run, try again later: {exc}", file=sys.stderr)
+        return EXIT_NO_BILL_YET
     finally:
         ledger.close()
     return EXIT_CODES[ReconciliationStatus(result.status)]
