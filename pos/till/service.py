@@ -89,7 +89,7 @@ class Till:
         try:
             self.client = WeChatPayClient.from_config(config.merchant)
             self.checkout = Checkout(self.ledger, self.client, config, clock=clock)
-            self.watcher = Watcher(self.ledger, self.client, config, clock=clock)
+            self.watcher = Watcher(self.ledger, self.client, config, clock=clock, on_settled=self._settled)
             self.spooler = Spooler(self.ledger, config, clock=clock)
         except BaseException:
             self._close_connections()
@@ -118,6 +118,10 @@ class Till:
                     log.exception("event=worker_stop_failed worker=%s", type(worker).__name__)
             log.info("event=till_stopped")
         self._close_connections()
+
+    def _settled(self) -> None:
+        """The watcher settled a sale and queued its slip: print it now, not at the spooler's next look."""
+        self.spooler.wake()
 
     def _close_connections(self) -> None:
         if self.client is not None:

@@ -105,11 +105,15 @@ class Watcher:
         config: Config,
         *,
         clock: Callable[[], datetime] | None = None,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
+        """``on_settled`` is called after a pass that settled a sale (paid, expired, voided: a slip was
+        queued), so the spooler in the same process prints it at once instead of at its next look."""
         self.ledger = ledger
         self.client = client
         self.config = config
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.on_settled = on_settled
         self.language = config.store.language
         self.ttl = timedelta(minutes=max(config.till.order_ttl, 5))
         self._due: dict[int, datetime] = {}  # sale id -> not before
@@ -189,7 +193,7 @@ class Watcher:
             for sale_id in [i for i, state in self._seen_state.items() if pending.get(i) is not state]:
                 self._forget(sale_id)  # settled, or NEW -> AWAITING_PAYMENT: a new schedule
             self._seen_state.update(pending)
-            acted = 0
+            acted = settled = 0
             for sale in sales:
                 if self._stopping.is_set():
                     break
@@ -206,10 +210,13 @@ class Watcher:
                     following = self._failed(sale, now)
                 if following is None:
                     self._forget(sale.id)
+                    settled += 1
                 else:
                     self._due[sale.id] = following
             self.passes += 1
-            return acted
+        if settled and self.on_settled is not None:
+            self.on_settled()
+        return acted
 
     def _due_for(self, sale: Sale, now: datetime) -> datetime:
         """The next moment to act on ``sale``: remembered, or computed from its times after a restart."""

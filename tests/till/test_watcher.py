@@ -215,6 +215,22 @@ def test_void_then_the_customer_pays_before_the_close_is_paid(checkout, watcher,
     assert sim.orders()[0]["state"] == "SUCCESS"
 
 
+def test_settling_a_sale_wakes_the_printer_once(checkout, ledger, config, sim, clock):
+    woken: list[int] = []
+    watcher = Watcher(ledger, checkout.client, config, clock=clock, on_settled=lambda: woken.append(1))
+    sale = ring(checkout)
+    clock.advance(2)
+    watcher.poll_once()
+    assert woken == []  # still unpaid: nothing to print
+    sim.pay(sale.code_url, notify=False)
+    clock.advance(2)
+    watcher.poll_once()
+    assert woken == [1]  # paid by query: the confirmation is queued, print it now
+    clock.advance(2)
+    watcher.poll_once()
+    assert woken == [1]
+
+
 def test_a_void_paid_between_query_and_close_is_paid(checkout, watcher, ledger, sim, clock):
     sale = ring(checkout)
     clock.advance(30)
