@@ -9,8 +9,10 @@ renderer appends :func:`slip_rows` (label, value pairs, the ``extra`` rows of
 
 from __future__ import annotations
 
+from datetime import date
+
 from pos.ledger import JobKind, Ledger, PrintJob
-from pos.ledger.reconciliation import Reconciliation, latest_reconciliation
+from pos.ledger.reconciliation import Reconciliation, latest_reconciliation, reconciliations_for_day
 from pos.money import format_price
 from pos.reconcile.words import say
 
@@ -45,14 +47,13 @@ def rows_for_job(
     or if the day has no run): the run it names if that run is of its day, else the day's latest."""
     if not payload.get(PAYLOAD_KEY):
         return ()
-    from datetime import date
-
-    from pos.ledger.reconciliation import reconciliations_for_day
-
     raw = payload.get("business_date")
-    if not isinstance(raw, str):
-        return ()
-    day = date.fromisoformat(raw)
+    try:
+        day = date.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        day = None
+    if day is None:
+        return ()  # the Z report itself refuses a payload without a good day
     wanted = payload.get(PAYLOAD_KEY)
     chosen = next((r for r in reconciliations_for_day(ledger, day) if r.id == wanted), None)
     chosen = chosen or latest_reconciliation(ledger, day)

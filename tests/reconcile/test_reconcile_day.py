@@ -226,6 +226,7 @@ def test_messages_follow_the_store_language(shop):
 def test_the_result_prints_as_rows_of_the_z_report(shop, language):
     from pos.receipts import templates
     from pos.reconcile import queue_print, slip_rows
+    from pos.reconcile.slip import rows_for_job
 
     sale = shop.ring_up(1800)
     shop.pay_silently(sale)
@@ -234,6 +235,10 @@ def test_the_result_prints_as_rows_of_the_z_report(shop, language):
     assert job.kind == "z_report"
     assert job.payload == {"business_date": shop.day.isoformat(), "reconciliation": result.id}
     rows = slip_rows(result, language)
+    assert rows_for_job(shop.ledger, job.payload, language) == rows  # what the Z report job appends
+    assert rows_for_job(shop.ledger, {"business_date": shop.day.isoformat()}, language) == ()
+    later = shop.reconcile()  # a job naming an older run prints that run
+    assert rows_for_job(shop.ledger, job.payload, language) == rows != slip_rows(later, language)
     assert (sale.out_trade_no, rows[-1][1]) == rows[-1] and "￥18.00" in rows[-1][1]
     document = templates.z_report(
         templates.ZReportData(
