@@ -35,6 +35,7 @@ its payload is wrong, its records do not fit the template -- raises
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from datetime import date
@@ -46,6 +47,7 @@ from pos.money import MoneyError, parse_yuan
 from pos.printing.profiles import PrinterProfile
 from pos.receipts import templates
 from pos.receipts.document import Document
+from pos.reconcile.slip import rows_for_job
 from pos.till.report import z_report_data  # the day's figures, the same the manager's page shows
 
 __all__ = ["RenderError", "render_job"]
@@ -260,7 +262,10 @@ def _z_report_data(job: PrintJob, ledger: Ledger, config: Config) -> templates.Z
     lane = payload.get("lane") or None
     if lane is not None and not isinstance(lane, str):
         raise RenderError(f"print job {job.id} (z_report): lane must be a string, not {lane!r}")
-    return z_report_data(ledger, config, day, printed_at=job.claimed_at or job.created_at, lane=lane)
+    data = z_report_data(ledger, config, day, printed_at=job.claimed_at or job.created_at, lane=lane)
+    # A reconciliation prints as its day's Z report with the run's verdict and differences below.
+    extra = rows_for_job(ledger, payload, config.store.language)
+    return dataclasses.replace(data, extra=data.extra + extra) if extra else data
 
 
 def _label_data(job: PrintJob, config: Config) -> templates.LabelData:

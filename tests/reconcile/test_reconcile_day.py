@@ -254,3 +254,8 @@ def test_the_result_prints_as_rows_of_the_z_report(shop, language):
         language,
     )
     assert sale.out_trade_no in repr(document)
+    # The till's spooler renders the queued job as the day's Z report with these rows under it.
+    from pos.till.documents import render_job
+
+    printed = render_job(job, shop.ledger, shop.with_store(language=language), 48)
+    assert [row for row in printed.blocks if getattr(row, "left", None) == sale.out_trade_no]
