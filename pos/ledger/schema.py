@@ -128,6 +128,20 @@ sales = Table(
     ),
 )
 
+# The manager's day view adds a day up from this index alone (revision 0004; pos.till.report).
+Index(
+    "ix_sales_day_figures",
+    sales.c.business_date,
+    sales.c.store,
+    sales.c.state,
+    sales.c.total_fee,
+    sales.c.refunded_fee,
+    sales.c.refund_reserved_fee,
+    sales.c.flagged,
+    sales.c.paid_at,
+    sales.c.created_at,
+)
+
 sale_items = Table(
     "sale_items",
     metadata,
@@ -140,6 +154,9 @@ sale_items = Table(
     Column("amount", Integer, nullable=False),
     CheckConstraint("qty > 0 AND unit_price >= 0 AND amount = qty * unit_price", name="amount_adds_up"),
 )
+
+# A sale's lines in order without the table rows: the day's CSV lists every sale's items (revision 0004).
+Index("ix_sale_items_lines", sale_items.c.sale_id, sale_items.c.position, sale_items.c.name, sale_items.c.qty)
 
 payments = Table(
     "payments",

@@ -63,6 +63,7 @@ __all__ = [
 
 BOM = "\ufeff"
 ITEM_SEPARATOR = "; "
+CSV_BATCH = 5000  # rows fetched and written at a time
 _PAID = [s.value for s in SaleState if s in PAID_STATES]
 
 
@@ -363,11 +364,7 @@ CSV_COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 # Cells a spreadsheet would run as a formula (CSV injection): shown as text instead.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(text: str) -> str:
-    return "'" + text if text.startswith(_FORMULA_START) else text
+_FORMULA_START = frozenset("=+-@\t\r")
 
 
 def csv_chunks(
@@ -379,38 +376,137 @@ def csv_chunks(
     language: str = "zh-CN",
     lane: str | None = None,
     state_words: dict[SaleState, str] | None = None,
-    rows_per_chunk: int = 2000,
 ) -> Iterator[bytes]:
-    """The day's CSV as UTF-8 byte chunks, BOM first, header, then one row per sale."""
+    """The day's CSV as UTF-8 byte chunks, BOM first, header, then one row per sale.
+
+    This is the one path that reads every sale of the day, so it stays lean: the database
+    joins the items into one string per sale, times stay text (converted to the store's zone
+    once per minute seen, not once per sale), amounts are formatted once per distinct value,
+    and rows go to the csv module a few thousand at a time.
+    """
     index = 0 if language == "zh-CN" else 1
-    words = state_words or {}
+    words = {state.value: word for state, word in (state_words or {}).items()}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     buffer.write(BOM)
     writer.writerow([headers[index] for headers in CSV_COLUMNS.values()])
-    pending = 0
-    for line in sale_lines(ledger, day, store=store, zone=zone, lane=lane):
-        writer.writerow(
-            (
-                line.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                line.out_trade_no,
-                line.transaction_id or "",
-                _cell(line.items),
-                format_yuan(line.total_fee),
-                format_yuan(line.refunded_fee),
-                words.get(line.state, line.state.value),
-                line.lane,
-                _cell(line.cashier),
-                line.paid_at.strftime("%Y-%m-%d %H:%M:%S") if line.paid_at else "",
+    local = _LocalText(zone)
+    yuan = _YuanText()
+    cell = _Cells()
+    known, minute, amount = cell.get, local.get, yuan.get
+    words = {state: cell(word) for state, word in words.items()}
+    with _read(ledger) as conn:
+        statement = (
+            select(
+                _utc_text(conn, sales.c.created_at),
+                sales.c.out_trade_no,
+                sales.c.transaction_id,
+                func.coalesce(_items_text(), sales.c.body),
+                sales.c.total_fee,
+                sales.c.refunded_fee,
+                sales.c.state,
+                sales.c.lane,
+                sales.c.cashier,
+                _utc_text(conn, sales.c.paid_at),
             )
+            .where(_day_filter(day, store, lane))
+            .order_by(sales.c.id)
         )
-        pending += 1
-        if pending >= rows_per_chunk:
+        result = conn.execute(statement)  # not stream_results: its strategy reads a row ahead
+        # The driver's own cursor: plain tuples, no Row objects for a whole day (every column is
+        # already what we print: text, ints, or datetimes that _LocalText takes as they come).
+        cursor = result.cursor
+        while partition := cursor.fetchmany(CSV_BATCH):
+            # out_trade_no and lane are letters, digits and dashes by the ledger's own rules;
+            # WeChat's transaction ids are digits.
+            lines = [
+                ",".join(
+                    (
+                        (minute(created[:16]) or local.learn(created)) + created[16:19],
+                        out_trade_no,
+                        transaction_id
+                        if transaction_id and transaction_id.isalnum()
+                        else cell(transaction_id or ""),
+                        known(items) or cell(items),
+                        amount(total) or yuan(total),
+                        amount(refunded) or yuan(refunded),
+                        words.get(state) or cell(state),
+                        lane_id,
+                        known(cashier) or cell(cashier),
+                        (minute(paid[:16]) or local.learn(paid)) + paid[16:19] if paid else "",
+                    )
+                )
+                for (
+                    created,
+                    out_trade_no,
+                    transaction_id,
+                    items,
+                    total,
+                    refunded,
+                    state,
+                    lane_id,
+                    cashier,
+                    paid,
+                ) in (partition)
+            ]
+            lines.append("")
+            buffer.write("\r\n".join(lines))
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
             buffer.truncate()
-            pending = 0
-    yield buffer.getvalue().encode("utf-8")
+        result.close()
+    tail = buffer.getvalue()
+    if tail:
+        yield tail.encode("utf-8")
+
+
+class _Cells(dict[str, str]):
+    """A text as a CSV cell, the way the csv module writes it (quoted only when it must be), and
+    never as a formula a spreadsheet would run; remembered, since a day's names and words repeat."""
+
+    def __call__(self, text: str) -> str:
+        done = self.get(text)
+        if done is None:
+            done = "'" + text if text[:1] in _FORMULA_START else text
+            if '"' in done or "," in done or "\n" in done or "\r" in done:
+                done = '"' + done.replace('"', '""') + '"'
+            if len(self) < 50_000:  # transaction ids are unique: do not keep a whole day of them
+                self[text] = done
+        return done
+
+
+class _LocalText(dict[str, str]):
+    """UTC ``YYYY-MM-DD HH:MM`` -> the store's local ``YYYY-MM-DD HH:MM``, learnt once per minute seen.
+
+    Offsets are whole minutes in every zone in use, so the seconds are copied over as they are.
+    """
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        super().__init__()
+        self.zone = zone
+
+    def learn(self, utc_text: str) -> str:
+        minute = utc_text[:16]
+        at = datetime.fromisoformat(minute).replace(tzinfo=UTC).astimezone(self.zone)
+        local = self[minute] = at.strftime("%Y-%m-%d %H:%M")
+        return local
+
+
+def _utc_text(conn: Connection, column: Any) -> Any:
+    """A UTC timestamp column as ``YYYY-MM-DD HH:MM:SS...`` text, on SQLite and PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24:MI:SS")
+    return type_coerce(column, String)  # SQLite keeps them as UTC text already
+
+
+class _YuanText(dict[int, str]):
+    """format_yuan with a memory: a day's amounts repeat (the same products, the same prices)."""
+
+    def __call__(self, fen: int) -> str:
+        text = self.get(fen)
+        if text is None:
+            text = self[fen] = format_yuan(fen)
+        return text
 
 
 def write_csv(out: IO[bytes], chunks: Iterable[bytes]) -> int:
