@@ -548,12 +548,13 @@ def day_flags(ledger: Ledger, day: date, *, store: str, zone: ZoneInfo) -> list[
     open ones first, each group oldest first."""
     start = datetime(day.year, day.month, day.day, tzinfo=zone)
     end = start + timedelta(days=1)
-    day_sales = select(sales.c.id).where(sales.c.business_date == day, sales.c.store == store)
+    # Flags are few: walk them and look each one's sale up by its key, rather than list the day's sales.
     statement = (
         select(flags)
+        .outerjoin(sales, sales.c.id == flags.c.sale_id)
         .where(
             or_(
-                flags.c.sale_id.in_(day_sales),
+                and_(sales.c.business_date == day, sales.c.store == store),
                 and_(flags.c.sale_id.is_(None), flags.c.raised_at >= start, flags.c.raised_at < end),
             )
         )

@@ -12,7 +12,8 @@ The listener (the internet-facing process) never registers this blueprint.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -52,6 +53,7 @@ bp = Blueprint(
 
 PAGE_SIZE = 100
 CHART_WEEKS = 4
+EARLIER_TTL = 300.0  # seconds the chart's earlier weeks are kept
 PUBLIC_ENDPOINTS = frozenset({"manager.login", "manager.login_post", "manager.static"})
 FILTERS = ("all", "flagged", *(s.value for s in SaleState))
 
@@ -63,6 +65,8 @@ class ManagerState:
     sessions: auth.SessionStore
     guard: auth.LoginGuard
     refunds: Any = None
+    # The chart's earlier weeks: past days whose takings hardly change, kept a few minutes.
+    earlier_takings: dict[tuple[str, date], tuple[float, tuple[int, ...]]] = field(default_factory=dict)
 
 
 def till() -> Till:
@@ -289,7 +293,8 @@ def day_view() -> Response:
         )
     )
     earlier_days = report.same_weekdays(day, CHART_WEEKS)
-    hourly = report.hourly_takings(service.ledger, [day, *earlier_days], store=store, zone=zone)
+    hourly = report.hourly_takings(service.ledger, [day], store=store, zone=zone)
+    hourly.update(_earlier_takings(earlier_days))
     weekday = w.weekday(day.weekday())
     chart = takings_svg(
         hourly[day],
@@ -330,6 +335,26 @@ def day_view() -> Response:
     response = Response(html, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _earlier_takings(days: list[date]) -> dict[date, tuple[int, ...]]:
+    """Hourly takings of the chart's earlier weeks, computed at most every EARLIER_TTL seconds.
+
+    Those days are a week old or more: only a late correction (a payment found by the bill)
+    changes them, so the chart may show it a few minutes late; the day itself is always fresh.
+    """
+    service = till()
+    store = service.config.store.id
+    cache = state().earlier_takings
+    now = time.monotonic()
+    missing = [d for d in days if (store, d) not in cache or cache[store, d][0] < now]
+    if missing:
+        fresh = report.hourly_takings(service.ledger, missing, store=store, zone=service.config.store.zone)
+        if len(cache) > 1000:
+            cache.clear()
+        for d in missing:
+            cache[store, d] = (now + EARLIER_TTL, fresh[d])
+    return {d: cache[store, d][1] for d in days}
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
