@@ -280,3 +280,62 @@ def test_reconciliation_panel_runs_now_and_shows_the_result(logged_in, day, till
     assert headline in response.text.split('id="recon-status"')[0]  # the notice on top says it too
     for difference in problems:
         assert difference.out_trade_no in response.text
+
+
+def test_refund_refusals_say_why_and_change_nothing(logged_in, day, till):
+    ledger = till.till.ledger
+    latte, expired = day["sales"][0], day["sales"][3]
+
+    def refund_form(sale_id: int, amount: str):
+        response = logged_in.post(f"/manager/sales/{sale_id}/refund", {"date": day["date"], "amount": amount})
+        assert response.status_code == 200 and response.url.split("?")[0].endswith("/manager/day")
+        return unescape(re.search(r'<p class="notice error"[^>]*>(.*?)</p>', response.text, re.S).group(1))
+
+    assert "只有" not in refund_form(expired["id"], "1.00") and "不能退款" in refund_form(
+        expired["id"], "1.00"
+    )
+    assert "金额须为数字" in refund_form(latte["id"], "abc")
+    assert "金额须大于 0.00" in refund_form(latte["id"], "0")
+    assert "超过可退金额 ￥36.00" in refund_form(latte["id"], "36.01")
+    # This till has no merchant certificate configured: the refund service refuses before anything starts.
+    assert "退款未完成" in refund_form(latte["id"], "1.00")
+    assert ledger.refunds_for_sale(latte["id"]) == [] and ledger.get_sale(latte["id"]).state is SaleState.PAID
+    assert (
+        logged_in.post("/manager/sales/999999/refund", {"date": day["date"], "amount": "1.00"}).status_code
+        == 404
+    )
+
+
+def test_chart_is_well_formed_svg(logged_in, day):
+    import xml.etree.ElementTree as ET
+
+    html = logged_in.get(f"/manager/day?date={day['date']}").text
+    svg = ET.fromstring(re.search(r"<svg class=\"chart\".*?</svg>", html, re.S).group(0))
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg" and svg.get("role") == "img"
+    assert svg.find("{http://www.w3.org/2000/svg}polyline") is not None  # the earlier weeks' line
+    assert "<script" not in html and 'style="' not in html  # nothing the CSP would block
+
+
+def test_pages_in_english(tmp_path, sim, kit, clock):
+    from pos.till.testing import running_till
+
+    with running_till(kit.manager_config(tmp_path, sim, language="en"), clock=clock, workers=False) as till:
+        manager = kit.Manager(till)
+        assert "Manager login" in manager.get("/manager/login").text
+        assert "Wrong password" in manager.login("nope").text
+        html = manager.login().text
+        for words in (
+            "Business day",
+            "Paid",
+            "Refunded",
+            "Net",
+            "Export CSV",
+            "Print Z report",
+            "Nothing flagged",
+        ):
+            assert words in html, words
+        assert "收款" not in html
+        raw = manager.get("/manager/day.csv").content
+        assert raw.decode("utf-8-sig").startswith(
+            "Time,out_trade_no,WeChat transaction_id,Items,Amount (yuan)"
+        )
