@@ -127,9 +127,13 @@ def run_report(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     if not to_stdout:
-        print(format_figures(figures, config, w))
-        if args.csv:
-            print(w("cli.csv_written", path=args.csv, n=written))
+        try:
+            print(format_figures(figures, config, w))
+            if args.csv:
+                print(w("cli.csv_written", path=args.csv, n=written))
+            sys.stdout.flush()
+        except BrokenPipeError:  # `pos report | head`: the reader had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 
