@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -301,6 +302,8 @@ def main() -> int:
         f"(extrapolated from {sample:,} sales at {per_sale_ms:.2f} ms each)"
     )
     over = [name for name, (ms, _) in results.items() if ms > TARGET_MS]
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
     return 1 if over else 0
 
 
