@@ -63,15 +63,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--till-port", type=int, default=8700, help="the till (default 8700)")
     parser.add_argument("--listener-port", type=int, default=8701, help="the listener (default 8701)")
     parser.add_argument("--sim-port", type=int, default=8702, help="the simulator (default 8702)")
+    parser.add_argument(
+        "--sim-tls-port",
+        type=int,
+        default=8703,
+        help="the simulator over HTTPS with client certificates, as refunds need (default 8703)",
+    )
     parser.add_argument("--language", choices=("zh-CN", "en"), default="zh-CN", help="the cashier's language")
     parser.set_defaults(func=run)
 
 
 def demo_config_text(
-    directory: Path, *, till_port: int, listener_port: int, sim_port: int, language: str
+    directory: Path,
+    *,
+    till_port: int,
+    listener_port: int,
+    sim_port: int,
+    sim_tls_port: int,
+    language: str,
 ) -> str:
-    """The demo's pos.toml: the sandbox merchant, loopback URLs, a dir: printer, a few products."""
+    """The demo's pos.toml: the sandbox merchant, loopback URLs, a dir: printer, a few products.
+
+    The till talks to the simulator's HTTPS port, with the throwaway CA and merchant certificate
+    in ``<dir>/certs``, as it would talk to WeChat: refunds need the client certificate.
+    """
     root = directory.resolve()
+    certs = root / "certs"
     products = "\n".join(
         f'[[products]]\nid = "{pid}"\nname = "{name}"\nprice = "{price}"\nbarcode = "{barcode}"\n'
         for pid, name, price, barcode in DEMO_PRODUCTS
@@ -84,7 +101,10 @@ mch_id = "{DEMO_MCH_ID}"
 api_key = "{DEMO_API_KEY}"
 sign_type = "MD5"
 notify_url = "http://127.0.0.1:{listener_port}/wechatpay/notify"
-api_base = "http://127.0.0.1:{sim_port}"
+api_base = "https://127.0.0.1:{sim_tls_port}"
+ca_file = "{certs / "ca.pem"}"
+cert_file = "{certs / "apiclient_cert.pem"}"
+key_file = "{certs / "apiclient_key.pem"}"
 timeout = 5
 
 [store]
@@ -181,7 +201,13 @@ class DemoShop:
 
 @contextmanager
 def running_shop(
-    directory: Path, *, till_port: int, listener_port: int, sim_port: int, language: str
+    directory: Path,
+    *,
+    till_port: int,
+    listener_port: int,
+    sim_port: int,
+    language: str,
+    sim_tls_port: int = 0,
 ) -> Iterator[DemoShop]:
     """Start simulator, listener and till (in that order) and stop them in reverse."""
     from pos.ledger import open_ledger
@@ -189,14 +215,20 @@ def running_shop(
     from pos.sandbox.app import create_app as sim_app
     from pos.sandbox.server import BackgroundServer
     from pos.sandbox.settings import SimSettings
+    from pos.sandbox.tls import ClientCertGate, make_pki, server_context
     from pos.till.app import create_app as till_app
     from pos.till.service import Till
 
-    till_port, listener_port, sim_port = (
-        port or free_port() for port in (till_port, listener_port, sim_port)
+    till_port, listener_port, sim_port, sim_tls_port = (
+        port or free_port() for port in (till_port, listener_port, sim_port, sim_tls_port)
     )
     config_path = write_demo_config(
-        directory, till_port=till_port, listener_port=listener_port, sim_port=sim_port, language=language
+        directory,
+        till_port=till_port,
+        listener_port=listener_port,
+        sim_port=sim_port,
+        sim_tls_port=sim_tls_port,
+        language=language,
     )
     manager_password = set_demo_manager_password(config_path)
     config = pos_config.load(config_path)
@@ -214,6 +246,13 @@ def running_shop(
         stack.callback(sim.close)
         sim_server = BackgroundServer(sim_application, port=sim_port).start()
         stack.callback(sim_server.stop)
+        pki = make_pki(directory.resolve() / "certs", mch_id=config.merchant.mch_id)
+        sim_tls_server = BackgroundServer(
+            ClientCertGate(sim_application, config.merchant.mch_id),
+            port=sim_tls_port,
+            ssl_context=server_context(pki),
+        ).start()
+        stack.callback(sim_tls_server.stop)
 
         clock: Callable[[], datetime] = lambda: datetime.fromtimestamp(sim.clock.now(), UTC)  # noqa: E731
 
@@ -280,7 +319,7 @@ def log_to_file(directory: Path, *, verbose: bool) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
-    for name in ("till_port", "listener_port", "sim_port"):
+    for name in ("till_port", "listener_port", "sim_port", "sim_tls_port"):
         port = getattr(args, name)
         if not 0 <= port <= 65535:
             print(f"pos demo: --{name.replace('_', '-')} must be 0..65535, not {port}")
@@ -293,6 +332,7 @@ def run(args: argparse.Namespace) -> int:
                 till_port=args.till_port,
                 listener_port=args.listener_port,
                 sim_port=args.sim_port,
+                sim_tls_port=args.sim_tls_port,
                 language=args.language,
             ) as shop,
         ):
@@ -370,6 +410,9 @@ def auto_shift(shop: DemoShop, *, timeout: float = 30.0) -> int:
         sale = ring_up({"items": [{"product_id": "LATTE", "qty": 1}, {"product_id": "TEA", "qty": 2}]})
         pay(sale, notify=True)
         steps.append(Step("paid, WeChat's notice reached the listener", wait_for(sale, "PAID"), "PAID"))
+        _refund(shop, sale["id"], 1250)
+        refunded = http.get(f"{api}/sales/{sale['id']}", timeout=15).json()
+        steps.append(Step("then 12.50 refunded by the manager", refunded, "PARTLY_REFUNDED"))
 
         sale = ring_up({"amount": "9.90", "body": "零钱测试"})
         pay(sale, notify=False)
@@ -394,9 +437,37 @@ def auto_shift(shop: DemoShop, *, timeout: float = 30.0) -> int:
 
     printed = _wait_for_printer(shop, timeout)
     printed["jobs"] = printed["jobs"][already_printed:]
+    reconciled = _reconcile_today(shop)
     print(_summary(steps, printed), flush=True)
-    ok = all(step.sale["state"] == step.expected for step in steps) and printed["queued"] == 0
+    print(f"  reconciliation with the simulator's bill: {reconciled.message}", flush=True)
+    ok = (
+        all(step.sale["state"] == step.expected for step in steps)
+        and printed["queued"] == 0
+        and reconciled.status == "matched"
+    )
     return 0 if ok else 1
+
+
+def _reconcile_today(shop: DemoShop) -> Any:
+    """The manager's morning check, run on the shift just made: the simulator serves today's bill."""
+    from pos.ledger import business_date
+    from pos.reconcile import reconcile_day
+
+    today = business_date(shop.now(), shop.config.store.zone)
+    return reconcile_day(shop.till.ledger, shop.till.client, shop.config, today, now=shop.now())
+
+
+def _refund(shop: DemoShop, sale_id: int, refund_fee: int) -> None:
+    """The manager refunds part of a sale (as the day view's refund form does), over the
+    simulator's HTTPS port with the merchant certificate."""
+    from pos.till.refunds import RefundError, RefundService
+
+    try:
+        RefundService(shop.till.ledger, shop.till.client, shop.config).refund(
+            sale_id, refund_fee, reason="demo", by="demo"
+        )
+    except RefundError as exc:
+        raise ShiftFailed(f"refund refused: {exc}") from None
 
 
 def _scan_label(shop: DemoShop, http: requests.Session, simulator: str) -> dict[str, Any] | None:
@@ -434,7 +505,7 @@ def _summary(steps: list[Step], printed: dict[str, Any]) -> str:
     rows = ["", "shift summary:"]
     for step in steps:
         mark = "ok " if step.sale["state"] == step.expected else "BAD"
-        rows.append(f"  {mark} {step.sale['out_trade_no']:<22} {step.sale['state']:<9} {step.title}")
+        rows.append(f"  {mark} {step.sale['out_trade_no']:<22} {step.sale['state']:<16} {step.title}")
     kinds: dict[str, int] = {}
     for job in printed["jobs"]:
         kinds[job["kind"]] = kinds.get(job["kind"], 0) + 1

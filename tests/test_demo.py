@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import requests
@@ -31,9 +32,10 @@ def free_ports(count: int) -> list[int]:
 
 
 def demo(directory: Path, *args: str, ports: list[int] | None = None) -> subprocess.Popen:
-    till, listener, sim = ports or free_ports(3)
+    till, listener, sim, sim_tls = ports or free_ports(4)
     command = [sys.executable, "-m", "pos.cli", "demo", "--dir", str(directory)]
-    command += ["--till-port", str(till), "--listener-port", str(listener), "--sim-port", str(sim), *args]
+    command += ["--till-port", str(till), "--listener-port", str(listener), "--sim-port", str(sim)]
+    command += ["--sim-tls-port", str(sim_tls), *args]
     return subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -54,7 +56,7 @@ def banner_urls(lines: list[str]) -> dict[str, str]:
 
 
 def test_auto_runs_a_shift_prints_a_summary_and_exits_0(tmp_path):
-    ports = free_ports(3)
+    ports = free_ports(4)
     process = demo(tmp_path / "shop", "--auto", ports=ports)
     try:
         out, err = process.communicate(timeout=90)
@@ -72,14 +74,18 @@ def test_auto_runs_a_shift_prints_a_summary_and_exits_0(tmp_path):
     steps = [line.split() for line in summary if line.startswith("  ok ") or line.startswith("  BAD")]
     assert all(step[0] == "ok" for step in steps), summary
     states = [step[2] for step in steps]
-    assert states[:4] == ["PAID", "PAID", "VOIDED", "EXPIRED"], summary
+    assert states == ["PAID", "PARTLY_REFUNDED", "PAID", "VOIDED", "EXPIRED", "PAID"], summary
     assert "0 still queued" in out
+    [reconciled] = [line for line in summary if "reconciliation" in line]
+    assert "对账相符" in reconciled, reconciled  # the shift matches the simulator's bill
 
     # What the summary says was printed is on disk, bytes and pictures.
     jobs = [
         json.loads(line) for line in (tmp_path / "shop" / "printer" / "jobs.jsonl").read_text().splitlines()
     ]
-    assert {"sale_slip", "confirmation", "void_notice", "expired_notice"} <= {j["kind"] for j in jobs}
+    assert {"sale_slip", "confirmation", "void_notice", "expired_notice", "refund_slip"} <= {
+        j["kind"] for j in jobs
+    }
     for job in jobs:
         assert (tmp_path / "shop" / "printer" / job["bin"]).stat().st_size == job["bytes"]
         assert (tmp_path / "shop" / "printer" / job["png"]).exists()
@@ -87,7 +93,7 @@ def test_auto_runs_a_shift_prints_a_summary_and_exits_0(tmp_path):
 
 
 def test_auto_on_ports_picked_by_the_system_includes_a_mode_one_label(tmp_path):
-    process = demo(tmp_path / "shop", "--auto", ports=[0, 0, 0])
+    process = demo(tmp_path / "shop", "--auto", ports=[0, 0, 0, 0])
     try:
         out, err = process.communicate(timeout=90)
     finally:
@@ -96,14 +102,16 @@ def test_auto_on_ports_picked_by_the_system_includes_a_mode_one_label(tmp_path):
     urls = banner_urls(out.splitlines())
     ports = {name: int(url.split(":")[2].split("/")[0]) for name, url in urls.items() if "127.0.0.1" in url}
     assert len(ports) >= 4 and 0 not in ports.values()  # the banner names the ports really bound
-    config = (tmp_path / "shop" / "pos.toml").read_text(encoding="utf-8")
-    assert f"127.0.0.1:{ports['WeChat simulator']}" in config and ":0/" not in config
+    config = tomllib.loads((tmp_path / "shop" / "pos.toml").read_text(encoding="utf-8"))
+    assert config["merchant"]["notify_url"] == f"http://127.0.0.1:{ports['listener']}/wechatpay/notify"
+    api_port = int(config["merchant"]["api_base"].rsplit(":", 1)[1])  # the simulator's HTTPS port
+    assert api_port not in (0, ports["WeChat simulator"]) and config["merchant"]["cert_file"]
     [line] = [line for line in out.splitlines() if "mode one" in line]
     assert line.split()[:1] == ["ok"] and " PAID " in line
 
 
 def test_interactive_demo_serves_the_three_urls_and_stops_on_sigterm(tmp_path):
-    ports = free_ports(3)
+    ports = free_ports(4)
     process = demo(tmp_path / "shop", ports=ports)
     try:
         lines: list[str] = []
