@@ -144,8 +144,10 @@ def test_migration_0003_goes_down_and_up(db_url, clock):
             config.attributes["connection"] = conn
             command.downgrade(config, "0002")
         assert database.current_revision(engine) == "0002"
-        database.upgrade(engine)
+        database.upgrade(engine, "0003")
         assert database.current_revision(engine) == "0003"
+        database.upgrade(engine)  # and on to the newest, past 0003
+        assert database.current_revision(engine) == database.head_revision()
     finally:
         engine.dispose()
     with open_ledger(db_url, clock=clock) as reopened:
