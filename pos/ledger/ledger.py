@@ -70,6 +70,7 @@ from pos.ledger.models import (
     SaleItem,
     SaleState,
 )
+from pos.ledger.prepared import Prepared
 from pos.ledger.schema import (
     day_sequences,
     events,
@@ -522,9 +523,9 @@ class Ledger:
         total_fee = report["total_fee"]
         detail = {"out_trade_no": out_trade_no, **report}
         # The sale and any payment already stored under this transaction_id, in one read.
-        row = conn.execute(
-            _SALE_WITH_PAYMENT, {"b_out_trade_no": out_trade_no, "b_transaction_id": transaction_id}
-        ).first()
+        row = _SALE_WITH_PAYMENT.first(
+            conn, {"b_out_trade_no": out_trade_no, "b_transaction_id": transaction_id}
+        )
         if row is None:
             flag_id = _flag(
                 conn, FlagKind.UNKNOWN_ORDER, None, out_trade_no, detail, f"unknown:{transaction_id}", at
@@ -582,15 +583,15 @@ class Ledger:
                 return PaidOutcome(PaidStatus.CONFLICTING_PAYMENT, _load_sale(conn, sale_id), flag_id=flag_id)
             # Compare-and-set on the state we saw: exactly one racing report wins this UPDATE, and it
             # gets the updated row back (RETURNING) instead of reading the sale again.
-            paid_row = conn.execute(
-                _PAY_SALE,
+            paid_row = _PAY_SALE.first(
+                conn,
                 {
                     "b_id": sale_id,
                     "b_observed": observed.value,
                     "b_at": at,
                     "b_transaction_id": transaction_id,
                 },
-            ).first()
+            )
             if paid_row is not None:
                 break
             # Someone else changed the state first (PostgreSQL; SQLite's BEGIN IMMEDIATE serialises).
@@ -848,7 +849,7 @@ class Ledger:
     def sale_by_out_trade_no(self, out_trade_no: str) -> Sale:
         """The sale with its items; raises :class:`UnknownSale`."""
         with self._read() as conn:
-            row = conn.execute(_SALE_BY_OUT_TRADE_NO, {"b_out_trade_no": out_trade_no}).first()
+            row = _SALE_BY_OUT_TRADE_NO.first(conn, {"b_out_trade_no": out_trade_no})
             if row is None:
                 raise UnknownSale(out_trade_no)
             return _sale(row, _load_items(conn, row.id))
@@ -858,8 +859,10 @@ class Ledger:
         type, its total, whether and by which transaction it is paid), in one small read; None for
         an unknown out_trade_no. A snapshot for deciding what to do: only :meth:`mark_paid` decides
         a payment."""
-        with self._read() as conn:
-            row = conn.execute(_SUMMARY_BY_OUT_TRADE_NO, {"b_out_trade_no": out_trade_no}).first()
+        # One statement is its own consistent snapshot: no BEGIN/COMMIT round (on SQLite the driver
+        # runs it in autocommit; elsewhere the connection's implicit transaction ends at its return).
+        with self.engine.connect() as conn:
+            row = _SUMMARY_BY_OUT_TRADE_NO.first(conn, {"b_out_trade_no": out_trade_no})
         if row is None:
             return None
         return PaymentSummary(
@@ -1155,17 +1158,31 @@ def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any], conflic
     conn.execute(upsert(table).values(**values).on_conflict_do_nothing(index_elements=conflict))
 
 
+_PAYMENT_COLUMNS = (
+    "sale_id",
+    "transaction_id",
+    "total_fee",
+    "cash_fee",
+    "openid",
+    "time_end",
+    "source",
+    "accepted",
+    "recorded_at",
+)
+
+
 @functools.cache
-def _payment_insert(dialect: str) -> Any:
+def _payment_insert(dialect: str) -> Prepared:
     """INSERT a payment unless its transaction_id is stored already; built once per dialect."""
-    return _upsert(dialect)(payments).on_conflict_do_nothing(index_elements=[payments.c.transaction_id])
+    statement = _upsert(dialect)(payments).on_conflict_do_nothing(index_elements=[payments.c.transaction_id])
+    return Prepared(statement, column_keys=_PAYMENT_COLUMNS)
 
 
 def _store_payment(
     conn: Connection, sale_id: int, report: dict[str, Any], *, accepted: bool, at: datetime
 ) -> None:
-    conn.execute(
-        _payment_insert(conn.dialect.name),
+    _payment_insert(conn.dialect.name).execute(
+        conn,
         {
             "sale_id": sale_id,
             "transaction_id": report["transaction_id"],
@@ -1211,16 +1228,24 @@ def _flag(
     ).scalar_one()
 
 
-# Statements the payment path runs on every report, built once: SQLAlchemy then only looks up their
-# compiled form, instead of building and hashing a new statement per call (most of mark_paid's cost).
-_ENQUEUE = insert(print_jobs).returning(print_jobs.c.id)
-_EVENT = insert(events).returning(events.c.id)
-_MESSAGE = insert(messages).returning(messages.c.id)
-_SALE_BY_ID = select(sales).where(sales.c.id == bindparam("b_id"))
-_SALE_BY_OUT_TRADE_NO = select(sales).where(sales.c.out_trade_no == bindparam("b_out_trade_no"))
-_ITEMS = select(sale_items).where(sale_items.c.sale_id == bindparam("b_id")).order_by(sale_items.c.position)
+# Statements the payment path runs on every report, built and compiled once (see pos.ledger.prepared:
+# on SQLite they skip SQLAlchemy's per-execution work, which was most of mark_paid's cost).
+_ENQUEUE = Prepared(
+    insert(print_jobs).returning(print_jobs.c.id),
+    column_keys=("sale_id", "kind", "state", "payload", "reprint_of", "created_at"),
+)
+_EVENT = Prepared(insert(events).returning(events.c.id), column_keys=("sale_id", "event", "detail", "at"))
+_MESSAGE = Prepared(
+    insert(messages).returning(messages.c.id),
+    column_keys=("kind", "out_trade_no", "raw", "verdict", "received_at"),
+)
+_SALE_BY_ID = Prepared(select(sales).where(sales.c.id == bindparam("b_id")))
+_SALE_BY_OUT_TRADE_NO = Prepared(select(sales).where(sales.c.out_trade_no == bindparam("b_out_trade_no")))
+_ITEMS = Prepared(
+    select(sale_items).where(sale_items.c.sale_id == bindparam("b_id")).order_by(sale_items.c.position)
+)
 _known = payments.alias("known")
-_SALE_WITH_PAYMENT = (
+_SALE_WITH_PAYMENT = Prepared(
     select(
         sales,
         _known.c.sale_id.label("known_sale_id"),
@@ -1230,7 +1255,7 @@ _SALE_WITH_PAYMENT = (
     .select_from(sales.outerjoin(_known, _known.c.transaction_id == bindparam("b_transaction_id")))
     .where(sales.c.out_trade_no == bindparam("b_out_trade_no"))
 )
-_PAY_SALE = (
+_PAY_SALE = Prepared(
     update(sales)
     .where(sales.c.id == bindparam("b_id"), sales.c.state == bindparam("b_observed"))
     .values(
@@ -1241,14 +1266,16 @@ _PAY_SALE = (
     )
     .returning(*sales.c)
 )
-_SUMMARY_BY_OUT_TRADE_NO = select(
-    sales.c.id,
-    sales.c.out_trade_no,
-    sales.c.sign_type,
-    sales.c.total_fee,
-    sales.c.state,
-    sales.c.transaction_id,
-).where(sales.c.out_trade_no == bindparam("b_out_trade_no"))
+_SUMMARY_BY_OUT_TRADE_NO = Prepared(
+    select(
+        sales.c.id,
+        sales.c.out_trade_no,
+        sales.c.sign_type,
+        sales.c.total_fee,
+        sales.c.state,
+        sales.c.transaction_id,
+    ).where(sales.c.out_trade_no == bindparam("b_out_trade_no"))
+)
 
 
 def _enqueue(
@@ -1260,8 +1287,8 @@ def _enqueue(
     *,
     reprint_of: int | None = None,
 ) -> int:
-    return conn.execute(
-        _ENQUEUE,
+    return _ENQUEUE.scalar(
+        conn,
         {
             "sale_id": sale_id,
             "kind": kind.value,
@@ -1270,15 +1297,15 @@ def _enqueue(
             "reprint_of": reprint_of,
             "created_at": at,
         },
-    ).scalar_one()
+    )
 
 
 def _event(
     conn: Connection, sale_id: int | None, event: str, detail: Mapping[str, Any] | None, at: datetime
 ) -> int:
-    return conn.execute(
-        _EVENT, {"sale_id": sale_id, "event": event, "detail": _dumps(detail) if detail else None, "at": at}
-    ).scalar_one()
+    return _EVENT.scalar(
+        conn, {"sale_id": sale_id, "event": event, "detail": _dumps(detail) if detail else None, "at": at}
+    )
 
 
 def _message(
@@ -1290,8 +1317,8 @@ def _message(
         text = raw
     else:
         text = _dumps(raw)
-    return conn.execute(
-        _MESSAGE,
+    return _MESSAGE.scalar(
+        conn,
         {
             "kind": kind.value,
             "out_trade_no": out_trade_no,
@@ -1299,18 +1326,18 @@ def _message(
             "verdict": verdict[:64],
             "received_at": at,
         },
-    ).scalar_one()
+    )
 
 
 def _load_sale(conn: Connection, sale_id: int) -> Sale:
-    row = conn.execute(_SALE_BY_ID, {"b_id": sale_id}).first()
+    row = _SALE_BY_ID.first(conn, {"b_id": sale_id})
     if row is None:
         raise UnknownSale(sale_id)
     return _sale(row, _load_items(conn, sale_id))
 
 
 def _load_items(conn: Connection, sale_id: int) -> list[SaleItem]:
-    return [_item(i) for i in conn.execute(_ITEMS, {"b_id": sale_id})]
+    return [_item(i) for i in _ITEMS.rows(conn, {"b_id": sale_id})]
 
 
 def _load_job(conn: Connection, job_id: int) -> PrintJob:

@@ -68,6 +68,10 @@ _FLAGGED = (
 class DatabaseUnavailable(Exception):
     """The ledger could not be read or written: answer FAIL so WeChat sends the notice again."""
 
+    def __init__(self, error: str, out_trade_no: str | None) -> None:
+        super().__init__(error)
+        self.out_trade_no = out_trade_no
+
 
 @dataclass(frozen=True, slots=True)
 class _Paid:
@@ -128,7 +132,8 @@ class PaymentNotices:
         try:
             return self._handle(body, remote)
         except DatabaseUnavailable as exc:
-            log_event(log, logging.ERROR, "notice_deferred", reason="database", error=exc, remote=remote)
+            log_event(log, logging.ERROR, "notice_deferred", reason="database", error=exc,
+                      out_trade_no=exc.out_trade_no, remote=remote)  # fmt: skip
             return Reply(notices.fail_reply(MSG_BUSY), status=503, verdict="database_unavailable")
 
     def _handle(self, body: bytes, remote: str) -> Reply:
@@ -140,13 +145,16 @@ class PaymentNotices:
             return self._reject(_xml_reason(exc), remote, MSG_MALFORMED, status=400, size=len(body))
 
         out_trade_no = fields.get("out_trade_no", "")
-        log_event(log, logging.INFO, "notice_received", out_trade_no=out_trade_no, remote=remote)
+        # One INFO line per notice, written once its outcome is known (with out_trade_no and remote);
+        # each line costs about as much as the rest of a repeat's handling.
+        log_event(log, logging.DEBUG, "notice_received", out_trade_no=out_trade_no, remote=remote)
         if not fields.get("return_code"):
             return self._reject("no_return_code", remote, MSG_MALFORMED, status=400,
                                 out_trade_no=out_trade_no)  # fmt: skip
         if fields.get("return_code") != notices.SUCCESS:
             # Unsigned by definition and never sent for a payment: nothing to believe, nothing to do.
-            log_event(log, logging.WARNING, "notice_ignored", reason="return_code", out_trade_no=out_trade_no)
+            log_event(log, logging.WARNING, "notice_ignored", reason="return_code", out_trade_no=out_trade_no,
+                      remote=remote)  # fmt: skip
             return Reply(notices.success_reply(), verdict="not_success")
         try:
             notices.check_merchant(fields, appid=self.merchant.appid, mch_id=self.merchant.mch_id)
@@ -171,19 +179,20 @@ class PaymentNotices:
             return Reply(notices.success_reply(), verdict="not_success")
         except BusinessError as exc:
             self._store(body, "result_fail", out_trade_no)
-            log_event(
-                log, logging.WARNING, "notice_not_paid", out_trade_no=out_trade_no, err_code=exc.err_code
-            )
+            log_event(log, logging.WARNING, "notice_not_paid", out_trade_no=out_trade_no,
+                      err_code=exc.err_code, remote=remote)  # fmt: skip
             return Reply(notices.success_reply(), verdict="result_fail")
         except InvalidField as exc:
             # Signed by WeChat but unreadable to us: keep it, and let WeChat (and the watcher) try again.
             self._store(body, "invalid_field", out_trade_no)
-            log_event(log, logging.ERROR, "notice_unreadable", out_trade_no=out_trade_no, error=exc)
+            log_event(log, logging.ERROR, "notice_unreadable", out_trade_no=out_trade_no, error=exc,
+                      remote=remote)  # fmt: skip
             return Reply(notices.fail_reply(MSG_INVALID), verdict="invalid_field")
 
         if known and known.matches(notice):
             # WeChat repeating a payment this process already saw recorded: answered from memory.
-            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=known.sale_id)
+            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=known.sale_id,
+                      remote=remote)  # fmt: skip
             return Reply(notices.success_reply(), verdict="duplicate")
         if known:
             sale = self._find(out_trade_no)  # the same sale, another story: let the ledger judge it
@@ -198,7 +207,8 @@ class PaymentNotices:
         ):
             # A repeat of the payment already recorded (WeChat retries, replays): the first copy is stored.
             self.paid.put(out_trade_no, _Paid(sale.id, sale.sign_type, notice.transaction_id, sale.total_fee))
-            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id)
+            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id,
+                      remote=remote)  # fmt: skip
             return Reply(notices.success_reply(), verdict="duplicate")
 
         try:
@@ -215,10 +225,11 @@ class PaymentNotices:
                 )
         except InvalidInput as exc:
             self._store(body, "invalid_field", out_trade_no)
-            log_event(log, logging.ERROR, "notice_unreadable", out_trade_no=out_trade_no, error=exc)
+            log_event(log, logging.ERROR, "notice_unreadable", out_trade_no=out_trade_no, error=exc,
+                      remote=remote)  # fmt: skip
             return Reply(notices.fail_reply(MSG_INVALID), verdict="invalid_field")
         except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(type(exc).__name__) from None
+            raise DatabaseUnavailable(type(exc).__name__, out_trade_no) from None
 
         status = outcome.status
         sale_id = outcome.sale.id if outcome.sale else None
@@ -226,9 +237,11 @@ class PaymentNotices:
         if outcome.is_paid and paid and paid.transaction_id == notice.transaction_id:
             self.paid.put(out_trade_no, _Paid(paid.id, paid.sign_type, paid.transaction_id, paid.total_fee))
         if outcome.newly_paid:
-            log_event(log, logging.INFO, "notice_paid", out_trade_no=out_trade_no, sale=sale_id)
+            log_event(log, logging.INFO, "notice_paid", out_trade_no=out_trade_no, sale=sale_id,
+                      remote=remote)  # fmt: skip
         elif status is PaidStatus.ALREADY_PAID:
-            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id)
+            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id,
+                      remote=remote)  # fmt: skip
         if status in _FLAGGED:
             log_event(
                 log,
@@ -238,6 +251,7 @@ class PaymentNotices:
                 out_trade_no=out_trade_no,
                 sale=sale_id,
                 flag=outcome.flag_id,
+                remote=remote,
             )
         return Reply(notices.success_reply(), verdict=status.value)
 
@@ -251,7 +265,7 @@ class PaymentNotices:
         try:
             return self.ledger.payment_summary(out_trade_no)
         except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(type(exc).__name__) from None
+            raise DatabaseUnavailable(type(exc).__name__, out_trade_no) from None
 
     def _store(self, body: bytes, verdict: str, out_trade_no: str | None) -> None:
         """Keep a verified notice that does not go through mark_paid, before answering."""
@@ -261,7 +275,7 @@ class PaymentNotices:
                     MessageKind.NOTICE, body, verdict=verdict, out_trade_no=out_trade_no
                 )
         except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(type(exc).__name__) from None
+            raise DatabaseUnavailable(type(exc).__name__, out_trade_no) from None
 
     def _foreign(self, body: bytes, notice: notices.PaymentNotice, sale: PaymentSummary) -> Reply:
         """A signed notice in another currency or for another trade type than our NATIVE orders:
@@ -280,7 +294,7 @@ class PaymentNotices:
                 )
                 self.ledger.log_event("notice_refused", sale_id=sale.id, detail=detail)
         except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(type(exc).__name__) from None
+            raise DatabaseUnavailable(type(exc).__name__, notice.out_trade_no) from None
         log_event(
             log,
             logging.WARNING,
