@@ -44,25 +44,38 @@ class _Compiled:
         binds = compiled.binds
         # Values fixed in the statement itself (e.g. state='PAID' in an UPDATE's SET clause).
         self.fixed = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
-        self.order = [(name, _bind_processor(binds[name].type, dialect)) for name in names]
+        self.names = tuple(names)
+        # Only the few parameters and columns whose type converts (datetimes, dates, booleans) are touched.
+        self.bind_converters = [
+            (i, process)
+            for i, name in enumerate(names)
+            if (process := _bind_processor(binds[name].type, dialect)) is not None
+        ]
         columns = list(getattr(statement, "exported_columns", ()))
         self.returns_rows = bool(columns)
         self.row = namedtuple("Row", [c.name for c in columns], rename=True) if columns else None  # type: ignore[misc]
-        self.converters = [_result_processor(c.type, dialect) for c in columns]
+        self.result_converters = [
+            (i, convert)
+            for i, column in enumerate(columns)
+            if (convert := _result_processor(column.type, dialect)) is not None
+        ]
 
-    def parameters(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        values = []
-        for name, process in self.order:
-            value = params[name] if name in params else self.fixed[name]
-            values.append(process(value) if process is not None else value)
-        return tuple(values)
+    def parameters(self, params: Mapping[str, Any]) -> list[Any]:
+        fixed = self.fixed
+        values = [params[name] if name in params else fixed[name] for name in self.names]
+        for i, process in self.bind_converters:
+            values[i] = process(values[i])
+        return values
 
     def convert(self, raw: Sequence[Any]) -> Any:
         assert self.row is not None
-        return self.row._make(
-            value if convert is None or value is None else convert(value)
-            for convert, value in zip(self.converters, raw, strict=True)
-        )
+        if not self.result_converters:
+            return self.row._make(raw)
+        values = list(raw)
+        for i, convert in self.result_converters:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        return self.row._make(values)
 
 
 class Prepared:
