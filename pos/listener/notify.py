@@ -2,7 +2,8 @@
 
 One notice goes through these steps; the first that fails decides the reply::
 
-    bytes ──read_notice──> fields          malformed, DOCTYPE/ENTITY, not UTF-8, too big: FAIL
+    bytes                                  a copy of a verified, recorded notice: SUCCESS at once
+          ──read_notice──> fields          malformed, DOCTYPE/ENTITY, not UTF-8, too big: FAIL
           return_code                      missing: FAIL; not SUCCESS: nothing to do, SUCCESS
           appid / mch_id                   not ours: FAIL
           the sale, by out_trade_no        its sign type (unknown sale: the configured one)
@@ -24,6 +25,7 @@ too, are decided by the ledger's conditional update, not here.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -95,23 +97,47 @@ class PaidMemory:
     """The last few thousand recorded payments, by out_trade_no, so WeChat's repeats (often several
     copies within seconds, from several servers) are answered after the signature check without a
     database round trip. Only payments the ledger confirmed enter it, and a PAID sale's transaction
-    never changes, so an entry is never stale; forged notices cannot fill it."""
+    never changes, so an entry is never stale; forged notices cannot fill it.
+
+    It also knows the digests of the verified notice bodies that carried those payments: a byte-for-byte
+    copy of such a body would pass every check again with the same result (same fields, same
+    signature), so it is answered as the repeat it is without being parsed or verified again. A body
+    that differs in any byte (a new nonce, a forgery) takes the full path."""
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
         self._entries: OrderedDict[str, _Paid] = OrderedDict()
+        self._bodies: OrderedDict[bytes, str] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, out_trade_no: str) -> _Paid | None:
         with self._lock:
             return self._entries.get(out_trade_no)
 
-    def put(self, out_trade_no: str, paid: _Paid) -> None:
+    def put(self, out_trade_no: str, paid: _Paid, *, body: bytes | None = None) -> None:
+        """Remember ``paid``; ``body`` is the verified notice that reported it (see the class doc)."""
         with self._lock:
             self._entries[out_trade_no] = paid
             self._entries.move_to_end(out_trade_no)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
+            if body is not None:
+                self._bodies[_digest(body)] = out_trade_no
+                while len(self._bodies) > self._size:
+                    self._bodies.popitem(last=False)
+
+    def repeat_of(self, body: bytes) -> tuple[str, _Paid] | None:
+        """(out_trade_no, payment) when ``body`` is a copy of a verified notice of a remembered payment."""
+        key = _digest(body)
+        with self._lock:
+            out_trade_no = self._bodies.get(key)
+            paid = self._entries.get(out_trade_no) if out_trade_no is not None else None
+        return (out_trade_no, paid) if out_trade_no is not None and paid is not None else None
+
+
+def _digest(body: bytes) -> bytes:
+    # 128 bits of BLAKE2b: no one can make another body with a remembered digest.
+    return hashlib.blake2b(body, digest_size=16).digest()
 
 
 class PaymentNotices:
@@ -137,6 +163,13 @@ class PaymentNotices:
             return Reply(notices.fail_reply(MSG_BUSY), status=503, verdict="database_unavailable")
 
     def _handle(self, body: bytes, remote: str) -> Reply:
+        repeat = self.paid.repeat_of(body) if len(body) <= self.max_body else None
+        if repeat is not None:
+            # A copy of a notice already verified and recorded (WeChat's retries and parallel sends).
+            out_trade_no, known = repeat
+            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=known.sale_id,
+                      remote=remote)  # fmt: skip
+            return Reply(notices.success_reply(), verdict="duplicate")
         try:
             fields = notices.read_notice(body, max_bytes=self.max_body)
         except BodyTooLarge:
@@ -191,6 +224,7 @@ class PaymentNotices:
 
         if known and known.matches(notice):
             # WeChat repeating a payment this process already saw recorded: answered from memory.
+            self.paid.put(out_trade_no, known, body=body)
             log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=known.sale_id,
                       remote=remote)  # fmt: skip
             return Reply(notices.success_reply(), verdict="duplicate")
@@ -206,7 +240,9 @@ class PaymentNotices:
             and sale.total_fee == notice.total_fee
         ):
             # A repeat of the payment already recorded (WeChat retries, replays): the first copy is stored.
-            self.paid.put(out_trade_no, _Paid(sale.id, sale.sign_type, notice.transaction_id, sale.total_fee))
+            self.paid.put(
+                out_trade_no, _Paid(sale.id, sale.sign_type, notice.transaction_id, sale.total_fee), body=body
+            )
             log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id,
                       remote=remote)  # fmt: skip
             return Reply(notices.success_reply(), verdict="duplicate")
@@ -235,7 +271,9 @@ class PaymentNotices:
         sale_id = outcome.sale.id if outcome.sale else None
         paid = outcome.sale
         if outcome.is_paid and paid and paid.transaction_id == notice.transaction_id:
-            self.paid.put(out_trade_no, _Paid(paid.id, paid.sign_type, paid.transaction_id, paid.total_fee))
+            self.paid.put(
+                out_trade_no, _Paid(paid.id, paid.sign_type, paid.transaction_id, paid.total_fee), body=body
+            )
         if outcome.newly_paid:
             log_event(log, logging.INFO, "notice_paid", out_trade_no=out_trade_no, sale=sale_id,
                       remote=remote)  # fmt: skip
