@@ -142,24 +142,6 @@ Index(
     sales.c.created_at,
 )
 
-# The day's CSV lists every sale of a day in id order from this index alone (revision 0005; pos.till.report).
-Index(
-    "ix_sales_day_csv",
-    sales.c.business_date,
-    sales.c.store,
-    sales.c.id,
-    sales.c.created_at,
-    sales.c.out_trade_no,
-    sales.c.transaction_id,
-    sales.c.body,
-    sales.c.total_fee,
-    sales.c.refunded_fee,
-    sales.c.state,
-    sales.c.lane,
-    sales.c.cashier,
-    sales.c.paid_at,
-)
-
 sale_items = Table(
     "sale_items",
     metadata,

@@ -459,9 +459,11 @@ def csv_chunks(
 
 
 def csv_statement(conn: Connection, day: date, *, store: str, lane: str | None = None) -> Any:
-    """The CSV's query: exactly the columns it prints, in id order. On SQLite every column is in
-    ``ix_sales_day_csv`` (revision 0005) and each sale's lines in ``ix_sale_items_lines``, so the
-    day is read from those two indexes and never from the tables (bench/report.py times it)."""
+    """The CSV's query: exactly the columns it prints, in id order (the order of the day's index,
+    so no sort), each sale's lines from ``ix_sale_items_lines`` alone. bench/report.py times it.
+
+    A covering index for the sales' columns too (measured on a day of 100,000 sales) saved about
+    15 ms of a 340 ms read, for a fifth more database and a slower update of every sale: not kept."""
     return (
         select(
             _utc_text(conn, sales.c.created_at),
