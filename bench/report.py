@@ -23,6 +23,11 @@ Then, in the same run, each measured three times (best shown):
   adds them up; and the naivest, ``ledger.get_sale`` per sale, timed on the
   first 2,000 sales and extrapolated to the day (said so in the output).
 
+Then, in process, where the CSV's time goes: all of ``csv_chunks``; only its
+database read (the driver's tuples, nothing formatted); the same query inside
+SQLite alone (every column computed, nothing handed to Python); what joining
+each sale's lines adds to the read; Python's formatting; and what HTTP adds.
+
 Target: at most 300 ms each for the day view and the CSV.
 """
 
