@@ -92,6 +92,38 @@ INTERRUPTED = "interrupted: the spooler stopped while this job was printing"
 Raw = bytes | str | Mapping[str, Any]
 
 
+_MESSAGE_KINDS = {
+    PaymentSource.NOTICE: MessageKind.NOTICE,
+    PaymentSource.QUERY: MessageKind.QUERY,
+    PaymentSource.BILL: MessageKind.BILL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentReport:
+    """WeChat says ``out_trade_no`` was paid: one checked report (see :meth:`Ledger.payment_report`)."""
+
+    out_trade_no: str
+    transaction_id: str
+    total_fee: int
+    time_end: datetime
+    source: PaymentSource
+    cash_fee: int | None = None
+    openid: str | None = None
+    raw: Raw | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The form ``Ledger._mark_paid`` takes (and stores in flags' details)."""
+        return {
+            "transaction_id": self.transaction_id,
+            "total_fee": self.total_fee,
+            "cash_fee": self.cash_fee,
+            "openid": self.openid,
+            "time_end": self.time_end,
+            "source": self.source,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentSummary:
     """The few facts of a sale a payment notice needs before it is verified (see
@@ -477,7 +509,31 @@ class Ledger:
         yyyyMMddHHmmss is Beijing time). ``raw``, when given, is stored in the
         audit log with the outcome, in the same transaction.
         """
-        at = self._now(now)
+        report = self.payment_report(
+            out_trade_no,
+            transaction_id=transaction_id,
+            total_fee=total_fee,
+            time_end=time_end,
+            source=source,
+            cash_fee=cash_fee,
+            openid=openid,
+            raw=raw,
+        )
+        return self.mark_paid_many([report], now=now)[0]
+
+    def payment_report(
+        self,
+        out_trade_no: str,
+        *,
+        transaction_id: str,
+        total_fee: int,
+        time_end: datetime,
+        source: PaymentSource | str,
+        cash_fee: int | None = None,
+        openid: str | None = None,
+        raw: Raw | None = None,
+    ) -> PaymentReport:
+        """:meth:`mark_paid`'s arguments, checked (InvalidInput), as one report for :meth:`mark_paid_many`."""
         source = _enum(PaymentSource, source, "source")
         if not isinstance(transaction_id, str) or not transaction_id or len(transaction_id) > 32:
             raise InvalidInput(f"transaction_id must be 1-32 characters, not {transaction_id!r}")
@@ -485,36 +541,37 @@ class Ledger:
         if cash_fee is not None:
             _check_fen(cash_fee, "cash_fee", allow_zero=True)
         check_aware(time_end, "time_end")
-        report = {
-            "transaction_id": transaction_id,
-            "total_fee": total_fee,
-            "cash_fee": cash_fee,
-            "openid": openid,
-            "time_end": time_end,
-            "source": source,
-        }
+        return PaymentReport(out_trade_no, transaction_id, total_fee, time_end, source, cash_fee, openid, raw)
+
+    def mark_paid_many(
+        self, reports: Sequence[PaymentReport], *, now: datetime | None = None
+    ) -> list[PaidOutcome]:
+        """:meth:`mark_paid` for several reports in ONE transaction (group commit: one BEGIN, one
+        COMMIT, one turn of SQLite's write lock for all of them). Each report is decided exactly as
+        mark_paid decides it, in order, so a later report sees what an earlier one wrote (the same
+        payment twice: PAID, then ALREADY_PAID). Either every outcome is stored or, if the
+        transaction fails, none is."""
+        at = self._now(now)
+        outcomes = []
         with self._write() as conn:
-            outcome = self._mark_paid(conn, out_trade_no, report, at)
-            if raw is not None:
-                kind = {
-                    PaymentSource.NOTICE: MessageKind.NOTICE,
-                    PaymentSource.QUERY: MessageKind.QUERY,
-                    PaymentSource.BILL: MessageKind.BILL,
-                }[source]
-                _message(conn, kind, out_trade_no, raw, outcome.status.value, at)
-        level = (
-            logging.INFO if outcome.status in (PaidStatus.PAID, PaidStatus.ALREADY_PAID) else logging.WARNING
-        )
-        log.log(
-            level,
-            "event=mark_paid outcome=%s sale=%s out_trade_no=%s transaction_id=%s source=%s",
-            outcome.status.value,
-            outcome.sale.id if outcome.sale else "-",
-            out_trade_no,
-            transaction_id,
-            source.value,
-        )
-        return outcome
+            for report in reports:
+                outcome = self._mark_paid(conn, report.out_trade_no, report.as_dict(), at)
+                if report.raw is not None:
+                    kind = _MESSAGE_KINDS[report.source]
+                    _message(conn, kind, report.out_trade_no, report.raw, outcome.status.value, at)
+                outcomes.append(outcome)
+        for report, outcome in zip(reports, outcomes, strict=True):
+            quiet = outcome.status in (PaidStatus.PAID, PaidStatus.ALREADY_PAID)
+            log.log(
+                logging.INFO if quiet else logging.WARNING,
+                "event=mark_paid outcome=%s sale=%s out_trade_no=%s transaction_id=%s source=%s",
+                outcome.status.value,
+                outcome.sale.id if outcome.sale else "-",
+                report.out_trade_no,
+                report.transaction_id,
+                report.source.value,
+            )
+        return outcomes
 
     def _mark_paid(
         self, conn: Connection, out_trade_no: str, report: dict[str, Any], at: datetime

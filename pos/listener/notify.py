@@ -32,11 +32,12 @@ from collections import OrderedDict
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from pos.config import Config
 from pos.ledger import InvalidInput, Ledger, MessageKind, PaidStatus, is_valid_out_trade_no
-from pos.ledger.ledger import PaymentSummary
+from pos.ledger.ledger import PaymentReport, PaymentSummary
+from pos.ledger.models import PaidOutcome
 from pos.listener.reply import Reply, log_event
 from pos.wechatpay import notices
 from pos.wechatpay.errors import (
@@ -140,6 +141,86 @@ def _digest(body: bytes) -> bytes:
     return hashlib.blake2b(body, digest_size=16).digest()
 
 
+class _Waiting:
+    """One report in the queue, and what became of it."""
+
+    __slots__ = ("done", "error", "outcome", "report")
+
+    def __init__(self, report: PaymentReport) -> None:
+        self.report = report
+        self.done = False
+        self.outcome: PaidOutcome | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """Hands payment reports to :meth:`~pos.ledger.Ledger.mark_paid_many` in batches.
+
+    Notices that arrive together (WeChat's bursts, several tills' customers paying at once) would
+    each pay for a transaction of their own: BEGIN, COMMIT and SQLite's write lock passed from
+    thread to thread. Here the first thread to find no batch being written writes every report
+    waiting (up to ``max_batch``) in one transaction; the threads whose reports it took wait for
+    their outcome, and reports that arrive meanwhile form the next batch. Each report is decided
+    by the ledger exactly as alone, and its reply still waits for the COMMIT that stored it.
+    If a batch fails for a reason that may be one report's own, each report is retried alone, so
+    one bad report cannot make the others' payments fail; a database that is down or locked fails
+    them all at once (WeChat sends them again).
+    """
+
+    def __init__(self, ledger: Ledger, writing: AbstractContextManager[object], max_batch: int = 32) -> None:
+        self.ledger = ledger
+        self.max_batch = max_batch
+        self._writing = writing
+        self._queue: list[_Waiting] = []
+        self._busy = False
+        self._changed = threading.Condition()
+
+    def mark_paid(self, report: PaymentReport) -> PaidOutcome:
+        mine = _Waiting(report)
+        with self._changed:
+            self._queue.append(mine)
+            while not mine.done:
+                if self._busy:
+                    self._changed.wait()
+                    continue
+                self._busy = True
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+                self._changed.release()
+                try:
+                    self._write(batch)
+                finally:
+                    self._changed.acquire()
+                    self._busy = False
+                    self._changed.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.outcome is not None
+        return mine.outcome
+
+    def _write(self, batch: list[_Waiting]) -> None:
+        try:
+            with self._writing:
+                outcomes = self.ledger.mark_paid_many([waiting.report for waiting in batch])
+        except OperationalError as exc:  # down, locked, disk full: no use trying them one by one
+            for waiting in batch:
+                waiting.error = exc
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].error = exc
+            else:
+                for waiting in batch:
+                    self._write([waiting])
+        else:
+            for waiting, outcome in zip(batch, outcomes, strict=True):
+                waiting.outcome = outcome
+        finally:
+            for waiting in batch:
+                if waiting.outcome is None and waiting.error is None:  # interrupted: no one waits for ever
+                    waiting.error = RuntimeError("the payment batch was interrupted")
+                waiting.done = True
+
+
 class PaymentNotices:
     """Turns one notice body into one :class:`Reply`; thread-safe (its only state is :class:`PaidMemory`)."""
 
@@ -153,6 +234,7 @@ class PaymentNotices:
         # Other processes (the till) still meet the busy timeout. PostgreSQL needs no such queue.
         sqlite = ledger.engine.dialect.name == "sqlite"
         self._writing: AbstractContextManager[object] = threading.Lock() if sqlite else nullcontext()
+        self._payments = GroupCommit(ledger, self._writing)
 
     def handle(self, body: bytes, *, remote: str = "-") -> Reply:
         try:
@@ -248,17 +330,17 @@ class PaymentNotices:
             return Reply(notices.success_reply(), verdict="duplicate")
 
         try:
-            with self._writing:
-                outcome = self.ledger.mark_paid(
-                    notice.out_trade_no,
-                    transaction_id=notice.transaction_id,
-                    total_fee=notice.total_fee,
-                    time_end=notice.time_end,
-                    source="notice",
-                    cash_fee=notice.cash_fee,
-                    openid=notice.openid or None,
-                    raw=body,
-                )
+            report = self.ledger.payment_report(
+                notice.out_trade_no,
+                transaction_id=notice.transaction_id,
+                total_fee=notice.total_fee,
+                time_end=notice.time_end,
+                source="notice",
+                cash_fee=notice.cash_fee,
+                openid=notice.openid or None,
+                raw=body,
+            )
+            outcome = self._payments.mark_paid(report)
         except InvalidInput as exc:
             self._store(body, "invalid_field", out_trade_no)
             log_event(log, logging.ERROR, "notice_unreadable", out_trade_no=out_trade_no, error=exc,
