@@ -103,7 +103,8 @@ class Prepared:
         """Every result row (named tuples with attribute access, values converted by column type)."""
         compiled = self._for(conn.dialect) if conn.dialect.name == "sqlite" else None
         if compiled is None or not compiled.usable:
-            return list(conn.execute(self.statement, dict(params)))
+            result = conn.execute(self.statement, dict(params))
+            return list(result) if result.returns_rows else []
         parameters = compiled.parameters(params)
         dbapi = conn.connection.driver_connection
         try:
