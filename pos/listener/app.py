@@ -10,22 +10,33 @@ no debug pages; every other path and method is a plain 404; an error inside a
 handler is logged as one line and answered with a short generic body, never a
 traceback. Bodies are capped at ``[listener] max_body`` before they are read
 in full (Content-Length first, then a bounded read for bodies without one).
+
+``POST /wechatpay/notify`` is the one path under load (WeChat's notices and their
+repeats), and Flask's request and response objects cost about as much CPU as the
+whole of a repeat's handling. So :class:`NotifyRoute`, a few lines of plain WSGI
+in front of Flask (``app.wsgi_app``), answers exactly that method and path with
+the same :class:`~pos.listener.notify.PaymentNotices` handler, the same limits,
+replies and log lines; every other request, and any notify request it does not
+recognise as ordinary (an unreadable Content-Length), goes to the Flask app.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask, Response, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 from pos.config import Config
 from pos.ledger import Ledger
 from pos.listener.modeone import ScanCallbacks
 from pos.listener.notify import MSG_BUSY, MSG_TOO_LARGE, PaymentNotices
 from pos.listener.refunds import RefundNotices
-from pos.listener.reply import Reply, log_event
+from pos.listener.reply import XML, Reply, log_event
 from pos.orders import Checkout
 from pos.wechatpay import WeChatPayClient, notices
 
@@ -64,6 +75,76 @@ def _respond(reply: Reply) -> Response:
 
 def _remote() -> str:
     return request.remote_addr or "-"
+
+
+NOTIFY_PATH = "/wechatpay/notify"
+_XML_CONTENT_TYPE = "text/xml; charset=utf-8"  # what Flask's Response(mimetype="text/xml") sends
+
+
+class NotifyRoute:
+    """WSGI middleware: ``POST /wechatpay/notify`` answered without Flask, everything else passed on.
+
+    It does what the Flask route does, step for step: refuse a body over ``limit`` (413, FAIL XML,
+    a ``notice_rejected reason=too_large`` line) before reading it all, hand the bytes to
+    ``payments.handle`` and send its :class:`Reply`; an unexpected error is one ``listener_error``
+    line and a FAIL (500) without a traceback, as the app's error handler does.
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], payments: PaymentNotices, limit: int) -> None:
+        self.app = app
+        self.payments = payments
+        self.limit = limit
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != NOTIFY_PATH or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        length_header = environ.get("CONTENT_LENGTH") or ""
+        if length_header and not (length_header.isascii() and length_header.isdigit()):
+            return self.app(environ, start_response)  # odd framing: Flask's stricter handling decides
+        remote = environ.get("REMOTE_ADDR") or "-"
+        try:
+            reply = self._handle(environ, int(length_header) if length_header else None, remote)
+        except Exception as exc:
+            log_event(log, logging.ERROR, "listener_error", path=NOTIFY_PATH, error=type(exc).__name__)
+            reply = Reply(notices.fail_reply(MSG_BUSY), status=500)
+        status = reply.status
+        content_type = _XML_CONTENT_TYPE if reply.content_type == XML else reply.content_type
+        start_response(
+            f"{status} {HTTP_STATUS_CODES[status].upper()}",  # as Werkzeug spells it
+            [("Content-Type", content_type), ("Content-Length", str(len(reply.body)))],
+        )
+        return [reply.body]
+
+    def _handle(self, environ: dict[str, Any], length: int | None, remote: str) -> Reply:
+        body = _read_limited(environ["wsgi.input"], length, self.limit, environ)
+        if body is None:
+            log_event(log, logging.WARNING, "notice_rejected", reason="too_large", remote=remote, size=length)
+            return Reply(notices.fail_reply(MSG_TOO_LARGE), status=413, verdict="too_large")
+        return self.payments.handle(body, remote=remote)
+
+
+def _read_limited(stream: Any, length: int | None, limit: int, environ: dict[str, Any]) -> bytes | None:
+    """The body, or None when it is over ``limit`` (refused by Content-Length before any is read)."""
+    if length is not None:
+        if length > limit:
+            return None
+        remaining = length
+    elif environ.get("wsgi.input_terminated"):
+        remaining = limit + 1  # read to the end, but never more than one byte past the limit
+    else:
+        return b""  # no length and no end marker: like Werkzeug, read nothing rather than block
+    chunks: list[bytes] = []
+    size = 0
+    while remaining > 0:
+        chunk = stream.read(min(65536, remaining))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        remaining -= len(chunk)
+    if size > limit:
+        return None
+    return b"".join(chunks)
 
 
 def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = None) -> Flask:
@@ -148,4 +229,5 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
             return _respond(Reply(notices.fail_reply(MSG_BUSY), status=500))
         return Response("internal error\n", status=500, mimetype="text/plain")
 
+    app.wsgi_app = NotifyRoute(app.wsgi_app, payments, limit)  # type: ignore[method-assign]
     return app

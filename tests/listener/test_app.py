@@ -77,3 +77,30 @@ def test_the_api_key_never_appears_in_any_reply(stack):
     for body in (stack.signed(stack.notice_for(sale)), b"<xml>", b"\xff\xfe"):
         for path in ("/wechatpay/notify", "/wechatpay/native-callback"):
             assert key not in stack.post(body, path=path).content
+
+
+def test_the_plain_wsgi_notify_route_answers_exactly_as_the_flask_route(stack):
+    from werkzeug.test import Client
+
+    app = create_app(stack.config, stack.ledger)
+    fast, flask_only = Client(app), Client(app.wsgi_app.app)  # NotifyRoute, and the Flask app behind it
+    sale, other = stack.ring_up(100), stack.ring_up(200)
+    limit = stack.config.listener.max_body
+    bodies = [
+        stack.signed(stack.notice_for(sale)),  # first delivery through one, duplicate through the other
+        stack.signed(stack.notice_for(other)),
+        stack.signed(stack.notice_for(other), key="0" * 32),  # forged
+        b"<xml><a>1</a>",
+        b"\xff\xfe",
+        b"",
+        b"x" * (limit + 1),
+    ]
+    for body in bodies:
+        answers = []
+        for client in (fast, flask_only):
+            response = client.post("/wechatpay/notify", data=body, headers={"Content-Type": "text/xml"})
+            answers.append((response.status, response.headers.get("Content-Type"), response.data))
+        assert answers[0] == answers[1]
+    assert stack.ledger.sale_by_out_trade_no(sale.out_trade_no).state.is_paid
+    for method in ("GET", "PUT", "OPTIONS"):
+        assert fast.open("/wechatpay/notify", method=method).status_code == 404
