@@ -33,11 +33,14 @@ from markupsafe import Markup
 
 from pos.ledger import Flag, JobKind, LedgerError, SaleState
 from pos.ledger.models import PAID_STATES
+from pos.ledger.reconciliation import latest_reconciliation
 from pos.money import MoneyError, format_price, parse_yuan
+from pos.reconcile import reconcile_day
 from pos.till import report
 from pos.till.manager import auth
 from pos.till.manager.chart import takings_svg
 from pos.till.manager.words import WORDS, Words
+from pos.till.refunds import RefundError, RefundService
 from pos.till.service import Till
 from pos.till.validation import InputError, parse_day
 
@@ -417,20 +420,15 @@ def _flag_view(flag: Flag, w: Words) -> dict[str, Any]:
 
 
 def _reconciliation(day: date) -> dict[str, Any]:
-    """M1's latest result for the day, shaped for the page; ``available`` False without the module."""
-    try:
-        from pos.ledger.reconciliation import latest_reconciliation
-    except ImportError:
-        return {"available": False}
+    """The day's latest reconciliation with WeChat's bill, shaped for the page."""
     w = words()
     zone = till().config.store.zone
     result = latest_reconciliation(till().ledger, day)
     if result is None:
-        return {"available": True, "result": None}
+        return {"result": None}
     status = str(result.status.value if hasattr(result.status, "value") else result.status)
     problems = [d for d in result.differences if str(getattr(d.kind, "value", d.kind)) != "other_channel"]
     return {
-        "available": True,
         "result": result,
         "status": status,
         "ok": status in ("matched", "no_bill"),
@@ -505,11 +503,6 @@ def reconcile_now() -> Response:
     w = words()
     day = _day_arg()
     try:
-        from pos.reconcile import reconcile_day
-    except ImportError:
-        _notice("error", w("recon.unavailable"))
-        return _back_to_day(day)
-    try:
         result = reconcile_day(service.ledger, service.client, service.config, day, now=service.now())
     except Exception as exc:  # the page must say what happened, not crash
         log.exception("event=manager_reconcile_failed day=%s", day)
@@ -547,40 +540,21 @@ def refund_sale(sale_id: int) -> Response:
         _notice("error", w("refund.too_much", amount=format_price(fee), left=left))
         return _back_to_day(day, **back)
     refunds = _refund_service()
-    if refunds is None:
-        _notice("error", w("refund.unavailable"))
-        return _back_to_day(day, **back)
     reason = (request.form.get("reason") or "").strip()[:80]
     try:
         refund = refunds.refund(sale_id, fee, reason=reason, by=_by())
-    except Exception as exc:  # RefundError's text is already a sentence for the manager
-        log.warning("event=manager_refund_refused sale=%s fee=%s error=%s", sale_id, fee, type(exc).__name__)
-        _notice("error", w("refund.refused", detail=str(exc) or type(exc).__name__))
+    except RefundError as exc:  # its text is already a sentence for the manager
+        log.warning("event=manager_refund_refused sale=%s fee=%s error=%s", sale_id, fee, exc.code)
+        _notice("error", w("refund.refused", detail=str(exc)))
         return _back_to_day(day, **back)
-    describe = getattr(refunds, "describe", None)
-    text = (
-        describe(refund)
-        if callable(describe)
-        else w(
-            "refund.done",
-            out_trade_no=sale.out_trade_no,
-            amount=format_price(refund.refund_fee),
-            state=w(f"refund.state.{refund.state.value}"),
-            out_refund_no=refund.out_refund_no,
-        )
-    )
-    _notice("info", f"{sale.out_trade_no}: {text}")
+    _notice("info", f"{sale.out_trade_no}: {refunds.describe(refund)}")
     return _back_to_day(day, **back)
 
 
-def _refund_service() -> Any:
-    """M3's RefundService over the till's ledger and WeChat client, built once per app."""
+def _refund_service() -> RefundService:
+    """The refund service over the till's ledger and WeChat client, built once per app."""
     manager = state()
     if manager.refunds is None:
-        try:
-            from pos.till.refunds import RefundService
-        except ImportError:
-            return None
         service = till()
         manager.refunds = RefundService(service.ledger, service.client, service.config, clock=service.clock)
     return manager.refunds

@@ -105,10 +105,6 @@ WORDS: dict[str, dict[str, str]] = {
         "zh-CN": "退款未完成：{detail}",
         "en": "The refund did not go through: {detail}",
     },
-    "refund.unavailable": {
-        "zh-CN": "此版本的收银系统还不能退款",
-        "en": "Refunds are not available in this version of the till",
-    },
     "flags.title": {"zh-CN": "需要处理的异常", "en": "Anomalies to look at"},
     "flags.none": {"zh-CN": "没有异常", "en": "Nothing flagged"},
     "flags.resolved": {
@@ -191,7 +187,6 @@ WORDS: dict[str, dict[str, str]] = {
     "closed.VOIDED": {"zh-CN": "作废", "en": "voided"},
     "closed.EXPIRED": {"zh-CN": "过期", "en": "expired"},
     "recon.title": {"zh-CN": "与微信账单对账", "en": "Reconciliation with WeChat's bill"},
-    "recon.unavailable": {"zh-CN": "对账功能不可用", "en": "Reconciliation is not available"},
     "recon.never": {"zh-CN": "这一天还没有对账", "en": "This day has not been reconciled yet"},
     "recon.run": {"zh-CN": "立即对账", "en": "Reconcile now"},
     "recon.ran_at": {"zh-CN": "对账时间 {at}", "en": "Reconciled at {at}"},
