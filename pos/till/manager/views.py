@@ -426,8 +426,8 @@ def _reconciliation(day: date) -> dict[str, Any]:
     result = latest_reconciliation(till().ledger, day)
     if result is None:
         return {"result": None}
-    status = str(result.status.value if hasattr(result.status, "value") else result.status)
-    problems = [d for d in result.differences if str(getattr(d.kind, "value", d.kind)) != "other_channel"]
+    status = result.status.value
+    problems = result.problems
     return {
         "result": result,
         "status": status,
@@ -436,7 +436,7 @@ def _reconciliation(day: date) -> dict[str, Any]:
         "ran_at": result.ran_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
         "differences": [
             {
-                "kind": w(f"diff.{getattr(d.kind, 'value', d.kind)}"),
+                "kind": w(f"diff.{d.kind.value}"),
                 "out_trade_no": d.out_trade_no,
                 "transaction_id": d.transaction_id,
                 "fees": w(
