@@ -70,6 +70,7 @@ def _open_ledger(config: pos_config.Config, **options):  # -> Ledger | str (the 
 
 def cmd_listen(args: argparse.Namespace) -> int:
     from pos.listener.app import create_app
+    from pos.listener.reply import quiet_duplicate_lines
     from pos.listener.server import build_server
 
     config = pos_config.load(args.config)
@@ -79,6 +80,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     ledger = _open_ledger(config, busy_timeout_ms=BUSY_TIMEOUT_MS)
     if isinstance(ledger, str):
         return _fail(ledger, EXIT_UNAVAILABLE)
+    quiet_duplicate_lines()  # one INFO line per notice, not the ledger's too
     try:
         app = create_app(config, ledger)
         try:

@@ -356,12 +356,14 @@ class PaymentNotices:
             self.paid.put(
                 out_trade_no, _Paid(paid.id, paid.sign_type, paid.transaction_id, paid.total_fee), body=body
             )
+        # These two lines carry the ledger's event=mark_paid line's facts (transaction_id too), so the
+        # listener's process shows that one at DEBUG only (reply.quiet_duplicate_lines).
         if outcome.newly_paid:
             log_event(log, logging.INFO, "notice_paid", out_trade_no=out_trade_no, sale=sale_id,
-                      remote=remote)  # fmt: skip
+                      transaction_id=notice.transaction_id, remote=remote)  # fmt: skip
         elif status is PaidStatus.ALREADY_PAID:
             log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id,
-                      remote=remote)  # fmt: skip
+                      transaction_id=notice.transaction_id, remote=remote)  # fmt: skip
         if status in _FLAGGED:
             log_event(
                 log,

@@ -42,3 +42,37 @@ def log_event(logger: logging.Logger, level: int, event: str, **fields: object) 
     parts = [f"event={event}"]
     parts += [f"{key}={clean(value)}" for key, value in fields.items() if value is not None]
     logger.log(level, " ".join(parts))
+
+
+LEDGER_LOGGER = "pos.ledger.ledger"
+
+
+class NoticePaymentLinesAtDebug(logging.Filter):
+    """Demotes the ledger's INFO ``event=mark_paid ... source=notice`` line to DEBUG.
+
+    For a notice the listener writes its own INFO line with the outcome (``notice_paid``,
+    ``notice_duplicate``, with out_trade_no, sale and transaction_id), so the ledger's line says
+    the same thing a second time, and a log line costs about as much as a repeat's whole handling.
+    Flagged outcomes (WARNING) and every other ledger line are left alone; with ``--verbose``
+    (DEBUG) the demoted line is still written.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno == logging.INFO
+            and isinstance(record.msg, str)
+            and record.msg.startswith("event=mark_paid ")
+            and isinstance(record.args, tuple)
+            and record.args[-1:] == ("notice",)
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(LEDGER_LOGGER).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_duplicate_lines() -> None:
+    """Install :class:`NoticePaymentLinesAtDebug` on the ledger's logger; the listener's process
+    setup calls this once (``pos listen``). Calling it again adds nothing."""
+    ledger_log = logging.getLogger(LEDGER_LOGGER)
+    if not any(isinstance(f, NoticePaymentLinesAtDebug) for f in ledger_log.filters):
+        ledger_log.addFilter(NoticePaymentLinesAtDebug())
