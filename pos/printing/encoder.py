@@ -31,6 +31,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import qrcode
+import qrcode.constants
+import qrcode.exceptions
+
 from pos.printing import qr as qrmod
 from pos.printing import raster, raster_text
 from pos.printing.profiles import PrinterProfile
@@ -186,7 +190,7 @@ class _Encoder:
         native = self.profile.native_qr if block.mode == "auto" else block.mode == "native"
         scale = 1 if native else self.profile.raster_scale
         try:
-            plan = qrmod.plan(
+            plan = qr_plan(
                 block.data,
                 dpi=self.profile.dpi,
                 printable_dots=self.profile.printable_dots,
@@ -210,6 +214,43 @@ class _Encoder:
             self.out += CUT_FULL
         elif self.profile.cut == "partial":
             self.out += CUT_PARTIAL
+
+
+_PLANS: dict[tuple[int, int, int, int | None, bool], qrmod.QRPlan] = {}
+
+
+def qr_version(data: str) -> int | None:
+    """The QR version (1-40) the qrcode library picks for ``data`` at level M, or None if none holds it.
+
+    This is the first step of ``QRCode.make(fit=True)`` alone (a bit count, about 0.1 ms); the
+    symbol itself (eight trial masks in pure Python, about 5 ms) is not built.
+    """
+    code = qrcode.QRCode(version=None, error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    try:
+        code.add_data(data)
+        return code.best_fit()
+    except (qrcode.exceptions.DataOverflowError, ValueError):
+        return None
+
+
+def qr_plan(data: str, *, dpi: int, printable_dots: int, max_module: int | None, even: bool) -> qrmod.QRPlan:
+    """:func:`pos.printing.qr.plan`, computed once per QR version and paper.
+
+    A plan depends on the data only through the symbol's module count (``4 x version + 17``),
+    and every sale slip's code_url is new, so a cache keyed by the data itself would never hit.
+    Keyed by the version instead, the first slip of each version pays for ``qr.plan`` (which
+    builds the whole symbol) and every later one costs a bit count. Data no version holds goes
+    straight to ``qr.plan``, which raises its QRSizeError.
+    """
+    version = qr_version(data)
+    if version is None:
+        return qrmod.plan(data, dpi=dpi, printable_dots=printable_dots, max_module=max_module, even=even)
+    key = (version, dpi, printable_dots, max_module, even)
+    cached = _PLANS.get(key)
+    if cached is None:
+        cached = qrmod.plan(data, dpi=dpi, printable_dots=printable_dots, max_module=max_module, even=even)
+        _PLANS[key] = cached  # one dict store: two threads racing here only compute it twice
+    return cached
 
 
 def gb18030_two_byte(line: str) -> bytes:

@@ -429,3 +429,22 @@ def test_raster_sale_slip_fits_6000_bytes():
     profile = load_profile("xp58")
     document = samples.documents(profile.columns)["sale"]
     assert len(encode(document, profile)) <= 6000
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_qr_plan_keyed_by_version_equals_the_full_plan_for_every_length(native):
+    """The encoder's cached plan must be exactly qr.plan's, for data of every version it can meet."""
+    from pos.printing.encoder import qr_plan
+
+    for length in [1, 5, 14, 20, 26, 27, 33, 42, 43, 60, 62, 84, 85, 120, 200, 400, 700, 1000]:
+        for data in (f"weixin://wxpay/bizpayurl?pr={'x' * length}"[:length], "7" * length, "ABC1" * length):
+            kwargs = {"dpi": 203, "printable_dots": 576, "even": not native}
+            kwargs["max_module"] = qrmod.NATIVE_MAX_MODULE if native else None
+            try:
+                expected = qrmod.plan(data, **kwargs)
+            except qrmod.QRSizeError:
+                with pytest.raises(qrmod.QRSizeError):
+                    qr_plan(data, **kwargs)
+                continue
+            assert qr_plan(data, **kwargs) == expected, data
+            assert qr_plan(data, **kwargs) == expected, data  # and again, from the cache

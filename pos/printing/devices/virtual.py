@@ -10,6 +10,16 @@ Each job becomes ``PATH/<job>.bin`` (the exact bytes a real printer would get) a
 The line is written last, so a job listed in ``jobs.jsonl`` has both of its files. A job id
 that was printed before gets a ``-2``, ``-3`` ... suffix: a reprint never overwrites.
 
+Each file appears whole (written under a temporary name, then renamed), and the ``.bin``
+appears first, as soon as its bytes are complete: the moment a real printer would have
+them. Making the files durable (``fsync`` of both, then of the folder) follows the preview,
+before the journal line, and :meth:`write` returns only after all of it, so the spooler
+marks a job done only when its files are on disk. Deferring the ``fsync`` by those few
+milliseconds costs no guarantee: if the machine loses power between the rename and the
+``fsync``, the ``.bin`` may come back empty, but that job is neither in the journal nor
+marked done, so the next start prints it again (as ``<job>-2.bin``), as a real printer
+that lost a job at power-off would need.
+
 To rehearse failures without hardware, write one word into ``PATH/state``: ``online``
 (the default), ``paper-near-end``, ``paper-out``, ``cover-open``, ``offline`` (what the
 status check reports), or ``unavailable`` (writes fail with :class:`PrinterUnavailable`
@@ -78,8 +88,11 @@ class DirPrinter(PrinterDevice):
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
                 name = self._job_name(job)
-                _write_atomically(self.path / f"{name}.bin", job.data)
+                written = [_write_atomically(self.path / f"{name}.bin", job.data)]
                 png = self._preview(name, job.data)
+                if png is not None:
+                    written.append(self.path / png)
+                _make_durable(written, self.path)
                 record = {
                     "job": job.job_id or name,
                     "kind": job.kind,
@@ -120,10 +133,24 @@ class DirPrinter(PrinterDevice):
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: Path, data: bytes) -> Path:
+    """``path`` appears with all of ``data`` or not at all (a rename); not yet durable, see
+    :func:`_make_durable`."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
+    return path
+
+
+def _make_durable(paths: list[Path], folder: Path) -> None:
+    """fsync each file, then the folder holding their new names (where the system allows it)."""
+    for path in paths:
+        with open(path, "r+b") as fh:
+            os.fsync(fh.fileno())
+    if hasattr(os, "O_DIRECTORY"):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
