@@ -144,13 +144,17 @@ def _digest(body: bytes) -> bytes:
 class _Waiting:
     """One report in the queue, and what became of it."""
 
-    __slots__ = ("done", "error", "outcome", "report")
+    __slots__ = ("done", "error", "lead", "outcome", "report", "wake")
 
     def __init__(self, report: PaymentReport) -> None:
         self.report = report
         self.done = False
         self.outcome: PaidOutcome | None = None
         self.error: BaseException | None = None
+        self.lead = False  # set when the thread is woken to write the next batch rather than with its outcome
+        # Held until this report's thread is woken: released exactly once, by the batch's writer.
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCommit:
@@ -165,6 +169,11 @@ class GroupCommit:
     If a batch fails for a reason that may be one report's own, each report is retried alone, so
     one bad report cannot make the others' payments fail; a database that is down or locked fails
     them all at once (WeChat sends them again).
+
+    Each waiting thread sleeps on a lock of its own and is woken exactly once: by the writer of
+    its batch with its outcome, or, if it is first in the queue when a batch is done, to write the
+    next batch itself (its report first in it). A shared condition woken for every batch made all
+    waiting threads take turns checking whether they were done, which cost more than the batch.
     """
 
     def __init__(self, ledger: Ledger, writing: AbstractContextManager[object], max_batch: int = 32) -> None:
@@ -172,31 +181,45 @@ class GroupCommit:
         self.max_batch = max_batch
         self._writing = writing
         self._queue: list[_Waiting] = []
-        self._busy = False
-        self._changed = threading.Condition()
+        self._busy = False  # a thread is writing a batch, or has been woken to write the next one
+        self._mutex = threading.Lock()
 
     def mark_paid(self, report: PaymentReport) -> PaidOutcome:
         mine = _Waiting(report)
-        with self._changed:
+        with self._mutex:
             self._queue.append(mine)
-            while not mine.done:
-                if self._busy:
-                    self._changed.wait()
-                    continue
-                self._busy = True
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-                self._changed.release()
-                try:
-                    self._write(batch)
-                finally:
-                    self._changed.acquire()
-                    self._busy = False
-                    self._changed.notify_all()
+            leading = not self._busy
+            self._busy = True
+        if not leading:
+            mine.wake.acquire()
+            leading = mine.lead
+        if leading:
+            self._lead(mine)
+        assert mine.done
         if mine.error is not None:
             raise mine.error
         assert mine.outcome is not None
         return mine.outcome
+
+    def _lead(self, mine: _Waiting) -> None:
+        """Write the next batch (``mine`` is first in the queue), wake its threads, pass the lead on."""
+        with self._mutex:
+            batch = self._queue[: self.max_batch]
+            del self._queue[: self.max_batch]
+        assert batch and batch[0] is mine
+        try:
+            self._write(batch)
+        finally:
+            with self._mutex:
+                successor = self._queue[0] if self._queue else None
+                if successor is None:
+                    self._busy = False
+                else:
+                    successor.lead = True
+            for waiting in batch[1:]:
+                waiting.wake.release()
+            if successor is not None:
+                successor.wake.release()
 
     def _write(self, batch: list[_Waiting]) -> None:
         try:

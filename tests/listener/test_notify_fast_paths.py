@@ -131,3 +131,35 @@ def test_a_database_that_is_down_fails_the_whole_batch_at_once(stack, monkeypatc
     assert all(isinstance(w.error, OperationalError) for w in waiting)
     with pytest.raises(OperationalError):
         writer.mark_paid(reports[0])
+
+
+def test_the_lead_passes_from_batch_to_batch_until_every_thread_has_its_outcome(stack, monkeypatch):
+    sales, reports = _reports(stack, 9)
+    real = stack.ledger.mark_paid_many
+    batches = []
+    gate = threading.Event()
+
+    def recording(batch, **kwargs):
+        batches.append([r.out_trade_no for r in batch])
+        gate.wait(5)
+        return real(batch, **kwargs)
+
+    monkeypatch.setattr(stack.ledger, "mark_paid_many", recording)
+    writer = GroupCommit(stack.ledger, threading.Lock(), max_batch=2)
+    outcomes = [None] * len(reports)
+
+    def pay(i):
+        outcomes[i] = writer.mark_paid(reports[i])
+
+    threads = [threading.Thread(target=pay, args=(i,)) for i in range(len(reports))]
+    for thread in threads:
+        thread.start()
+    stack.wait_for(lambda: len(writer._queue) == len(reports) - 1)
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert [len(b) for b in batches] == [1, 2, 2, 2, 2]  # the first alone, then the queue two by two
+    assert sorted(otn for batch in batches for otn in batch) == sorted(s.out_trade_no for s in sales)
+    assert [o.status for o in outcomes] == [PaidStatus.PAID] * len(reports)
+    assert writer._queue == [] and not writer._busy
