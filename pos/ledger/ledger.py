@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.engine import URL
 
 from pos.ledger import database
@@ -252,27 +252,27 @@ class Ledger:
         with self._write() as conn:
             sequence = _next_sequence(conn, store, lane, day)
             out_trade_no = format_out_trade_no(store, lane, day, sequence)
-            sale_id = conn.execute(
-                insert(sales)
-                .values(
-                    out_trade_no=out_trade_no,
-                    store=store,
-                    lane=lane,
-                    cashier=cashier,
-                    business_date=day,
-                    body=body,
-                    total_fee=total,
-                    state=SaleState.NEW.value,
-                    sign_type=sign_type,
-                    created_at=at,
-                    updated_at=at,
-                )
-                .returning(sales.c.id)
-            ).scalar_one()
-            if lines:
-                conn.execute(
-                    insert(sale_items),
-                    [
+            row = _INSERT_SALE.first(
+                conn,
+                {
+                    "out_trade_no": out_trade_no,
+                    "store": store,
+                    "lane": lane,
+                    "cashier": cashier,
+                    "business_date": day,
+                    "body": body,
+                    "total_fee": total,
+                    "state": SaleState.NEW.value,
+                    "sign_type": sign_type,
+                    "created_at": at,
+                    "updated_at": at,
+                },
+            )
+            sale_id = row.id
+            stored = [
+                _item(
+                    _INSERT_ITEM.first(
+                        conn,
                         {
                             "sale_id": sale_id,
                             "position": position,
@@ -280,12 +280,13 @@ class Ledger:
                             "qty": item.qty,
                             "unit_price": item.unit_price,
                             "amount": item.amount,
-                        }
-                        for position, item in enumerate(lines, start=1)
-                    ],
+                        },
+                    )
                 )
+                for position, item in enumerate(lines, start=1)
+            ]
             _event(conn, sale_id, "created", {"total_fee": total, "cashier": cashier}, at)
-            sale = _load_sale(conn, sale_id)
+            sale = _sale(row, stored)  # the row as inserted (RETURNING): nothing to read back
         _log("created", sale, total_fee=total)
         return sale
 
@@ -306,7 +307,7 @@ class Ledger:
         if not code_url or not isinstance(code_url, str):
             raise InvalidInput(f"code_url must be a non-empty string, not {code_url!r}")
         with self._write() as conn:
-            self._transition(
+            row = self._transition(
                 conn,
                 sale_id,
                 "record_order",
@@ -322,7 +323,7 @@ class Ledger:
             if print_slip:
                 _enqueue(conn, JobKind.SALE_SLIP, sale_id, None, at)
             _event(conn, sale_id, "ordered", {"prepay_id": prepay_id, "expires_at": expires_at}, at)
-            sale = _load_sale(conn, sale_id)
+            sale = _sale(row, _load_items(conn, sale_id))  # the row as updated (RETURNING)
         _log("ordered", sale)
         return sale
 
@@ -451,14 +452,14 @@ class Ledger:
         target: SaleState,
         at: datetime,
         **values: Any,
-    ) -> None:
-        """The one conditional UPDATE every simple transition is; raises if it touched no row."""
-        result = conn.execute(
-            update(sales)
-            .where(sales.c.id == sale_id, sales.c.state.in_([s.value for s in allowed]))
-            .values(state=target.value, updated_at=at, **values)
-        )
-        if result.rowcount != 1:
+    ) -> Any:
+        """The one conditional UPDATE every simple transition is; returns the updated row (RETURNING),
+        raises if it touched no row. ``values`` are plain column values."""
+        statement = _transition_statement(tuple(s.value for s in allowed), target.value, tuple(values))
+        params = {"b_id": sale_id, "b_at": at}
+        params.update((f"v_{name}", value) for name, value in values.items())
+        updated = statement.first(conn, params)
+        if updated is None:
             row = conn.execute(
                 select(sales.c.state, sales.c.out_trade_no).where(sales.c.id == sale_id)
             ).first()
@@ -471,6 +472,7 @@ class Ledger:
                 current=SaleState(row.state),
                 allowed=allowed,
             )
+        return updated
 
     # -- payments -----------------------------------------------------------------------
 
@@ -983,28 +985,23 @@ class Ledger:
         at = self._now(now)
         with self._write() as conn:
             while True:
-                job_id = conn.execute(
-                    select(print_jobs.c.id)
-                    .where(print_jobs.c.state == JobState.QUEUED.value)
-                    .order_by(print_jobs.c.id)
-                    .limit(1)
-                ).scalar()
-                if job_id is None:
+                # One statement: the oldest queued job becomes "printing" and comes back (RETURNING).
+                row = _CLAIM_JOB.first(conn, {"b_at": at})
+                if row is not None:
+                    return _job(row)
+                # Nothing claimed: the queue is empty, or (PostgreSQL, READ COMMITTED) another
+                # spooler took the job between the subquery and the UPDATE; look again then.
+                if _ANY_QUEUED.first(conn, {}) is None:
                     return None
-                result = conn.execute(
-                    update(print_jobs)
-                    .where(print_jobs.c.id == job_id, print_jobs.c.state == JobState.QUEUED.value)
-                    .values(state=JobState.PRINTING.value, claimed_at=at)
-                )
-                if result.rowcount == 1:
-                    return _load_job(conn, job_id)
 
     def job_done(self, job_id: int, *, now: datetime | None = None) -> PrintJob:
         """The job's bytes were written to the printer: printing -> done."""
         at = self._now(now)
-        return self._job_transition(
-            job_id, "finish", JobState.PRINTING, state=JobState.DONE.value, printed_at=at
-        )
+        with self._write() as conn:
+            row = _JOB_DONE.first(conn, {"b_id": job_id, "b_at": at})
+            if row is None:
+                _refuse_job(conn, job_id, "finish")
+            return _job(row)
 
     def job_failed(self, job_id: int, error: str, *, now: datetime | None = None) -> PrintJob:
         """Writing failed (printer off, paper out): printing -> queued, attempts + 1, so it is retried."""
@@ -1099,10 +1096,7 @@ class Ledger:
                 .values(**values)
             )
             if result.rowcount != 1:
-                current = conn.execute(select(print_jobs.c.state).where(print_jobs.c.id == job_id)).scalar()
-                if current is None:
-                    raise UnknownJob(job_id)
-                raise InvalidJobState(job_id=job_id, action=action, current=JobState(current))
+                _refuse_job(conn, job_id, action)
             return _load_job(conn, job_id)
 
     # -- audit: messages, events, flags -------------------------------------------------
@@ -1184,22 +1178,54 @@ class Ledger:
 
 def _next_sequence(conn: Connection, store: str, lane: str, day: date) -> int:
     """The day's next number for the lane, atomically: an upsert that returns the new value."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    elif conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    else:  # pragma: no cover - the ledger supports SQLite and PostgreSQL
+    if conn.dialect.name not in ("postgresql", "sqlite"):  # pragma: no cover - SQLite and PostgreSQL only
         raise LedgerError(f"unsupported database {conn.dialect.name}")
+    return _sequence_upsert(conn.dialect.name).scalar(conn, {"b_store": store, "b_lane": lane, "b_day": day})
+
+
+@functools.cache
+def _sequence_upsert(dialect: str) -> Prepared:
+    """The upsert behind :func:`_next_sequence`, built once per dialect."""
+    columns = day_sequences.c
     statement = (
-        upsert(day_sequences)
-        .values(store=store, lane=lane, business_date=day, last=1)
-        .on_conflict_do_update(
-            index_elements=[day_sequences.c.store, day_sequences.c.lane, day_sequences.c.business_date],
-            set_={"last": day_sequences.c.last + 1},
+        _upsert(dialect)(day_sequences)
+        .values(
+            store=bindparam("b_store", type_=columns.store.type),
+            lane=bindparam("b_lane", type_=columns.lane.type),
+            business_date=bindparam("b_day", type_=columns.business_date.type),
+            last=1,
         )
-        .returning(day_sequences.c.last)
+        .on_conflict_do_update(
+            index_elements=[columns.store, columns.lane, columns.business_date],
+            set_={"last": columns.last + 1},
+        )
+        .returning(columns.last)
     )
-    return conn.execute(statement).scalar_one()
+    return Prepared(statement)
+
+
+@functools.cache
+def _transition_statement(allowed: tuple[str, ...], target: str, columns: tuple[str, ...]) -> Prepared:
+    """A sale's conditional UPDATE (state in ``allowed`` -> ``target``, setting ``columns`` from
+    ``v_<column>`` parameters), built once per shape; it returns the updated row."""
+    state = sales.c.state
+    condition = state == allowed[0] if len(allowed) == 1 else or_(*(state == value for value in allowed))
+    values: dict[str, Any] = {
+        "state": target,
+        "updated_at": bindparam("b_at", type_=sales.c.updated_at.type),
+    }
+    values.update({name: bindparam(f"v_{name}", type_=sales.c[name].type) for name in columns})
+    return Prepared(
+        update(sales).where(sales.c.id == bindparam("b_id"), condition).values(**values).returning(*sales.c)
+    )
+
+
+def _refuse_job(conn: Connection, job_id: int, action: str) -> None:
+    """A job's conditional UPDATE touched no row: say why (no such job, or the wrong state)."""
+    current = conn.execute(select(print_jobs.c.state).where(print_jobs.c.id == job_id)).scalar()
+    if current is None:
+        raise UnknownJob(job_id)
+    raise InvalidJobState(job_id=job_id, action=action, current=JobState(current))
 
 
 def _upsert(dialect: str) -> Any:
@@ -1292,6 +1318,52 @@ _ENQUEUE = Prepared(
     column_keys=("sale_id", "kind", "state", "payload", "reprint_of", "created_at"),
 )
 _EVENT = Prepared(insert(events).returning(events.c.id), column_keys=("sale_id", "event", "detail", "at"))
+# The checkout path: a new sale and its lines, each returned as stored; the spooler's claim and done.
+_INSERT_SALE = Prepared(
+    insert(sales).returning(*sales.c),
+    column_keys=(
+        "out_trade_no",
+        "store",
+        "lane",
+        "cashier",
+        "business_date",
+        "body",
+        "total_fee",
+        "state",
+        "sign_type",
+        "created_at",
+        "updated_at",
+    ),
+)
+_INSERT_ITEM = Prepared(
+    insert(sale_items).returning(*sale_items.c),
+    column_keys=("sale_id", "position", "name", "qty", "unit_price", "amount"),
+)
+_queued = print_jobs.alias("queued")
+_CLAIM_JOB = Prepared(
+    update(print_jobs)
+    .where(
+        print_jobs.c.id
+        == select(_queued.c.id)
+        .where(_queued.c.state == JobState.QUEUED.value)
+        .order_by(_queued.c.id)
+        .limit(1)
+        .scalar_subquery(),
+        print_jobs.c.state == JobState.QUEUED.value,
+    )
+    .values(
+        state=JobState.PRINTING.value,
+        claimed_at=bindparam("b_at", type_=print_jobs.c.claimed_at.type),
+    )
+    .returning(*print_jobs.c)
+)
+_ANY_QUEUED = Prepared(select(print_jobs.c.id).where(print_jobs.c.state == JobState.QUEUED.value).limit(1))
+_JOB_DONE = Prepared(
+    update(print_jobs)
+    .where(print_jobs.c.id == bindparam("b_id"), print_jobs.c.state == JobState.PRINTING.value)
+    .values(state=JobState.DONE.value, printed_at=bindparam("b_at", type_=print_jobs.c.printed_at.type))
+    .returning(*print_jobs.c)
+)
 _MESSAGE = Prepared(
     insert(messages).returning(messages.c.id),
     column_keys=("kind", "out_trade_no", "raw", "verdict", "received_at"),
