@@ -104,9 +104,10 @@ def serve(kind: str, db_url: str, db_path: str, log_file: str, ports: mp.Queue) 
             level=logging.INFO,
             format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
         )
-        from pos.listener.reply import quiet_duplicate_lines
+        from pos.listener.reply import lean_log_records, quiet_duplicate_lines
 
         quiet_duplicate_lines()  # as `pos listen` does
+        lean_log_records()
         ledger = open_ledger(db_url, busy_timeout_ms=3000)
         app = create_app(config, ledger)
     else:

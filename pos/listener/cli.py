@@ -70,7 +70,7 @@ def _open_ledger(config: pos_config.Config, **options):  # -> Ledger | str (the 
 
 def cmd_listen(args: argparse.Namespace) -> int:
     from pos.listener.app import create_app
-    from pos.listener.reply import quiet_duplicate_lines
+    from pos.listener.reply import lean_log_records, quiet_duplicate_lines
     from pos.listener.server import build_server
 
     config = pos_config.load(args.config)
@@ -80,7 +80,6 @@ def cmd_listen(args: argparse.Namespace) -> int:
     ledger = _open_ledger(config, busy_timeout_ms=BUSY_TIMEOUT_MS)
     if isinstance(ledger, str):
         return _fail(ledger, EXIT_UNAVAILABLE)
-    quiet_duplicate_lines()  # one INFO line per notice, not the ledger's too
     try:
         app = create_app(config, ledger)
         try:
@@ -94,6 +93,9 @@ def cmd_listen(args: argparse.Namespace) -> int:
             flush=True,
         )
         log.info("event=listener_started host=%s port=%s", host, server.effective_port)
+        # This process is the listener from here on: its logging set up for it (see reply.py).
+        quiet_duplicate_lines()  # one INFO line per notice, not the ledger's too
+        lean_log_records()
         try:
             server.run()
         finally:

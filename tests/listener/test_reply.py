@@ -6,7 +6,13 @@ import logging
 
 import pytest
 
-from pos.listener.reply import LEDGER_LOGGER, NoticePaymentLinesAtDebug, clean, quiet_duplicate_lines
+from pos.listener.reply import (
+    LEDGER_LOGGER,
+    NoticePaymentLinesAtDebug,
+    clean,
+    lean_log_records,
+    quiet_duplicate_lines,
+)
 
 
 @pytest.fixture
@@ -72,3 +78,17 @@ def test_flagged_payments_and_other_sources_keep_their_level(stack, caplog, quie
         (logging.WARNING, "source=notice"),
         (logging.INFO, "source=query"),
     ]
+
+
+def test_lean_log_records_drop_what_the_format_never_prints(monkeypatch, caplog):
+    for name in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, name, getattr(logging, name))  # restored after the test
+    lean_log_records()
+    caplog.set_level(logging.INFO)
+    logging.getLogger("pos.listener.notify").info("event=notice_paid out_trade_no=X")
+    (record,) = caplog.records
+    assert record.getMessage() == "event=notice_paid out_trade_no=X"
+    assert (record.funcName, record.thread, record.process) == ("(unknown function)", None, None)
+    assert "level=INFO logger=pos.listener.notify event=notice_paid" in logging.Formatter(
+        "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+    ).format(record)
