@@ -17,7 +17,9 @@ per notice, no conditional update. At the end the script counts transitions:
 PAID sales, confirmation jobs and accepted payments must each equal the number
 of sales (zero lost, zero doubled). The naive handler's doubled slips are
 printed to show why it is naive. Target: >= 1,500 notices/s, and not slower
-than the naive handler.
+than the naive handler. A third server, ``waitress``, reads each body and
+answers SUCCESS without checking or storing anything: what the server and the
+load generator alone cost on these cores, the floor under both handlers.
 
 The two cores are often shared with other work, so one run of each says little:
 the handlers run ``--rounds`` times, alternating, each round on fresh files, and
@@ -89,6 +91,18 @@ def naive_app(db_path: str, api_key: str):
     return app
 
 
+def floor_app():
+    """What the server alone costs: read the body, answer SUCCESS, check and store nothing."""
+    ok = b"<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(ok)))])
+        return [ok]
+
+    return app
+
+
 def serve(kind: str, db_url: str, db_path: str, log_file: str, ports: mp.Queue) -> None:
     from pos import config as pos_config
     from pos.listener import build_server, create_app
@@ -110,6 +124,8 @@ def serve(kind: str, db_url: str, db_path: str, log_file: str, ports: mp.Queue) 
         lean_log_records()
         ledger = open_ledger(db_url, busy_timeout_ms=3000)
         app = create_app(config, ledger)
+    elif kind == "waitress":
+        app = floor_app()
     else:
         app = naive_app(db_path, config.merchant.api_key)
     server = build_server(app, config.listener, host="127.0.0.1", port=0)
@@ -276,14 +292,18 @@ def main() -> int:
         os.sched_setaffinity(0, cores)  # children inherit it: servers and clients share 2 cores
     mp.set_start_method("fork")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    rounds: list[tuple[dict, dict]] = []
+    rounds: list[tuple[dict, dict, dict]] = []
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="pos-bench-listener-") as tmp:
             workdir = Path(tmp)
-            rounds.append((run("naive", workdir, args), run("listener", workdir, args)))
+            rounds.append(
+                (run("naive", workdir, args), run("listener", workdir, args), run("waitress", workdir, args))
+            )
+    load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else "?"
     print(f"{args.sales} sales x {args.copies} deliveries, {args.clients}x{args.threads} connections, "
-          f"cores {cores}, load average {load:.2f} at start, {args.rounds} rounds")  # fmt: skip
+          f"cores {cores}, load average {load:.2f} at start and {load_end:.2f} at the end, "
+          f"{args.rounds} rounds")  # fmt: skip
     header = f"{'round':<6} {'handler':<9} {'notices/s':>10} {'cpu ms/notice':>14} {'requests':>9} "
     print(header + f"{'SUCCESS':>8} {'PAID':>6} {'slips':>6} {'payments':>9} {'flags':>6}")
     for number, pair in enumerate(rounds, start=1):
@@ -299,15 +319,21 @@ def main() -> int:
     ours_cpu = median([pair[1]["cpu_ms"] for pair in rounds])
     print(f"median    naive {naive_rate:.0f}/s ({naive_cpu:.3f} ms CPU/notice), "
           f"listener {ours_rate:.0f}/s ({ours_cpu:.3f} ms CPU/notice)")  # fmt: skip
+    for index, kind in enumerate(("naive", "listener", "waitress")):
+        rates = [pair[index]["per_second"] for pair in rounds]
+        cpus = [pair[index]["cpu_ms"] for pair in rounds]
+        print(f"spread    {kind:<9} {min(rates):.0f}..{max(rates):.0f}/s, "
+              f"{min(cpus):.3f}..{max(cpus):.3f} ms CPU/notice")  # fmt: skip
+    print("(waitress: an app that reads the body and answers SUCCESS, checking nothing: the server's cost)")
     lost_or_doubled = sum(
         abs(ours["paid"] - args.sales)
         + abs(ours["confirmation_jobs"] - args.sales)
         + abs(ours["accepted_payments"] - args.sales)
         + ours["failed"]
         + ours["flags"]
-        for _, ours in rounds
+        for _, ours, _ in rounds
     )
-    doubled = [naive["confirmation_jobs"] - args.sales for naive, _ in rounds]
+    doubled = [naive["confirmation_jobs"] - args.sales for naive, _, _ in rounds]
     print(f"naive: {', '.join(map(str, doubled))} doubled confirmation slips")
     checks = {
         f"listener >= {TARGET_PER_SECOND}/s (median)": ours_rate >= TARGET_PER_SECOND,
