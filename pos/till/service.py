@@ -157,7 +157,7 @@ class Till:
             sale = self.checkout.ring_up(
                 items=wanted.items, amount_fen=wanted.amount_fen, body=wanted.body, cashier=wanted.cashier
             )
-        self._wake(sale)
+        self._wake(sale, watcher=False)
         return sale
 
     def retry(self, sale_id: int) -> Sale:
@@ -217,10 +217,16 @@ class Till:
 
         return self.t(f"status.{sale_status(sale)}")
 
-    def _wake(self, sale: Sale | None) -> None:
-        """Tell the watcher about a new order, and the spooler about a new job, if they listen."""
-        if sale is not None and sale.state is SaleState.AWAITING_PAYMENT:
-            self.watcher.nudge()
+    def _wake(self, sale: Sale | None, *, watcher: bool = True) -> None:
+        """Tell the spooler about a new job, and (unless ``watcher=False``) the watcher about the sale.
+
+        A ring-up does not wake the watcher: a new order's first query is due 2 s after it
+        (``watcher.SCHEDULE``) and the watcher re-reads the pending sales at least every 2 s
+        (``watcher.IDLE_WAKE``), so waking it changes nothing it does for the sale, while its pass
+        (every pending sale read back) would run beside the spooler printing the slip.
+        """
         wake = getattr(self.spooler, "wake", None) or getattr(self.spooler, "nudge", None)
         if callable(wake):
             wake()
+        if watcher and sale is not None and sale.state is SaleState.AWAITING_PAYMENT:
+            self.watcher.nudge()
