@@ -943,10 +943,12 @@ class Ledger:
         Sales with a void request come first (oldest request first: a customer
         must not be able to pay them any longer), then the rest, oldest first.
         """
-        return self._sales(
-            sales.c.state.in_([SaleState.NEW.value, SaleState.AWAITING_PAYMENT.value]),
-            order_by=(sales.c.void_requested_at.is_(None), sales.c.void_requested_at, sales.c.id),
-        )
+        # The watcher asks on every pass: both statements compiled once (pos.ledger.prepared).
+        with self._read() as conn:
+            by_sale: dict[int, list[SaleItem]] = {}
+            for item in _PENDING_ITEMS.rows(conn, {}):
+                by_sale.setdefault(item.sale_id, []).append(_item(item))
+            return [_sale(row, by_sale.get(row.id, ())) for row in _PENDING_SALES.rows(conn, {})]
 
     def _sales(self, where: Any, *, order_by: Sequence[Any] = (sales.c.id,)) -> list[Sale]:
         with self._read() as conn:
@@ -1318,6 +1320,17 @@ _ENQUEUE = Prepared(
     column_keys=("sale_id", "kind", "state", "payload", "reprint_of", "created_at"),
 )
 _EVENT = Prepared(insert(events).returning(events.c.id), column_keys=("sale_id", "event", "detail", "at"))
+_pending = or_(sales.c.state == SaleState.NEW.value, sales.c.state == SaleState.AWAITING_PAYMENT.value)
+_PENDING_SALES = Prepared(
+    select(sales)
+    .where(_pending)
+    .order_by(sales.c.void_requested_at.is_(None), sales.c.void_requested_at, sales.c.id)
+)
+_PENDING_ITEMS = Prepared(
+    select(sale_items)
+    .where(sale_items.c.sale_id.in_(select(sales.c.id).where(_pending)))
+    .order_by(sale_items.c.sale_id, sale_items.c.position)
+)
 # The checkout path: a new sale and its lines, each returned as stored; the spooler's claim and done.
 _INSERT_SALE = Prepared(
     insert(sales).returning(*sales.c),
