@@ -68,3 +68,9 @@ def test_padding_helpers():
     assert center("合计", 10) == "   合计"
     with pytest.raises(ValueError):
         table_row(["a"], (1, 2), "l")
+
+
+@given(st.text(max_size=80))
+def test_cells_is_one_per_ascii_character_and_two_per_other(text):
+    """cells() takes a shortcut for ASCII text; it must count exactly as character by character."""
+    assert cells(text) == sum(1 if ord(ch) < 0x80 else 2 for ch in text)
