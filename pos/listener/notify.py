@@ -29,7 +29,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -39,6 +39,7 @@ from pos.ledger import InvalidInput, Ledger, MessageKind, PaidStatus, is_valid_o
 from pos.ledger.ledger import PaymentReport, PaymentSummary
 from pos.ledger.models import PaidOutcome
 from pos.listener.reply import Reply, log_event
+from pos.listener.storage import DatabaseUnavailable, store_message, write_queue
 from pos.wechatpay import notices
 from pos.wechatpay.errors import (
     BodyTooLarge,
@@ -66,14 +67,6 @@ _FLAGGED = (
     PaidStatus.UNKNOWN_SALE,
     PaidStatus.PAID_AFTER_CLOSE,
 )
-
-
-class DatabaseUnavailable(Exception):
-    """The ledger could not be read or written: answer FAIL so WeChat sends the notice again."""
-
-    def __init__(self, error: str, out_trade_no: str | None) -> None:
-        super().__init__(error)
-        self.out_trade_no = out_trade_no
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,11 +245,7 @@ class PaymentNotices:
         self.max_body = config.listener.max_body
         self.ledger = ledger
         self.paid = PaidMemory(memory)
-        # SQLite lets one writer in at a time and makes the others poll with sleeps (busy_timeout);
-        # queueing this process's writers on a lock instead hands the database over without the naps.
-        # Other processes (the till) still meet the busy timeout. PostgreSQL needs no such queue.
-        sqlite = ledger.engine.dialect.name == "sqlite"
-        self._writing: AbstractContextManager[object] = threading.Lock() if sqlite else nullcontext()
+        self._writing = write_queue(ledger)  # shared with the refund notices' handler
         self._payments = GroupCommit(ledger, self._writing)
 
     def handle(self, body: bytes, *, remote: str = "-") -> Reply:
@@ -414,13 +403,7 @@ class PaymentNotices:
 
     def _store(self, body: bytes, verdict: str, out_trade_no: str | None) -> None:
         """Keep a verified notice that does not go through mark_paid, before answering."""
-        try:
-            with self._writing:
-                self.ledger.record_message(
-                    MessageKind.NOTICE, body, verdict=verdict, out_trade_no=out_trade_no
-                )
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(type(exc).__name__, out_trade_no) from None
+        store_message(self.ledger, MessageKind.NOTICE, body, verdict=verdict, out_trade_no=out_trade_no)
 
     def _foreign(self, body: bytes, notice: notices.PaymentNotice, sale: PaymentSummary) -> Reply:
         """A signed notice in another currency or for another trade type than our NATIVE orders:

@@ -25,8 +25,6 @@ cannot take it, the reply is FAIL and WeChat sends the notice again.
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -34,6 +32,7 @@ from pos.config import Config
 from pos.ledger import Ledger, MessageKind, Refund, RefundRefused, RefundState, UnknownRefund
 from pos.listener.notify import MSG_BUSY, MSG_INVALID, MSG_MALFORMED, MSG_MERCHANT, MSG_TOO_LARGE, _xml_reason
 from pos.listener.reply import Reply, log_event
+from pos.listener.storage import DatabaseUnavailable, store_message, write_queue
 from pos.wechatpay import notices
 from pos.wechatpay.errors import BodyTooLarge, DecryptError, InvalidField, WrongMerchant, XmlError
 
@@ -43,10 +42,6 @@ MSG_DECRYPT = "req_info解密失败"
 FAILURE_STATUSES = ("REFUNDCLOSE", "CHANGE")
 
 
-class DatabaseUnavailable(Exception):
-    """The ledger could not be read or written: answer FAIL so WeChat sends the notice again."""
-
-
 class RefundNotices:
     """Turns one refund notice body into one :class:`Reply`; thread-safe."""
 
@@ -54,9 +49,7 @@ class RefundNotices:
         self.merchant = config.merchant
         self.max_body = config.listener.max_body
         self.ledger = ledger
-        # As for payment notices: SQLite takes one writer at a time; queue ours instead of napping.
-        sqlite = ledger.engine.dialect.name == "sqlite"
-        self._writing: AbstractContextManager[object] = threading.Lock() if sqlite else nullcontext()
+        self._writing = write_queue(ledger)  # shared with the payment notices' handler
 
     def handle(self, body: bytes, *, remote: str = "-") -> Reply:
         try:
@@ -156,13 +149,9 @@ class RefundNotices:
         return Reply(notices.success_reply(), verdict=verdict)
 
     def _store(self, body: bytes, verdict: str, out_trade_no: str | None) -> None:
-        try:
-            with self._writing:
-                self.ledger.record_message(
-                    MessageKind.REFUND_NOTICE, body, verdict=verdict, out_trade_no=out_trade_no
-                )
-        except SQLAlchemyError as exc:
-            raise DatabaseUnavailable(type(exc).__name__) from None
+        store_message(
+            self.ledger, MessageKind.REFUND_NOTICE, body, verdict=verdict, out_trade_no=out_trade_no
+        )
 
     def _reject(
         self, reason: str, remote: str, message: str, *, status: int = 200, **fields: object
