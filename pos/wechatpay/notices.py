@@ -221,17 +221,9 @@ def scan_reply(
     nonce_str: str | None = None,
 ) -> bytes:
     """The signed answer that lets WeChat show the customer the payment sheet."""
-    reply = {
-        "return_code": SUCCESS,
-        "appid": appid,
-        "mch_id": mch_id,
-        "nonce_str": nonce_str or signing.new_nonce(),
-        "prepay_id": prepay_id,
-        "result_code": SUCCESS,
-    }
-    if sign_type != signing.MD5:
-        reply["sign_type"] = sign_type
-    return xmlcodec.encode(signing.signed(reply, api_key, sign_type))
+    outcome = {"prepay_id": prepay_id, "result_code": SUCCESS}
+    return _scan_answer(outcome, appid=appid, mch_id=mch_id, api_key=api_key, sign_type=sign_type,
+                        nonce_str=nonce_str)  # fmt: skip
 
 
 def scan_fail_reply(
@@ -244,13 +236,21 @@ def scan_fail_reply(
     nonce_str: str | None = None,
 ) -> bytes:
     """The signed refusal; WeChat shows ``err_code_des`` to the customer, so write it for them."""
+    outcome = {"result_code": "FAIL", "err_code_des": err_code_des}
+    return _scan_answer(outcome, appid=appid, mch_id=mch_id, api_key=api_key, sign_type=sign_type,
+                        nonce_str=nonce_str)  # fmt: skip
+
+
+def _scan_answer(
+    outcome: dict[str, str], *, appid: str, mch_id: str, api_key: str, sign_type: str, nonce_str: str | None
+) -> bytes:
+    """A mode-one reply (§9.4): return_code SUCCESS, our identity, the outcome, signed over all of it."""
     reply = {
         "return_code": SUCCESS,
         "appid": appid,
         "mch_id": mch_id,
         "nonce_str": nonce_str or signing.new_nonce(),
-        "result_code": "FAIL",
-        "err_code_des": err_code_des,
+        **outcome,
     }
     if sign_type != signing.MD5:
         reply["sign_type"] = sign_type
