@@ -21,17 +21,9 @@ MAX_HEADER_BYTES = 16 * 1024
 CHANNEL_TIMEOUT = 30  # seconds an idle connection may stay open
 
 
-def build_server(
-    app: Any, listener: ListenerConfig, *, host: str | None = None, port: int | None = None, **options: Any
-) -> Any:
-    """A waitress server for ``app`` on ``host:port`` (defaults from ``[listener]``), not yet running.
-
-    Call ``.run()`` to serve until interrupted; ``.effective_port`` is the bound port
-    (useful with port 0). ``options`` override the waitress settings below.
-    """
-    settings: dict[str, Any] = {
-        "host": listener.host if host is None else host,
-        "port": listener.port if port is None else port,
+def waitress_limits(listener: ListenerConfig) -> dict[str, Any]:
+    """The waitress settings for a port open to the internet (everything but host and port)."""
+    return {
         "threads": THREADS,
         # waitress refuses when Content-Length >= this, so allow exactly max_body.
         "max_request_body_size": listener.max_body + 1,
@@ -41,5 +33,20 @@ def build_server(
         "ident": "pos",
         "clear_untrusted_proxy_headers": True,
     }
-    settings.update(options)
+
+
+def build_server(
+    app: Any, listener: ListenerConfig, *, host: str | None = None, port: int | None = None, **options: Any
+) -> Any:
+    """A waitress server for ``app`` on ``host:port`` (defaults from ``[listener]``), not yet running.
+
+    Call ``.run()`` to serve until interrupted; ``.effective_port`` is the bound port
+    (useful with port 0). ``options`` override :func:`waitress_limits`.
+    """
+    settings: dict[str, Any] = {
+        "host": listener.host if host is None else host,
+        "port": listener.port if port is None else port,
+        **waitress_limits(listener),
+        **options,
+    }
     return create_server(app, **settings)

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import ssl
 import threading
+from typing import Any
 
 from waitress.server import create_server
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -72,16 +73,18 @@ class BackgroundServer:
         *,
         threads: int = 8,
         ssl_context: ssl.SSLContext | None = None,
+        **waitress_options: Any,
     ) -> None:
+        """``waitress_options`` go to waitress as they are (e.g. the listener's limits, so a demo or a
+        test serves the listener exactly as ``pos listen`` does); not with ``ssl_context``."""
         self.host = host
         self._tls: _TlsServer | None = None
         if ssl_context is not None:
             self._tls = _TlsServer(app, host, port, ssl_context)
             self.port = self._tls.port
             return
-        self._server = create_server(
-            app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=True
-        )
+        settings = {"threads": threads, "clear_untrusted_proxy_headers": True, **waitress_options}
+        self._server = create_server(app, host=host, port=port, **settings)
         self.host = host
         self.port: int = self._server.effective_port  # type: ignore[union-attr]
         self._thread = threading.Thread(target=self._run, name=f"waitress-{self.port}", daemon=True)
