@@ -13,20 +13,25 @@ database size is printed.
 Then, in the same run, each measured three times (best shown):
 
 - the day view: ``GET /manager/day?date=...`` over real HTTP on loopback
-  (waitress, a logged-in manager session): totals, counts by state, flags,
+  (the till's app served by waitress in its own process, as ``pos till`` runs
+  it; a logged-in manager session): totals, counts by state, flags,
   the hourly chart beside the earlier weeks, and the first page of sales;
   once the first time (the chart's earlier weeks are computed) and again
   (they are kept a few minutes; the day itself is always computed afresh);
-- the CSV: ``GET /manager/day.csv?date=...``, every byte of it read;
+- the CSV: ``GET /manager/day.csv?date=...``, every byte of it read; the
+  first time, a second after the day view (which starts the till's helper
+  process that writes the later half of a big day, see pos/till/csv_helper.py;
+  starting it takes about half a second), and again;
 - the naive way, what the till's JSON API does for the cashier's "today" list:
   ``ledger.sales_for_day`` loads every Sale record with its items and Python
   adds them up; and the naivest, ``ledger.get_sale`` per sale, timed on the
   first 2,000 sales and extrapolated to the day (said so in the output).
 
-Then, in process, where the CSV's time goes: all of ``csv_chunks``; only its
-database read (the driver's tuples, nothing formatted); the same query inside
-SQLite alone (every column computed, nothing handed to Python); what joining
-each sale's lines adds to the read; Python's formatting; and what HTTP adds.
+Then, in process, where the CSV's time goes: ``csv_chunks`` as the till runs it,
+with its helper process writing the later half of the day; in one process; that
+one's database read (the driver's tuples, nothing formatted); the same query
+inside SQLite alone (every column computed, nothing handed to Python); Python's
+formatting; and what HTTP adds.
 
 Target: at most 300 ms each for the day view and the CSV.
 """
@@ -35,13 +40,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing
 import random
 import shutil
 import sqlite3
 import sys
 import tempfile
 import time
+import types
+import urllib.parse
 from datetime import UTC, date, datetime, timedelta
+from http.client import HTTPConnection
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -51,11 +60,13 @@ from sqlalchemy import insert
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pos import config as pos_config
-from pos.ledger import SaleState, open_ledger
+from pos.ledger import LineItem, SaleState, open_ledger
+from pos.ledger.models import items_listing
 from pos.ledger.schema import flags, payments, refunds, sale_items, sales
 from pos.till import report
 
 TARGET_MS = 300
+READING_S = 1.0  # between the day view and the first CSV: the manager reads the page
 DAY = date(2026, 11, 27)
 ZONE = ZoneInfo("Asia/Shanghai")
 PRODUCTS = (("拿铁", 1800), ("柠檬茶", 1250), ("芝士蛋糕", 2600), ("矿泉水", 200), ("美式咖啡", 1500))
@@ -88,19 +99,20 @@ def fill(url: str, day: date, count: int, rng: random.Random, first_id: int) -> 
         sequence[lane] += 1
         created = opening + timedelta(seconds=offset)
         state = rng.choices(states, weights)[0]
-        lines = [PRODUCTS[rng.randrange(len(PRODUCTS))] for _ in range(rng.randint(1, 3))]
-        total = 0
-        for position, (name, price) in enumerate(lines, start=1):
-            qty = rng.randint(1, 2)
-            total += price * qty
+        lines = [
+            LineItem(*PRODUCTS[rng.randrange(len(PRODUCTS))], qty=rng.randint(1, 2))
+            for _ in range(rng.randint(1, 3))
+        ]
+        total = sum(line.amount for line in lines)
+        for position, line in enumerate(lines, start=1):
             item_rows.append(
                 {
                     "sale_id": sale_id,
                     "position": position,
-                    "name": name,
-                    "qty": qty,
-                    "unit_price": price,
-                    "amount": price * qty,
+                    "name": line.name,
+                    "qty": line.qty,
+                    "unit_price": line.unit_price,
+                    "amount": line.amount,
                 }
             )
         paid = state in (SaleState.PAID, SaleState.PARTLY_REFUNDED, SaleState.REFUNDED)
@@ -119,7 +131,8 @@ def fill(url: str, day: date, count: int, rng: random.Random, first_id: int) -> 
                 "lane": lane,
                 "cashier": f"收银员{n % 4 + 1}",
                 "business_date": day,
-                "body": lines[0][0],
+                "body": lines[0].name,
+                "items_text": items_listing(lines),  # what Ledger.create_sale stores
                 "total_fee": total,
                 "state": state.value,
                 "sign_type": "MD5",
@@ -194,6 +207,23 @@ def fill(url: str, day: date, count: int, rng: random.Random, first_id: int) -> 
     return first_id + count
 
 
+def serve_till(config, ready, stop) -> None:
+    """The till's app in its own process, as ``pos till`` runs it (its watcher and spooler not
+    started: nothing here is for sale), so the bench's HTTP client does not share its interpreter."""
+    from pos.sandbox.server import BackgroundServer
+    from pos.till.app import create_app
+    from pos.till.service import Till
+
+    till = Till(config)
+    server = BackgroundServer(create_app(till)).start()
+    try:
+        ready.put(server.base_url)
+        stop.wait()
+    finally:
+        server.stop()
+        till.stop()
+
+
 def best_ms(run, repeat: int = 3) -> tuple[float, object]:
     times, value = [], None
     for _ in range(repeat):
@@ -233,10 +263,6 @@ def main() -> int:
 
     from werkzeug.security import generate_password_hash
 
-    from pos.sandbox.server import BackgroundServer
-    from pos.till.app import create_app
-    from pos.till.service import Till
-
     base = pos_config.from_mapping({}, "<bench>", env={})
     password = "bench-password"
     config = base.replace(
@@ -245,8 +271,11 @@ def main() -> int:
         printer=dataclasses.replace(base.printer, device=f"dir:{folder / 'printer'}"),
         manager=dataclasses.replace(base.manager, password_hash=generate_password_hash(password)),
     )
-    till = Till(config)
-    server = BackgroundServer(create_app(till)).start()
+    spawn = multiprocessing.get_context("spawn")
+    ready, stop = spawn.Queue(), spawn.Event()
+    till_process = spawn.Process(target=serve_till, args=(config, ready, stop))  # it has a child itself
+    till_process.start()
+    server = types.SimpleNamespace(base_url=ready.get(timeout=120))
     results = {}
     try:
         http = requests.Session()
@@ -264,19 +293,32 @@ def main() -> int:
             assert response.status_code == 200, response.status_code
             return len(response.content)
 
-        def csv_export() -> int:
-            response = http.get(
-                f"{server.base_url}/manager/day.csv", params={"date": DAY.isoformat()}, timeout=60
-            )
-            assert response.status_code == 200, response.status_code
-            return len(response.content)
+        address = urllib.parse.urlsplit(server.base_url)
+        cookies = "; ".join(f"{name}={value}" for name, value in http.cookies.items())
+
+        def csv_export() -> int:  # http.client: one read of the whole body, as a browser's would be
+            connection = HTTPConnection(address.hostname, address.port, timeout=60)
+            try:
+                connection.request(
+                    "GET", f"/manager/day.csv?date={DAY.isoformat()}", headers={"Cookie": cookies}
+                )
+                response = connection.getresponse()
+                body = response.read()
+                assert response.status == 200, response.status
+                return len(body)
+            finally:
+                connection.close()
 
         results["day view, first time (HTTP)"] = best_ms(day_view, repeat=1)
         results["day view, again (HTTP)"] = best_ms(day_view)
-        results["CSV (HTTP, every sale)"] = best_ms(csv_export)
+        # The day view started the till's CSV helper process (a big day). A manager reads the page
+        # before asking for its CSV; the bench gives that a second, and shows the first CSV apart.
+        time.sleep(READING_S)
+        results["CSV, first time (HTTP, every sale)"] = best_ms(csv_export, repeat=1)
+        results["CSV, again (HTTP, every sale)"] = best_ms(csv_export)
     finally:
-        server.stop()
-        till.stop()
+        stop.set()
+        till_process.join(timeout=30)
 
     ledger = open_ledger(url)
     breakdown = csv_breakdown(ledger, config)
@@ -303,11 +345,11 @@ def main() -> int:
     for name, (ms, size_bytes) in results.items():
         verdict = "ok" if ms <= TARGET_MS else f"OVER the {TARGET_MS} ms target"
         print(f"  {name:<40} {ms:8.1f} ms  ({size_bytes / 1e6:.2f} MB)  {verdict}")
-    http_ms = results["CSV (HTTP, every sale)"][0]
+    http_ms = results["CSV, again (HTTP, every sale)"][0]
     print(f"  where the CSV's time goes (in process, best of 3; SQLite {sqlite3.sqlite_version}):")
     for name, ms in breakdown.items():
         print(f"    {name:<52} {ms:8.1f} ms")
-    transport_ms = http_ms - breakdown["csv_chunks, all of it"]
+    transport_ms = http_ms - breakdown["csv_chunks with the helper: two processes"]
     print(f"    {'the rest: HTTP (waitress, chunked) and the client':<52} {transport_ms:8.1f} ms")
     print(f"  {'naive: sales_for_day + Python sums':<40} {naive_ms:8.1f} ms  (same net: yes)")
     print(
@@ -321,14 +363,19 @@ def main() -> int:
 
 
 def csv_breakdown(ledger, config) -> dict[str, float]:
-    """Where the CSV's time goes, in process: all of it; only its database read (the driver's tuples,
-    nothing formatted); the same query inside SQLite alone; and the read without the sales' lines."""
+    """Where the CSV's time goes, in process: with the helper process (as the till writes it); in
+    one process; that one's database read alone (the driver's tuples, nothing formatted); and the
+    same query inside SQLite alone."""
     from sqlalchemy import func, select
 
-    words = report_words(config)
+    from pos.till.csv_helper import CsvHelper
 
-    def whole() -> int:
-        chunks = report.csv_chunks(ledger, DAY, store="S01", zone=ZONE, state_words=words)
+    words = report_words(config)
+    helper = CsvHelper(str(ledger.engine.url))
+    helper.warm()
+
+    def whole(helper=None) -> int:
+        chunks = report.csv_chunks(ledger, DAY, store="S01", zone=ZONE, state_words=words, helper=helper)
         return sum(len(chunk) for chunk in chunks)
 
     def read(statement) -> int:
@@ -342,27 +389,24 @@ def csv_breakdown(ledger, config) -> dict[str, float]:
     def with_items(conn):
         return report.csv_statement(conn, DAY, store="S01")
 
-    def without_items(conn):
-        columns = list(with_items(conn).selected_columns)
-        columns[3] = sales.c.body
-        return (
-            select(*columns).where(sales.c.business_date == DAY, sales.c.store == "S01").order_by(sales.c.id)
-        )
-
     def sqlite_alone(conn):  # every column computed, one number back: no Python object per value
         day = with_items(conn).subquery()
         return select(*(func.count(column) for column in day.c))
 
+    try:
+        whole(helper)  # the helper has started
+        two, _ = best_ms(lambda: whole(helper))
+    finally:
+        helper.close()
     total, _ = best_ms(whole)
     read_ms, _ = best_ms(lambda: read(with_items))
-    bare_ms, _ = best_ms(lambda: read(without_items))
     engine_ms, _ = best_ms(lambda: read(sqlite_alone))
     return {
-        "csv_chunks, all of it": total,
-        "its database read (SQLite + the driver's tuples)": read_ms,
-        "  SQLite alone (same query, nothing handed over)": engine_ms,
-        "  joining each sale's lines (read - read without)": read_ms - bare_ms,
-        "formatting in Python (all of it - the read)": total - read_ms,
+        "csv_chunks with the helper: two processes": two,
+        "csv_chunks in one process": total,
+        "  its database read (SQLite + the driver's tuples)": read_ms,
+        "    SQLite alone (same query, nothing handed over)": engine_ms,
+        "  formatting in Python (one process - the read)": total - read_ms,
     }
 
 

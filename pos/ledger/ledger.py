@@ -70,6 +70,7 @@ from pos.ledger.models import (
     Sale,
     SaleItem,
     SaleState,
+    items_listing,
 )
 from pos.ledger.prepared import Prepared
 from pos.ledger.schema import (
@@ -302,6 +303,7 @@ class Ledger:
                     "sign_type": sign_type,
                     "created_at": at,
                     "updated_at": at,
+                    "items_text": items_listing(lines),
                 },
             )
             sale_id = row.id
@@ -1415,6 +1417,7 @@ _INSERT_SALE = Prepared(
         "sign_type",
         "created_at",
         "updated_at",
+        "items_text",
     ),
 )
 _INSERT_ITEM = Prepared(

@@ -8,6 +8,7 @@ method, never assign to a record.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -138,6 +139,19 @@ class SaleItem:
     qty: int
     unit_price: int
     amount: int
+
+
+ITEM_SEPARATOR = "; "
+
+
+def items_listing(items: Iterable[LineItem | SaleItem]) -> str | None:
+    """A sale's lines as the one text listings show (``拿铁×2; 柠檬茶×1``), None without lines.
+
+    The ledger stores it with the sale when it is rung up (a sale's lines never change), so the
+    day view and the day's CSV read one column instead of joining every sale's lines.
+    """
+    text = ITEM_SEPARATOR.join(f"{item.name}×{item.qty}" for item in items)
+    return text or None
 
 
 @dataclass(frozen=True, slots=True)

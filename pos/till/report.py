@@ -25,26 +25,32 @@ paid less refunded. Refunds started but not yet confirmed are shown apart
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
-import sqlite3
+import logging
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, String, and_, case, cast, func, or_, select, type_coerce
+from sqlalchemy import Connection, Engine, String, and_, case, func, or_, select, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
 from pos.config import Config
 from pos.ledger import Flag, FlagKind, Ledger, SaleState
 from pos.ledger.database import READ_ONLY
 from pos.ledger.models import PAID_STATES
-from pos.ledger.schema import flags, sale_items, sales
+from pos.ledger.schema import flags, sales
 from pos.money import format_yuan
 from pos.receipts import templates
+
+if TYPE_CHECKING:
+    from pos.till.csv_helper import CsvHelper
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "CSV_COLUMNS",
@@ -53,6 +59,7 @@ __all__ = [
     "StateCount",
     "count_sales",
     "csv_chunks",
+    "csv_rows",
     "csv_statement",
     "day_figures",
     "day_flags",
@@ -64,8 +71,8 @@ __all__ = [
 ]
 
 BOM = "\ufeff"
-ITEM_SEPARATOR = "; "
 CSV_BATCH = 5000  # rows fetched and written at a time
+CSV_SPLIT_FROM = 20_000  # sales in a day from which csv_chunks gives half of them to a helper
 _PAID = [s.value for s in SaleState if s in PAID_STATES]
 
 
@@ -139,10 +146,14 @@ def _day_filter(day: date, store: str, lane: str | None) -> ColumnElement[bool]:
     return and_(*where)
 
 
+def _read(ledger: Ledger) -> AbstractContextManager[Connection]:
+    return _reading(ledger.engine)
+
+
 @contextmanager
-def _read(ledger: Ledger) -> Iterator[Connection]:
-    """A read-only transaction on the ledger (a plain BEGIN on SQLite: never blocks the writers)."""
-    with ledger.engine.connect() as conn:
+def _reading(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction (a plain BEGIN on SQLite: never blocks the writers)."""
+    with engine.connect() as conn:
         conn.execution_options(**READ_ONLY)
         with conn.begin():
             yield conn
@@ -229,23 +240,6 @@ def _minute_text(conn: Connection, moment: Any) -> Any:
 # -- the sales, one line each ----------------------------------------------------------------------
 
 
-def _items_text(conn: Connection) -> Any:
-    """The sale's lines as one string in the order of their ``position``, joined by the database
-    (``拿铁×2; 柠檬茶×1``); NULL for a sale without lines (a keyed-in amount).
-
-    PostgreSQL and SQLite 3.44+ order inside the aggregate. Older SQLite (Debian 12 ships 3.40)
-    has no ORDER BY there, so the lines come from a subquery ordered by position, the order
-    SQLite's group_concat then keeps; with ``ix_sale_items_lines`` that order costs no sort.
-    """
-    line = sale_items.c.name + "×" + cast(sale_items.c.qty, String)
-    mine = sale_items.c.sale_id == sales.c.id
-    if conn.dialect.name != "sqlite" or sqlite3.sqlite_version_info >= (3, 44):
-        joined = func.aggregate_strings(line, ITEM_SEPARATOR).aggregate_order_by(sale_items.c.position)
-        return select(joined).where(mine).correlate(sales).scalar_subquery()
-    lines = select(line.label("line")).where(mine).order_by(sale_items.c.position).correlate(sales).subquery()
-    return select(func.aggregate_strings(lines.c.line, ITEM_SEPARATOR)).scalar_subquery()
-
-
 def sale_lines(
     ledger: Ledger,
     day: date,
@@ -300,7 +294,7 @@ def _sale_lines_statement(conn: Connection, where: list[Any], offset: int, limit
             type_coerce(sales.c.paid_at, String),
             sales.c.out_trade_no,
             sales.c.transaction_id,
-            func.coalesce(_items_text(conn), sales.c.body),
+            func.coalesce(sales.c.items_text, sales.c.body),
             sales.c.total_fee,
             sales.c.refunded_fee,
             sales.c.refund_reserved_fee,
@@ -389,87 +383,127 @@ def csv_chunks(
     language: str = "zh-CN",
     lane: str | None = None,
     state_words: dict[SaleState, str] | None = None,
+    helper: CsvHelper | None = None,
 ) -> Iterator[bytes]:
-    """The day's CSV as UTF-8 byte chunks, BOM first, header, then one row per sale.
+    """The day's CSV as UTF-8 byte chunks, BOM first, header, then one row per sale in id order.
 
-    This is the one path that reads every sale of the day, so it stays lean: the database
-    joins the items into one string per sale, times stay text (converted to the store's zone
-    once per minute seen, not once per sale), amounts are formatted once per distinct value,
-    and rows go to the csv module a few thousand at a time.
+    With a ``helper`` (the till keeps one: :class:`pos.till.csv_helper.CsvHelper`) a day of at
+    least :data:`CSV_SPLIT_FROM` sales is written in two halves at once: this process writes the
+    first, the helper's process the second, and the second follows the first. A day that big
+    is otherwise bound by one core (bench/report.py). The two halves are read in two
+    transactions a few milliseconds apart, so a payment landing in between may show in one half
+    and not yet in the other, as it would in a file written a moment earlier. If the helper
+    fails, this process writes the second half itself: the file is the same either way.
     """
     index = 0 if language == "zh-CN" else 1
-    words = {state.value: word for state, word in (state_words or {}).items()}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    buffer.write(BOM)
-    writer.writerow([headers[index] for headers in CSV_COLUMNS.values()])
+    header = io.StringIO()
+    header.write(BOM)
+    csv.writer(header, lineterminator="\r\n").writerow([headers[index] for headers in CSV_COLUMNS.values()])
+    yield header.getvalue().encode("utf-8")
+    given = state_words or {}
+    words = {state.value: given.get(state, state.value) for state in SaleState}
+    rows = functools.partial(csv_rows, day=day, store=store, zone=zone, lane=lane, words=words)
+    split = _split_point(ledger.engine, day, store, lane) if helper is not None else None
+    if helper is None or split is None:
+        yield from rows(ledger.engine)
+        return
+    later = helper.rows(day=day, store=store, zone=zone, lane=lane, words=words, after=split)
+    yield from rows(ledger.engine, through=split)
+    try:
+        yield later.result()
+    except Exception as error:  # the helper's process died or failed: write that half here
+        log.warning("event=csv_helper_failed day=%s error=%s", day, type(error).__name__)
+        yield from rows(ledger.engine, after=split)
+
+
+def csv_rows(
+    engine: Engine,
+    *,
+    day: date,
+    store: str,
+    zone: ZoneInfo,
+    lane: str | None,
+    words: dict[str, str],
+    after: int | None = None,
+    through: int | None = None,
+) -> Iterator[bytes]:
+    """The CSV's rows of the day's sales with ``after < id <= through``, in UTF-8 chunks.
+
+    This is the one path that reads every sale of the day (100,000 on a big day), so it stays
+    lean: the items come as the one listing text the ledger stored with each sale; times stay
+    text, converted to the store's zone once per minute seen, not once per sale; amounts, words
+    and names become cells once per distinct value; each row is one f-string over the driver's
+    plain tuples; rows are encoded a few thousand at a time. ``words`` maps each state's value
+    to the word printed for it. The cells follow the csv module's rules (see :class:`_Cells`).
+    """
     local = _LocalText(zone)
     yuan = _YuanText()
     cell = _Cells()
     known, minute, amount = cell.get, local.get, yuan.get
     words = {state: cell(word) for state, word in words.items()}
-    with _read(ledger) as conn:
-        statement = csv_statement(conn, day, store=store, lane=lane)
+    with _reading(engine) as conn:
+        statement = csv_statement(conn, day, store=store, lane=lane, after=after, through=through)
         result = conn.execute(statement)  # not stream_results: its strategy reads a row ahead
         # The driver's own cursor: plain tuples, no Row objects for a whole day (every column is
         # already what we print: text, ints, or datetimes that _LocalText takes as they come).
         cursor = result.cursor
         while partition := cursor.fetchmany(CSV_BATCH):
             # out_trade_no and lane are letters, digits and dashes by the ledger's own rules;
-            # WeChat's transaction ids are digits.
+            # WeChat's transaction ids are digits (anything else goes through cell()).
             lines = [
-                ",".join(
-                    (
-                        (minute(created[:16]) or local.learn(created)) + created[16:19],
-                        out_trade_no,
-                        transaction_id
-                        if transaction_id and transaction_id.isalnum()
-                        else cell(transaction_id or ""),
-                        known(items) or cell(items),
-                        amount(total) or yuan(total),
-                        amount(refunded) or yuan(refunded),
-                        words.get(state) or cell(state),
-                        lane_id,
-                        known(cashier) or cell(cashier),
-                        (minute(paid[:16]) or local.learn(paid)) + paid[16:19] if paid else "",
-                    )
+                f"{minute(created[:16]) or local.learn(created)}{created[16:19]},{out_trade_no},"
+                f"{(tid if tid.isalnum() else cell(tid)) if tid else ''},{known(items) or cell(items)},"
+                f"{amount(total) or yuan(total)},{amount(refunded) or yuan(refunded)},"
+                f"{words.get(state) or cell(state)},{lane_id},{known(cashier) or cell(cashier)},"
+                f"{(minute(paid[:16]) or local.learn(paid)) + paid[16:19] if paid else ''}"
+                for created, out_trade_no, tid, items, total, refunded, state, lane_id, cashier, paid in (
+                    partition
                 )
-                for (
-                    created,
-                    out_trade_no,
-                    transaction_id,
-                    items,
-                    total,
-                    refunded,
-                    state,
-                    lane_id,
-                    cashier,
-                    paid,
-                ) in (partition)
             ]
             lines.append("")
-            buffer.write("\r\n".join(lines))
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
+            yield "\r\n".join(lines).encode("utf-8")
         result.close()
-    tail = buffer.getvalue()
-    if tail:
-        yield tail.encode("utf-8")
 
 
-def csv_statement(conn: Connection, day: date, *, store: str, lane: str | None = None) -> Any:
+def _split_point(engine: Engine, day: date, store: str, lane: str | None) -> int | None:
+    """The id that halves a day of at least CSV_SPLIT_FROM sales (None for a smaller day).
+
+    Read from ``ix_sales_day_figures`` alone. Halving the id range halves the rows when a day's
+    ids are dense, as they are for one store; several stores in one database still split evenly.
+    """
+    with _reading(engine) as conn:
+        span = select(func.count(), func.min(sales.c.id), func.max(sales.c.id))
+        count, first, last = conn.execute(span.where(_day_filter(day, store, lane))).one()
+    if count < CSV_SPLIT_FROM:
+        return None
+    return int(first) + (int(last) - int(first)) // 2
+
+
+def csv_statement(
+    conn: Connection,
+    day: date,
+    *,
+    store: str,
+    lane: str | None = None,
+    after: int | None = None,
+    through: int | None = None,
+) -> Any:
     """The CSV's query: exactly the columns it prints, in id order (the order of the day's index,
-    so no sort), each sale's lines from ``ix_sale_items_lines`` alone. bench/report.py times it.
+    so no sort), a sale's lines from its stored listing text, no join. bench/report.py times it.
 
     A covering index for the sales' columns too (measured on a day of 100,000 sales) saved about
     15 ms of a 340 ms read, for a fifth more database and a slower update of every sale: not kept."""
+    where = [_day_filter(day, store, lane)]
+    if after is not None:
+        where.append(sales.c.id > after)
+    if through is not None:
+        where.append(sales.c.id <= through)
     return (
         select(
             _utc_text(conn, sales.c.created_at),
             sales.c.out_trade_no,
             sales.c.transaction_id,
-            func.coalesce(_items_text(conn), sales.c.body),
+            func.coalesce(sales.c.items_text, sales.c.body),
             sales.c.total_fee,
             sales.c.refunded_fee,
             sales.c.state,
@@ -477,7 +511,7 @@ def csv_statement(conn: Connection, day: date, *, store: str, lane: str | None =
             sales.c.cashier,
             _utc_text(conn, sales.c.paid_at),
         )
-        .where(_day_filter(day, store, lane))
+        .where(*where)
         .order_by(sales.c.id)
     )
 

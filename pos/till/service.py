@@ -32,6 +32,7 @@ from pos.ledger import (
 )
 from pos.money import parse_yuan
 from pos.orders.checkout import Checkout, CheckoutError
+from pos.till.csv_helper import CsvHelper
 from pos.till.i18n import Translator
 from pos.till.qrsvg import qr_svg
 from pos.till.spooler import Spooler
@@ -75,7 +76,8 @@ def ensure_data_dir(config: Config) -> None:
 
 
 class Till:
-    """One per process. Attributes: config, ledger, client, checkout, watcher, spooler, catalogue, t."""
+    """One per process. Attributes: config, ledger, client, checkout, watcher, spooler, catalogue, t,
+    csv_helper (the second process a big day's CSV uses; started on first need)."""
 
     def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
         self.config = config
@@ -85,6 +87,7 @@ class Till:
         self.catalogue = build_catalogue(config)
         ensure_data_dir(config)
         self.ledger = open_ledger(config.database.url, timezone=config.store.timezone, clock=clock)
+        self.csv_helper = CsvHelper(self.ledger.engine.url.render_as_string(hide_password=False))
         self.client = None
         try:
             self.client = WeChatPayClient.from_config(config.merchant)
@@ -124,6 +127,7 @@ class Till:
         self.spooler.wake()
 
     def _close_connections(self) -> None:
+        self.csv_helper.close()
         if self.client is not None:
             self.client.close()
         self.ledger.close()

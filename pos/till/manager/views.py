@@ -271,6 +271,8 @@ def day_view() -> Response:
     if shown not in FILTERS:
         shown = "all"
     figures = report.day_figures(service.ledger, day, store=store)
+    if figures.count >= report.CSV_SPLIT_FROM:  # its CSV is written by two processes: start the second
+        service.csv_helper.warm()
     states = [SaleState(shown)] if shown not in ("all", "flagged") else []
     total = (
         figures.count
@@ -466,6 +468,7 @@ def day_csv() -> Response:
         zone=config.store.zone,
         language=config.store.language,
         state_words=words().states(),
+        helper=service.csv_helper,
     )
     response = Response(stream_with_context(chunks), content_type="text/csv; charset=utf-8")
     name = f"pos-{config.store.id}-{day.isoformat()}.csv"

@@ -20,6 +20,7 @@ import pytest
 
 from pos.ledger import JobKind, LineItem, SaleState
 from pos.printing.profiles import load_profile
+from pos.till import report
 from pos.till.documents import render_job
 from pos.till.report import BOM
 
@@ -237,6 +238,18 @@ def test_csv_export(logged_in, day, till):
         == day["paid"]
     )
     assert sum(round(float(r[5]) * 100) for r in rows[1:]) == day["refunded"]
+
+
+def test_a_big_days_view_starts_the_csv_helper_and_its_csv_is_the_same(logged_in, day, till, monkeypatch):
+    alone = logged_in.get(f"/manager/day.csv?date={day['date']}").content  # a small day: one process
+    helper = till.till.csv_helper
+    assert helper._pool is None
+    monkeypatch.setattr(report, "CSV_SPLIT_FROM", 2)  # this day is "big" now
+    assert logged_in.get(f"/manager/day?date={day['date']}").status_code == 200
+    assert helper._pool is not None  # started by the view, before the CSV is asked for
+    assert logged_in.get(f"/manager/day.csv?date={day['date']}").content == alone
+    till.till.stop()
+    assert helper._pool is None  # the till's stop ends it
 
 
 def test_z_report_is_queued_and_printed_with_the_days_figures(logged_in, day, till, tmp_path):

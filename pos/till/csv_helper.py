@@ -1,0 +1,122 @@
+"""A second process that writes the later half of a big day's CSV while the till writes the first.
+
+A day of 100,000 sales is 100,000 rows of ten values to fetch and format: in one
+Python process that is bound by one core and its interpreter lock, however the
+query is written (bench/report.py prints where the time goes). The kiosk has a
+second core, so :func:`pos.till.report.csv_chunks` hands the later half of a big
+day to this helper and writes the first half meanwhile.
+
+The helper's process is started on the first big day asked for, not with the
+till (most days are small, and so is a test), and kept until the till stops. It
+opens the ledger by its URL, reads in its own transaction and returns the half
+as bytes; it never writes. If it cannot start or dies, the request that needed
+it writes that half itself (see ``csv_chunks``) and the next one starts a new
+process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+__all__ = ["CsvHelper"]
+
+
+class CsvHelper:
+    """One helper process, shared by the till's request threads; :meth:`close` ends it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url  # with its password: the helper connects as the till does
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def rows(
+        self, *, day: date, store: str, zone: ZoneInfo, lane: str | None, words: dict[str, str], after: int
+    ) -> Future[bytes]:
+        """The CSV rows of the day's sales with an id above ``after``, written by the helper.
+
+        Never raises: a helper that cannot start gives a failed future (the caller writes the
+        half itself), and its process is replaced on the next call.
+        """
+        try:
+            pool = self._running()
+            return pool.submit(_rows_after, self.url, day, store, zone.key, lane, words, after)
+        except Exception as error:  # no process could be started (a kiosk out of memory, say)
+            self._discard()
+            failed: Future[bytes] = Future()
+            failed.set_exception(error)
+            return failed
+
+    def warm(self) -> None:
+        """Start the helper's process now, if it is not running, without waiting for it.
+
+        The day view calls this for a big day: the manager's likely next step is its CSV, and
+        starting Python and importing the ledger takes longer than writing half the file.
+        """
+        try:
+            self._running().submit(_ready, self.url)
+        except Exception:  # the CSV will try again, and write everything itself if it must
+            self._discard()
+
+    def close(self) -> None:
+        """End the helper's process (the till calls this when it stops)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _running(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is not None and getattr(self._pool, "_broken", False):
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+            if self._pool is None:
+                # spawn, not fork: the till has threads (and open SQLite connections) a fork would copy.
+                spawn = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=spawn)
+            return self._pool
+
+    def _discard(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+# -- in the helper's process ---------------------------------------------------------------------
+
+_engines: dict[str, Engine] = {}
+
+
+def _ready(url: str) -> None:
+    """Import what a half needs and connect (the import is most of a cold start)."""
+    from sqlalchemy import text
+
+    import pos.till.report  # noqa: F401
+
+    with _engine(url).connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _engine(url: str) -> Engine:
+    from pos.ledger.database import create_ledger_engine
+
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = create_ledger_engine(url)
+    return engine
+
+
+def _rows_after(
+    url: str, day: date, store: str, zone_key: str, lane: str | None, words: dict[str, str], after: int
+) -> bytes:
+    from pos.till.report import csv_rows
+
+    zone = ZoneInfo(zone_key)
+    rows = csv_rows(_engine(url), day=day, store=store, zone=zone, lane=lane, words=words, after=after)
+    return b"".join(rows)
