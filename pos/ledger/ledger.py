@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -176,41 +175,10 @@ class Ledger:
         self.engine = engine
         self.zone = zone or ZoneInfo(DEFAULT_ZONE)
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._writer: _OneConnection | None = None  # set on a dedicated_writer() view only
-        self._dedicated: Ledger | None = None
-        self._dedicated_lock = threading.Lock()
 
     def close(self) -> None:
-        """Close the connection pool (the database keeps everything committed); for a
-        :meth:`dedicated_writer` view, only its own connection (the pool is its ledger's)."""
-        if self._writer is not None:
-            self._writer.close()
-            return
-        if self._dedicated is not None:
-            self._dedicated.close()
+        """Close the connection pool (the database keeps everything committed)."""
         self.engine.dispose()
-
-    def dedicated_writer(self) -> Ledger:
-        """This ledger for a process that writes often (the listener): on SQLite a view whose writes
-        all go through one connection of its own, one transaction at a time; elsewhere ``self``.
-
-        A SQLite connection keeps its page cache across its own commits but drops it when another
-        connection has written. Pooled write transactions take whichever connection is free, so
-        under load each one re-read the pages the previous one changed (about a sixth of the
-        listener's CPU per notice). The view's writes queue on its lock, as SQLite's single writer
-        makes them queue anyway, but are handed over without the busy handler's naps. Reads still
-        use the pool; transactions, statements and guarantees are the same. Every call returns the
-        same view, so all of this process's writers share its connection; :meth:`close` on this
-        ledger closes it too (on the view, only its connection).
-        """
-        if self._writer is not None or self.engine.dialect.name != "sqlite":
-            return self
-        with self._dedicated_lock:
-            if self._dedicated is None:
-                view = Ledger(self.engine, zone=self.zone, clock=self._clock)
-                view._writer = _OneConnection(self.engine)
-                self._dedicated = view
-            return self._dedicated
 
     def __enter__(self) -> Ledger:
         return self
@@ -223,10 +191,6 @@ class Ledger:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite): commits on success, rolls back on error."""
-        if self._writer is not None:
-            with self._writer.transaction() as connection:
-                yield connection
-            return
         with self.engine.begin() as connection:
             yield connection
 
@@ -1214,39 +1178,6 @@ class Ledger:
 
 
 # -- helpers that run inside a caller's transaction ---------------------------------------
-
-
-class _OneConnection:
-    """One connection kept for a :meth:`Ledger.dedicated_writer` view, used by one transaction at a
-    time. After a failed transaction it is closed and the next one opens a fresh connection, so a
-    broken connection is never reused."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        # Re-entrant, so a nested write fails with SQLAlchemy's "transaction already begun" instead
-        # of deadlocking on its own thread.
-        self.lock = threading.RLock()
-        self._connection: Connection | None = None
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        with self.lock:
-            connection = self._connection
-            if connection is None or connection.closed or connection.invalidated:
-                connection = self._connection = self.engine.connect()
-            try:
-                with connection.begin():
-                    yield connection
-            except BaseException:
-                self._connection = None
-                connection.close()
-                raise
-
-    def close(self) -> None:
-        with self.lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
 
 
 def _next_sequence(conn: Connection, store: str, lane: str, day: date) -> int:

@@ -244,10 +244,9 @@ class PaymentNotices:
         self.merchant = config.merchant
         self.max_body = config.listener.max_body
         self.ledger = ledger
-        self.writer = ledger.dedicated_writer()  # writes: one connection, shared with refund notices
         self.paid = PaidMemory(memory)
         self._writing = write_queue(ledger)  # shared with the refund notices' handler
-        self._payments = GroupCommit(self.writer, self._writing)
+        self._payments = GroupCommit(ledger, self._writing)
 
     def handle(self, body: bytes, *, remote: str = "-") -> Reply:
         try:
@@ -418,10 +417,10 @@ class PaymentNotices:
         }
         try:
             with self._writing:
-                self.writer.record_message(
+                self.ledger.record_message(
                     MessageKind.NOTICE, body, verdict=f"refused_{verdict}", out_trade_no=notice.out_trade_no
                 )
-                self.writer.log_event("notice_refused", sale_id=sale.id, detail=detail)
+                self.ledger.log_event("notice_refused", sale_id=sale.id, detail=detail)
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(type(exc).__name__, notice.out_trade_no) from None
         log_event(

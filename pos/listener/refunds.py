@@ -49,7 +49,6 @@ class RefundNotices:
         self.merchant = config.merchant
         self.max_body = config.listener.max_body
         self.ledger = ledger
-        self.writer = ledger.dedicated_writer()  # writes: one connection, shared with payment notices
         self._writing = write_queue(ledger)  # shared with the payment notices' handler
 
     def handle(self, body: bytes, *, remote: str = "-") -> Reply:
@@ -101,7 +100,7 @@ class RefundNotices:
         sale = self.ledger.get_sale(refund.sale_id)
         if sale.out_trade_no != notice.out_trade_no or refund.refund_fee != notice.refund_fee:
             with self._writing:
-                self.writer.log_event(
+                self.ledger.log_event(
                     "refund_notice_mismatch",
                     sale_id=sale.id,
                     detail={"out_refund_no": number, "out_trade_no": notice.out_trade_no,
@@ -116,22 +115,22 @@ class RefundNotices:
         try:
             with self._writing:
                 if status == notices.SUCCESS:
-                    outcome = self.writer.complete_refund(number, refund_id=notice.refund_id or None)
+                    outcome = self.ledger.complete_refund(number, refund_id=notice.refund_id or None)
                     if outcome.already_done:  # a concurrent copy was first
                         return Reply(notices.success_reply(), verdict="duplicate")
                     verdict = "refunded"
                 elif status in FAILURE_STATUSES:
-                    self.writer.fail_refund(number, f"refund_status={status} (refund notice)")
+                    self.ledger.fail_refund(number, f"refund_status={status} (refund notice)")
                     verdict = "refund_failed"
                 else:
                     verdict = f"status_{status.lower()}"[:32]
-                self.writer.record_message(
+                self.ledger.record_message(
                     MessageKind.REFUND_NOTICE, body, verdict=verdict, out_trade_no=notice.out_trade_no
                 )
         except RefundRefused as exc:
             # WeChat's story differs from the ledger's (e.g. SUCCESS for a refund closed here).
             with self._writing:
-                self.writer.log_event(
+                self.ledger.log_event(
                     "refund_notice_conflict",
                     sale_id=sale.id,
                     detail={"out_refund_no": number, "wechat": status, "ledger": str(exc)},

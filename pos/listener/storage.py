@@ -4,9 +4,7 @@ SQLite lets one writer in at a time and makes the others poll with sleeps
 (busy_timeout). Queueing this process's writers on one lock per ledger hands the
 database over without the naps; payment and refund notices share it, since
 they share the database. Other processes (the till) still meet the busy
-timeout. PostgreSQL needs no such queue. The writes themselves go through the
-ledger's :meth:`~pos.ledger.Ledger.dedicated_writer` (on SQLite one connection
-whose page cache stays warm across this process's commits).
+timeout. PostgreSQL needs no such queue.
 
 Any database error becomes :class:`DatabaseUnavailable`, which a handler answers
 with FAIL so that WeChat sends the notice again later.
@@ -50,6 +48,6 @@ def store_message(
     """Keep a received message with its verdict in the audit log, before the handler answers."""
     try:
         with write_queue(ledger):
-            ledger.dedicated_writer().record_message(kind, body, verdict=verdict, out_trade_no=out_trade_no)
+            ledger.record_message(kind, body, verdict=verdict, out_trade_no=out_trade_no)
     except SQLAlchemyError as exc:
         raise DatabaseUnavailable(type(exc).__name__, out_trade_no) from None

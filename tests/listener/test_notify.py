@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 
-from sqlalchemy import event
-
 from pos.ledger import FlagKind, JobKind, PaidStatus, SaleState
 from pos.wechatpay import notices
 
@@ -150,33 +148,3 @@ def test_a_foreign_currency_or_trade_type_does_not_pay_the_sale(stack):
         assert stack.ledger.messages_for(sale.out_trade_no)[-1].verdict == verdict
     assert stack.ledger.get_sale(sale.id).state is SaleState.AWAITING_PAYMENT
     assert [e.event for e in stack.ledger.events_for_sale(sale.id)][-2:] == ["notice_refused"] * 2
-
-
-def test_the_listeners_writes_all_go_through_one_connection(stack):
-    """Notices, their raw copies and refused ones are written on the ledger's dedicated writer: one kept
-    SQLite connection (its page cache stays warm), while the till's writes still use the pool."""
-    begun: list[int] = []
-
-    @event.listens_for(stack.ledger.engine, "begin")
-    def _record(connection) -> None:
-        if connection.get_execution_options().get("pos_begin", "BEGIN IMMEDIATE") == "BEGIN IMMEDIATE":
-            begun.append(id(connection.connection.driver_connection))
-
-    sales = [stack.ring_up(500 + i) for i in range(4)]
-    till_writes = len(begun)
-    # Several idle connections in the pool: pooled transactions would take them in turn.
-    for connection in [stack.ledger.engine.connect() for _ in range(3)]:
-        connection.close()
-    for sale in sales:
-        assert stack.post(stack.signed(stack.notice_for(sale))).content == notices.success_reply()
-    foreign = stack.signed(
-        stack.notice_for(sales[0], fee_type="USD", transaction_id="4200000000000000000001")
-    )
-    assert stack.post(foreign).content == notices.success_reply()
-    failed = stack.signed(stack.notice_for(sales[1], result_code="FAIL", err_code="PAYERROR"))
-    assert stack.post(failed).content == notices.success_reply()
-    listener_writes = begun[till_writes:]
-    assert len(listener_writes) >= len(sales) + 3  # four payments, the refused notice (two writes), the FAIL
-    assert len(set(listener_writes)) == 1
-    assert all(paid(stack, sale.id) for sale in sales)
-    assert len(confirmations(stack, sales[0].id)) == 1
