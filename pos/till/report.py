@@ -72,7 +72,7 @@ __all__ = [
 
 BOM = "\ufeff"
 CSV_BATCH = 5000  # rows fetched and written at a time
-CSV_SPLIT_FROM = 20_000  # sales in a day from which csv_chunks gives half of them to a helper
+CSV_SPLIT_FROM = 20_000  # sales in a day (ids it spans) from which csv_chunks gives half to a helper
 _PAID = [s.value for s in SaleState if s in PAID_STATES]
 
 
@@ -387,8 +387,8 @@ def csv_chunks(
 ) -> Iterator[bytes]:
     """The day's CSV as UTF-8 byte chunks, BOM first, header, then one row per sale in id order.
 
-    With a ``helper`` (the till keeps one: :class:`pos.till.csv_helper.CsvHelper`) a day of at
-    least :data:`CSV_SPLIT_FROM` sales is written in two halves at once: this process writes the
+    With a ``helper`` (the till keeps one: :class:`pos.till.csv_helper.CsvHelper`) a day of
+    :data:`CSV_SPLIT_FROM` sales or more is written in two halves at once: this process writes the
     first, the helper's process the second, and the second follows the first. A day that big
     is otherwise bound by one core (bench/report.py). The two halves are read in two
     transactions a few milliseconds apart, so a payment landing in between may show in one half
@@ -403,7 +403,7 @@ def csv_chunks(
     given = state_words or {}
     words = {state.value: given.get(state, state.value) for state in SaleState}
     rows = functools.partial(csv_rows, day=day, store=store, zone=zone, lane=lane, words=words)
-    split = _split_point(ledger.engine, day, store, lane) if helper is not None else None
+    split = _split_point(ledger.engine, day) if helper is not None else None
     if helper is None or split is None:
         yield from rows(ledger.engine)
         return
@@ -465,16 +465,20 @@ def csv_rows(
         result.close()
 
 
-def _split_point(engine: Engine, day: date, store: str, lane: str | None) -> int | None:
-    """The id that halves a day of at least CSV_SPLIT_FROM sales (None for a smaller day).
+def _split_point(engine: Engine, day: date) -> int | None:
+    """The id halfway through the day's ids, when they span at least CSV_SPLIT_FROM (else None).
 
-    Read from ``ix_sales_day_figures`` alone. Halving the id range halves the rows when a day's
-    ids are dense, as they are for one store; several stores in one database still split evenly.
+    Two lookups at the ends of the day's index (``ix_sales_business_date`` keeps a day's ids in
+    order) instead of counting the day's sales (25 ms on 100,000). The span
+    counts every store's sales of the day, an upper bound on this store's: at worst a small
+    store in a shared database uses the helper when it need not. Any split point gives the same
+    file; the middle of the span gives halves of about equal size.
     """
+    by_id = select(sales.c.id).where(sales.c.business_date == day)
     with _reading(engine) as conn:
-        span = select(func.count(), func.min(sales.c.id), func.max(sales.c.id))
-        count, first, last = conn.execute(span.where(_day_filter(day, store, lane))).one()
-    if count < CSV_SPLIT_FROM:
+        first = conn.execute(by_id.order_by(sales.c.id).limit(1)).scalar()
+        last = conn.execute(by_id.order_by(sales.c.id.desc()).limit(1)).scalar()
+    if first is None or last is None or last - first + 1 < CSV_SPLIT_FROM:
         return None
     return int(first) + (int(last) - int(first)) // 2
 
