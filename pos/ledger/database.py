@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 from pos.ledger.errors import LedgerError
+from pos.ledger.writelock import WriteLock, lock_path_for
 
 BUSY_TIMEOUT_MS = 5000  # WeChat waits 5 s for our answer; a lock held longer is a bug anyway
 READ_ONLY = {"pos_begin": "BEGIN"}  # execution option for read transactions (SQLite)
@@ -72,6 +74,15 @@ def create_ledger_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_
         connection.exec_driver_sql(connection.get_execution_options().get("pos_begin", "BEGIN IMMEDIATE"))
 
     return engine
+
+
+def write_lock(engine: Engine, timeout: float) -> AbstractContextManager[object]:
+    """What a write transaction takes before BEGIN: on a SQLite file, a lock shared with every
+    process writing to it (:mod:`pos.ledger.writelock`); elsewhere nothing (PostgreSQL's row
+    locks decide races without making anyone nap)."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return nullcontext()
+    return WriteLock(lock_path_for(engine.url.database), timeout=timeout)
 
 
 def _ensure_wal(cursor: Any, patience: float) -> None:

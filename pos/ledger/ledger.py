@@ -83,6 +83,7 @@ from pos.ledger.schema import (
     sale_items,
     sales,
 )
+from pos.ledger.writelock import WriteLock
 from pos.money import MAX_FEN
 
 log = logging.getLogger(__name__)
@@ -163,22 +164,31 @@ def open_ledger(
     except Exception:
         engine.dispose()
         raise
-    return Ledger(engine, zone=zone, clock=clock)
+    return Ledger(engine, zone=zone, clock=clock, busy_timeout_ms=busy_timeout_ms)
 
 
 class Ledger:
     """The till's books. Thread-safe: share one per process. See :func:`open_ledger`."""
 
     def __init__(
-        self, engine: Engine, *, zone: ZoneInfo | None = None, clock: Callable[[], datetime] | None = None
+        self,
+        engine: Engine,
+        *,
+        zone: ZoneInfo | None = None,
+        clock: Callable[[], datetime] | None = None,
+        busy_timeout_ms: int = database.BUSY_TIMEOUT_MS,
     ) -> None:
         self.engine = engine
         self.zone = zone or ZoneInfo(DEFAULT_ZONE)
         self._clock = clock or (lambda: datetime.now(UTC))
+        # Writers queue here first on SQLite, across processes too (see pos.ledger.writelock).
+        self._writers = database.write_lock(engine, busy_timeout_ms / 1000)
 
     def close(self) -> None:
         """Close the connection pool (the database keeps everything committed)."""
         self.engine.dispose()
+        if isinstance(self._writers, WriteLock):
+            self._writers.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -190,8 +200,9 @@ class Ledger:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite): commits on success, rolls back on error."""
-        with self.engine.begin() as connection:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite, after this process's and the other
+        processes' writers: see pos.ledger.writelock): commits on success, rolls back on error."""
+        with self._writers, self.engine.begin() as connection:
             yield connection
 
     @contextmanager
