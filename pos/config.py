@@ -118,6 +118,7 @@ class ListenerConfig:
     host: str = "0.0.0.0"
     port: int = 8701
     max_body: int = 65536
+    workers: int = 1  # processes serving the port (see pos.listener.workers); 2 uses both cores
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ _CHECKS: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("till", "port"): lambda v: _check_port(v),
     ("listener", "port"): lambda v: _check_port(v),
     ("listener", "max_body"): lambda v: None if 1024 <= v <= 1 << 20 else "must be 1024..1048576",
+    ("listener", "workers"): lambda v: None if 1 <= v <= 16 else f"must be 1..16 processes, not {v}",
 }
 
 

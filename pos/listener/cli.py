@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from pos import config as pos_config
@@ -35,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     listen.add_argument("--host", help="address to listen on (default: [listener] host, 0.0.0.0)")
     listen.add_argument("--port", type=int, help="port to listen on (default: [listener] port, 8701)")
+    listen.add_argument(
+        "--workers",
+        type=int,
+        help="processes serving the port (default: [listener] workers, 1; 2 uses two cores)",
+    )
     listen.set_defaults(func=cmd_listen)
 
     label = subparsers.add_parser(
@@ -69,33 +75,35 @@ def _open_ledger(config: pos_config.Config, **options):  # -> Ledger | str (the 
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    from pos.listener.app import create_app
-    from pos.listener.reply import lean_log_records, quiet_duplicate_lines
-    from pos.listener.server import build_server
-
     config = pos_config.load(args.config)
     port = config.listener.port if args.port is None else args.port
     if not 0 <= port <= 65535:
         return _fail(f"--port must be 0..65535, not {port}", EXIT_USAGE)
-    ledger = _open_ledger(config, busy_timeout_ms=BUSY_TIMEOUT_MS)
+    workers = config.listener.workers if args.workers is None else args.workers
+    if not 1 <= workers <= 16:
+        return _fail(f"--workers must be 1..16, not {workers}", EXIT_USAGE)
+    ledger = _open_ledger(config, busy_timeout_ms=BUSY_TIMEOUT_MS)  # migrated here, once
     if isinstance(ledger, str):
         return _fail(ledger, EXIT_UNAVAILABLE)
+    host = args.host or config.listener.host
+    if workers == 1:
+        return _listen_here(config, ledger, host, port)
+    ledger.close()  # each worker opens its own, after the fork
+    return _listen_in_processes(config, host, port, workers)
+
+
+def _listen_here(config: pos_config.Config, ledger, host: str, port: int) -> int:
+    """One process: this one."""
+    from pos.listener.app import create_app
+    from pos.listener.server import build_server
+
     try:
         app = create_app(config, ledger)
         try:
-            server = build_server(app, config.listener, host=args.host, port=port)
+            server = build_server(app, config.listener, host=host, port=port)
         except OSError as exc:
-            return _fail(f"cannot listen on {args.host or config.listener.host}:{port}: {exc.strerror}", 1)
-        host = args.host or config.listener.host
-        print(
-            f"pos listen: http://{host}:{server.effective_port}/wechatpay/notify "
-            f"(mode one: /wechatpay/native-callback) for mch_id {config.merchant.mch_id}; Ctrl-C stops",
-            flush=True,
-        )
-        log.info("event=listener_started host=%s port=%s", host, server.effective_port)
-        # This process is the listener from here on: its logging set up for it (see reply.py).
-        quiet_duplicate_lines()  # one INFO line per notice, not the ledger's too
-        lean_log_records()
+            return _fail(f"cannot listen on {host}:{port}: {exc.strerror}", 1)
+        _started(config, host, server.effective_port, workers=1)
         try:
             server.run()
         finally:
@@ -104,6 +112,56 @@ def cmd_listen(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     return EXIT_OK
+
+
+def _listen_in_processes(config: pos_config.Config, host: str, port: int, workers: int) -> int:
+    """``workers`` processes on one socket (see pos.listener.workers)."""
+    from pos.listener.workers import listening_socket, serve_in_processes
+
+    try:
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        return _fail(f"cannot listen on {host}:{port}: {exc.strerror}", 1)
+
+    def serve(number: int) -> None:  # in a worker process
+        from pos.listener.app import create_app
+        from pos.listener.server import build_server
+
+        ledger = _open_ledger(config, busy_timeout_ms=BUSY_TIMEOUT_MS)
+        if isinstance(ledger, str):
+            raise RuntimeError(ledger)
+        try:
+            server = build_server(create_app(config, ledger), config.listener, sockets=[sock])
+            log.info("event=listener_worker_started worker=%s pid=%s", number, os.getpid())
+            try:
+                server.run()
+            finally:
+                server.close()
+        finally:
+            ledger.close()
+
+    with sock:
+        _started(config, host, sock.getsockname()[1], workers=workers)
+        code = serve_in_processes(workers, serve)
+    log.info("event=listener_stopped")
+    return EXIT_OK if code == 0 else EXIT_UNAVAILABLE
+
+
+def _started(config: pos_config.Config, host: str, port: int, *, workers: int) -> None:
+    from pos.listener.reply import lean_log_records, quiet_duplicate_lines
+
+    processes = f"; {workers} processes" if workers > 1 else ""
+    print(
+        f"pos listen: http://{host}:{port}/wechatpay/notify "
+        f"(mode one: /wechatpay/native-callback) for mch_id {config.merchant.mch_id}{processes}; "
+        "Ctrl-C stops",
+        flush=True,
+    )
+    log.info("event=listener_started host=%s port=%s workers=%s", host, port, workers)
+    # This process (and the workers it forks) is the listener from here on: its logging is set
+    # up for it (see reply.py).
+    quiet_duplicate_lines()  # one INFO line per notice, not the ledger's too
+    lean_log_records()
 
 
 def cmd_label(args: argparse.Namespace) -> int:

@@ -41,12 +41,11 @@ def build_server(
     """A waitress server for ``app`` on ``host:port`` (defaults from ``[listener]``), not yet running.
 
     Call ``.run()`` to serve until interrupted; ``.effective_port`` is the bound port
-    (useful with port 0). ``options`` override :func:`waitress_limits`.
+    (useful with port 0). ``options`` override :func:`waitress_limits`; with ``sockets=[sock]``
+    it serves an already listening socket (several processes share one: pos.listener.workers).
     """
-    settings: dict[str, Any] = {
+    address = {} if "sockets" in options else {
         "host": listener.host if host is None else host,
         "port": listener.port if port is None else port,
-        **waitress_limits(listener),
-        **options,
-    }
-    return create_server(app, **settings)
+    }  # fmt: skip
+    return create_server(app, **address, **waitress_limits(listener), **options)
