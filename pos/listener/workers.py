@@ -22,6 +22,7 @@ or WeChat session exists: each worker builds its own.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -32,6 +33,7 @@ from types import FrameType
 
 log = logging.getLogger("pos.listener.workers")
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 BACKLOG = 1024  # waitress's default: connections the kernel queues while every worker is busy
 
 
@@ -96,6 +98,10 @@ def serve_in_processes(count: int, serve: Callable[[int], None]) -> int:
 def _run_worker(serve: Callable[[int], None], number: int) -> int:  # pragma: no cover - in the child
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    parent = os.getppid()
+    _stop_with_parent()
+    if os.getppid() != parent:  # the parent died before we asked to be told
+        return 0
     try:
         serve(number)
     except KeyboardInterrupt:
@@ -104,6 +110,16 @@ def _run_worker(serve: Callable[[int], None], number: int) -> int:  # pragma: no
         log.error("event=listener_worker_failed worker=%s error=%s", number, type(exc).__name__)
         return 1
     return 0
+
+
+def _stop_with_parent() -> None:  # pragma: no cover - in the child
+    """Ask Linux for SIGTERM when the parent dies, however it dies (``kill -9`` included), so no
+    worker is left serving alone. systemd stops the whole group anyway; a terminal does not."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent's SIGTERM handler still stops us
+        pass
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:  # pragma: no cover - in the child

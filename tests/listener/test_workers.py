@@ -75,8 +75,12 @@ def listening(tmp_path, stack):
         yield running
     finally:
         if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
 
 
 def send_all(url: str, bodies: list[bytes], threads: int = 8) -> list[bytes]:
@@ -130,6 +134,23 @@ def test_a_worker_that_dies_stops_the_rest_so_systemd_restarts_the_set(listening
     assert listening.process.wait(timeout=20) == 1
     assert not Path(f"/proc/{second}").exists() or "zombie" in Path(f"/proc/{second}/status").read_text()
     assert re.search(rf"event=listener_worker_died worker=\d pid={first}", listening.process.stderr.read())
+
+
+def test_workers_stop_when_the_parent_is_killed_outright(listening):
+    workers = listening.workers()
+    listening.process.kill()  # SIGKILL: no handler runs in the parent
+    listening.process.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_running(pid) for pid in workers)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
 
 
 def test_workers_must_be_1_to_16(tmp_path, stack, capsys):
