@@ -73,6 +73,7 @@ __all__ = [
 BOM = "\ufeff"
 CSV_BATCH = 5000  # rows fetched and written at a time
 CSV_SPLIT_FROM = 20_000  # sales in a day (ids it spans) from which csv_chunks gives half to a helper
+CSV_HELPER_PATIENCE = 60.0  # seconds to wait for the helper's half (it takes well under one)
 _PAID = [s.value for s in SaleState if s in PAID_STATES]
 
 
@@ -410,8 +411,8 @@ def csv_chunks(
     later = helper.rows(day=day, store=store, zone=zone, lane=lane, words=words, after=split)
     yield from rows(ledger.engine, through=split)
     try:
-        yield later.result()
-    except Exception as error:  # the helper's process died or failed: write that half here
+        yield later.result(timeout=CSV_HELPER_PATIENCE)
+    except Exception as error:  # the helper's process died, failed or hangs: write that half here
         log.warning("event=csv_helper_failed day=%s error=%s", day, type(error).__name__)
         yield from rows(ledger.engine, after=split)
 

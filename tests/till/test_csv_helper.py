@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import time
+from concurrent.futures import Future
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -174,3 +175,14 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_helper_that_never_answers_is_waited_for_only_so_long(day, big_from_a_few, monkeypatch, caplog):
+    class Stuck:
+        def rows(self, **kwargs) -> Future:
+            return Future()  # never done
+
+    monkeypatch.setattr(report, "CSV_HELPER_PATIENCE", 0.2)
+    with caplog.at_level(logging.WARNING, logger="pos.till.report"):
+        assert csv_of(day, Stuck()) == csv_of(day, None)
+    assert "event=csv_helper_failed day=2026-11-27 error=TimeoutError" in caplog.text
