@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
 import time
 from concurrent.futures import Future
 from datetime import UTC, date, datetime, timedelta
@@ -73,6 +74,15 @@ def big_from_a_few(monkeypatch):
 
 
 @pytest.fixture
+def parts(tmp_path, monkeypatch):
+    """Where the helper's halves are written (the system's temporary folder in a till)."""
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.fixture
 def helper(day):
     helper = CsvHelper(day)
     yield helper
@@ -89,7 +99,7 @@ def helper_pids(helper: CsvHelper) -> list[int]:
     return list(pool._processes) if pool is not None else []  # type: ignore[attr-defined]
 
 
-def test_two_processes_write_the_same_file_as_one(day, helper, big_from_a_few, monkeypatch):
+def test_two_processes_write_the_same_file_as_one(day, helper, big_from_a_few, monkeypatch, parts):
     halves = []
     rows = helper.rows
 
@@ -108,6 +118,7 @@ def test_two_processes_write_the_same_file_as_one(day, helper, big_from_a_few, m
     assert later and alone.endswith(later) and len(later) < len(alone) / 1.5  # a real half, from it
     (pid,) = helper_pids(helper)
     assert pid != os.getpid()
+    assert list(parts.iterdir()) == []  # its half came through a file, removed once read
 
 
 def test_a_small_day_never_starts_the_helper(day, helper):
@@ -129,7 +140,7 @@ def test_a_killed_helper_is_replaced_and_the_file_is_the_same(day, helper, big_f
     assert replacement != pid
 
 
-def test_a_half_the_helper_cannot_write_is_written_here(day, big_from_a_few, tmp_path, caplog):
+def test_a_half_the_helper_cannot_write_is_written_here(day, big_from_a_few, tmp_path, caplog, parts):
     (tmp_path / "not-a-folder").write_text("")
     helper = CsvHelper(f"sqlite:///{tmp_path / 'not-a-folder' / 'pos.sqlite3'}")  # fails in the helper
     try:
@@ -138,6 +149,7 @@ def test_a_half_the_helper_cannot_write_is_written_here(day, big_from_a_few, tmp
     finally:
         helper.close()
     assert "event=csv_helper_failed day=2026-11-27 error=" in caplog.text
+    assert list(parts.iterdir()) == []
 
 
 def test_a_helper_that_cannot_start_means_one_process_writes_it_all(day, big_from_a_few, monkeypatch, caplog):
