@@ -29,7 +29,6 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -39,7 +38,7 @@ from pos.ledger import InvalidInput, Ledger, MessageKind, PaidStatus, is_valid_o
 from pos.ledger.ledger import PaymentReport, PaymentSummary
 from pos.ledger.models import PaidOutcome
 from pos.listener.reply import Reply, log_event
-from pos.listener.storage import DatabaseUnavailable, store_message, write_queue
+from pos.listener.storage import DatabaseUnavailable, store_message
 from pos.wechatpay import notices
 from pos.wechatpay.errors import (
     BodyTooLarge,
@@ -169,10 +168,9 @@ class GroupCommit:
     waiting threads take turns checking whether they were done, which cost more than the batch.
     """
 
-    def __init__(self, ledger: Ledger, writing: AbstractContextManager[object], max_batch: int = 32) -> None:
+    def __init__(self, ledger: Ledger, max_batch: int = 32) -> None:
         self.ledger = ledger
         self.max_batch = max_batch
-        self._writing = writing
         self._queue: list[_Waiting] = []
         self._busy = False  # a thread is writing a batch, or has been woken to write the next one
         self._mutex = threading.Lock()
@@ -216,8 +214,7 @@ class GroupCommit:
 
     def _write(self, batch: list[_Waiting]) -> None:
         try:
-            with self._writing:
-                outcomes = self.ledger.mark_paid_many([waiting.report for waiting in batch])
+            outcomes = self.ledger.mark_paid_many([waiting.report for waiting in batch])
         except OperationalError as exc:  # down, locked, disk full: no use trying them one by one
             for waiting in batch:
                 waiting.error = exc
@@ -245,8 +242,7 @@ class PaymentNotices:
         self.max_body = config.listener.max_body
         self.ledger = ledger
         self.paid = PaidMemory(memory)
-        self._writing = write_queue(ledger)  # shared with the refund notices' handler
-        self._payments = GroupCommit(ledger, self._writing)
+        self._payments = GroupCommit(ledger)
 
     def handle(self, body: bytes, *, remote: str = "-") -> Reply:
         try:
@@ -416,11 +412,10 @@ class PaymentNotices:
             "total_fee": notice.total_fee,
         }
         try:
-            with self._writing:
-                self.ledger.record_message(
-                    MessageKind.NOTICE, body, verdict=f"refused_{verdict}", out_trade_no=notice.out_trade_no
-                )
-                self.ledger.log_event("notice_refused", sale_id=sale.id, detail=detail)
+            self.ledger.record_message(
+                MessageKind.NOTICE, body, verdict=f"refused_{verdict}", out_trade_no=notice.out_trade_no
+            )
+            self.ledger.log_event("notice_refused", sale_id=sale.id, detail=detail)
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(type(exc).__name__, notice.out_trade_no) from None
         log_event(

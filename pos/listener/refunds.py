@@ -32,7 +32,7 @@ from pos.config import Config
 from pos.ledger import Ledger, MessageKind, Refund, RefundRefused, RefundState, UnknownRefund
 from pos.listener.notify import MSG_BUSY, MSG_INVALID, MSG_MALFORMED, MSG_MERCHANT, MSG_TOO_LARGE, _xml_reason
 from pos.listener.reply import Reply, log_event
-from pos.listener.storage import DatabaseUnavailable, store_message, write_queue
+from pos.listener.storage import DatabaseUnavailable, store_message
 from pos.wechatpay import notices
 from pos.wechatpay.errors import BodyTooLarge, DecryptError, InvalidField, WrongMerchant, XmlError
 
@@ -49,7 +49,6 @@ class RefundNotices:
         self.merchant = config.merchant
         self.max_body = config.listener.max_body
         self.ledger = ledger
-        self._writing = write_queue(ledger)  # shared with the payment notices' handler
 
     def handle(self, body: bytes, *, remote: str = "-") -> Reply:
         try:
@@ -99,13 +98,12 @@ class RefundNotices:
             return self._keep(body, notice, "unknown_refund", logging.WARNING)
         sale = self.ledger.get_sale(refund.sale_id)
         if sale.out_trade_no != notice.out_trade_no or refund.refund_fee != notice.refund_fee:
-            with self._writing:
-                self.ledger.log_event(
-                    "refund_notice_mismatch",
-                    sale_id=sale.id,
-                    detail={"out_refund_no": number, "out_trade_no": notice.out_trade_no,
-                            "refund_fee": notice.refund_fee, "ours": refund.refund_fee},
-                )  # fmt: skip
+            self.ledger.log_event(
+                "refund_notice_mismatch",
+                sale_id=sale.id,
+                detail={"out_refund_no": number, "out_trade_no": notice.out_trade_no,
+                        "refund_fee": notice.refund_fee, "ours": refund.refund_fee},
+            )  # fmt: skip
             return self._keep(body, notice, "mismatch", logging.ERROR)
         if _already(refund, notice.refund_status):
             log_event(log, logging.INFO, "refund_notice_duplicate", out_refund_no=number, sale=sale.id)
@@ -113,28 +111,26 @@ class RefundNotices:
 
         status = notice.refund_status
         try:
-            with self._writing:
-                if status == notices.SUCCESS:
-                    outcome = self.ledger.complete_refund(number, refund_id=notice.refund_id or None)
-                    if outcome.already_done:  # a concurrent copy was first
-                        return Reply(notices.success_reply(), verdict="duplicate")
-                    verdict = "refunded"
-                elif status in FAILURE_STATUSES:
-                    self.ledger.fail_refund(number, f"refund_status={status} (refund notice)")
-                    verdict = "refund_failed"
-                else:
-                    verdict = f"status_{status.lower()}"[:32]
-                self.ledger.record_message(
-                    MessageKind.REFUND_NOTICE, body, verdict=verdict, out_trade_no=notice.out_trade_no
-                )
+            if status == notices.SUCCESS:
+                outcome = self.ledger.complete_refund(number, refund_id=notice.refund_id or None)
+                if outcome.already_done:  # a concurrent copy was first
+                    return Reply(notices.success_reply(), verdict="duplicate")
+                verdict = "refunded"
+            elif status in FAILURE_STATUSES:
+                self.ledger.fail_refund(number, f"refund_status={status} (refund notice)")
+                verdict = "refund_failed"
+            else:
+                verdict = f"status_{status.lower()}"[:32]
+            self.ledger.record_message(
+                MessageKind.REFUND_NOTICE, body, verdict=verdict, out_trade_no=notice.out_trade_no
+            )
         except RefundRefused as exc:
             # WeChat's story differs from the ledger's (e.g. SUCCESS for a refund closed here).
-            with self._writing:
-                self.ledger.log_event(
-                    "refund_notice_conflict",
-                    sale_id=sale.id,
-                    detail={"out_refund_no": number, "wechat": status, "ledger": str(exc)},
-                )
+            self.ledger.log_event(
+                "refund_notice_conflict",
+                sale_id=sale.id,
+                detail={"out_refund_no": number, "wechat": status, "ledger": str(exc)},
+            )
             return self._keep(body, notice, "conflict", logging.ERROR)
         log_event(log, logging.INFO, "refund_notice_" + verdict, out_refund_no=number, sale=sale.id)
         return Reply(notices.success_reply(), verdict=verdict)

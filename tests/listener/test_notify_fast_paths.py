@@ -74,7 +74,7 @@ def test_concurrent_reports_are_written_in_shared_transactions_each_decided_alon
         return real(batch, **kwargs)
 
     monkeypatch.setattr(stack.ledger, "mark_paid_many", recording)
-    writer = GroupCommit(stack.ledger, threading.Lock())
+    writer = GroupCommit(stack.ledger)
     reports = reports + reports[:4]  # four payments reported twice
     outcomes = [None] * len(reports)
 
@@ -107,7 +107,7 @@ def test_one_bad_report_does_not_fail_the_others_in_its_batch(stack, monkeypatch
         return real(batch, **kwargs)
 
     monkeypatch.setattr(stack.ledger, "mark_paid_many", failing_on_the_second)
-    writer = GroupCommit(stack.ledger, threading.Lock())
+    writer = GroupCommit(stack.ledger)
     waiting = [notify._Waiting(r) for r in reports]
     writer._write(waiting)
     assert [w.done for w in waiting] == [True, True, True]
@@ -124,7 +124,7 @@ def test_a_database_that_is_down_fails_the_whole_batch_at_once(stack, monkeypatc
         raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
 
     monkeypatch.setattr(stack.ledger, "mark_paid_many", down)
-    writer = GroupCommit(stack.ledger, threading.Lock())
+    writer = GroupCommit(stack.ledger)
     waiting = [notify._Waiting(r) for r in reports]
     writer._write(waiting)
     assert calls == [3]  # not retried one by one: WeChat sends them again
@@ -145,7 +145,7 @@ def test_the_lead_passes_from_batch_to_batch_until_every_thread_has_its_outcome(
         return real(batch, **kwargs)
 
     monkeypatch.setattr(stack.ledger, "mark_paid_many", recording)
-    writer = GroupCommit(stack.ledger, threading.Lock(), max_batch=2)
+    writer = GroupCommit(stack.ledger, max_batch=2)
     outcomes = [None] * len(reports)
 
     def pay(i):
