@@ -6,6 +6,7 @@ import fcntl
 import multiprocessing
 import os
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -135,3 +136,92 @@ def test_the_lock_is_reentrant_in_a_thread_and_released_when_the_outer_one_ends(
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again: would raise BlockingIOError if held
     os.close(fd)
     lock.close()
+
+
+def _free(path) -> bool:
+    """Whether an flock on ``path`` can be taken right now (by another open file: another process's)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def test_a_writer_that_gave_up_does_not_keep_the_lock_when_it_arrives_later(tmp_path):
+    path = tmp_path / "x.writers"
+    other = WriteLock(path, timeout=5)  # its own open file: to the kernel, another process
+    mine = WriteLock(path, timeout=0.1)
+    with other, pytest.raises(OperationalError, match="database is locked"), mine:
+        pass  # pragma: no cover - never reached: the lock is the other's
+    # The wait left behind is granted once the other lets go, and let go again at once.
+    with other:
+        pass
+    deadline = time.monotonic() + 10
+    while not _free(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _free(path)
+    with mine:  # and the writer's next turn works as usual
+        assert not _free(path)
+    assert _free(path)
+    mine.close()
+    other.close()
+
+
+def test_a_writer_waiting_on_another_process_gets_the_lock_as_soon_as_it_is_let_go(tmp_path):
+    path = tmp_path / "x.writers"
+    other = WriteLock(path, timeout=5)
+    mine = WriteLock(path, timeout=30)
+    got = threading.Event()
+
+    def write() -> None:
+        with mine:
+            got.set()
+
+    other.__enter__()
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert not got.wait(0.2)  # waiting, in the kernel
+    other.__exit__(None, None, None)
+    writer.join(30)
+    assert got.is_set() and _free(path)
+    mine.close()
+    other.close()
+
+
+def test_a_forked_child_of_a_process_that_waited_takes_the_lock_for_itself(tmp_path):
+    path = tmp_path / "x.writers"
+    other = WriteLock(path, timeout=5)
+    lock = WriteLock(path, timeout=0.2)
+    with other, pytest.raises(OperationalError), lock:  # starts the waiting thread and its copy of the file
+        pass  # pragma: no cover
+    with lock:  # the parent holds it while the child tries
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child's verdict is its exit code
+            try:
+                with lock:
+                    os._exit(1)  # got it through the parent's open file: wrong
+            except OperationalError:
+                os._exit(0)
+            os._exit(2)
+        _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    lock.close()
+    other.close()
+
+
+def test_a_closed_lock_with_a_wait_left_behind_opens_again_for_the_next_write(tmp_path):
+    path = tmp_path / "x.writers"
+    other = WriteLock(path, timeout=5)
+    lock = WriteLock(path, timeout=0.1)
+    with other:
+        with pytest.raises(OperationalError), lock:
+            pass  # pragma: no cover
+        lock.close()  # while its waiting thread still waits for the other
+    with lock:
+        assert not _free(path)
+    assert _free(path)
+    lock.close()
+    other.close()
