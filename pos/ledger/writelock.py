@@ -96,11 +96,15 @@ class WriteLock:
 
     def _lock_file(self, deadline: float) -> None:
         fd = self._file()
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return  # free: the usual case with one process
-        except BlockingIOError:
-            pass
+        # While the taker still has a wait to finish (one a writer gave up), only it touches the
+        # file: it may hold the lock for that wait a moment before letting go, and our own flock
+        # on the same open file would then succeed, and be undone by that let-go.
+        if self._taker is None or not self._taker.pending:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return  # free: the usual case with one process
+            except BlockingIOError:
+                pass
         if self._taker is None:
             self._taker = _Taker(fd)
         if not self._taker.take(deadline - time.monotonic()):
@@ -140,8 +144,8 @@ class _Taker:
     """A daemon thread that waits in a blocking ``flock`` on behalf of the process's writers.
 
     An ``flock`` lock belongs to the open file, not to a thread, so the lock it takes is the
-    writer's to use and to release. Only the writer holding the process lock ever asks, so there is
-    at most one request waiting at a time (and at most one left behind by a writer that gave up).
+    writer's to use and to release. Only the writer holding the process lock ever asks, so at most
+    one writer waits at a time; requests left behind by writers that gave up are let go in turn.
     """
 
     def __init__(self, fd: int) -> None:
@@ -149,12 +153,16 @@ class _Taker:
         # while this thread still waits, and the number must not come back as another file.
         self._fd = os.dup(fd)
         self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self.pending = 0  # requests asked for and not yet granted or let go (under the process lock)
+        self._count = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="pos-writelock", daemon=True)
         self._thread.start()
 
     def take(self, patience: float) -> bool:
         """Block until the file lock is this process's (True) or ``patience`` seconds pass (False)."""
         request = _Request()
+        with self._count:
+            self.pending += 1
         self._requests.put(request)
         if request.granted.wait(max(0.0, patience)):
             return True
@@ -178,9 +186,11 @@ class _Taker:
                 with request.mutex:
                     if request.abandoned:
                         fcntl.flock(self._fd, fcntl.LOCK_UN)
-                        continue
-                    request.held = True
-                request.granted.set()
+                    else:
+                        request.held = True
+                with self._count:
+                    self.pending -= 1
+                request.granted.set()  # for an abandoned request, no one waits on it any more
         finally:
             os.close(self._fd)
 
