@@ -264,3 +264,15 @@ day_sequences = Table(
     Column("business_date", Date, primary_key=True),
     Column("last", Integer, nullable=False),
 )
+
+# How many times each business day's sales of a store have changed (rung up, ordered, paid, voided,
+# refunded, ...): the SQLite triggers of revision 0006 add one in the same transaction as the change.
+# A copy of the day made at revision N (the manager's CSV, pos.till.csv_files) is exact while the
+# count is still N. PostgreSQL ledgers have the table but no triggers: no copy is kept there.
+day_revisions = Table(
+    "day_revisions",
+    metadata,
+    Column("business_date", Date, primary_key=True),
+    Column("store", String(8), primary_key=True),
+    Column("revision", Integer, nullable=False),
+)
