@@ -217,6 +217,7 @@ def running_shop(
     from pos.sandbox.server import BackgroundServer
     from pos.sandbox.settings import SimSettings
     from pos.sandbox.tls import ClientCertGate, make_pki, server_context
+    from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
     from pos.till.app import create_app as till_app
     from pos.till.service import Till
 
@@ -269,7 +270,7 @@ def running_shop(
         stack.callback(listener_server.stop)
 
         till.start()
-        till_server = BackgroundServer(till_app(till), port=till_port).start()
+        till_server = BackgroundServer(till_app(till), port=till_port, **TILL_SERVER_OPTIONS).start()
         stack.callback(till_server.stop)
         yield DemoShop(
             config=config,

@@ -82,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_till(args: argparse.Namespace) -> int:
     from waitress.server import create_server
 
-    from pos.till.app import create_app
+    from pos.till.app import SERVER_OPTIONS, create_app
     from pos.till.service import Till
 
     config = load(args.config)
@@ -91,7 +91,9 @@ def run_till(args: argparse.Namespace) -> int:
     port = config.till.port if args.port is None else args.port
     till = Till(config)
     try:
-        server = create_server(create_app(till), host=host, port=port, threads=max(1, args.threads))
+        server = create_server(
+            create_app(till), host=host, port=port, threads=max(1, args.threads), **SERVER_OPTIONS
+        )
         till.start()
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
         print(t("cli.serving", url=f"http://{shown}:{server.effective_port}/"), flush=True)  # type: ignore[union-attr]

@@ -12,7 +12,11 @@ opens the ledger by its URL, reads in its own transaction and writes its half
 to a temporary file the till then reads and removes; it never writes to the
 ledger. If it cannot start or dies, the request that needed
 it writes that half itself (see ``csv_chunks``) and the next one starts a new
-process.
+process. It also writes a whole day's CSV to a file ahead of the manager's
+download (:meth:`CsvHelper.whole`, see pos.till.csv_files).
+
+Its files go to :func:`scratch_folder`: memory (``/dev/shm``) where the system
+has it, so 15 MB handed from one process to the other never wait for a disk.
 """
 
 from __future__ import annotations
@@ -29,7 +33,24 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-__all__ = ["CsvHelper"]
+__all__ = ["CsvHelper", "discard_file", "scratch_file", "scratch_folder"]
+
+_SHARED_MEMORY = "/dev/shm"
+
+
+def scratch_folder() -> str:
+    """Where the CSV's temporary files go: ``/dev/shm`` (memory) when it is a folder we may write
+    in, else the system's temporary folder."""
+    if os.path.isdir(_SHARED_MEMORY) and os.access(_SHARED_MEMORY, os.W_OK | os.X_OK):
+        return _SHARED_MEMORY
+    return tempfile.gettempdir()
+
+
+def scratch_file(prefix: str) -> str:
+    """A new empty file (mode 0600) in :func:`scratch_folder`; the caller removes it."""
+    handle, path = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=scratch_folder())
+    os.close(handle)
+    return path
 
 
 class CsvHelper:
@@ -42,16 +63,16 @@ class CsvHelper:
 
     def rows(
         self, *, day: date, store: str, zone: ZoneInfo, lane: str | None, words: dict[str, str], after: int
-    ) -> Future[bytes]:
-        """The CSV rows of the day's sales with an id above ``after``, written by the helper.
+    ) -> Future[tuple[bytes, int | None]]:
+        """The CSV rows of the day's sales with an id above ``after``, written by the helper, and
+        the day's revision they were read at (pos.till.report.day_revision).
 
         Never raises: a helper that cannot start gives a failed future (the caller writes the
         half itself), and its process is replaced on the next call.
         """
-        half: Future[bytes] = Future()
+        half: Future[tuple[bytes, int | None]] = Future()
         try:
-            handle, path = tempfile.mkstemp(prefix="pos-csv-", suffix=".part")
-            os.close(handle)
+            path = scratch_file("pos-csv-")
         except OSError as error:
             half.set_exception(error)
             return half
@@ -60,11 +81,23 @@ class CsvHelper:
             written = pool.submit(_rows_after, path, self.url, day, store, zone.key, lane, words, after)
         except Exception as error:  # no process could be started (a kiosk out of memory, say)
             self._discard()
-            _remove(path)
+            discard_file(path)
             half.set_exception(error)
             return half
         written.add_done_callback(functools.partial(_collect, half, path))
         return half
+
+    def whole(
+        self, path: str, *, day: date, store: str, zone: ZoneInfo, language: str, lane: str | None,
+        words: dict[str, str],
+    ) -> Future[int | None]:  # fmt: skip
+        """Write the day's whole CSV (header and every row, one transaction) to ``path``; the
+        future gives the day's revision it was read at. Raises when no process can start."""
+        try:
+            return self._running().submit(_whole, path, self.url, day, store, zone.key, language, lane, words)
+        except Exception:
+            self._discard()
+            raise
 
     def warm(self) -> None:
         """Start the helper's process now, if it is not running, without waiting for it.
@@ -135,33 +168,63 @@ def _rows_after(
     lane: str | None,
     words: dict[str, str],
     after: int,
-) -> None:
-    """Write the half to ``path`` as it is made. Through a file, not as the call's result: a
-    result comes back through a pipe that the till's process must read, under its interpreter
-    lock, while it is busy writing its own half (measured: the handover then came last, ~100 ms)."""
+) -> int | None:
+    """Write the half to ``path`` as it is made; return the revision it was read at. Through a
+    file, not as the call's result: a result comes back through a pipe that the till's process
+    must read, under its interpreter lock, while it is busy writing its own half (measured: the
+    handover then came last, ~100 ms)."""
     from pos.till.report import csv_rows
 
     zone = ZoneInfo(zone_key)
-    rows = csv_rows(_engine(url), day=day, store=store, zone=zone, lane=lane, words=words, after=after)
+    revisions: list[int | None] = []
+    engine = _engine(url)
+    rows = csv_rows(engine, day=day, store=store, zone=zone, lane=lane, words=words, after=after,
+                    revisions=revisions)  # fmt: skip
     with open(path, "wb") as out:
         for chunk in rows:
             out.write(chunk)
+    return revisions[0]
 
 
-def _collect(half: Future[bytes], path: str, written: Future[None]) -> None:
+def _whole(
+    path: str,
+    url: str,
+    day: date,
+    store: str,
+    zone_key: str,
+    language: str,
+    lane: str | None,
+    words: dict[str, str],
+) -> int | None:
+    """The day's whole CSV to ``path``; the revision it was read at."""
+    from pos.till.report import csv_header, csv_rows
+
+    zone = ZoneInfo(zone_key)
+    revisions: list[int | None] = []
+    engine = _engine(url)
+    rows = csv_rows(engine, day=day, store=store, zone=zone, lane=lane, words=words, revisions=revisions)
+    with open(path, "wb") as out:
+        out.write(csv_header(language))
+        for chunk in rows:
+            out.write(chunk)
+    return revisions[0]
+
+
+def _collect(half: Future[tuple[bytes, int | None]], path: str, written: Future[int | None]) -> None:
     """In the till: the helper is done with ``path``; hand its bytes over and remove it."""
     try:
-        written.result()
+        revision = written.result()
         with open(path, "rb") as part:
             data = part.read()
     except BaseException as error:
-        _remove(path)
+        discard_file(path)
         half.set_exception(error)
         return
-    _remove(path)  # before anyone waiting is woken
-    half.set_result(data)
+    discard_file(path)  # before anyone waiting is woken
+    half.set_result((data, revision))
 
 
-def _remove(path: str) -> None:
+def discard_file(path: str) -> None:
+    """Remove ``path`` if it is there; never raises."""
     with contextlib.suppress(OSError):
         os.unlink(path)

@@ -43,7 +43,7 @@ from pos.config import Config
 from pos.ledger import Flag, FlagKind, Ledger, SaleState
 from pos.ledger.database import READ_ONLY
 from pos.ledger.models import PAID_STATES
-from pos.ledger.schema import flags, sales
+from pos.ledger.schema import day_revisions, flags, sales
 from pos.money import format_yuan
 from pos.receipts import templates
 
@@ -59,10 +59,13 @@ __all__ = [
     "StateCount",
     "count_sales",
     "csv_chunks",
+    "csv_header",
     "csv_rows",
     "csv_statement",
+    "csv_words",
     "day_figures",
     "day_flags",
+    "day_revision",
     "hourly_takings",
     "sale_lines",
     "same_weekdays",
@@ -74,6 +77,7 @@ BOM = "\ufeff"
 CSV_BATCH = 5000  # rows fetched and written at a time
 CSV_SPLIT_FROM = 20_000  # sales in a day (ids it spans) from which csv_chunks gives half to a helper
 CSV_HELPER_PATIENCE = 60.0  # seconds to wait for the helper's half (it takes well under one)
+CSV_SLICE = 256 * 1024  # bytes of the helper's half handed to the server at a time
 _PAID = [s.value for s in SaleState if s in PAID_STATES]
 
 
@@ -385,6 +389,7 @@ def csv_chunks(
     lane: str | None = None,
     state_words: dict[SaleState, str] | None = None,
     helper: CsvHelper | None = None,
+    revisions: list[int | None] | None = None,
 ) -> Iterator[bytes]:
     """The day's CSV as UTF-8 byte chunks, BOM first, header, then one row per sale in id order.
 
@@ -395,15 +400,15 @@ def csv_chunks(
     transactions a few milliseconds apart, so a payment landing in between may show in one half
     and not yet in the other, as it would in a file written a moment earlier. If the helper
     fails, this process writes the second half itself: the file is the same either way.
+
+    ``revisions``, when given, receives the :func:`day_revision` each part was read at (one per
+    transaction): all equal, the file is the day exactly as it was at that revision.
     """
-    index = 0 if language == "zh-CN" else 1
-    header = io.StringIO()
-    header.write(BOM)
-    csv.writer(header, lineterminator="\r\n").writerow([headers[index] for headers in CSV_COLUMNS.values()])
-    yield header.getvalue().encode("utf-8")
-    given = state_words or {}
-    words = {state.value: given.get(state, state.value) for state in SaleState}
-    rows = functools.partial(csv_rows, day=day, store=store, zone=zone, lane=lane, words=words)
+    yield csv_header(language)
+    words = csv_words(state_words)
+    rows = functools.partial(
+        csv_rows, day=day, store=store, zone=zone, lane=lane, words=words, revisions=revisions
+    )
     split = _split_point(ledger.engine, day) if helper is not None else None
     if helper is None or split is None:
         yield from rows(ledger.engine)
@@ -411,10 +416,43 @@ def csv_chunks(
     later = helper.rows(day=day, store=store, zone=zone, lane=lane, words=words, after=split)
     yield from rows(ledger.engine, through=split)
     try:
-        yield later.result(timeout=CSV_HELPER_PATIENCE)
+        data, revision = later.result(timeout=CSV_HELPER_PATIENCE)
     except Exception as error:  # the helper's process died, failed or hangs: write that half here
         log.warning("event=csv_helper_failed day=%s error=%s", day, type(error).__name__)
         yield from rows(ledger.engine, after=split)
+        return
+    if revisions is not None:
+        revisions.append(revision)
+    # In slices: one chunk of half the file would be copied whole into the server's output buffer.
+    for start in range(0, len(data), CSV_SLICE):
+        yield data[start : start + CSV_SLICE]
+
+
+def csv_header(language: str) -> bytes:
+    """The CSV's first bytes: the BOM and the header row in ``language`` (zh-CN, else English)."""
+    index = 0 if language == "zh-CN" else 1
+    header = io.StringIO()
+    header.write(BOM)
+    csv.writer(header, lineterminator="\r\n").writerow([headers[index] for headers in CSV_COLUMNS.values()])
+    return header.getvalue().encode("utf-8")
+
+
+def csv_words(state_words: dict[SaleState, str] | None) -> dict[str, str]:
+    """Each state's stored value to the word the CSV prints for it (the value itself if none)."""
+    given = state_words or {}
+    return {state.value: given.get(state, state.value) for state in SaleState}
+
+
+def day_revision(conn: Connection, day: date, store: str) -> int | None:
+    """How many times ``day``'s sales of ``store`` have changed (0 before the first sale), read in
+    ``conn``'s transaction; None where the ledger does not count them (PostgreSQL, see revision
+    0006), so nothing can be known to be unchanged."""
+    if conn.dialect.name != "sqlite":
+        return None
+    counted = select(day_revisions.c.revision).where(
+        day_revisions.c.business_date == day, day_revisions.c.store == store
+    )
+    return conn.execute(counted).scalar() or 0
 
 
 def csv_rows(
@@ -427,8 +465,10 @@ def csv_rows(
     words: dict[str, str],
     after: int | None = None,
     through: int | None = None,
+    revisions: list[int | None] | None = None,
 ) -> Iterator[bytes]:
-    """The CSV's rows of the day's sales with ``after < id <= through``, in UTF-8 chunks.
+    """The CSV's rows of the day's sales with ``after < id <= through``, in UTF-8 chunks; the
+    :func:`day_revision` they were read at is appended to ``revisions`` (when given) first.
 
     This is the one path that reads every sale of the day (100,000 on a big day), so it stays
     lean: the items come as the one listing text the ledger stored with each sale; times stay
@@ -443,6 +483,8 @@ def csv_rows(
     known, minute, amount = cell.get, local.get, yuan.get
     words = {state: cell(word) for state, word in words.items()}
     with _reading(engine) as conn:
+        if revisions is not None:  # the transaction's first read: its snapshot is the rows' snapshot
+            revisions.append(day_revision(conn, day, store))
         statement = csv_statement(conn, day, store=store, lane=lane, after=after, through=through)
         result = conn.execute(statement)  # not stream_results: its strategy reads a row ahead
         # The driver's own cursor: plain tuples, no Row objects for a whole day (every column is

@@ -29,7 +29,7 @@ import requests
 from pos import config as pos_config
 from pos.config import Config, Product
 from pos.sandbox.server import BackgroundServer
-from pos.till.app import create_app
+from pos.till.app import SERVER_OPTIONS, create_app
 from pos.till.service import Till
 
 SAMPLE_PRODUCTS = (
@@ -84,7 +84,7 @@ def running_till(
     try:
         if workers:
             till.start()
-        server = BackgroundServer(create_app(till)).start()
+        server = BackgroundServer(create_app(till), **SERVER_OPTIONS).start()
         try:
             with requests.Session() as http:
                 yield RunningTill(till, server.base_url, http)

@@ -12,6 +12,7 @@ The listener (the internet-facing process) never registers this blueprint.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -30,6 +31,7 @@ from flask import (
     stream_with_context,
 )
 from markupsafe import Markup
+from werkzeug.wsgi import wrap_file
 
 from pos.ledger import Flag, JobKind, LedgerError, SaleState
 from pos.ledger.models import PAID_STATES
@@ -37,6 +39,7 @@ from pos.ledger.reconciliation import latest_reconciliation
 from pos.money import MoneyError, format_price, parse_yuan
 from pos.reconcile import reconcile_day
 from pos.till import report
+from pos.till.csv_files import CsvRequest
 from pos.till.manager import auth
 from pos.till.manager.chart import takings_svg
 from pos.till.manager.words import WORDS, Words
@@ -271,8 +274,8 @@ def day_view() -> Response:
     if shown not in FILTERS:
         shown = "all"
     figures = report.day_figures(service.ledger, day, store=store)
-    if figures.count >= report.CSV_SPLIT_FROM:  # its CSV is written by two processes: start the second
-        service.csv_helper.warm()
+    if figures.count >= report.CSV_SPLIT_FROM:  # a big day: its CSV is written ahead, while the page is read
+        service.csv_files.prepare(_csv_request(service, day))
     states = [SaleState(shown)] if shown not in ("all", "flagged") else []
     total = (
         figures.count
@@ -456,21 +459,35 @@ def _reconciliation(day: date) -> dict[str, Any]:
 # -- actions ------------------------------------------------------------------------------------------
 
 
-@bp.get("/day.csv")
-def day_csv() -> Response:
-    service = till()
+def _csv_request(service: Till, day: date) -> CsvRequest:
     config = service.config
-    day = _day_arg()
-    chunks = report.csv_chunks(
-        service.ledger,
+    return CsvRequest.of(
         day,
         store=config.store.id,
         zone=config.store.zone,
         language=config.store.language,
         state_words=words().states(),
-        helper=service.csv_helper,
     )
-    response = Response(stream_with_context(chunks), content_type="text/csv; charset=utf-8")
+
+
+@bp.get("/day.csv")
+def day_csv() -> Response:
+    """The day's CSV: the kept file while the day has not changed since it was made (sent with its
+    length), else made now, streamed, and kept (pos.till.csv_files)."""
+    service = till()
+    config = service.config
+    day = _day_arg()
+    csv_request = _csv_request(service, day)
+    kept = service.csv_files.open_exact(csv_request)
+    content_type = "text/csv; charset=utf-8"
+    if kept is not None:
+        size = os.fstat(kept.fileno()).st_size
+        body = wrap_file(request.environ, kept)
+        response = Response(body, content_type=content_type, direct_passthrough=True)
+        response.content_length = size
+    else:
+        made = service.csv_files.made(csv_request)
+        response = Response(stream_with_context(made), content_type=content_type)
     name = f"pos-{config.store.id}-{day.isoformat()}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"

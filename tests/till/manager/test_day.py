@@ -12,15 +12,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from pathlib import Path
 
 import pytest
 
 from pos.ledger import JobKind, LineItem, SaleState
 from pos.printing.profiles import load_profile
 from pos.till import report
+from pos.till.csv_files import CsvRequest
+from pos.till.csv_helper import scratch_folder
 from pos.till.documents import render_job
 from pos.till.report import BOM
 
@@ -240,16 +245,100 @@ def test_csv_export(logged_in, day, till):
     assert sum(round(float(r[5]) * 100) for r in rows[1:]) == day["refunded"]
 
 
-def test_a_big_days_view_starts_the_csv_helper_and_its_csv_is_the_same(logged_in, day, till, monkeypatch):
-    alone = logged_in.get(f"/manager/day.csv?date={day['date']}").content  # a small day: one process
+def _csv(logged_in, day) -> tuple[bytes, str | None]:
+    """The day's CSV and its Content-Length header (a kept file has one; a CSV made now streams)."""
+    response = logged_in.get(f"/manager/day.csv?date={day['date']}")
+    assert response.status_code == 200
+    return response.content, response.headers.get("Content-Length")
+
+
+def _prepared(till) -> None:
+    """Wait until the file the day view asked for is written (or failed)."""
+    for written in list(till.till.csv_files._preparing.values()):
+        written.result(timeout=60)
+
+
+def test_a_big_days_view_has_its_csv_written_ahead_and_the_download_is_that_file(
+    logged_in, day, till, monkeypatch
+):
+    alone = b"".join(
+        report.csv_chunks(till.till.ledger, till.till.today(), store="S01", zone=till.till.zone,
+                          state_words=words_of(till))
+    )  # fmt: skip
+    monkeypatch.setattr(report, "CSV_SPLIT_FROM", 2)  # this day is "big" now
     helper = till.till.csv_helper
     assert helper._pool is None
-    monkeypatch.setattr(report, "CSV_SPLIT_FROM", 2)  # this day is "big" now
     assert logged_in.get(f"/manager/day?date={day['date']}").status_code == 200
-    assert helper._pool is not None  # started by the view, before the CSV is asked for
-    assert logged_in.get(f"/manager/day.csv?date={day['date']}").content == alone
+    assert helper._pool is not None  # the view started the helper, which writes the whole CSV
+    _prepared(till)
+    assert _csv(logged_in, day) == (alone, str(len(alone)))  # the file, sent with its length
     till.till.stop()
     assert helper._pool is None  # the till's stop ends it
+    assert not till.till.csv_files._kept  # and removes the kept files
+
+
+def test_a_csv_made_for_a_download_is_kept_and_sent_again_while_the_day_is_unchanged(logged_in, day, till):
+    first, length = _csv(logged_in, day)
+    assert length is None  # made now, streamed
+    kept = next(iter(till.till.csv_files._kept.values())).path
+    again, length = _csv(logged_in, day)
+    assert (again, length) == (first, str(len(first)))
+    assert Path(kept).exists()
+
+
+def test_a_change_to_the_day_is_in_the_next_csv_never_the_kept_file(logged_in, day, till, sim):
+    first, _ = _csv(logged_in, day)
+    assert _csv(logged_in, day)[1] is not None  # kept
+    waiting = next(sale for sale in day["sales"] if sale["body"] == "=HYPERLINK(1)")
+    pay(till, sim, waiting)  # the listener's way: a paid notice changes one sale of the day
+    after, length = _csv(logged_in, day)
+    assert length is None and after != first
+    row = next(r for r in _rows(after) if r[1] == waiting["out_trade_no"])
+    assert row[6] == "已支付"
+    # Written to the file by another program, bypassing the ledger: the database still counts it.
+    with sqlite3.connect(till.till.ledger.engine.url.database) as db:
+        db.execute("UPDATE sales SET cashier = 'Zhang' WHERE out_trade_no = ?", (waiting["out_trade_no"],))
+    changed, length = _csv(logged_in, day)
+    assert length is None
+    assert next(r for r in _rows(changed) if r[1] == waiting["out_trade_no"])[8] == "Zhang"
+    assert _csv(logged_in, day) == (changed, str(len(changed)))  # and that one is kept in turn
+
+
+def test_a_csv_whose_parts_were_read_at_different_revisions_is_sent_but_not_kept(till, monkeypatch):
+    def parts_read_apart(*args, revisions, **kwargs):
+        yield b"first half"
+        revisions.append(3)
+        yield b"second half"
+        revisions.append(4)  # a sale changed between the two transactions
+
+    monkeypatch.setattr(report, "csv_chunks", parts_read_apart)
+    files = till.till.csv_files
+    request = CsvRequest.of(till.till.today(), store="S01", zone=till.till.zone, language="zh-CN")
+    assert b"".join(files.made(request)) == b"first halfsecond half"
+    assert not files._kept and not _scratch_files()
+
+
+def test_a_download_stopped_halfway_keeps_nothing_and_leaves_no_file(logged_in, day, till):
+    files = till.till.csv_files
+    request = CsvRequest.of(till.till.today(), store="S01", zone=till.till.zone, language="zh-CN")
+    made = files.made(request)
+    next(made)  # the header, then the client goes away
+    made.close()
+    assert not files._kept and not _scratch_files()
+
+
+def _rows(raw: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))[1:]
+
+
+def _scratch_files() -> list[Path]:
+    return [p for p in Path(scratch_folder()).glob("pos-csv-*") if p.stat().st_uid == os.getuid()]
+
+
+def words_of(till) -> dict:
+    from pos.till.manager.words import Words
+
+    return Words(till.till.config.store.language).states()
 
 
 def test_z_report_is_queued_and_printed_with_the_days_figures(logged_in, day, till, tmp_path):
