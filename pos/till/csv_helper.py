@@ -100,10 +100,9 @@ class CsvHelper:
             raise
 
     def warm(self) -> None:
-        """Start the helper's process now, if it is not running, without waiting for it.
-
-        The day view calls this for a big day: the manager's likely next step is its CSV, and
-        starting Python and importing the ledger takes longer than writing half the file.
+        """Start the helper's process now, if it is not running, without waiting for it: starting
+        Python and importing the ledger takes longer than writing half a big day's CSV. (The day
+        view starts it by asking for a whole file, :meth:`whole`; bench/report.py calls this.)
         """
         try:
             self._running().submit(_ready, self.url)
