@@ -1,43 +1,47 @@
-"""The manager's CSV of a day, kept as a file for as long as the day's sales have not changed.
+"""The manager's CSV of a day, kept in memory block by block, and written again only where it changed.
 
 A day of 100,000 sales takes two processes a few hundred milliseconds to write
 (:func:`pos.till.report.csv_chunks`), and on this project's shared test machine
 anywhere from 200 to 450 ms from one minute to the next. A manager who opens a
-big day usually downloads its CSV next, and a day that is over hardly changes.
-So:
+big day usually downloads its CSV next, and between two downloads most of a day
+stays as it was. So:
 
-- the day view asks for the file ahead (:meth:`CsvFiles.prepare`): the CSV
-  helper's process writes the whole day to a file while the manager reads the
-  page, and the download is then that file, sent with its length;
-- a CSV made for a download is kept too (:meth:`CsvFiles.made`), so the next
-  download of the same day is the file;
-- a file is sent only while it is exact. SQLite counts every change to a day's
-  sales in the same transaction as the change (``day_revisions``, revision 0006
-  of the ledger), a file remembers the count its rows were read at, and a
-  download reads the count first: if the day has moved on, the CSV is made
-  afresh (and kept in turn). A CSV whose two halves were read at different
-  counts is sent but not kept.
+- the day view asks for the CSV ahead (:meth:`CsvFiles.prepare`): the CSV
+  helper's process writes the day's rows while the manager reads the page;
+- a CSV made for a download is kept too (:meth:`CsvFiles.made`);
+- a download of a kept day (:meth:`CsvFiles.current`) reads, in one
+  transaction, how many times each block of the day's ids has changed, writes
+  again the rows of the blocks that changed since they were kept (a block is
+  4,096 ids: a sale rung up or paid since is one or two blocks, about 15 ms
+  each), and sends the kept rows for the rest, with the file's length.
+
+That is exact because the database counts: on SQLite every insert, update or
+delete of a sale adds one to its day's, store's and block's count
+(``day_revisions``, revision 0006 of the ledger) in the same transaction as the
+change, whoever writes it. Rows kept at count N of their block are sent only
+when the block's count is still N in the download's own snapshot, and the
+blocks written again are read in that same snapshot, so the file is exactly the
+day as of that moment. When most blocks changed, the CSV is made afresh by two
+processes instead (and kept in turn).
 
 On PostgreSQL the ledger keeps no count, so nothing is kept and every CSV is
-made afresh, as before. Files live in :func:`pos.till.csv_helper.scratch_folder`
-(memory where the system has ``/dev/shm``), at most :data:`KEEP` of them; the
-till removes them when it stops.
+made afresh. At most :data:`KEEP` days are kept (about 15 MB each for 100,000
+sales); the till forgets them when it stops.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import IO
 from zoneinfo import ZoneInfo
 
 from pos.ledger import Ledger, SaleState
+from pos.ledger.database import READ_ONLY
 from pos.till import report
 from pos.till.csv_helper import CsvHelper, discard_file, scratch_file
 
@@ -45,8 +49,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["KEEP", "CsvFiles", "CsvRequest"]
 
-KEEP = 2  # files kept at once (about 15 MB each for a 100,000-sale day)
-PREPARE_PATIENCE = report.CSV_HELPER_PATIENCE  # seconds a download waits for the file being prepared
+KEEP = 2  # days kept at once
+PREPARE_PATIENCE = report.CSV_HELPER_PATIENCE  # seconds a download waits for the rows being prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,35 +78,40 @@ class CsvRequest:
         words = tuple(sorted((state_words or {}).items(), key=lambda item: item[0].value))
         return cls(day, store, zone, language, words, lane)
 
+    @property
+    def words(self) -> dict[str, str]:
+        return report.csv_words(dict(self.state_words))
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass
 class _Kept:
-    path: str
-    revision: int
+    """A day's CSV rows by block of ids: block -> (the block's count when read, its rows)."""
+
+    blocks: dict[int, tuple[int, bytes]] = field(default_factory=dict)
 
 
 class CsvFiles:
-    """The till's kept CSV files; thread-safe. :meth:`close` removes them."""
+    """The till's kept CSV rows; thread-safe. :meth:`close` forgets them."""
 
     def __init__(self, ledger: Ledger, helper: CsvHelper, *, keep: int = KEEP) -> None:
         self.ledger = ledger
         self.helper = helper
         self.keep = keep
         self._kept: OrderedDict[CsvRequest, _Kept] = OrderedDict()
-        self._preparing: dict[CsvRequest, Future[int | None]] = {}
+        self._preparing: dict[CsvRequest, threading.Event] = {}  # set once the rows are kept (or failed)
         self._lock = threading.Lock()
         self._closed = False
 
     # -- asked by the pages --------------------------------------------------------------------
 
     def prepare(self, request: CsvRequest) -> None:
-        """Have the helper write ``request``'s CSV to a file now, unless an exact one is kept or
-        one is being written; returns at once. Nothing happens where the ledger keeps no count."""
-        revision = self._revision(request)
-        if revision is None:
+        """Have the helper write ``request``'s rows now, unless they are kept (a download then
+        writes only what changed) or being written; returns at once. Nothing happens on a ledger
+        that does not count its changes."""
+        if self.ledger.engine.dialect.name != "sqlite":
             return
         with self._lock:
-            if self._closed or request in self._preparing or self._exact(request, revision):
+            if self._closed or request in self._preparing or request in self._kept:
                 return
             try:
                 path = scratch_file("pos-csv-day-")
@@ -111,48 +120,56 @@ class CsvFiles:
                 return
             try:
                 written = self.helper.whole(
-                    path,
-                    day=request.day,
-                    store=request.store,
-                    zone=request.zone,
-                    language=request.language,
-                    lane=request.lane,
-                    words=report.csv_words(dict(request.state_words)),
-                )
+                    path, day=request.day, store=request.store, zone=request.zone, lane=request.lane,
+                    words=request.words,
+                )  # fmt: skip
             except Exception as error:  # no helper process: the download will make it itself
                 discard_file(path)
                 log.warning("event=csv_prepare_failed day=%s error=%s", request.day, type(error).__name__)
                 return
-            self._preparing[request] = written
+            self._preparing[request] = threading.Event()
         written.add_done_callback(lambda done: self._prepared(request, path, done))
 
-    def open_exact(self, request: CsvRequest) -> IO[bytes] | None:
-        """The kept file of ``request``'s CSV, open for reading, if it is exactly the day as it is
-        now (waiting for one being prepared first); else None, and the caller makes it afresh."""
+    def current(self, request: CsvRequest) -> tuple[list[bytes], int] | None:
+        """``request``'s CSV from its kept rows, with the blocks changed since written again: the
+        chunks and their total length. None when nothing is kept (or most of it changed, or the
+        ledger does not count): :meth:`made` then makes it afresh. Waits for rows being prepared."""
         with self._lock:
             preparing = self._preparing.get(request)
-        if preparing is not None:
-            # A failure is logged by _prepared, and the download then makes the file itself.
-            with contextlib.suppress(Exception):
-                preparing.result(timeout=PREPARE_PATIENCE)
-        revision = self._revision(request)
-        if revision is None:
-            return None
+        if preparing is not None:  # if it fails (logged by _prepared), the download makes the CSV itself
+            preparing.wait(PREPARE_PATIENCE)
         with self._lock:
-            kept = self._exact(request, revision)
-            if kept is None:
-                return None
-            self._kept.move_to_end(request)
-            try:
-                return open(kept.path, "rb")  # open before the lock goes: removing it later is safe
-            except OSError:
-                self._forget(request)
-                return None
+            kept = self._kept.get(request)
+            blocks = dict(kept.blocks) if kept is not None else None
+        if blocks is None:
+            return None
+        writer = report.CsvRowWriter(request.zone, request.words)
+        with self.ledger.engine.connect() as conn:
+            conn.execution_options(**READ_ONLY)
+            with conn.begin():  # one snapshot: the counts, and the rows written again
+                versions = report.day_versions(conn, request.day, request.store)
+                if versions is None:
+                    return None
+                stale = [block for block in versions if blocks.get(block, (None, b""))[0] != versions[block]]
+                if len(stale) * 2 > len(versions):
+                    return None  # most of the day changed: two processes make it faster
+                for block in stale:
+                    rows = report.block_rows(conn, writer, day=request.day, store=request.store,
+                                             lane=request.lane, block=block)  # fmt: skip
+                    blocks[block] = (versions[block], rows)
+        self._keep(request, {block: blocks[block] for block in versions})
+        chunks = [report.csv_header(request.language)]
+        chunks += [blocks[block][1] for block in sorted(versions)]
+        if stale:
+            log.info(
+                "event=csv_blocks_rewritten day=%s blocks=%d of=%d", request.day, len(stale), len(versions)
+            )
+        return chunks, sum(len(chunk) for chunk in chunks)
 
     def made(self, request: CsvRequest) -> Iterator[bytes]:
         """``request``'s CSV made afresh (:func:`pos.till.report.csv_chunks`, with the helper),
-        kept as a file as it goes by when its parts were all read at the same revision."""
-        revisions: list[int | None] = []
+        its rows kept by block as they go by."""
+        blocks: list[report.CsvBlock] = []
         chunks = report.csv_chunks(
             self.ledger,
             request.day,
@@ -162,88 +179,56 @@ class CsvFiles:
             lane=request.lane,
             state_words=dict(request.state_words),
             helper=self.helper,
-            revisions=revisions,
+            blocks=blocks,
         )
-        copy = self._copy_file()
         complete = False
         try:
-            for chunk in chunks:
-                if copy is not None:
-                    try:
-                        copy.write(chunk)
-                    except OSError:  # a full scratch folder: send the CSV, keep nothing
-                        _close_anddiscard_file(copy)
-                        copy = None
-                yield chunk
+            yield from chunks
             complete = True
         finally:
             chunks.close()
-            if copy is not None:
-                copy.close()
-                revision = revisions[0] if revisions else None
-                if complete and revision is not None and all(seen == revision for seen in revisions):
-                    self._keep(request, copy.name, revision)
-                else:
-                    discard_file(copy.name)
+            whole = {
+                block.block: (block.revision, block.data) for block in blocks if block.revision is not None
+            }
+            if complete and whole and len(whole) == len(blocks):
+                self._keep(request, whole)  # type: ignore[arg-type]
 
     def close(self) -> None:
-        """Remove every kept file (the till is stopping); later calls keep nothing."""
+        """Forget every kept day (the till is stopping); later calls keep nothing."""
         with self._lock:
             self._closed = True
-            for request in list(self._kept):
-                self._forget(request)
+            self._kept.clear()
 
     # -- inside ------------------------------------------------------------------------------------
 
-    def _revision(self, request: CsvRequest) -> int | None:
-        with self.ledger.engine.connect() as conn:
-            return report.day_revision(conn, request.day, request.store)
-
-    def _exact(self, request: CsvRequest, revision: int) -> _Kept | None:
-        kept = self._kept.get(request)
-        return kept if kept is not None and kept.revision == revision else None
-
-    def _copy_file(self) -> IO[bytes] | None:
-        if self._closed or self.ledger.engine.dialect.name != "sqlite":
-            return None  # no count to check a copy against: keep nothing
+    def _prepared(
+        self, request: CsvRequest, path: str, written: Future[list[tuple[int, int | None, int]]]
+    ) -> None:
         try:
-            return open(scratch_file("pos-csv-day-"), "wb")
-        except OSError:
-            return None
-
-    def _prepared(self, request: CsvRequest, path: str, written: Future[int | None]) -> None:
-        try:
-            revision = written.result()
+            table = written.result()
+            with open(path, "rb") as part:
+                data = part.read()
+            blocks = {block.block: (block.revision, block.data) for block in report.split_blocks(data, table)}
+            if blocks and all(revision is not None for revision, _ in blocks.values()):
+                self._keep(request, blocks)  # type: ignore[arg-type]
         except Exception as error:
             log.warning("event=csv_prepare_failed day=%s error=%s", request.day, type(error).__name__)
-            revision = None
-        with self._lock:
-            self._preparing.pop(request, None)
-        if revision is None:
+        finally:
             discard_file(path)
-        else:
-            self._keep(request, path, revision)
+            with self._lock:
+                done = self._preparing.pop(request, None)
+            if done is not None:
+                done.set()  # after the rows are kept: a download waiting for them finds them
 
-    def _keep(self, request: CsvRequest, path: str, revision: int) -> None:
+    def _keep(self, request: CsvRequest, blocks: dict[int, tuple[int, bytes]]) -> None:
         with self._lock:
             if self._closed:
-                discard_file(path)
                 return
-            old = self._kept.get(request)
-            if old is not None and old.revision > revision:  # a newer one was kept meanwhile
-                discard_file(path)
-                return
-            self._forget(request)
-            self._kept[request] = _Kept(path, revision)
+            kept = self._kept.setdefault(request, _Kept())
+            for block, (revision, rows) in blocks.items():
+                known = kept.blocks.get(block)
+                if known is None or known[0] <= revision:  # never an older count over a newer one
+                    kept.blocks[block] = (revision, rows)
+            self._kept.move_to_end(request)
             while len(self._kept) > self.keep:
-                self._forget(next(iter(self._kept)))
-
-    def _forget(self, request: CsvRequest) -> None:
-        kept = self._kept.pop(request, None)
-        if kept is not None:
-            discard_file(kept.path)
-
-
-def _close_anddiscard_file(file: IO[bytes]) -> None:
-    file.close()
-    discard_file(file.name)
+                self._kept.popitem(last=False)

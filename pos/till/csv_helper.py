@@ -63,14 +63,15 @@ class CsvHelper:
 
     def rows(
         self, *, day: date, store: str, zone: ZoneInfo, lane: str | None, words: dict[str, str], after: int
-    ) -> Future[tuple[bytes, int | None]]:
+    ) -> Future[tuple[bytes, list[tuple[int, int | None, int]]]]:
         """The CSV rows of the day's sales with an id above ``after``, written by the helper, and
-        the day's revision they were read at (pos.till.report.day_revision).
+        their blocks of ids: (block, count it was read at, length in bytes) each, in order, or none
+        where the ledger does not count (see pos.till.report.csv_rows).
 
         Never raises: a helper that cannot start gives a failed future (the caller writes the
         half itself), and its process is replaced on the next call.
         """
-        half: Future[tuple[bytes, int | None]] = Future()
+        half: Future[tuple[bytes, list[tuple[int, int | None, int]]]] = Future()
         try:
             path = scratch_file("pos-csv-")
         except OSError as error:
@@ -88,13 +89,12 @@ class CsvHelper:
         return half
 
     def whole(
-        self, path: str, *, day: date, store: str, zone: ZoneInfo, language: str, lane: str | None,
-        words: dict[str, str],
-    ) -> Future[int | None]:  # fmt: skip
-        """Write the day's whole CSV (header and every row, one transaction) to ``path``; the
-        future gives the day's revision it was read at. Raises when no process can start."""
+        self, path: str, *, day: date, store: str, zone: ZoneInfo, lane: str | None, words: dict[str, str]
+    ) -> Future[list[tuple[int, int | None, int]]]:
+        """Write every row of the day's CSV (one transaction, no header) to ``path``; the future
+        gives its blocks as :meth:`rows` does. Raises when no process can start."""
         try:
-            return self._running().submit(_whole, path, self.url, day, store, zone.key, language, lane, words)
+            return self._running().submit(_whole, path, self.url, day, store, zone.key, lane, words)
         except Exception:
             self._discard()
             raise
@@ -167,22 +167,12 @@ def _rows_after(
     lane: str | None,
     words: dict[str, str],
     after: int,
-) -> int | None:
-    """Write the half to ``path`` as it is made; return the revision it was read at. Through a
-    file, not as the call's result: a result comes back through a pipe that the till's process
-    must read, under its interpreter lock, while it is busy writing its own half (measured: the
-    handover then came last, ~100 ms)."""
-    from pos.till.report import csv_rows
-
-    zone = ZoneInfo(zone_key)
-    revisions: list[int | None] = []
-    engine = _engine(url)
-    rows = csv_rows(engine, day=day, store=store, zone=zone, lane=lane, words=words, after=after,
-                    revisions=revisions)  # fmt: skip
-    with open(path, "wb") as out:
-        for chunk in rows:
-            out.write(chunk)
-    return revisions[0]
+) -> list[tuple[int, int | None, int]]:
+    """Write the half to ``path`` as it is made; return its blocks. Through a file, not as the
+    call's result: a result comes back through a pipe that the till's process must read, under
+    its interpreter lock, while it is busy writing its own half (measured: the handover then came
+    last, ~100 ms)."""
+    return _write_rows(path, url, day, store, zone_key, lane, words, after)
 
 
 def _whole(
@@ -191,28 +181,42 @@ def _whole(
     day: date,
     store: str,
     zone_key: str,
-    language: str,
     lane: str | None,
     words: dict[str, str],
-) -> int | None:
-    """The day's whole CSV to ``path``; the revision it was read at."""
-    from pos.till.report import csv_header, csv_rows
+) -> list[tuple[int, int | None, int]]:
+    """Every row of the day's CSV to ``path``; its blocks."""
+    return _write_rows(path, url, day, store, zone_key, lane, words, None)
 
-    zone = ZoneInfo(zone_key)
-    revisions: list[int | None] = []
-    engine = _engine(url)
-    rows = csv_rows(engine, day=day, store=store, zone=zone, lane=lane, words=words, revisions=revisions)
+
+def _write_rows(
+    path: str,
+    url: str,
+    day: date,
+    store: str,
+    zone_key: str,
+    lane: str | None,
+    words: dict[str, str],
+    after: int | None,
+) -> list[tuple[int, int | None, int]]:
+    from pos.till.report import CsvBlock, csv_rows
+
+    blocks: list[CsvBlock] = []
+    rows = csv_rows(_engine(url), day=day, store=store, zone=ZoneInfo(zone_key), lane=lane, words=words,
+                    after=after, blocks=blocks)  # fmt: skip
     with open(path, "wb") as out:
-        out.write(csv_header(language))
         for chunk in rows:
             out.write(chunk)
-    return revisions[0]
+    return [(block.block, block.revision, len(block.data)) for block in blocks]
 
 
-def _collect(half: Future[tuple[bytes, int | None]], path: str, written: Future[int | None]) -> None:
+def _collect(
+    half: Future[tuple[bytes, list[tuple[int, int | None, int]]]],
+    path: str,
+    written: Future[list[tuple[int, int | None, int]]],
+) -> None:
     """In the till: the helper is done with ``path``; hand its bytes over and remove it."""
     try:
-        revision = written.result()
+        table = written.result()
         with open(path, "rb") as part:
             data = part.read()
     except BaseException as error:
@@ -220,7 +224,7 @@ def _collect(half: Future[tuple[bytes, int | None]], path: str, written: Future[
         half.set_exception(error)
         return
     discard_file(path)  # before anyone waiting is woken
-    half.set_result((data, revision))
+    half.set_result((data, table))
 
 
 def discard_file(path: str) -> None:

@@ -43,7 +43,7 @@ from pos.config import Config
 from pos.ledger import Flag, FlagKind, Ledger, SaleState
 from pos.ledger.database import READ_ONLY
 from pos.ledger.models import PAID_STATES
-from pos.ledger.schema import day_revisions, flags, sales
+from pos.ledger.schema import DAY_REVISION_BLOCK, day_revisions, flags, sales
 from pos.money import format_yuan
 from pos.receipts import templates
 
@@ -54,9 +54,12 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CSV_COLUMNS",
+    "CsvBlock",
+    "CsvRowWriter",
     "DayFigures",
     "SaleLine",
     "StateCount",
+    "block_rows",
     "count_sales",
     "csv_chunks",
     "csv_header",
@@ -65,10 +68,11 @@ __all__ = [
     "csv_words",
     "day_figures",
     "day_flags",
-    "day_revision",
+    "day_versions",
     "hourly_takings",
     "sale_lines",
     "same_weekdays",
+    "split_blocks",
     "write_csv",
     "z_report_data",
 ]
@@ -77,7 +81,6 @@ BOM = "\ufeff"
 CSV_BATCH = 5000  # rows fetched and written at a time
 CSV_SPLIT_FROM = 20_000  # sales in a day (ids it spans) from which csv_chunks gives half to a helper
 CSV_HELPER_PATIENCE = 60.0  # seconds to wait for the helper's half (it takes well under one)
-CSV_SLICE = 256 * 1024  # bytes of the helper's half handed to the server at a time
 _PAID = [s.value for s in SaleState if s in PAID_STATES]
 
 
@@ -389,7 +392,7 @@ def csv_chunks(
     lane: str | None = None,
     state_words: dict[SaleState, str] | None = None,
     helper: CsvHelper | None = None,
-    revisions: list[int | None] | None = None,
+    blocks: list[CsvBlock] | None = None,
 ) -> Iterator[bytes]:
     """The day's CSV as UTF-8 byte chunks, BOM first, header, then one row per sale in id order.
 
@@ -401,31 +404,35 @@ def csv_chunks(
     and not yet in the other, as it would in a file written a moment earlier. If the helper
     fails, this process writes the second half itself: the file is the same either way.
 
-    ``revisions``, when given, receives the :func:`day_revision` each part was read at (one per
-    transaction): all equal, the file is the day exactly as it was at that revision.
+    ``blocks``, when given (and the ledger counts its changes, see :func:`day_versions`), receives
+    the rows again as :class:`CsvBlock`, one per block of ids in order, each with the count it was
+    read at: what pos.till.csv_files keeps, to write again only the blocks that change.
     """
     yield csv_header(language)
     words = csv_words(state_words)
-    rows = functools.partial(
-        csv_rows, day=day, store=store, zone=zone, lane=lane, words=words, revisions=revisions
+    rows = functools.partial(csv_rows, day=day, store=store, zone=zone, lane=lane, words=words, blocks=blocks)
+    split = (
+        _split_point(ledger.engine, day, on_a_block_edge=blocks is not None) if helper is not None else None
     )
-    split = _split_point(ledger.engine, day) if helper is not None else None
     if helper is None or split is None:
         yield from rows(ledger.engine)
         return
     later = helper.rows(day=day, store=store, zone=zone, lane=lane, words=words, after=split)
     yield from rows(ledger.engine, through=split)
     try:
-        data, revision = later.result(timeout=CSV_HELPER_PATIENCE)
+        data, table = later.result(timeout=CSV_HELPER_PATIENCE)
     except Exception as error:  # the helper's process died, failed or hangs: write that half here
         log.warning("event=csv_helper_failed day=%s error=%s", day, type(error).__name__)
         yield from rows(ledger.engine, after=split)
         return
-    if revisions is not None:
-        revisions.append(revision)
-    # In slices: one chunk of half the file would be copied whole into the server's output buffer.
-    for start in range(0, len(data), CSV_SLICE):
-        yield data[start : start + CSV_SLICE]
+    if not table:  # a ledger that does not count its changes: one chunk
+        yield data
+        return
+    # Block by block (a chunk of half the file would be copied whole into the server's buffer).
+    for block in split_blocks(data, table):
+        if blocks is not None:
+            blocks.append(block)
+        yield block.data
 
 
 def csv_header(language: str) -> bytes:
@@ -443,16 +450,36 @@ def csv_words(state_words: dict[SaleState, str] | None) -> dict[str, str]:
     return {state.value: given.get(state, state.value) for state in SaleState}
 
 
-def day_revision(conn: Connection, day: date, store: str) -> int | None:
-    """How many times ``day``'s sales of ``store`` have changed (0 before the first sale), read in
-    ``conn``'s transaction; None where the ledger does not count them (PostgreSQL, see revision
-    0006), so nothing can be known to be unchanged."""
+def day_versions(conn: Connection, day: date, store: str) -> dict[int, int] | None:
+    """Each block of ids holding ``day``'s sales of ``store`` (``id // DAY_REVISION_BLOCK``) and how
+    many times its sales have changed, read in ``conn``'s transaction; None where the ledger does
+    not count them (PostgreSQL, see revision 0006), so nothing can be known to be unchanged."""
     if conn.dialect.name != "sqlite":
         return None
-    counted = select(day_revisions.c.revision).where(
+    counted = select(day_revisions.c.block, day_revisions.c.revision).where(
         day_revisions.c.business_date == day, day_revisions.c.store == store
     )
-    return conn.execute(counted).scalar() or 0
+    return {block: revision for block, revision in conn.execute(counted)}
+
+
+@dataclass(frozen=True, slots=True)
+class CsvBlock:
+    """The CSV's rows of the sales of one block of ids, and the block's count when they were read
+    (None: only part of the block, or a ledger that does not count)."""
+
+    block: int
+    revision: int | None
+    data: bytes
+
+
+def split_blocks(data: bytes, table: Sequence[tuple[int, int | None, int]]) -> Iterator[CsvBlock]:
+    """``data`` cut back into blocks by ``table``: (block, revision, length) for each, in order."""
+    start = 0
+    for block, revision, length in table:
+        yield CsvBlock(block, revision, data[start : start + length])
+        start += length
+    if start != len(data):
+        raise ValueError(f"the blocks' lengths add up to {start} bytes, not {len(data)}")
 
 
 def csv_rows(
@@ -465,27 +492,78 @@ def csv_rows(
     words: dict[str, str],
     after: int | None = None,
     through: int | None = None,
-    revisions: list[int | None] | None = None,
+    blocks: list[CsvBlock] | None = None,
 ) -> Iterator[bytes]:
-    """The CSV's rows of the day's sales with ``after < id <= through``, in UTF-8 chunks; the
-    :func:`day_revision` they were read at is appended to ``revisions`` (when given) first.
+    """The CSV's rows of the day's sales with ``after < id <= through``, in UTF-8 chunks, read in
+    one transaction. With ``blocks`` on a ledger that counts changes (:func:`day_versions`), one
+    chunk per block of ids, each also appended there as a :class:`CsvBlock`.
 
     This is the one path that reads every sale of the day (100,000 on a big day), so it stays
-    lean: the items come as the one listing text the ledger stored with each sale; times stay
-    text, converted to the store's zone once per minute seen, not once per sale; amounts, words
-    and names become cells once per distinct value; each row is one f-string over the driver's
-    plain tuples; rows are encoded a few thousand at a time. ``words`` maps each state's value
-    to the word printed for it. The cells follow the csv module's rules (see :class:`_Cells`).
+    lean (see :class:`CsvRowWriter`).
     """
-    local = _LocalText(zone)
-    yuan = _YuanText()
-    cell = _Cells()
-    known, minute, amount = cell.get, local.get, yuan.get
-    words = {state: cell(word) for state, word in words.items()}
+    writer = CsvRowWriter(zone, words)
     with _reading(engine) as conn:
-        if revisions is not None:  # the transaction's first read: its snapshot is the rows' snapshot
-            revisions.append(day_revision(conn, day, store))
-        statement = csv_statement(conn, day, store=store, lane=lane, after=after, through=through)
+        # The transaction's first read: its snapshot is the rows' snapshot.
+        versions = day_versions(conn, day, store) if blocks is not None else None
+        if versions is None:
+            yield from writer.rows(conn, csv_statement(conn, day, store=store, lane=lane, after=after,
+                                                       through=through))  # fmt: skip
+            return
+        for block in sorted(versions):
+            first, last = block * DAY_REVISION_BLOCK, (block + 1) * DAY_REVISION_BLOCK - 1
+            low = first - 1 if after is None else max(first - 1, after)
+            high = last if through is None else min(last, through)
+            if low >= high:
+                continue  # outside the range asked for
+            data = block_rows(
+                conn, writer, day=day, store=store, lane=lane, block=block, after=low, through=high
+            )
+            whole = low == first - 1 and high == last
+            blocks.append(CsvBlock(block, versions[block] if whole else None, data))  # type: ignore[union-attr]
+            yield data
+
+
+def block_rows(
+    conn: Connection,
+    writer: CsvRowWriter,
+    *,
+    day: date,
+    store: str,
+    lane: str | None,
+    block: int,
+    after: int | None = None,
+    through: int | None = None,
+) -> bytes:
+    """The CSV's rows of one block of ids (all of it, or ``after < id <= through`` within it), read
+    in ``conn``'s transaction."""
+    first, last = block * DAY_REVISION_BLOCK, (block + 1) * DAY_REVISION_BLOCK - 1
+    statement = csv_statement(
+        conn, day, store=store, lane=lane,
+        after=first - 1 if after is None else after, through=last if through is None else through,
+    )  # fmt: skip
+    return b"".join(writer.rows(conn, statement))
+
+
+class CsvRowWriter:
+    """Turns the CSV query's rows into UTF-8 text, remembering what it learnt across calls.
+
+    Lean on purpose: the items come as the one listing text the ledger stored with each sale;
+    times stay text, converted to the store's zone once per minute seen, not once per sale;
+    amounts, words and names become cells once per distinct value; each row is one f-string over
+    the driver's plain tuples; rows are encoded a few thousand at a time. ``words`` maps each
+    state's value to the word printed for it. The cells follow the csv module's rules (see
+    :class:`_Cells`).
+    """
+
+    def __init__(self, zone: ZoneInfo, words: dict[str, str]) -> None:
+        self.local = _LocalText(zone)
+        self.yuan = _YuanText()
+        self.cell = _Cells()
+        self.words = {state: self.cell(word) for state, word in words.items()}
+
+    def rows(self, conn: Connection, statement: Any) -> Iterator[bytes]:
+        local, yuan, cell, words = self.local, self.yuan, self.cell, self.words
+        known, minute, amount = cell.get, local.get, yuan.get
         result = conn.execute(statement)  # not stream_results: its strategy reads a row ahead
         # The driver's own cursor: plain tuples, no Row objects for a whole day (every column is
         # already what we print: text, ints, or datetimes that _LocalText takes as they come).
@@ -508,7 +586,7 @@ def csv_rows(
         result.close()
 
 
-def _split_point(engine: Engine, day: date) -> int | None:
+def _split_point(engine: Engine, day: date, *, on_a_block_edge: bool = False) -> int | None:
     """The id halfway through the day's ids, when they span at least CSV_SPLIT_FROM (else None).
 
     Two lookups at the ends of the day's index (``ix_sales_business_date`` keeps a day's ids in
@@ -523,7 +601,12 @@ def _split_point(engine: Engine, day: date) -> int | None:
         last = conn.execute(by_id.order_by(sales.c.id.desc()).limit(1)).scalar()
     if first is None or last is None or last - first + 1 < CSV_SPLIT_FROM:
         return None
-    return int(first) + (int(last) - int(first)) // 2
+    middle = int(first) + (int(last) - int(first)) // 2
+    if not on_a_block_edge:
+        return middle
+    # The last id of the block nearest the middle: each half then has whole blocks (which
+    # pos.till.csv_files keeps), and a 20,000-sale day spans five blocks or more.
+    return round(middle / DAY_REVISION_BLOCK) * DAY_REVISION_BLOCK - 1
 
 
 def csv_statement(

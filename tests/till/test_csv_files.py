@@ -1,32 +1,49 @@
-"""pos.till.csv_files: a day's CSV kept as a file is sent only while the day is exactly as it was.
+"""pos.till.csv_files: a day's CSV from kept rows is exactly the CSV made afresh, whatever changed.
 
-A real ledger file, a real helper process; the manager's pages over HTTP are in
-tests/till/manager/test_day.py.
+A real ledger file and a real helper process. The day spans four blocks of ids (the ledger
+counts changes per block of 4,096 ids), so a change touches one block of several. The manager's
+pages over HTTP are in tests/till/manager/test_day.py.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import UTC, date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import insert, select
 
 from pos.ledger import LineItem, open_ledger
+from pos.ledger.schema import DAY_REVISION_BLOCK, sales
 from pos.till import report
 from pos.till.csv_files import CsvFiles, CsvRequest
 from pos.till.csv_helper import CsvHelper
 
 ZONE = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+BLOCKS = 4
+
+
+def jump_to(ledger, next_id: int) -> None:
+    """Make the next sale's id ``next_id``: a copy of the first sale numbered just before it."""
+    with ledger.engine.begin() as conn:
+        row = dict(conn.execute(select(sales).order_by(sales.c.id).limit(1)).mappings().one())
+        row.update(id=next_id - 1, out_trade_no=f"S01-09-20261127-{next_id % 10000:04d}")
+        conn.execute(insert(sales).values(**row))
 
 
 @pytest.fixture
 def files(tmp_path):
-    now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
-    with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}", clock=lambda: now) as ledger:
-        for n in range(12):
-            ledger.create_sale(store="S01", lane=f"0{1 + n % 2}", items=[LineItem("拿铁", 1800 + n)])
+    with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}", clock=lambda: NOW) as ledger:
+        for block in range(BLOCKS):
+            if block:
+                jump_to(ledger, block * DAY_REVISION_BLOCK)
+            for n in range(5):
+                ledger.create_sale(
+                    store="S01", lane=f"0{1 + n % 2}", items=[LineItem(f"拿铁{block}", 1800 + n)]
+                )
         helper = CsvHelper(str(ledger.engine.url))
         kept = CsvFiles(ledger, helper)
         yield kept
@@ -45,49 +62,85 @@ def in_one_process(files: CsvFiles, csv: CsvRequest) -> bytes:
     )  # fmt: skip
 
 
+def current(files: CsvFiles, csv: CsvRequest) -> bytes | None:
+    found = files.current(csv)
+    if found is None:
+        return None
+    chunks, length = found
+    data = b"".join(chunks)
+    assert len(data) == length
+    return data
+
+
 def prepared(files: CsvFiles) -> None:
-    for written in list(files._preparing.values()):
-        written.result(timeout=60)
+    for done in list(files._preparing.values()):
+        assert done.wait(60)
 
 
-def test_prepare_writes_the_file_once_and_opening_it_gives_the_csv_one_process_writes(files, monkeypatch):
+def test_prepare_writes_the_rows_once_and_the_csv_is_the_one_one_process_writes(files, monkeypatch):
     calls = []
     whole = files.helper.whole
     monkeypatch.setattr(files.helper, "whole", lambda *a, **k: calls.append(1) or whole(*a, **k))
     files.prepare(request())
     prepared(files)
-    files.prepare(request())  # exact already: nothing to do
+    files.prepare(request())  # kept already: nothing to do
     assert calls == [1]
-    with files.open_exact(request()) as kept:
-        assert kept.read() == in_one_process(files, request())
+    assert sorted(files._kept[request()].blocks) == list(range(BLOCKS))
+    assert current(files, request()) == in_one_process(files, request())
 
 
-def test_a_sale_rung_up_after_the_file_was_written_makes_it_stale(files):
+def test_a_sale_rung_up_later_rewrites_only_its_block(files, caplog):
     files.prepare(request())
     prepared(files)
     files.ledger.create_sale(store="S01", lane="01", items=[LineItem("新的一单", 100)])
-    assert files.open_exact(request()) is None
-    made = b"".join(files.made(request()))
-    assert "新的一单".encode() in made and made == in_one_process(files, request())
-    with files.open_exact(request()) as kept:  # the one just made is kept in its place
-        assert kept.read() == made
+    with caplog.at_level(logging.INFO, logger="pos.till.csv_files"):
+        data = current(files, request())
+    assert "event=csv_blocks_rewritten day=2026-11-27 blocks=1 of=4" in caplog.text
+    assert "新的一单".encode() in data and data == in_one_process(files, request())
 
 
-def test_another_stores_sale_leaves_this_stores_file_exact(files):
+def test_a_payment_and_another_programs_update_in_early_blocks_are_in_the_next_csv(files, caplog):
+    b"".join(files.made(request()))
+    first = files.ledger.get_sale(1)
+    files.ledger.record_order(first.id, code_url="weixin://wxpay/bizpayurl?pr=x", prepay_id="wx1",
+                              expires_at=NOW)  # fmt: skip
+    files.ledger.mark_paid(first.out_trade_no, transaction_id="4200000000202611270000000001",
+                           total_fee=first.total_fee, time_end=NOW, source="query")  # fmt: skip
+    assert current(files, request()) == in_one_process(files, request())
+    with sqlite3.connect(files.ledger.engine.url.database) as db:
+        db.execute("UPDATE sales SET cashier = 'Zhang' WHERE id = ?", (DAY_REVISION_BLOCK + 1,))
+    with caplog.at_level(logging.INFO, logger="pos.till.csv_files"):
+        data = current(files, request())
+    assert "blocks=1 of=4" in caplog.text
+    assert b",Zhang," in data and data == in_one_process(files, request())
+
+
+def test_another_stores_sale_rewrites_nothing(files, caplog):
     b"".join(files.made(request()))
     files.ledger.create_sale(store="S02", lane="01", items=[LineItem("别的店", 100)])
-    assert files.open_exact(request()) is not None
+    with caplog.at_level(logging.INFO, logger="pos.till.csv_files"):
+        assert current(files, request()) == in_one_process(files, request())
+    assert "csv_blocks_rewritten" not in caplog.text
 
 
-def test_at_most_keep_files_and_the_oldest_goes_from_the_disk(files):
+def test_when_most_blocks_changed_the_csv_is_made_afresh(files):
+    b"".join(files.made(request()))
+    with files.ledger.engine.begin() as conn:
+        conn.execute(sales.update().where(sales.c.id < 3 * DAY_REVISION_BLOCK).values(cashier="Li"))
+    assert files.current(request()) is None  # three of four blocks changed
+    made = b"".join(files.made(request()))
+    assert made == in_one_process(files, request()) and b",Li," in made
+    assert current(files, request()) == made  # and that is kept in turn
+
+
+def test_at_most_keep_days_and_close_forgets_them(files):
     for csv in (request(), request("en"), request(lane="02")):
-        b"".join(files.made(csv))
+        assert b"".join(files.made(csv)) == in_one_process(files, csv)
     assert len(files._kept) == 2
-    assert files.open_exact(request()) is None  # the first one went
-    paths = [Path(kept.path) for kept in files._kept.values()]
-    assert all(path.exists() for path in paths)
+    assert files.current(request()) is None  # the first one went
+    assert current(files, request(lane="02")) == in_one_process(files, request(lane="02"))
     files.close()
-    assert not any(path.exists() for path in paths)
+    assert files.current(request(lane="02")) is None
     b"".join(files.made(request()))  # closed: sent, not kept
     assert not files._kept
 
@@ -102,22 +155,39 @@ def test_a_helper_that_cannot_start_prepares_nothing_and_the_download_makes_the_
     with caplog.at_level(logging.WARNING, logger="pos.till.csv_files"):
         files.prepare(request())
     assert "event=csv_prepare_failed day=2026-11-27 error=OSError" in caplog.text
-    assert files.open_exact(request()) is None
+    assert files.current(request()) is None
     assert b"".join(files.made(request())) == in_one_process(files, request())
 
 
-def test_a_file_written_at_an_older_count_never_replaces_a_newer_one(files):
+def test_rows_read_at_an_older_count_never_replace_newer_ones(files):
     b"".join(files.made(request()))
-    newer = files._kept[request()]
-    files._keep(request(), str(Path(newer.path).with_suffix(".old")), newer.revision - 1)
-    assert files._kept[request()] == newer
+    revision, rows = files._kept[request()].blocks[0]
+    files._keep(request(), {0: (revision - 1, b"stale rows")})
+    assert files._kept[request()].blocks[0] == (revision, rows)
+
+
+def test_rows_of_part_of_a_block_are_sent_but_not_kept(files, monkeypatch):
+    def part_of_a_block(*args, blocks, **kwargs):
+        yield b"header\r\n"
+        blocks.append(report.CsvBlock(0, None, b"some rows\r\n"))
+        yield b"some rows\r\n"
+
+    monkeypatch.setattr(report, "csv_chunks", part_of_a_block)
+    assert b"".join(files.made(request())) == b"header\r\nsome rows\r\n"
+    assert not files._kept
+
+
+def test_a_download_stopped_halfway_keeps_nothing(files):
+    made = files.made(request())
+    next(made)  # the header, then the client goes away
+    made.close()
+    assert not files._kept
 
 
 def test_yesterday_is_another_day(files):
     yesterday = CsvRequest.of(date(2026, 11, 26), store="S01", zone=ZONE, language="zh-CN")
-    b"".join(files.made(yesterday))
-    files.ledger.create_sale(
-        store="S01", lane="01", total_fee=100, body="今天", now=datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
-    )
-    assert files.open_exact(yesterday) is not None
-    assert files.open_exact(request()) is None  # never made
+    assert b"".join(files.made(yesterday)) == in_one_process(files, yesterday)  # a header only
+    assert files.current(yesterday) is None  # no sales, no blocks: nothing kept
+    b"".join(files.made(request()))
+    files.ledger.create_sale(store="S01", lane="01", total_fee=100, body="昨天补录", now=NOW.replace(day=26))
+    assert current(files, request()) == in_one_process(files, request())

@@ -12,7 +12,6 @@ The listener (the internet-facing process) never registers this blueprint.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -31,7 +30,6 @@ from flask import (
     stream_with_context,
 )
 from markupsafe import Markup
-from werkzeug.wsgi import wrap_file
 
 from pos.ledger import Flag, JobKind, LedgerError, SaleState
 from pos.ledger.models import PAID_STATES
@@ -472,19 +470,18 @@ def _csv_request(service: Till, day: date) -> CsvRequest:
 
 @bp.get("/day.csv")
 def day_csv() -> Response:
-    """The day's CSV: the kept file while the day has not changed since it was made (sent with its
-    length), else made now, streamed, and kept (pos.till.csv_files)."""
+    """The day's CSV: from the rows kept of it, with what changed since written again (sent with
+    its length), else made now and streamed (pos.till.csv_files)."""
     service = till()
     config = service.config
     day = _day_arg()
     csv_request = _csv_request(service, day)
-    kept = service.csv_files.open_exact(csv_request)
     content_type = "text/csv; charset=utf-8"
-    if kept is not None:
-        size = os.fstat(kept.fileno()).st_size
-        body = wrap_file(request.environ, kept)
-        response = Response(body, content_type=content_type, direct_passthrough=True)
-        response.content_length = size
+    current = service.csv_files.current(csv_request)
+    if current is not None:
+        chunks, length = current
+        response = Response(chunks, content_type=content_type)
+        response.content_length = length
     else:
         made = service.csv_files.made(csv_request)
         response = Response(stream_with_context(made), content_type=content_type)

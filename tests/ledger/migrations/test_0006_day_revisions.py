@@ -1,4 +1,5 @@
-"""Revision 0006: every change to a day's sales counts in ``day_revisions`` (SQLite), whoever makes it."""
+"""Revision 0006: every change to a day's sales counts in ``day_revisions`` (SQLite) for its block of ids,
+whoever makes it."""
 
 from __future__ import annotations
 
@@ -7,18 +8,22 @@ from datetime import timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect, select, update
+from sqlalchemy import insert, inspect, select, update
 
 from pos.ledger import LineItem, database, open_ledger
-from pos.ledger.schema import day_revisions, sales
+from pos.ledger.schema import DAY_REVISION_BLOCK, day_revisions, sales
 
 
 def _revisions(engine) -> dict[tuple[str, str], int]:
+    """(day, store) -> count, for sales in the first block of ids (every sale here but one test's)."""
+    return {(day, store): n for (day, store, block), n in _by_block(engine).items() if block == 0}
+
+
+def _by_block(engine) -> dict[tuple[str, str, int], int]:
+    columns = day_revisions.c
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(day_revisions.c.business_date, day_revisions.c.store, day_revisions.c.revision)
-        )
-        return {(str(day), store): revision for day, store, revision in rows}
+        rows = conn.execute(select(columns.business_date, columns.store, columns.block, columns.revision))
+        return {(str(day), store, block): revision for day, store, block, revision in rows}
 
 
 def _order(ledger, sale, clock) -> None:
@@ -91,3 +96,22 @@ def test_upgrading_counts_existing_days_once_and_downgrading_removes_the_count(d
         assert _revisions(engine) == {(str(sale.business_date), "S01"): 2}
     finally:
         engine.dispose()
+
+
+def test_a_change_counts_only_for_its_own_block_of_ids(ledger):
+    _sqlite_only(ledger)
+    first = ledger.create_sale(store="S01", lane="01", total_fee=100, body="第一块")
+    with ledger.engine.begin() as conn:  # a sale numbered just below the third block: the next one is in it
+        row = dict(conn.execute(select(sales).where(sales.c.id == first.id)).mappings().one())
+        row.update(id=3 * DAY_REVISION_BLOCK - 1, out_trade_no="S01-01-20261127-9999")
+        conn.execute(insert(sales).values(**row))
+    third = ledger.create_sale(store="S01", lane="01", total_fee=100, body="第三块")
+    assert third.id == 3 * DAY_REVISION_BLOCK
+    today = str(first.business_date)
+    before = _by_block(ledger.engine)
+    assert set(before) == {(today, "S01", 0), (today, "S01", 2), (today, "S01", 3)}
+    with ledger.engine.begin() as conn:
+        conn.execute(update(sales).where(sales.c.id == third.id).values(cashier="Zhang"))
+    after = _by_block(ledger.engine)
+    assert after[(today, "S01", 3)] == before[(today, "S01", 3)] + 1
+    assert {k: v for k, v in after.items() if k[2] != 3} == {k: v for k, v in before.items() if k[2] != 3}

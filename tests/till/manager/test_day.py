@@ -246,19 +246,19 @@ def test_csv_export(logged_in, day, till):
 
 
 def _csv(logged_in, day) -> tuple[bytes, str | None]:
-    """The day's CSV and its Content-Length header (a kept file has one; a CSV made now streams)."""
+    """The day's CSV and its Content-Length header (kept rows have one; a CSV made now streams)."""
     response = logged_in.get(f"/manager/day.csv?date={day['date']}")
     assert response.status_code == 200
     return response.content, response.headers.get("Content-Length")
 
 
 def _prepared(till) -> None:
-    """Wait until the file the day view asked for is written (or failed)."""
-    for written in list(till.till.csv_files._preparing.values()):
-        written.result(timeout=60)
+    """Wait until the rows the day view asked for are written and kept (or failed)."""
+    for done in list(till.till.csv_files._preparing.values()):
+        assert done.wait(60)
 
 
-def test_a_big_days_view_has_its_csv_written_ahead_and_the_download_is_that_file(
+def test_a_big_days_view_has_its_csv_written_ahead_and_the_download_sends_it_with_its_length(
     logged_in, day, till, monkeypatch
 ):
     alone = b"".join(
@@ -269,30 +269,27 @@ def test_a_big_days_view_has_its_csv_written_ahead_and_the_download_is_that_file
     helper = till.till.csv_helper
     assert helper._pool is None
     assert logged_in.get(f"/manager/day?date={day['date']}").status_code == 200
-    assert helper._pool is not None  # the view started the helper, which writes the whole CSV
+    assert helper._pool is not None  # the view started the helper, which writes the day's rows
     _prepared(till)
-    assert _csv(logged_in, day) == (alone, str(len(alone)))  # the file, sent with its length
+    assert _csv(logged_in, day) == (alone, str(len(alone)))  # the kept rows, sent with their length
     till.till.stop()
     assert helper._pool is None  # the till's stop ends it
-    assert not till.till.csv_files._kept  # and removes the kept files
+    assert not till.till.csv_files._kept  # and forgets the kept rows
 
 
 def test_a_csv_made_for_a_download_is_kept_and_sent_again_while_the_day_is_unchanged(logged_in, day, till):
     first, length = _csv(logged_in, day)
     assert length is None  # made now, streamed
-    kept = next(iter(till.till.csv_files._kept.values())).path
-    again, length = _csv(logged_in, day)
-    assert (again, length) == (first, str(len(first)))
-    assert Path(kept).exists()
+    assert _csv(logged_in, day) == (first, str(len(first)))
 
 
-def test_a_change_to_the_day_is_in_the_next_csv_never_the_kept_file(logged_in, day, till, sim):
+def test_a_change_to_the_day_is_in_the_next_csv_never_the_kept_rows(logged_in, day, till, sim):
     first, _ = _csv(logged_in, day)
     assert _csv(logged_in, day)[1] is not None  # kept
     waiting = next(sale for sale in day["sales"] if sale["body"] == "=HYPERLINK(1)")
     pay(till, sim, waiting)  # the listener's way: a paid notice changes one sale of the day
     after, length = _csv(logged_in, day)
-    assert length is None and after != first
+    assert length is None and after != first  # the day's one block changed: made afresh
     row = next(r for r in _rows(after) if r[1] == waiting["out_trade_no"])
     assert row[6] == "已支付"
     # Written to the file by another program, bypassing the ledger: the database still counts it.
@@ -302,20 +299,6 @@ def test_a_change_to_the_day_is_in_the_next_csv_never_the_kept_file(logged_in, d
     assert length is None
     assert next(r for r in _rows(changed) if r[1] == waiting["out_trade_no"])[8] == "Zhang"
     assert _csv(logged_in, day) == (changed, str(len(changed)))  # and that one is kept in turn
-
-
-def test_a_csv_whose_parts_were_read_at_different_revisions_is_sent_but_not_kept(till, monkeypatch):
-    def parts_read_apart(*args, revisions, **kwargs):
-        yield b"first half"
-        revisions.append(3)
-        yield b"second half"
-        revisions.append(4)  # a sale changed between the two transactions
-
-    monkeypatch.setattr(report, "csv_chunks", parts_read_apart)
-    files = till.till.csv_files
-    request = CsvRequest.of(till.till.today(), store="S01", zone=till.till.zone, language="zh-CN")
-    assert b"".join(files.made(request)) == b"first halfsecond half"
-    assert not files._kept and not _scratch_files()
 
 
 def test_a_download_stopped_halfway_keeps_nothing_and_leaves_no_file(logged_in, day, till):
