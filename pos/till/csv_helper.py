@@ -79,7 +79,7 @@ class CsvHelper:
             return half
         try:
             pool = self._running()
-            written = pool.submit(_rows_after, path, self.url, day, store, zone.key, lane, words, after)
+            written = pool.submit(_write_rows, path, self.url, day, store, zone.key, lane, words, after)
         except Exception as error:  # no process could be started (a kiosk out of memory, say)
             self._discard()
             discard_file(path)
@@ -94,7 +94,8 @@ class CsvHelper:
         """Write every row of the day's CSV (one transaction, no header) to ``path``; the future
         gives its blocks as :meth:`rows` does. Raises when no process can start."""
         try:
-            return self._running().submit(_whole, path, self.url, day, store, zone.key, lane, words)
+            pool = self._running()
+            return pool.submit(_write_rows, path, self.url, day, store, zone.key, lane, words, None)
         except Exception:
             self._discard()
             raise
@@ -158,36 +159,6 @@ def _engine(url: str) -> Engine:
     return engine
 
 
-def _rows_after(
-    path: str,
-    url: str,
-    day: date,
-    store: str,
-    zone_key: str,
-    lane: str | None,
-    words: dict[str, str],
-    after: int,
-) -> list[tuple[int, int | None, int]]:
-    """Write the half to ``path`` as it is made; return its blocks. Through a file, not as the
-    call's result: a result comes back through a pipe that the till's process must read, under
-    its interpreter lock, while it is busy writing its own half (measured: the handover then came
-    last, ~100 ms)."""
-    return _write_rows(path, url, day, store, zone_key, lane, words, after)
-
-
-def _whole(
-    path: str,
-    url: str,
-    day: date,
-    store: str,
-    zone_key: str,
-    lane: str | None,
-    words: dict[str, str],
-) -> list[tuple[int, int | None, int]]:
-    """Every row of the day's CSV to ``path``; its blocks."""
-    return _write_rows(path, url, day, store, zone_key, lane, words, None)
-
-
 def _write_rows(
     path: str,
     url: str,
@@ -198,6 +169,10 @@ def _write_rows(
     words: dict[str, str],
     after: int | None,
 ) -> list[tuple[int, int | None, int]]:
+    """Write the rows with an id above ``after`` (all: None) to ``path`` as they are made; return
+    their blocks. Through a file, not as the call's result: a result comes back through a pipe
+    that the till's process must read, under its interpreter lock, while it is busy writing its
+    own half (measured: the handover then came last, ~100 ms)."""
     from pos.till.report import CsvBlock, csv_rows
 
     blocks: list[CsvBlock] = []
