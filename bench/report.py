@@ -20,7 +20,7 @@ Then, in the same run, each measured three times (best shown):
   (they are kept a few minutes; the day itself is always computed afresh);
 - the CSV: ``GET /manager/day.csv?date=...``, every byte of it read. The
   first time, a second after the day view: the view had the till's helper
-  process write the day's rows meanwhile (pos/till/csv_files.py), kept by
+  process write the day's rows meanwhile (pos/till/kept_csv.py), kept by
   block of ids; again; after a change to one sale (straight in the database, as
   another program would): its block's rows are written again, the rest sent as
   kept; and after most of the day changed (every sale updated): the CSV is made

@@ -268,7 +268,7 @@ day_sequences = Table(
 # How many times each block of a business day's sales of a store has changed (rung up, ordered, paid,
 # voided, refunded, ...): the SQLite triggers of revision 0006 add one in the same transaction as the
 # change, to the row of the sale's day, store and block of ids (id // DAY_REVISION_BLOCK). What was made
-# from a block at revision N (the manager's CSV, pos.till.csv_files) is exact while the count is still
+# from a block at revision N (the manager's CSV, pos.till.kept_csv) is exact while the count is still
 # N. PostgreSQL ledgers have the table but no triggers: nothing is kept there.
 DAY_REVISION_BLOCK = 4096
 

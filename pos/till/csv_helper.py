@@ -13,7 +13,7 @@ to a temporary file the till then reads and removes; it never writes to the
 ledger. If it cannot start or dies, the request that needed
 it writes that half itself (see ``csv_chunks``) and the next one starts a new
 process. It also writes a whole day's CSV to a file ahead of the manager's
-download (:meth:`CsvHelper.whole`, see pos.till.csv_files).
+download (:meth:`CsvHelper.whole`, see pos.till.kept_csv).
 
 Its files go to :func:`scratch_folder`: memory (``/dev/shm``) where the system
 has it, so 15 MB handed from one process to the other never wait for a disk.

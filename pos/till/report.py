@@ -406,7 +406,7 @@ def csv_chunks(
 
     ``blocks``, when given (and the ledger counts its changes, see :func:`day_versions`), receives
     the rows again as :class:`CsvBlock`, one per block of ids in order, each with the count it was
-    read at: what pos.till.csv_files keeps, to write again only the blocks that change.
+    read at: what pos.till.kept_csv keeps, to write again only the blocks that change.
     """
     yield csv_header(language)
     words = csv_words(state_words)
@@ -605,7 +605,7 @@ def _split_point(engine: Engine, day: date, *, on_a_block_edge: bool = False) ->
     if not on_a_block_edge:
         return middle
     # The last id of the block nearest the middle: each half then has whole blocks (which
-    # pos.till.csv_files keeps), and a 20,000-sale day spans five blocks or more.
+    # pos.till.kept_csv keeps), and a 20,000-sale day spans five blocks or more.
     return round(middle / DAY_REVISION_BLOCK) * DAY_REVISION_BLOCK - 1
 
 

@@ -33,9 +33,9 @@ from pos.ledger import (
 )
 from pos.money import parse_yuan
 from pos.orders.checkout import Checkout, CheckoutError
-from pos.till.csv_files import CsvFiles
 from pos.till.csv_helper import CsvHelper
 from pos.till.i18n import Translator
+from pos.till.kept_csv import KeptCsv
 from pos.till.qrsvg import qr_svg
 from pos.till.spooler import Spooler
 from pos.till.validation import CatalogueEntry, InputError, SaleRequest
@@ -81,8 +81,8 @@ def ensure_data_dir(config: Config) -> None:
 
 class Till:
     """One per process. Attributes: config, ledger, client, checkout, watcher, spooler, catalogue, t,
-    csv_helper (the second process a big day's CSV uses; started on first need), csv_files (the
-    big days' CSV files kept while their day has not changed)."""
+    csv_helper (the second process a big day's CSV uses; started on first need), kept_csv (the
+    big days' CSV rows, kept and written again only where the day changed)."""
 
     def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
         self.config = config
@@ -93,7 +93,7 @@ class Till:
         ensure_data_dir(config)
         self.ledger = open_ledger(config.database.url, timezone=config.store.timezone, clock=clock)
         self.csv_helper = CsvHelper(self.ledger.engine.url.render_as_string(hide_password=False))
-        self.csv_files = CsvFiles(self.ledger, self.csv_helper)
+        self.kept_csv = KeptCsv(self.ledger, self.csv_helper)
         self.client = None
         try:
             self.client = WeChatPayClient.from_config(config.merchant)
@@ -144,7 +144,7 @@ class Till:
         self.spooler.wake()
 
     def _close_connections(self) -> None:
-        self.csv_files.close()
+        self.kept_csv.close()
         self.csv_helper.close()
         if self.client is not None:
             self.client.close()

@@ -37,7 +37,7 @@ from pos.ledger.reconciliation import latest_reconciliation
 from pos.money import MoneyError, format_price, parse_yuan
 from pos.reconcile import reconcile_day
 from pos.till import report
-from pos.till.csv_files import CsvRequest
+from pos.till.kept_csv import CsvRequest
 from pos.till.manager import auth
 from pos.till.manager.chart import takings_svg
 from pos.till.manager.words import WORDS, Words
@@ -273,7 +273,7 @@ def day_view() -> Response:
         shown = "all"
     figures = report.day_figures(service.ledger, day, store=store)
     if figures.count >= report.CSV_SPLIT_FROM:  # a big day: its CSV is written ahead, while the page is read
-        service.csv_files.prepare(_csv_request(service, day))
+        service.kept_csv.prepare(_csv_request(service, day))
     states = [SaleState(shown)] if shown not in ("all", "flagged") else []
     total = (
         figures.count
@@ -471,19 +471,19 @@ def _csv_request(service: Till, day: date) -> CsvRequest:
 @bp.get("/day.csv")
 def day_csv() -> Response:
     """The day's CSV: from the rows kept of it, with what changed since written again (sent with
-    its length), else made now and streamed (pos.till.csv_files)."""
+    its length), else made now and streamed (pos.till.kept_csv)."""
     service = till()
     config = service.config
     day = _day_arg()
     csv_request = _csv_request(service, day)
     content_type = "text/csv; charset=utf-8"
-    current = service.csv_files.current(csv_request)
+    current = service.kept_csv.current(csv_request)
     if current is not None:
         chunks, length = current
         response = Response(chunks, content_type=content_type)
         response.content_length = length
     else:
-        made = service.csv_files.made(csv_request)
+        made = service.kept_csv.made(csv_request)
         response = Response(stream_with_context(made), content_type=content_type)
     name = f"pos-{config.store.id}-{day.isoformat()}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'

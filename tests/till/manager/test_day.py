@@ -24,9 +24,9 @@ import pytest
 from pos.ledger import JobKind, LineItem, SaleState
 from pos.printing.profiles import load_profile
 from pos.till import report
-from pos.till.csv_files import CsvRequest
 from pos.till.csv_helper import scratch_folder
 from pos.till.documents import render_job
+from pos.till.kept_csv import CsvRequest
 from pos.till.report import BOM
 
 STATE_WORDS = {
@@ -254,7 +254,7 @@ def _csv(logged_in, day) -> tuple[bytes, str | None]:
 
 def _prepared(till) -> None:
     """Wait until the rows the day view asked for are written and kept (or failed)."""
-    for done in list(till.till.csv_files._preparing.values()):
+    for done in list(till.till.kept_csv._preparing.values()):
         assert done.wait(60)
 
 
@@ -274,7 +274,7 @@ def test_a_big_days_view_has_its_csv_written_ahead_and_the_download_sends_it_wit
     assert _csv(logged_in, day) == (alone, str(len(alone)))  # the kept rows, sent with their length
     till.till.stop()
     assert helper._pool is None  # the till's stop ends it
-    assert not till.till.csv_files._kept  # and forgets the kept rows
+    assert not till.till.kept_csv._kept  # and forgets the kept rows
 
 
 def test_a_csv_made_for_a_download_is_kept_and_sent_again_while_the_day_is_unchanged(logged_in, day, till):
@@ -302,7 +302,7 @@ def test_a_change_to_the_day_is_in_the_next_csv_never_the_kept_rows(logged_in, d
 
 
 def test_a_download_stopped_halfway_keeps_nothing_and_leaves_no_file(logged_in, day, till):
-    files = till.till.csv_files
+    files = till.till.kept_csv
     request = CsvRequest.of(till.till.today(), store="S01", zone=till.till.zone, language="zh-CN")
     made = files.made(request)
     next(made)  # the header, then the client goes away

@@ -53,5 +53,3 @@ def downgrade() -> None:
     # Not batch mode: on SQLite it copies the sales table, which its foreign keys forbid; SQLite
     # has dropped a plain column in place since 3.35.
     op.drop_column("sales", "items_text")
-
-

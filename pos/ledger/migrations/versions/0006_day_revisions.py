@@ -2,7 +2,7 @@
 
 The manager's CSV of a big day takes a few hundred milliseconds to write, and
 most of a day does not change between two downloads; the till keeps what it
-made and writes again only what changed (pos.till.csv_files). "Not changed"
+made and writes again only what changed (pos.till.kept_csv). "Not changed"
 must be exact to the fen, so it is the database's to say: on SQLite, triggers
 on ``sales`` add one to ``day_revisions`` for the sale's business day, store and
 block of ids (``id / 4096``: a day of 100,000 sales spans about 25 blocks) in

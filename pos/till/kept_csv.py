@@ -1,4 +1,4 @@
-"""The manager's CSV of a day, kept in memory block by block, and written again only where it changed.
+"""The manager's CSV of a big day, kept in memory block by block, and written again only where it changed.
 
 A day of 100,000 sales takes two processes a few hundred milliseconds to write
 (:func:`pos.till.report.csv_chunks`), and on this project's shared test machine
@@ -6,10 +6,10 @@ anywhere from 200 to 450 ms from one minute to the next. A manager who opens a
 big day usually downloads its CSV next, and between two downloads most of a day
 stays as it was. So:
 
-- the day view asks for the CSV ahead (:meth:`CsvFiles.prepare`): the CSV
+- the day view asks for the CSV ahead (:meth:`KeptCsv.prepare`): the CSV
   helper's process writes the day's rows while the manager reads the page;
-- a CSV made for a download is kept too (:meth:`CsvFiles.made`);
-- a download of a kept day (:meth:`CsvFiles.current`) reads, in one
+- a CSV made for a download is kept too (:meth:`KeptCsv.made`);
+- a download of a kept day (:meth:`KeptCsv.current`) reads, in one
   transaction, how many times each block of the day's ids has changed, writes
   again the rows of the blocks that changed since they were kept (a block is
   4,096 ids: a sale rung up or paid since is one or two blocks, about 15 ms
@@ -47,7 +47,7 @@ from pos.till.csv_helper import CsvHelper, discard_file, scratch_file
 
 log = logging.getLogger(__name__)
 
-__all__ = ["KEEP", "CsvFiles", "CsvRequest"]
+__all__ = ["KEEP", "CsvRequest", "KeptCsv"]
 
 KEEP = 2  # days kept at once
 PREPARE_PATIENCE = report.CSV_HELPER_PATIENCE  # seconds a download waits for the rows being prepared
@@ -90,8 +90,8 @@ class _Kept:
     blocks: dict[int, tuple[int, bytes]] = field(default_factory=dict)
 
 
-class CsvFiles:
-    """The till's kept CSV rows; thread-safe. :meth:`close` forgets them."""
+class KeptCsv:
+    """The CSV rows the till keeps of big days; thread-safe. :meth:`close` forgets them."""
 
     def __init__(self, ledger: Ledger, helper: CsvHelper, *, keep: int = KEEP) -> None:
         self.ledger = ledger
