@@ -12,8 +12,8 @@ opens the ledger by its URL, reads in its own transaction and writes its half
 to a temporary file the till then reads and removes; it never writes to the
 ledger. If it cannot start or dies, the request that needed
 it writes that half itself (see ``csv_chunks``) and the next one starts a new
-process. It also writes a whole day's CSV to a file ahead of the manager's
-download (:meth:`CsvHelper.whole`, see pos.till.kept_csv).
+process. It also writes a whole day's rows ahead of the manager's download
+(:meth:`CsvHelper.whole`), which the till then keeps (pos.till.kept_csv).
 
 Its files go to :func:`scratch_folder`: memory (``/dev/shm``) where the system
 has it, so 15 MB handed from one process to the other never wait for a disk.
@@ -103,7 +103,7 @@ class CsvHelper:
     def warm(self) -> None:
         """Start the helper's process now, if it is not running, without waiting for it: starting
         Python and importing the ledger takes longer than writing half a big day's CSV. (The day
-        view starts it by asking for a whole file, :meth:`whole`; bench/report.py calls this.)
+        view starts it by asking for a whole day's rows, :meth:`whole`; bench/report.py calls this.)
         """
         try:
             self._running().submit(_ready, self.url)
