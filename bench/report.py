@@ -398,8 +398,11 @@ def csv_breakdown(ledger, config) -> dict[str, float]:
     helper = CsvHelper(str(ledger.engine.url))
     helper.warm()
 
-    def whole(helper=None) -> int:
-        chunks = report.csv_chunks(ledger, DAY, store="S01", zone=ZONE, state_words=words, helper=helper)
+    def whole(helper=None) -> int:  # with the helper as the till makes it afresh: kept by block too
+        blocks = [] if helper is not None else None
+        chunks = report.csv_chunks(
+            ledger, DAY, store="S01", zone=ZONE, state_words=words, helper=helper, blocks=blocks
+        )
         return sum(len(chunk) for chunk in chunks)
 
     def read(statement) -> int:
