@@ -108,7 +108,7 @@ class KeptCsv:
         """Have the helper write ``request``'s rows now, unless they are kept (a download then
         writes only what changed) or being written; returns at once. Nothing happens on a ledger
         that does not count its changes."""
-        if self.ledger.engine.dialect.name != "sqlite":
+        if not report.counts_changes(self.ledger.engine.dialect.name):
             return
         with self._lock:
             if self._closed or request in self._preparing or request in self._kept:

@@ -61,6 +61,7 @@ __all__ = [
     "StateCount",
     "block_rows",
     "count_sales",
+    "counts_changes",
     "csv_chunks",
     "csv_header",
     "csv_rows",
@@ -450,11 +451,17 @@ def csv_words(state_words: dict[SaleState, str] | None) -> dict[str, str]:
     return {state.value: given.get(state, state.value) for state in SaleState}
 
 
+def counts_changes(dialect_name: str) -> bool:
+    """Whether a ledger on this database counts the changes to its days' sales (revision 0006's
+    triggers: SQLite only), so that rows made from it can be known to be unchanged."""
+    return dialect_name == "sqlite"
+
+
 def day_versions(conn: Connection, day: date, store: str) -> dict[int, int] | None:
     """Each block of ids holding ``day``'s sales of ``store`` (``id // DAY_REVISION_BLOCK``) and how
     many times its sales have changed, read in ``conn``'s transaction; None where the ledger does
     not count them (PostgreSQL, see revision 0006), so nothing can be known to be unchanged."""
-    if conn.dialect.name != "sqlite":
+    if not counts_changes(conn.dialect.name):
         return None
     counted = select(day_revisions.c.block, day_revisions.c.revision).where(
         day_revisions.c.business_date == day, day_revisions.c.store == store
