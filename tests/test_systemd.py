@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import configparser
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from pos.testing.system import system_tool
 
 UNITS = Path(__file__).resolve().parent.parent / "systemd"
 INSTALLED_POS = "/opt/pos/venv/bin/pos"
@@ -54,9 +55,7 @@ def test_only_the_till_reaches_printers() -> None:
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
     """`systemd-analyze verify` on the units, with ExecStart pointing at this venv's `pos`
     (verify checks that the program exists; the installed path does not exist here)."""
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed (CI installs systemd)")
+    analyze = system_tool("systemd-analyze", package="systemd")
     pos = Path(sys.executable).parent / "pos"
     assert pos.exists(), "pip install -e . puts `pos` beside the interpreter"
     copies = []

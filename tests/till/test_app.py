@@ -8,7 +8,6 @@ module grid is also compared with qrcode's own matrix for the code_url at level 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ import zxingcpp
 from PIL import Image, ImageDraw
 
 from pos.sandbox.testing import running_simulator
+from pos.testing.system import system_tool
 from pos.till.app import CONTENT_SECURITY_POLICY
 from pos.till.testing import running_till, till_config
 
@@ -171,18 +171,18 @@ def test_unknown_page_is_a_plain_404(till):
 
 # -- the page in a real browser (headless Chromium) -------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "till"
 
 
 def screenshot(url: str, name: str, profile: Path, size: str = "1024,768") -> Image.Image:
     """Load ``url`` in headless Chromium (scripts run for 3 s of virtual time) and keep its picture."""
+    chromium = system_tool("chromium", "chromium-browser", package="chromium")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     target = ARTIFACTS / name
     target.unlink(missing_ok=True)
     subprocess.run(
         [
-            CHROMIUM,
+            chromium,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -204,9 +204,6 @@ def screenshot(url: str, name: str, profile: Path, size: str = "1024,768") -> Im
     return Image.open(target).convert("L")
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; CI installs it)"
-)
 def test_screenshots_idle_scanning_awaiting_paid(till, sim, tmp_path):
     profile = tmp_path / "chromium-profile"
     idle = screenshot(till.url("/"), "idle.png", profile)

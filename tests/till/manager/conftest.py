@@ -26,6 +26,7 @@ import requests
 from werkzeug.security import generate_password_hash
 
 from pos.sandbox.testing import running_simulator
+from pos.testing.system import system_tool
 from pos.till.testing import RunningTill, running_till, till_config
 
 PASSWORD = "correct horse battery"
@@ -145,7 +146,6 @@ def kit() -> type[Kit]:
 
 # -- headless Chromium, driven over the DevTools protocol on a pipe ----------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "manager"
 
 
@@ -154,11 +154,11 @@ class Browser:
     (JSON messages separated by NUL bytes on file descriptors 3 and 4): no WebSocket library, no
     driver download. Just enough to load pages, run a line of script, and take screenshots."""
 
-    def __init__(self, profile: Path, size: tuple[int, int] = (1280, 900)) -> None:
+    def __init__(self, chromium: str, profile: Path, size: tuple[int, int] = (1280, 900)) -> None:
         to_browser_read, self._to_browser = os.pipe()
         self._from_browser, from_browser_write = os.pipe()
         command = [
-            CHROMIUM,
+            chromium,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -287,11 +287,10 @@ class Browser:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium; CI installs it)")
+    chromium = system_tool("chromium", "chromium-browser", package="chromium")
     # A short profile path: Chromium's singleton socket lives there, and socket paths are short.
     profile = Path(tempfile.mkdtemp(prefix="pos-chromium-"))
-    opened = Browser(profile)
+    opened = Browser(chromium, profile)
     try:
         yield opened
     finally:
