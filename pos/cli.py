@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "pos.sandbox.cli",
     "pos.printing.cli",
     "pos.reconcile.cli",
+    "pos.setup.init_cli",
+    "pos.setup.doctor",
 )
 
 

@@ -8,7 +8,12 @@ demo against the local simulator.
 Secrets never have to sit in the file: the API key and the manager's password
 hash may come from the environment (``POS_API_KEY``,
 ``POS_MANAGER_PASSWORD_HASH``) or from systemd credentials
-(``$CREDENTIALS_DIRECTORY/api_key``, ``.../manager_password_hash``).
+(``$CREDENTIALS_DIRECTORY/api_key``, ``.../manager_password_hash``). The API key
+may also sit in a file of its own, named by ``[merchant] api_key_file`` (what
+``pos init`` writes): that file must be readable by its owner only (0600 or
+0400), so a key is never left where another user of the machine can read it.
+Order, first found wins: the credential, the environment, ``api_key_file``,
+``api_key``.
 
 A wrong file is refused with the file, the key and what is wrong, e.g.
 ``pos.toml: [merchant] sign_type must be one of MD5, HMAC-SHA256, not 'HMAC_SHA256'``.
@@ -46,6 +51,8 @@ class MerchantConfig:
     appid: str = DEMO_APPID
     mch_id: str = DEMO_MCH_ID
     api_key: str = DEMO_API_KEY
+    # A file holding the API key (one line), mode 0600 or 0400; instead of api_key in this file.
+    api_key_file: str = ""
     sign_type: str = "MD5"
     notify_url: str = "http://127.0.0.1:8701/wechatpay/notify"
     # Where WeChat sends refund notices; "" = beside notify_url (.../wechatpay/refund-notify).
@@ -299,6 +306,33 @@ def _read_secret(name: str, env: Mapping[str, str]) -> str | None:
     return env.get(f"POS_{name.upper()}")
 
 
+def read_key_file(path: str, where: str) -> str:
+    """The key in ``path``, refused (naming ``where``) unless only its owner may read it.
+
+    Why the mode is checked, not only the content: a key in a world-readable file is a key
+    every account on the kiosk (a web browser's sandbox escape, a guest login) can use to
+    refund the shop's takings; ssh refuses private keys for the same reason.
+    """
+    file = Path(path).expanduser()
+    try:
+        mode = file.stat().st_mode
+        text = file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file {str(file)!r}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: {str(file)!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {str(file)!r} ({exc.strerror})") from None
+    if mode & 0o077:
+        raise ConfigError(
+            f"{where}: {str(file)!r} may be read by other users (mode {mode & 0o777:04o}); "
+            f"run: chmod 600 {file}"
+        )
+    if not text:
+        raise ConfigError(f"{where}: {str(file)!r} is empty")
+    return text
+
+
 def from_mapping(
     data: Mapping[str, Any], source: str = "<config>", env: Mapping[str, str] | None = None
 ) -> Config:
@@ -316,7 +350,12 @@ def from_mapping(
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: {name} must be a [{name}] table")
         sections[name] = _build(cls, name, raw, source)
+    merchant_raw = data.get("merchant", {})
+    if "api_key" in merchant_raw and "api_key_file" in merchant_raw:
+        raise ConfigError(f"{source}: [merchant] has both api_key and api_key_file; keep one (the file)")
     api_key = _read_secret("api_key", env)
+    if not api_key and sections["merchant"].api_key_file:
+        api_key = read_key_file(sections["merchant"].api_key_file, f"{source}: [merchant] api_key_file")
     if api_key:
         sections["merchant"] = dataclasses.replace(sections["merchant"], api_key=api_key)
     password_hash = _read_secret("manager_password_hash", env)

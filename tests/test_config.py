@@ -138,3 +138,37 @@ def test_refund_notify_url_defaults_to_empty_and_takes_an_absolute_url(tmp_path)
         '[merchant]\nrefund_notify_url = "https://shop.example/pos/refund-notify"\n', encoding="utf-8"
     )
     assert config.load(path, env={}).merchant.refund_notify_url == "https://shop.example/pos/refund-notify"
+
+
+def test_api_key_file_is_read_when_only_its_owner_may_read_it(tmp_path) -> None:
+    key_file = tmp_path / "api_key"
+    key_file.write_text("k" * 32 + "\n", encoding="utf-8")
+    key_file.chmod(0o600)
+    path = write(tmp_path, f'[merchant]\napi_key_file = "{key_file}"\n')
+    assert config.load(path, env={}).merchant.api_key == "k" * 32
+    # The environment and systemd credentials still win over the file.
+    assert config.load(path, env={"POS_API_KEY": "from-env"}).merchant.api_key == "from-env"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_api_key_file_readable_by_others_is_refused_naming_the_setting(tmp_path, mode) -> None:
+    key_file = tmp_path / "api_key"
+    key_file.write_text("k" * 32, encoding="utf-8")
+    key_file.chmod(mode)
+    path = write(tmp_path, f'[merchant]\napi_key_file = "{key_file}"\n')
+    with pytest.raises(config.ConfigError, match=r"\[merchant\] api_key_file.*chmod 600"):
+        config.load(path, env={})
+
+
+def test_api_key_file_missing_empty_or_beside_api_key_is_refused(tmp_path) -> None:
+    missing = write(tmp_path, f'[merchant]\napi_key_file = "{tmp_path / "nope"}"\n')
+    with pytest.raises(config.ConfigError, match=r"api_key_file: no such file"):
+        config.load(missing, env={})
+    empty = tmp_path / "empty"
+    empty.write_text("\n", encoding="utf-8")
+    empty.chmod(0o400)
+    with pytest.raises(config.ConfigError, match=r"api_key_file: .* is empty"):
+        config.load(write(tmp_path, f'[merchant]\napi_key_file = "{empty}"\n'), env={})
+    both = write(tmp_path, f'[merchant]\napi_key = "x"\napi_key_file = "{empty}"\n')
+    with pytest.raises(config.ConfigError, match="both api_key and api_key_file"):
+        config.load(both, env={})

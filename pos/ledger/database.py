@@ -140,3 +140,40 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def schema_state(engine: Engine) -> tuple[str | None, str, bool]:
+    """``(current, head, known)``: the database's revision, the one this code ships, and whether
+    this code knows ``current`` at all (False: the database was migrated by a newer pos).
+
+    Reads only: unlike :func:`open_ledger`, nothing is migrated, so ``pos doctor`` can say what
+    the till would do instead of doing it.
+    """
+    current = current_revision(engine)
+    script = ScriptDirectory.from_config(_alembic_config())
+    known = _known(script, current)
+    return current, head_revision(), known
+
+
+def _known(script: ScriptDirectory, revision: str | None) -> bool:
+    if revision is None:
+        return True
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # alembic raises its own CommandError/ResolutionError for unknown ids
+        return False
+
+
+def probe_write(engine: Engine) -> None:
+    """Write to the database and roll the write back: proves that this process may write (file
+    permissions, a read-only mount, a role without UPDATE) without leaving a trace.
+
+    The write touches alembic's own bookkeeping row, never a sale, and sets it to what it is.
+    Raises what the database raises.
+    """
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+        finally:
+            transaction.rollback()

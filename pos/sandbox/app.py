@@ -12,6 +12,7 @@ import logging
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import http_date
 
 from pos.sandbox import api, customer
 from pos.sandbox.engine import Simulator
@@ -39,6 +40,13 @@ def create_app(state: SimState | None = None, settings: SimSettings | None = Non
         if request.path.startswith("/_sim"):
             return jsonify(error="internal", message=f"{type(exc).__name__}: {exc}"), 500
         return api.xml_response({"return_code": "FAIL", "return_msg": "系统错误"})
+
+    @app.after_request
+    def date_header(response: Response) -> Response:
+        # WeChat's answers carry its own time in Date; ours is the simulator's clock, so a test
+        # that moves the clock sees a gateway whose time differs from the machine's (pos doctor).
+        response.headers["Date"] = http_date(sim.clock.now())
+        return response
 
     @app.get("/")
     def home() -> Response:
