@@ -140,8 +140,10 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from pos.printing import fonts
     from pos.printing.preview import render
 
+    cfg = pos_config.load(args.config)
     source = Path(args.file)
     try:
         data = source.read_bytes()
@@ -154,9 +156,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
                 f"--width-dots must be between 8 and 4096 (printers use 384, 512 or 576), not {width}"
             )
     else:
-        width = _profile(pos_config.load(args.config), args.profile).printable_dots
+        width = _profile(cfg, args.profile).printable_dots
     output = Path(args.output) if args.output else source.with_suffix(".png")
-    result = render(data, width_dots=width)
+    font = fonts.for_config(cfg)  # the font the till's own previews use
+    result = render(data, width_dots=width, font_path=font.path, font_index=font.index)
     try:
         result.image.convert("1").save(output, format="PNG", optimize=True)
     except (OSError, ValueError) as exc:

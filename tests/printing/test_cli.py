@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
-from PIL import Image
+from PIL import Image, ImageChops
 
 from pos import cli
 from pos.printing import fonts, preview
@@ -173,6 +173,19 @@ def test_printer_preview_writes_a_png_of_the_paper_width(
 def test_printer_preview_defaults_the_output_name(config_file, job_file):
     assert run(config_file, "preview", str(job_file)) == 0
     assert job_file.with_suffix(".png").is_file()
+
+
+def test_printer_preview_draws_with_the_configured_raster_font(config_file, job_file, tmp_path, box_font):
+    assert run(config_file, "preview", str(job_file), "-o", str(tmp_path / "default.png")) == 0
+    boxes = box_font("boxes.ttf", "HELO")  # every letter a hollow box
+    config_file.write_text(config_file.read_text() + f'raster_font = "{boxes}"\n', encoding="utf-8")
+    assert run(config_file, "preview", str(job_file), "-o", str(tmp_path / "boxes.png")) == 0
+    default, drawn = (Image.open(tmp_path / n).convert("L") for n in ("default.png", "boxes.png"))
+    assert default.size == drawn.size and ImageChops.difference(default, drawn).getbbox()
+    left = 16 + (576 - 5 * 12) // 2  # margin, then "HELLO" centred (ESC a 1)
+    cells = [drawn.crop((left + 12 * i, 16, left + 12 * i + 12, 40)) for i in range(5)]
+    assert all(cell.histogram()[0] > 20 for cell in cells)  # every letter inked...
+    assert all(ImageChops.difference(cell, cells[0]).getbbox() is None for cell in cells)  # ...as one box
 
 
 def test_printer_preview_of_a_missing_file_is_refused(config_file, tmp_path, capsys):
