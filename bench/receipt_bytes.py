@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 
 from escpos.constants import QR_ECLEVEL_M
 from escpos.printer import Dummy
 
+from pos.printing import fonts
 from pos.printing import qr as qrmod
 from pos.printing.encoder import encode
 from pos.printing.profiles import available_profiles, load_profile
@@ -32,7 +32,6 @@ from pos.receipts.document import QR, Cut, Document, Row, Rule, Text
 from pos.receipts.layout import pad_row, wrap
 
 BAUDS = (9600, 19200, 115200)
-DEFAULT_FONT = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
 
 
 def wire_seconds(size: int, baud: int) -> float:
@@ -79,9 +78,13 @@ def qr_widths_mm(document: Document, profile) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--font", default=DEFAULT_FONT, help="CJK font for printers without a Chinese font")
+    parser.add_argument(
+        "--font",
+        default="",
+        help="CJK font for printers without a Chinese font (default: as the till chooses)",
+    )
     args = parser.parse_args(argv)
-    font = args.font if Path(args.font).is_file() else None
+    font = fonts.resolve(args.font)
 
     head = " | ".join(f"{b} baud" for b in BAUDS)
     print("| profile | QR | template | ours bytes | " + head + " | naive bytes | " + head + " | naive/ours |")
@@ -94,8 +97,6 @@ def main(argv: list[str] | None = None) -> int:
             profile.columns, "zh-CN" if chinese else "en", ascii_only=not chinese, profile_name=name
         )
         for template, document in docs.items():
-            if template == "test" and not chinese and font is None:
-                continue
             ours = len(encode(document, profile, raster_font=font))
             theirs = len(naive(document, profile))
             results[(name, template)] = (ours, theirs, qr_widths_mm(document, profile))

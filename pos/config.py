@@ -94,7 +94,8 @@ class PrinterConfig:
     device: str = "dir:pos-demo/printer"
     profile: str = "xp80"
     profiles_dir: str = ""
-    # A TrueType/OpenType font with CJK glyphs, to print Chinese as raster on printers without a Chinese font.
+    # A TrueType/OpenType font with CJK glyphs, to print Chinese as raster on printers without a Chinese
+    # font and to draw previews; empty: an installed CJK font, else the bundled one (pos.printing.fonts).
     raster_font: str = ""
     status_timeout: float = 0.5
 

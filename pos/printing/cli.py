@@ -1,8 +1,10 @@
 """``pos printer``: print the calibration slip, preview a byte file, ask a printer how it is.
 
 Defaults come from the config's ``[printer]`` section (device, profile, profiles_dir,
-raster_font, status_timeout); ``--device`` and ``--profile`` override them for one run, so
-a new printer can be tried before the config is changed.
+raster_font, status_timeout); ``--device``, ``--profile`` and (for ``test``) ``--font``
+override them for one run, so a new printer can be tried before the config is changed. A
+font that lacks a character the store's slips need is refused (exit 2), naming
+``[printer] raster_font``, as the till refuses it at start-up.
 
 Exit codes: 0 done / printer ready, 1 printer not ready or unreachable (the message says
 why), 2 a usage or configuration problem (bad device string, unknown profile, missing file),
@@ -41,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     test = commands.add_parser("test", help="print the calibration slip (native and raster QR side by side)")
     _device_options(test)
+    test.add_argument(
+        "--font",
+        metavar="FILE",
+        help="CJK font for Chinese drawn as raster, instead of [printer] raster_font "
+        "(default: config, else an installed CJK font, else the bundled one)",
+    )
     test.set_defaults(func=_guard(cmd_test))
 
     preview = commands.add_parser(
@@ -91,27 +99,32 @@ def _profile(cfg: pos_config.Config, name: str | None):
         raise _Refused(str(exc)) from None
 
 
-def _device(spec: str, width_dots: int):
+def _device(spec: str, width_dots: int, font=None):
     from pos.printing.devices import DeviceSpecError, open_device
 
     try:
-        return open_device(spec, width_dots=width_dots)
+        return open_device(spec, width_dots=width_dots, font=font)
     except DeviceSpecError as exc:
         raise _Refused(str(exc)) from None
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from pos.printing import fonts
     from pos.printing.devices import PrinterUnavailable, PrintJob
     from pos.printing.encoder import EncodeError, encode
     from pos.receipts.templates import calibration_slip
 
     cfg = pos_config.load(args.config)
     profile = _profile(cfg, args.profile)
+    problem = fonts.font_problem(cfg, args.font)
+    if problem:
+        raise _Refused(problem + (" (given as --font)" if args.font else ""))
+    font = fonts.for_config(cfg, args.font)
     spec = args.device or cfg.printer.device
-    device = _device(spec, profile.printable_dots)
+    device = _device(spec, profile.printable_dots, font)
     document = calibration_slip(profile.name, profile.columns, cfg.store.language)
     try:
-        data = encode(document, profile, raster_font=cfg.printer.raster_font or None)
+        data = encode(document, profile, raster_font=font)
     except EncodeError as exc:
         raise _Refused(f"cannot encode the calibration slip for {profile.name}: {exc}") from None
     job = PrintJob(data, job_id=f"test-{datetime.now(UTC):%Y%m%dT%H%M%S}", kind="test")
@@ -127,8 +140,10 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from pos.printing import fonts
     from pos.printing.preview import render
 
+    cfg = pos_config.load(args.config)
     source = Path(args.file)
     try:
         data = source.read_bytes()
@@ -141,9 +156,10 @@ def cmd_preview(args: argparse.Namespace) -> int:
                 f"--width-dots must be between 8 and 4096 (printers use 384, 512 or 576), not {width}"
             )
     else:
-        width = _profile(pos_config.load(args.config), args.profile).printable_dots
+        width = _profile(cfg, args.profile).printable_dots
     output = Path(args.output) if args.output else source.with_suffix(".png")
-    result = render(data, width_dots=width)
+    font = fonts.for_config(cfg)  # the font the till's own previews use
+    result = render(data, width_dots=width, font_path=font.path, font_index=font.index)
     try:
         result.image.convert("1").save(output, format="PNG", optimize=True)
     except (OSError, ValueError) as exc:

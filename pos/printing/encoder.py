@@ -16,9 +16,10 @@ What it sends, and why (escpos.md §0):
   used: it guesses encodings per string and never sends ``FS &``.
 - Printers without a Chinese font (``chinese_mode = "none"``): text goes out in
   code page 437; a line with characters that page lacks is drawn as an image
-  with ``raster_font``, or refused with :class:`RasterFontRequired` when no font
-  is configured. Full-width forms that CP437 has a half-width twin for (``￥``,
-  ``：``) are sent as the twin plus a space, keeping the column count.
+  with ``raster_font`` (a character that font lacks becomes "？" as above), or
+  refused with :class:`RasterFontRequired` when no font is given. Full-width
+  forms that CP437 has a half-width twin for (``￥``, ``：``) are sent as the
+  twin plus a space, keeping the column count.
 - QR: see ``pos.printing.qr``; native ``GS ( k`` only where the profile says so,
   otherwise a bare raster image centred with ``ESC a 1``; a 4-module quiet zone
   above and below is fed with ``ESC J`` rather than sent as white rows.
@@ -35,11 +36,11 @@ import qrcode
 import qrcode.constants
 import qrcode.exceptions
 
+from pos.printing import fonts, raster, raster_text
 from pos.printing import qr as qrmod
-from pos.printing import raster, raster_text
 from pos.printing.profiles import PrinterProfile
 from pos.receipts.document import QR, Align, Cut, Document, Feed, Row, Rule, Text
-from pos.receipts.layout import pad_row, wrap
+from pos.receipts.layout import char_cells, pad_row, wrap
 
 ESC = b"\x1b"
 GS = b"\x1d"
@@ -77,17 +78,30 @@ class _State:
     chinese: bool = False
 
 
-def encode(document: Document, profile: PrinterProfile, *, raster_font: str | None = None) -> bytes:
+def encode(
+    document: Document, profile: PrinterProfile, *, raster_font: str | fonts.Font | None = None
+) -> bytes:
     """The complete job for ``document`` on a ``profile`` printer.
 
-    ``raster_font`` is the path of a CJK TrueType font, used only when the
-    profile has no Chinese font and a line needs one.
+    ``raster_font`` is a CJK font (a path, or a :class:`pos.printing.fonts.Font` as
+    :func:`pos.printing.fonts.for_config` chooses it), used only when the profile has no
+    Chinese font and a line needs one. Callers pass the resolved font; ``None`` means
+    none was given, and such a line is refused.
     """
     return _Encoder(profile, raster_font or None).run(document)
 
 
+def _drawable(ch: str, have: frozenset[int]) -> str:
+    """``ch`` if the raster font has it, else a visible "？" or "?" of the same width (a font's
+    empty box would look like a printing fault); :func:`pos.printing.fonts.font_problem`
+    refuses at start-up a font that lacks what the store's own slips need."""
+    if ord(ch) in have or ch.isspace():
+        return ch
+    return REPLACEMENT if char_cells(ch) == 2 else "?"
+
+
 class _Encoder:
-    def __init__(self, profile: PrinterProfile, raster_font: str | None) -> None:
+    def __init__(self, profile: PrinterProfile, raster_font: str | fonts.Font | None) -> None:
         self.profile = profile
         self.raster_font = raster_font
         self.out = bytearray()
@@ -169,15 +183,16 @@ class _Encoder:
             raise RasterFontRequired(
                 f"printer profile {self.profile.name!r} has no Chinese font, and the line {line!r} "
                 "needs one: set [printer] raster_font to a CJK TrueType font "
-                "(e.g. /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc) "
+                "(or leave it empty for the bundled one) "
                 'or use a profile with chinese_mode = "fs-and"'
             )
+        font = self.raster_font if isinstance(self.raster_font, fonts.Font) else fonts.Font(self.raster_font)
         try:
-            image = raster_text.render_line(
-                line, self.raster_font, cell_dots=self.profile.cell_dots, bold=bold
-            )
-        except raster_text.FontError as exc:
-            raise EncodeError(str(exc)) from exc
+            have = fonts.characters(font)
+            line = "".join(_drawable(ch, have) for ch in line)
+            image = raster_text.render_line(line, font, cell_dots=self.profile.cell_dots, bold=bold)
+        except (raster_text.FontError, fonts.FontUnreadable) as exc:
+            raise EncodeError(f"cannot open the raster font {font.path!r} ({fonts.SETTING}): {exc}") from exc
         image = raster_text.scale(image, width, height)
         if image.width > self.profile.printable_dots:
             image = image.crop((0, 0, self.profile.printable_dots, image.height))

@@ -12,10 +12,9 @@ picture like it would the text.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from PIL import Image, ImageOps
 
-from PIL import Image, ImageDraw, ImageFont
-
+from pos.printing import fonts
 from pos.receipts.layout import char_cells
 
 LINE_DOTS = 24  # Font A is 12x24: a raster line is as tall as a text line's glyphs
@@ -25,37 +24,37 @@ class FontError(ValueError):
     """The configured raster font cannot be used."""
 
 
-@lru_cache(maxsize=8)
-def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
+def _face(font: fonts.Font, size: int):
     try:
-        return ImageFont.truetype(path, size)
+        return fonts.load(font, size)
     except OSError as exc:
-        raise FontError(f"cannot open the raster font {path!r} ([printer] raster_font): {exc}") from exc
+        raise FontError(f"cannot open the raster font {font.path!r} ({fonts.SETTING}): {exc}") from exc
 
 
-def render_line(text: str, font_path: str, *, cell_dots: int = 12, bold: bool = False) -> Image.Image:
-    """Draw one line on the cell grid; black on white, width = cells x ``cell_dots``, height 24 dots."""
-    font = _font(font_path, LINE_DOTS - 2)
+def render_line(text: str, font: str | fonts.Font, *, cell_dots: int = 12, bold: bool = False) -> Image.Image:
+    """Draw one line on the cell grid; black on white, width = cells x ``cell_dots``, height 24 dots.
+
+    ``font`` is a :class:`pos.printing.fonts.Font` or a font file's path. Each character is
+    centred in its cells; one wider than its cells is squeezed into them, not cut. Bold is
+    struck twice a dot apart, as the printer's own bold (a stroke fills in dense characters).
+    """
+    if isinstance(font, str):
+        font = fonts.Font(font)
+    face = _face(font, LINE_DOTS - 2)
     width = sum(char_cells(ch) for ch in text) * cell_dots
-    image = Image.new("L", (max(width, 8), LINE_DOTS), 255)
-    draw = ImageDraw.Draw(image)
-    ascent, _ = font.getmetrics()
+    ink = Image.new("L", (max(width, 8), LINE_DOTS), 0)
+    ascent, _ = face.getmetrics()
     baseline = min(ascent, LINE_DOTS - 3)
     x = 0
     for ch in text:
         span = char_cells(ch) * cell_dots
         if not ch.isspace():
-            draw.text(
-                (x + span / 2, baseline),
-                ch,
-                font=font,
-                fill=0,
-                anchor="ms",
-                stroke_width=1 if bold else 0,
-                stroke_fill=0,
+            glyph = fonts.cell_glyph(
+                ch, face, span, LINE_DOTS, y=baseline, anchor="ms", offsets=(0, 1) if bold else (0,)
             )
+            ink.paste(glyph, (x, 0))
         x += span
-    return image
+    return ImageOps.invert(ink)
 
 
 def scale(image: Image.Image, width: int, height: int) -> Image.Image:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from string import Formatter
+
 LANGUAGES = ("zh-CN", "en")
 
 _WORDS: dict[str, dict[str, str]] = {
@@ -83,6 +85,13 @@ def check_language(language: str) -> str:
 def word(key: str, language: str, **values: str) -> str:
     """The printed word for ``key``; ``values`` fill its placeholders."""
     return _WORDS[key][check_language(language)].format(**values)
+
+
+def printed_words(language: str) -> list[str]:
+    """Every word a slip in ``language`` can print (placeholders removed): what a font must cover."""
+    check_language(language)
+    tables = (*_WORDS.values(), *STATE_NAMES.values())
+    return ["".join(literal for literal, *_ in Formatter().parse(t[language])) for t in tables]
 
 
 def state_name(state: str, language: str) -> str:

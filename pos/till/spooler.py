@@ -46,8 +46,9 @@ The rules it keeps (DESIGN.md, "Printing rules"):
   prints twice, and it counts as an attempt with a last_error saying so.
 
 Construction checks what can be checked before the first customer: the device
-string, the printer profile, and that the profile can print the store's language
-(Chinese on a printer without a Chinese font needs ``[printer] raster_font``).
+string, the printer profile, that the raster font (``[printer] raster_font``, else an
+installed or the bundled CJK font: :mod:`pos.printing.fonts`) has every character the
+store's slips need, and that the profile can print the store's language.
 Each refusal is a :class:`SpoolerConfigError` (a :class:`~pos.config.ConfigError`)
 with the encoder's or loader's message.
 
@@ -79,6 +80,7 @@ from typing import Any
 
 from pos.config import Config, ConfigError
 from pos.ledger import InvalidJobState, JobKind, JobState, Ledger, PrintJob, UnknownJob
+from pos.printing import fonts
 from pos.printing.devices import DeviceSpecError, PrinterDevice, PrinterError, open_device
 from pos.printing.devices import PrintJob as DeviceJob
 from pos.printing.encoder import EncodeError, encode
@@ -201,13 +203,16 @@ class Spooler:
             except ProfileError as exc:
                 raise SpoolerConfigError(f"{config.source}: [printer] profile: {exc}") from exc
         self.profile = profile
+        problem = fonts.font_problem(config)
+        if problem:
+            raise SpoolerConfigError(f"{config.source}: {problem}")
+        self.raster_font = fonts.for_config(config)
         if device is None:
             try:
-                device = open_device(printer.device, width_dots=profile.printable_dots)
+                device = open_device(printer.device, width_dots=profile.printable_dots, font=self.raster_font)
             except DeviceSpecError as exc:
                 raise SpoolerConfigError(f"{config.source}: [printer] device: {exc}") from exc
         self.device = device
-        self.raster_font = printer.raster_font or None
         self.status_timeout = printer.status_timeout
         self._clock = clock
         self.backoff_base = backoff_base

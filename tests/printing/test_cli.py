@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import zxingcpp
-from PIL import Image
+from PIL import Image, ImageChops
 
 from pos import cli
-from pos.printing import preview
+from pos.printing import fonts, preview
 from pos.printing.devices.testing import FakeNetworkPrinter
 from pos.printing.encoder import encode
 from pos.printing.profiles import load_profile
@@ -82,6 +83,68 @@ def test_bad_options_are_one_line_and_exit_2(config_file, capsys, argv, message)
     assert message in err and err.count("\n") == 1
 
 
+def test_printer_test_on_an_epson_works_with_no_config_file_on_the_bundled_font(
+    tmp_path, monkeypatch, capsys, fresh_box
+):
+    """A fresh box: no config anywhere, no system CJK font; tm-t20ii has no Chinese font."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POS_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    if Path("/etc/pos/pos.toml").exists():
+        pytest.skip("this machine has /etc/pos/pos.toml")
+    assert cli.main(["printer", "test", "--profile", "tm-t20ii"]) == 0
+    assert "calibration slip for profile tm-t20ii" in capsys.readouterr().out
+    folder = tmp_path / "pos-demo" / "printer"  # the default device
+    [job] = [json.loads(line) for line in (folder / "jobs.jsonl").read_text().splitlines()]
+    data = (folder / job["bin"]).read_bytes()
+    profile = load_profile("tm-t20ii")
+    slip = calibration_slip("tm-t20ii", profile.columns, "zh-CN")
+    assert data == encode(slip, profile, raster_font=fonts.bundled())
+    assert b"\x1c&" not in data and preview.raster_images(data)  # Chinese went as pictures
+
+
+def test_printer_test_refuses_a_latin_only_font_naming_the_setting(config_file, latin_font, tmp_path, capsys):
+    assert run(config_file, "test", "--profile", "tm-t20ii", "--font", latin_font) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "[printer] raster_font" in err and latin_font in err and "--font" in err
+    assert "演" in err and "￥" in err  # the missing characters are named
+    assert not (tmp_path / "printer").exists()  # nothing was printed
+
+
+def test_printer_test_refuses_the_configured_font_and_a_good_font_overrides_it(tmp_path, latin_font, capsys):
+    config = tmp_path / "pos.toml"
+    config.write_text(
+        f'[printer]\ndevice = "dir:{tmp_path / "printer"}"\nprofile = "tm-t20ii"\n'
+        f'raster_font = "{latin_font}"\n',
+        encoding="utf-8",
+    )
+    assert run(config, "test") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pos printer: [printer] raster_font:") and "--font" not in err
+    assert run(config, "test", "--font", str(fonts.BUNDLED)) == 0
+
+
+def test_printer_test_as_a_subprocess_exits_2_on_a_latin_font(config_file, latin_font):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pos.cli",
+            "--config",
+            str(config_file),
+            "printer",
+            "test",
+            "--font",
+            latin_font,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "[printer] raster_font" in done.stderr and "Traceback" not in done.stderr
+
+
 # --- pos printer preview ------------------------------------------------------------------------
 
 
@@ -110,6 +173,19 @@ def test_printer_preview_writes_a_png_of_the_paper_width(
 def test_printer_preview_defaults_the_output_name(config_file, job_file):
     assert run(config_file, "preview", str(job_file)) == 0
     assert job_file.with_suffix(".png").is_file()
+
+
+def test_printer_preview_draws_with_the_configured_raster_font(config_file, job_file, tmp_path, box_font):
+    assert run(config_file, "preview", str(job_file), "-o", str(tmp_path / "default.png")) == 0
+    boxes = box_font("boxes.ttf", "HELO")  # every letter a hollow box
+    config_file.write_text(config_file.read_text() + f'raster_font = "{boxes}"\n', encoding="utf-8")
+    assert run(config_file, "preview", str(job_file), "-o", str(tmp_path / "boxes.png")) == 0
+    default, drawn = (Image.open(tmp_path / n).convert("L") for n in ("default.png", "boxes.png"))
+    assert default.size == drawn.size and ImageChops.difference(default, drawn).getbbox()
+    left = 16 + (576 - 5 * 12) // 2  # margin, then "HELLO" centred (ESC a 1)
+    cells = [drawn.crop((left + 12 * i, 16, left + 12 * i + 12, 40)) for i in range(5)]
+    assert all(cell.histogram()[0] > 20 for cell in cells)  # every letter inked...
+    assert all(ImageChops.difference(cell, cells[0]).getbbox() is None for cell in cells)  # ...as one box
 
 
 def test_printer_preview_of_a_missing_file_is_refused(config_file, tmp_path, capsys):

@@ -25,6 +25,7 @@ import qrcode.constants
 import zxingcpp
 from PIL import Image
 
+from pos.printing import fonts
 from pos.printing import qr as qrmod
 from pos.printing.encoder import EncodeError, RasterFontRequired, encode, gb18030_two_byte
 from pos.printing.profiles import available_profiles, load_profile
@@ -33,10 +34,7 @@ from pos.receipts.document import QR, Align, Cut, Document, Feed, Row, Text
 
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = os.environ.get("POS_REGEN_GOLDEN") == "1"
-CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"  # Debian fonts-wqy-zenhei (.ci/run installs it)
-needs_font = pytest.mark.skipif(
-    not Path(CJK_FONT).is_file(), reason=f"CJK font {CJK_FONT} missing: apt-get install fonts-wqy-zenhei"
-)
+CJK_FONT = str(fonts.BUNDLED)  # the font shipped in the package: no apt step
 
 
 # -- a small independent reader of the byte stream (written from the Epson command layout) --------
@@ -282,7 +280,6 @@ def test_a_missing_raster_font_file_is_a_clear_error(tmp_path):
         )
 
 
-@needs_font
 def test_chinese_line_becomes_a_raster_on_the_cell_grid():
     profile = load_profile("tm-t88v")
     data = encode(Document((Text("合计 ￥7"), Text("ok")), kind="sale"), profile, raster_font=CJK_FONT)
@@ -297,7 +294,6 @@ def test_chinese_line_becomes_a_raster_on_the_cell_grid():
     assert job.lines() == [b"ok"]  # plain text continues as text
 
 
-@needs_font
 def test_double_size_raster_text_is_magnified():
     profile = load_profile("tm-t20ii")
     data = encode(Document((Text("小店", width=2, height=2),), kind="sale"), profile, raster_font=CJK_FONT)
@@ -385,11 +381,8 @@ def test_template_golden_bytes(name, template, chinese):
     document = samples.documents(profile.columns, language, ascii_only=not chinese, profile_name=name)[
         template
     ]
-    font = CJK_FONT if Path(CJK_FONT).is_file() else None
     if template == "test" and not chinese:
-        if font is None:
-            pytest.skip(f"calibration slip on {name} draws its Chinese line with {CJK_FONT}")
-        data = encode(document, profile, raster_font=font)  # font-rendered: checked, not golden
+        data = encode(document, profile, raster_font=CJK_FONT)  # font-rendered: checked, not golden
     else:
         data = encode(document, profile)
         path = GOLDEN / f"{template}-{name}.bin"

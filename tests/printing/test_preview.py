@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageOps
 
-from pos.printing import preview
-from pos.printing.preview import paper as paper_module
+from pos.printing import fonts, preview
 
 ESC, GS, FS = b"\x1b", b"\x1d", b"\x1c"
 INIT = ESC + b"@"
@@ -144,25 +143,49 @@ def test_four_byte_gb18030_yen_is_flagged():
     assert not any("4-byte" in n for n in fine.notes)
 
 
-def test_missing_cjk_font_falls_back_with_a_warning(monkeypatch):
-    monkeypatch.setattr(paper_module, "_CJK_FONTS", ())
-    paper_module._load_font.cache_clear()
-    paper_module._glyph.cache_clear()
-    try:
-        with pytest.warns(preview.PreviewFontWarning, match="fonts-wqy-zenhei"):
-            img = draw(FS + b"&" + "合计".encode("gb18030") + b"\n")
-        assert ink(img) > 0
-    finally:
-        paper_module._load_font.cache_clear()
-        paper_module._glyph.cache_clear()
+def chinese(text: str) -> bytes:
+    return FS + b"&" + text.encode("gb18030") + b"\n"
 
 
-def test_a_cjk_font_is_installed_here():
-    """CI installs fonts-wqy-zenhei (.ci/run); without it previews of Chinese are boxes."""
-    assert preview.find_cjk_font() is not None
+def test_a_fresh_box_draws_chinese_with_the_bundled_font_without_a_warning(fresh_box):
+    """No system CJK font: the bundled one draws each character, not the font's empty box."""
+    assert 0xE000 not in fonts.characters(fonts.bundled())  # GB18030 AA A1: a user-defined code
     with warnings.catch_warnings():
         warnings.simplefilter("error", preview.PreviewFontWarning)
-        draw(FS + b"&" + "小店".encode("gb18030") + b"\n")
+        pictures = {text: draw(chinese(text)) for text in ("合", "计", "￥", "店")}
+        notdef = draw(FS + b"&" + b"\xaa\xa1\n")  # drawn with the font's .notdef glyph
+    assert ink(notdef) > 0
+    for text, picture in pictures.items():
+        assert ink(picture) > 30, text
+        assert ImageChops.difference(picture, notdef).getbbox(), f"{text} drawn as .notdef"
+    for a, b in itertools.combinations(pictures, 2):
+        assert ImageChops.difference(pictures[a], pictures[b]).getbbox(), f"{a} looks like {b}"
+
+
+def test_a_font_that_cannot_load_warns_and_draws_with_the_bundled_one(fresh_box, tmp_path):
+    broken = tmp_path / "broken.ttf"
+    broken.write_bytes(b"not a font")
+    with pytest.warns(preview.PreviewFontWarning, match="broken.ttf"):
+        picture = preview.render_image(chinese("合计"), width_dots=576, margin=MARGIN, font_path=str(broken))
+    assert ImageChops.difference(picture, draw(chinese("合计"))).getbbox() is None
+
+
+def test_a_letter_wider_than_its_cell_is_squeezed_not_cut(box_font):
+    """'500ml' was drawn '500rl': an m wider than its 12-dot cell lost its sides."""
+    wide = box_font("wide.ttf", "0123456789ml", advance=1000)  # every glyph a box 22 dots wide
+    picture = preview.render_image(b"500ml\n", width_dots=576, margin=MARGIN, font_path=wide)
+    for cell in range(5):
+        crop = picture.crop((MARGIN + 12 * cell, MARGIN, MARGIN + 12 * cell + 12, MARGIN + 24)).convert("L")
+        px = crop.load()
+        uprights = [x for x in range(12) if sum(px[x, y] < 128 for y in range(24)) >= 8]
+        assert uprights and min(uprights) <= 3 and max(uprights) >= 8, (cell, uprights)
+
+
+def test_500ml_in_the_bundled_font_is_not_500rl(fresh_box):
+    assert ImageChops.difference(draw(b"500ml\n"), draw(b"500rl\n")).getbbox()
+    m = draw(b"m\n").crop((MARGIN, MARGIN, MARGIN + 12, MARGIN + 24)).convert("L")
+    px = m.load()
+    assert len([x for x in range(12) if sum(px[x, y] < 128 for y in range(24)) >= 6]) >= 3
 
 
 # --- images, QR, cuts -----------------------------------------------------------------------------

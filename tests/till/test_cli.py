@@ -250,3 +250,13 @@ def test_pos_till_refuses_a_bad_config(sim, tmp_path):
     _, err = process.communicate(timeout=30)
     assert process.returncode == 2
     assert "configuration error" in err and "no-such-printer" in err and "Traceback" not in err
+
+
+def test_pos_till_refuses_a_raster_font_without_the_slips_characters(sim, tmp_path, latin_font):
+    config = till_toml(tmp_path, sim, extra=f'raster_font = "{latin_font}"\n')
+    process = pos("till", "--port", "0", config=config)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2 and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert "configuration error" in line and "[printer] raster_font" in line and latin_font in line
+    assert "拿" in line and "￥" in line  # the product's name and the yuan sign are missing

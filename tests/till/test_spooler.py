@@ -18,7 +18,7 @@ import zxingcpp
 from pos import config
 from pos.ledger import JobKind, JobState, LineItem, open_ledger
 from pos.ledger.ledger import INTERRUPTED
-from pos.printing import preview
+from pos.printing import fonts, preview
 from pos.printing.devices.spec import parse_spec
 from pos.printing.devices.testing import REPLIES
 from pos.printing.devices.virtual import DirPrinter
@@ -428,42 +428,67 @@ def test_job_whose_sale_was_deleted_does_not_block_the_thread(
     assert f"no sale with id {gone.id}" in ledger.get_job(parked).last_error
 
 
-def test_text_the_printer_cannot_print_parks_the_job_not_the_queue(ledger, clock, printer_dir, spoolers):
-    """An English store on a printer without a Chinese font starts; a Chinese item name parks its slip."""
+def test_an_english_stores_epson_prints_a_chinese_item_name_as_raster(ledger, clock, printer_dir, spoolers):
+    """No Chinese font in the printer, none configured: the bundled font draws the item name."""
     cfg = make_config(f"dir:{printer_dir}", profile="tm-t88v", language="en")
     (chinese,) = ring_up(ledger, clock, name="拿铁", cashier="Wang")
-    (english,) = ring_up(ledger, clock, name="Latte", cashier="Wang")
     spooler = new_spooler(spoolers, ledger, cfg, clock)
-    assert [spooler.run_once() for _ in range(2)] == [False, True]
-    assert [line["out_trade_no"] for line in journal(printer_dir)] == [english.out_trade_no]
-    (parked,) = spooler.status().parked
-    assert "raster_font" in ledger.get_job(parked).last_error
-    assert ledger.get_job(parked).sale_id == chinese.id
+    assert spooler.run_once() is True
+    (line,) = journal(printer_dir)
+    data = (printer_dir / line["bin"]).read_bytes()
+    assert b"\x1c&" not in data and preview.raster_images(data)
+    assert data == expected_bytes_with_font(ledger, cfg, chinese, spooler.raster_font)
 
 
 # -- start-up refusals ----------------------------------------------------------------------------
 
 
-def test_chinese_store_on_a_printer_without_chinese_font_is_refused_at_start(ledger, printer_dir):
+def test_chinese_store_on_a_printer_without_chinese_font_starts_on_the_bundled_font(
+    ledger, clock, printer_dir, spoolers, fresh_box
+):
     cfg = make_config(f"dir:{printer_dir}", profile="tm-t88v", language="zh-CN")
-    with pytest.raises(SpoolerConfigError, match=r"tm-t88v.*zh-CN.*set \[printer\] raster_font") as caught:
+    (sale,) = ring_up(ledger, clock)
+    spooler = new_spooler(spoolers, ledger, cfg, clock)
+    assert spooler.raster_font == fonts.bundled()
+    assert spooler.run_once() is True
+    (line,) = journal(printer_dir)
+    assert (printer_dir / line["bin"]).read_bytes() == expected_bytes_with_font(
+        ledger, cfg, sale, fonts.bundled()
+    )
+
+
+def test_chinese_store_with_a_raster_font_starts_and_prints(ledger, clock, printer_dir, spoolers, tmp_path):
+    font = tmp_path / "shop-font.otf"
+    font.write_bytes(fonts.BUNDLED.read_bytes())  # a font of the shop's choosing, by its path
+    cfg = make_config(f"dir:{printer_dir}", profile="tm-t88v", raster_font=str(font))
+    (sale,) = ring_up(ledger, clock)
+    spooler = new_spooler(spoolers, ledger, cfg, clock)
+    assert spooler.raster_font.path == str(font)
+    assert spooler.run_once() is True
+    (line,) = journal(printer_dir)
+    assert (printer_dir / line["bin"]).read_bytes() == expected_bytes_with_font(ledger, cfg, sale, str(font))
+
+
+def test_a_raster_font_without_the_stores_characters_is_refused_at_start(ledger, printer_dir, latin_font):
+    cfg = make_config(f"dir:{printer_dir}", profile="tm-t88v", raster_font=latin_font)
+    with pytest.raises(SpoolerConfigError) as caught:
         Spooler(ledger, cfg)
-    assert isinstance(caught.value, config.ConfigError)
+    message = str(caught.value)
+    assert isinstance(caught.value, config.ConfigError) and "\n" not in message
+    assert "[printer] raster_font" in message and latin_font in message
+    assert "街角咖啡"[0] in message and "￥" in message  # what is missing, the store's name first
     assert not printer_dir.exists()  # nothing was printed to find out
 
 
-def test_chinese_store_with_a_raster_font_starts_and_prints(ledger, clock, printer_dir, spoolers):
-    font = preview.find_cjk_font()
-    assert font is not None, "install fonts-wqy-zenhei (see .ci/run)"
-    cfg = make_config(f"dir:{printer_dir}", profile="tm-t88v", raster_font=font[0])
-    (sale,) = ring_up(ledger, clock)
-    spooler = new_spooler(spoolers, ledger, cfg, clock)
-    assert spooler.run_once() is True
-    (line,) = journal(printer_dir)
-    assert (printer_dir / line["bin"]).read_bytes() == expected_bytes_with_font(ledger, cfg, sale, font[0])
+def test_a_printer_with_a_chinese_font_still_refuses_a_raster_font_that_lacks_them(
+    ledger, printer_dir, latin_font
+):
+    """The font also draws the previews; a shop that set it expects it to be used."""
+    with pytest.raises(SpoolerConfigError, match=r"\[printer\] raster_font"):
+        Spooler(ledger, make_config(f"dir:{printer_dir}", profile="xp80", raster_font=latin_font))
 
 
-def expected_bytes_with_font(ledger, cfg, sale, font: str) -> bytes:
+def expected_bytes_with_font(ledger, cfg, sale, font) -> bytes:
     profile = load_profile(cfg.printer.profile)
     job = ledger.jobs_for_sale(sale.id)[0]
     return encode(render_job(job, ledger, cfg, profile), profile, raster_font=font)
@@ -474,7 +499,9 @@ def test_bad_device_profile_or_font_is_refused_at_start(ledger, printer_dir):
         Spooler(ledger, make_config("lpt:1"))
     with pytest.raises(SpoolerConfigError, match=r"\[printer\] profile.*unknown printer profile 'nope'"):
         Spooler(ledger, make_config(f"dir:{printer_dir}", profile="nope"))
-    with pytest.raises(SpoolerConfigError, match="cannot open the raster font"):
+    with pytest.raises(
+        SpoolerConfigError, match=r"\[printer\] raster_font: cannot read the font /nonexistent"
+    ):
         Spooler(
             ledger, make_config(f"dir:{printer_dir}", profile="tm-t88v", raster_font="/nonexistent/font.ttc")
         )

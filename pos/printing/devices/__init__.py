@@ -12,6 +12,8 @@ queued and retry); ``query()`` asks a real-time question and returns the one-byt
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pos.printing.devices.base import (
     DeviceSpecError,
     PrinterDevice,
@@ -21,6 +23,9 @@ from pos.printing.devices.base import (
     StatusNotReadable,
 )
 from pos.printing.devices.spec import KINDS, DeviceSpec, parse_spec
+
+if TYPE_CHECKING:
+    from pos.printing.fonts import Font
 
 __all__ = [
     "KINDS",
@@ -36,11 +41,13 @@ __all__ = [
 ]
 
 
-def open_device(spec: str, *, width_dots: int = 576) -> PrinterDevice:
+def open_device(spec: str, *, width_dots: int = 576, font: Font | None = None) -> PrinterDevice:
     """The connection for ``spec`` (checked now, opened on first use).
 
     :param width_dots: paper width for the ``dir:`` printer's previews (the profile's
         ``printable_dots``).
+    :param font: the font the ``dir:`` printer's previews draw text with (default: what
+        :func:`pos.printing.fonts.resolve` chooses).
     :raises DeviceSpecError: the string is wrong; the message says which part and why.
     """
     parsed = parse_spec(spec)
@@ -62,4 +69,4 @@ def open_device(spec: str, *, width_dots: int = 576) -> PrinterDevice:
         return FilePrinter(parsed)
     from pos.printing.devices.virtual import DirPrinter
 
-    return DirPrinter(parsed, width_dots=width_dots)
+    return DirPrinter(parsed, width_dots=width_dots, font=font)

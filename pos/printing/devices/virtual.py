@@ -35,9 +35,13 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pos.printing.devices.base import PrinterDevice, PrinterUnavailable, PrintJob
 from pos.printing.devices.spec import DeviceSpec
+
+if TYPE_CHECKING:
+    from pos.printing.fonts import Font
 
 STATES = ("online", "paper-near-end", "paper-out", "cover-open", "offline", "unavailable")
 _SAFE = re.compile(r"[^0-9A-Za-z._-]+")
@@ -47,11 +51,12 @@ class DirPrinter(PrinterDevice):
     kind = "dir"
     virtual = True
 
-    def __init__(self, spec: DeviceSpec, *, width_dots: int = 576):
+    def __init__(self, spec: DeviceSpec, *, width_dots: int = 576, font: Font | None = None):
         super().__init__(spec.text)
         spec.check_options({})
         self.path = Path(spec.target)
         self.width_dots = width_dots
+        self.font = font
         self._lock = threading.Lock()
         self._counter = 0
 
@@ -117,7 +122,8 @@ class DirPrinter(PrinterDevice):
         from pos.printing.preview import render_png
 
         try:
-            png = render_png(data, width_dots=self.width_dots)
+            where = {"font_path": self.font.path, "font_index": self.font.index} if self.font else {}
+            png = render_png(data, width_dots=self.width_dots, **where)
         except Exception as exc:
             (self.path / f"{name}.preview-error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
             return None

@@ -56,7 +56,6 @@ from pos.printing.preview.commands import (
 from pos.printing.preview.paper import (
     Preview,
     PreviewFontWarning,
-    find_cjk_font,
     render,
     render_image,
     render_png,
@@ -96,7 +95,6 @@ __all__ = [
     "Truncated",
     "Underline",
     "Unknown",
-    "find_cjk_font",
     "native_qr_payloads",
     "parse",
     "raster_images",

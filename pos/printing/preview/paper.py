@@ -7,10 +7,10 @@ import io
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from pos.printing import fonts
 from pos.printing.preview.commands import (
     Align,
     Barcode,
@@ -45,46 +45,26 @@ from pos.printing.preview.parser import parse
 # Fonts
 # ---------------------------------------------------------------------------------------------
 
-# Debian's fonts-wqy-zenhei (listed in .ci/run) first; face 1 of its collection is the
-# monospaced one, whose Latin glyphs are exactly half a CJK cell wide, like a printer's.
-_CJK_FONTS = (
-    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 1),
-    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 1),
-    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
-    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
-)
+# The font comes from pos.printing.fonts (one place for previews and raster text): an installed
+# system CJK font, else the one bundled with the package, so Chinese is never boxes.
 
 
 class PreviewFontWarning(UserWarning):
-    """No font with CJK glyphs was found; Chinese text is drawn as boxes."""
-
-
-def find_cjk_font() -> tuple[str, int] | None:
-    """The first installed font file (and face index) with CJK glyphs, or None."""
-    for path, index in _CJK_FONTS:
-        if Path(path).is_file():
-            return path, index
-    return None
+    """The font asked for could not be loaded; the preview is drawn with the bundled font."""
 
 
 @functools.lru_cache(maxsize=8)
 def _load_font(path: str | None, index: int, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    if path is None:
-        found = find_cjk_font()
-        if found is not None:
-            path, index = found
-    if path is not None:
+    chosen = fonts.resolve() if path is None else fonts.Font(path, index)
+    try:
+        return fonts.load(chosen, size)
+    except OSError as exc:
+        fallback = fonts.bundled()
+        warnings.warn(f"cannot load font {chosen.path}: {exc}; using {fallback.path}", PreviewFontWarning, 2)
         try:
-            return ImageFont.truetype(path, size, index=index)
-        except OSError as exc:
-            warnings.warn(f"cannot load font {path}: {exc}; using Pillow's default", PreviewFontWarning, 2)
-    else:
-        warnings.warn(
-            "no CJK font found (install fonts-wqy-zenhei); Chinese text is drawn with Pillow's default font",
-            PreviewFontWarning,
-            2,
-        )
-    return ImageFont.load_default(size=size)
+            return fonts.load(fallback, size)
+        except OSError:  # the package was installed without its font: draw something anyway
+            return ImageFont.load_default(size=size)
 
 
 # Cell sizes in dots (width of a half-width character, height) for Font A and Font B.
@@ -99,17 +79,17 @@ def _glyph(
     cw, ch = _FONT_B if font_b else _FONT_A
     if full:
         cw *= 2
-    img = Image.new("L", (cw, ch), 0)
-    if char != " ":
+    if char == " ":
+        img = Image.new("L", (cw, ch), 0)
+    else:
         face = _load_font(font[0], font[1], max(8, ch - 2))
-        draw = ImageDraw.Draw(img)
-        for dx in (0, 1) if bold else (0,):
-            try:
-                draw.text((cw / 2 + dx, ch / 2), char, fill=255, font=face, anchor="mm")
-            except (ValueError, TypeError):  # bitmap fonts have no anchors
-                draw.text((dx, 0), char, fill=255, font=face)
-            except (RuntimeError, OSError):  # a character the shaping engine refuses: a hollow box
-                draw.rectangle((2, 3, cw - 3, ch - 4), outline=255)
+        try:
+            img = fonts.cell_glyph(
+                char, face, cw, ch, y=ch / 2, anchor="mm", offsets=(0, 1) if bold else (0,)
+            )
+        except (RuntimeError, OSError):  # a character the shaping engine refuses: a hollow box
+            img = Image.new("L", (cw, ch), 0)
+            ImageDraw.Draw(img).rectangle((2, 3, cw - 3, ch - 4), outline=255)
         img = img.point(lambda v: 255 if v >= 110 else 0)
     if underline:
         ImageDraw.Draw(img).rectangle((0, ch - underline, cw - 1, ch - 1), fill=255)
@@ -263,8 +243,8 @@ def render(
 ) -> Preview:
     """Lay out ``data`` on paper ``width_dots`` wide; see the module docstring for the model.
 
-    :param font_path: a TrueType/OpenType file with CJK glyphs (default: the first of
-        :data:`_CJK_FONTS` installed, else Pillow's default font with a warning).
+    :param font_path: a TrueType/OpenType file with CJK glyphs (default: what
+        :func:`pos.printing.fonts.resolve` chooses: an installed CJK font, else the bundled one).
     :param max_height: stop drawing after this many dots of paper (a stream of endless feeds
         must not eat the memory).
     """
