@@ -146,3 +146,26 @@ def test_past_the_connection_limit_the_longest_waiting_connection_makes_room(sta
         assert response.content == notices.success_reply()
         assert requests.get(stack.url + "/healthz", timeout=ANSWER_WITHIN).status_code == 200
         assert slow.open_count() > 0
+
+
+def test_every_way_pos_listen_serves_has_the_guard():
+    """One process (host and port) and the workers' shared socket alike."""
+    from pos import config as pos_config
+    from pos.listener.server import GuardedServer, build_server
+    from pos.listener.workers import listening_socket
+
+    def app(environ, start_response):  # pragma: no cover - never called
+        return []
+
+    listener = pos_config.ListenerConfig()
+    alone = build_server(app, listener, host="127.0.0.1", port=0)
+    sock = listening_socket("127.0.0.1", 0)
+    shared = build_server(app, listener, sockets=[sock])
+    try:
+        for server in (alone, shared):
+            assert isinstance(server, GuardedServer)
+            assert server.adj.asyncore_use_poll and server.adj.connection_limit > 1000
+    finally:
+        alone.close()
+        shared.close()
+        sock.close()
