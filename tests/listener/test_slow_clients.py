@@ -29,11 +29,13 @@ TRICKLE = (
     b"POST /wechatpay/notify HTTP/1.1\r\nHost: pay.example.com\r\nContent-Type: text/xml\r\n"
     + b"X: y\r\n" * 500
 )
+BLANK = b"\r\n"  # blank lines: each pair is an empty "request" to waitress, never a real one
 
 
 class SlowClients:
-    """``trickling`` sockets that send one byte each every ``interval`` seconds (from one thread)
-    and ``idle`` sockets that send nothing; counts the ones the server has closed."""
+    """``trickling`` sockets that send one byte each every ``interval`` seconds (from one thread),
+    a header that never ends or blank lines, and ``idle`` sockets that send nothing; counts the
+    ones the server has closed."""
 
     def __init__(self, port: int, trickling: int, idle: int, interval: float = 0.25) -> None:
         self.interval = interval
@@ -57,8 +59,9 @@ class SlowClients:
             for n, sock in enumerate(self.trickling):
                 if sock in self.closed:
                     continue
+                payload = BLANK if n % 3 == 2 else TRICKLE  # every third one sends blank lines
                 try:
-                    sock.send(TRICKLE[self.sent[n] % len(TRICKLE) : self.sent[n] % len(TRICKLE) + 1])
+                    sock.send(payload[self.sent[n] % len(payload) : self.sent[n] % len(payload) + 1])
                     self.sent[n] += 1
                 except OSError:  # reset by the server
                     with self._lock:
