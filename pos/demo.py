@@ -212,7 +212,7 @@ def running_shop(
     """Start simulator, listener and till (in that order) and stop them in reverse."""
     from pos.ledger import open_ledger
     from pos.listener.app import create_app as listener_app
-    from pos.listener.server import waitress_limits
+    from pos.listener.server import create_guarded_server, waitress_limits
     from pos.sandbox.app import create_app as sim_app
     from pos.sandbox.server import BackgroundServer
     from pos.sandbox.settings import SimSettings
@@ -265,7 +265,8 @@ def running_shop(
         listener_server = BackgroundServer(
             listener_app(config, listener_ledger, checkout=till.checkout),
             port=listener_port,
-            **waitress_limits(config.listener),  # served as `pos listen` serves it
+            make_server=create_guarded_server,  # served as `pos listen` serves it: deadline and all
+            **waitress_limits(config.listener),
         ).start()
         stack.callback(listener_server.stop)
 

@@ -131,6 +131,15 @@ def test_interactive_demo_serves_the_three_urls_and_stops_on_sigterm(tmp_path):
             assert phone.status_code == 200
             listener_base = urls["listener"].removesuffix("/wechatpay/notify")
             assert http.get(listener_base + "/healthz", timeout=10).text == "ok\n"
+            # Served as `pos listen` is: more silent connections than waitress's default limit (100)
+            # do not keep a new client out (one that waits over 4 s counts as shut out).
+            silent = [socket.create_connection(("127.0.0.1", ports[1]), timeout=5) for _ in range(150)]
+            try:
+                time.sleep(0.5)
+                assert requests.get(listener_base + "/healthz", timeout=4).text == "ok\n"
+            finally:
+                for connection in silent:
+                    connection.close()
 
             # A person's loop through the three: ring up, pay on the phone page, the notice marks it paid.
             sale = http.post(urls["cashier's page"] + "api/sales", json={"amount": "6.60"}, timeout=30).json()

@@ -3,7 +3,7 @@
     from pos.listener import build_server, create_app
 
     app = create_app(config, ledger)                     # POST /wechatpay/notify, /wechatpay/native-callback
-    build_server(app, config.listener).run()             # waitress, body and header limits set
+    build_server(app, config.listener).run()             # waitress: body, header and time limits set
 
 It believes only WeChat (a signature over every field, our appid and mch_id,
 the sale's amount), loses no real payment (everything WeChat signed is stored
@@ -14,8 +14,8 @@ transaction as the PAID state, and the till's spooler prints it.
 
 Modules: :mod:`.app` (Flask routes and limits), :mod:`.notify` (payment
 notices), :mod:`.modeone` (scan callbacks), :mod:`.reply` (replies and log
-lines), :mod:`.server` (waitress settings), :mod:`.cli` (``pos listen``,
-``pos label``).
+lines), :mod:`.server` (waitress settings, and the whole-request deadline slow
+clients meet), :mod:`.cli` (``pos listen``, ``pos label``).
 """
 
 from pos.listener.app import create_app

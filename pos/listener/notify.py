@@ -7,6 +7,7 @@ One notice goes through these steps; the first that fails decides the reply::
           return_code                      missing: FAIL; not SUCCESS: nothing to do, SUCCESS
           appid / mch_id                   not ours: FAIL
           the sale, by out_trade_no        its sign type (unknown sale: the configured one)
+          sign_type, if the notice has one another than the order's: FAIL (it does not choose)
           signature over every field       wrong or missing (forgeries, WeChat's probes): FAIL
           result_code                      not SUCCESS: stored, SUCCESS
           fee_type CNY, trade_type NATIVE  otherwise: stored, logged on the sale, SUCCESS
@@ -46,6 +47,7 @@ from pos.wechatpay.errors import (
     InvalidField,
     ProtocolFail,
     SignatureError,
+    SignTypeMismatch,
     WrongMerchant,
     XmlError,
 )
@@ -295,6 +297,10 @@ class PaymentNotices:
                 mch_id=self.merchant.mch_id,
                 order_sign_type=sign_type,
             )
+        except SignTypeMismatch:
+            # The notice names another algorithm than its order's: it does not get to choose.
+            return self._reject("sign_type", remote, MSG_SIGNATURE, out_trade_no=out_trade_no,
+                                named=fields.get("sign_type", ""), expected=sign_type)  # fmt: skip
         except SignatureError:
             # Forged, or WeChat's signature probe: a security event, and nothing changes.
             return self._reject("signature", remote, MSG_SIGNATURE, out_trade_no=out_trade_no)

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import ssl
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from waitress.server import create_server
@@ -73,10 +74,13 @@ class BackgroundServer:
         *,
         threads: int = 8,
         ssl_context: ssl.SSLContext | None = None,
+        make_server: Callable[..., Any] = create_server,
         **waitress_options: Any,
     ) -> None:
         """``waitress_options`` go to waitress as they are (e.g. the listener's limits, so a demo or a
-        test serves the listener exactly as ``pos listen`` does); not with ``ssl_context``."""
+        test serves the listener exactly as ``pos listen`` does); not with ``ssl_context``.
+        ``make_server`` builds the waitress server (``create_server``'s signature), e.g. the
+        listener's :func:`pos.listener.server.create_guarded_server`."""
         self.host = host
         self._tls: _TlsServer | None = None
         if ssl_context is not None:
@@ -84,7 +88,7 @@ class BackgroundServer:
             self.port = self._tls.port
             return
         settings = {"threads": threads, "clear_untrusted_proxy_headers": True, **waitress_options}
-        self._server = create_server(app, host=host, port=port, **settings)
+        self._server = make_server(app, host=host, port=port, **settings)
         self.host = host
         self.port: int = self._server.effective_port  # type: ignore[union-attr]
         self._thread = threading.Thread(target=self._run, name=f"waitress-{self.port}", daemon=True)

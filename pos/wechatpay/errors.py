@@ -13,6 +13,7 @@ Catch :class:`WeChatPayError` for all of it, or a branch for what you can act on
     │   │   ├── NestedElement
     │   │   └── MalformedXml
     │   ├── SignatureError      missing or wrong `sign`
+    │   │   └── SignTypeMismatch names another sign_type than its order's
     │   ├── WrongMerchant       appid/mch_id are not ours (a message meant for someone else)
     │   ├── InvalidField        a field we need is missing or not of its type (total_fee="1.00")
     │   ├── DecryptError        a refund notice's req_info does not decrypt with our key
@@ -76,6 +77,11 @@ class MalformedXml(XmlError):
 
 class SignatureError(MessageError):
     """The ``sign`` is missing or does not match the message."""
+
+
+class SignTypeMismatch(SignatureError):
+    """The message names another ``sign_type`` than the one its order was signed with: a message
+    does not choose the algorithm it is checked with (a downgrade would otherwise be free)."""
 
 
 class WrongMerchant(MessageError):

@@ -37,6 +37,7 @@ from pos.wechatpay.errors import (
     DecryptError,
     InvalidField,
     ProtocolFail,
+    SignTypeMismatch,
     WrongMerchant,
     XmlError,
 )
@@ -106,8 +107,16 @@ class PaymentNotice:
 
 
 def notice_sign_type(fields: Mapping[str, str], order_sign_type: str) -> str:
-    """The algorithm to verify with: the notice's own ``sign_type`` if it names one, else the order's."""
-    return fields.get("sign_type") or order_sign_type
+    """The algorithm to verify with: always the order's. A notice that names another ``sign_type``
+    raises :class:`SignTypeMismatch` (a :class:`~pos.wechatpay.errors.SignatureError`): were the
+    notice to choose, an HMAC-SHA256 merchant's payments could be forged with MD5, and the reverse.
+    Naming the order's own type (or none, as WeChat usually does) is fine."""
+    named = fields.get("sign_type")
+    if named is not None and named != order_sign_type:
+        raise SignTypeMismatch(
+            f"the message names sign_type {named!r}, its order was signed {order_sign_type}"
+        )
+    return order_sign_type
 
 
 def verify_payment_notice(
@@ -121,8 +130,9 @@ def verify_payment_notice(
     """Step two: check a decoded notice and type its fields.
 
     Order of checks: ``return_code`` (:class:`ProtocolFail`), our appid/mch_id
-    (:class:`WrongMerchant`), the signature over all fields
-    (:class:`~pos.wechatpay.errors.SignatureError`), ``result_code``
+    (:class:`WrongMerchant`), the signature over all fields with the order's sign type
+    (:class:`~pos.wechatpay.errors.SignatureError`; :class:`SignTypeMismatch` when the notice names
+    another), ``result_code``
     (:class:`BusinessError`), then the typed fields (:class:`InvalidField`).
     """
     _check_return(fields)

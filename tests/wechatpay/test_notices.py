@@ -15,6 +15,7 @@ from pos.wechatpay.errors import (
     InvalidField,
     ProtocolFail,
     SignatureError,
+    SignTypeMismatch,
     WrongMerchant,
 )
 
@@ -73,10 +74,14 @@ def test_hmac_notice_without_sign_type_verifies_with_the_orders_type():
     assert notice.sign_type == "HMAC-SHA256"
 
 
-def test_sign_type_in_the_notice_wins():
+def test_a_notice_naming_another_sign_type_than_its_order_is_refused():
     fields = signing.signed({**NOTICE, "sign_type": "HMAC-SHA256"}, KEY, "HMAC-SHA256")
-    notice = notices.verify_payment_notice(fields, **OURS, order_sign_type="MD5")
-    assert notice.sign_type == "HMAC-SHA256"
+    with pytest.raises(SignTypeMismatch):
+        notices.verify_payment_notice(fields, **OURS, order_sign_type="MD5")
+    fields = signing.signed({**NOTICE, "sign_type": "MD5"}, KEY, "MD5")
+    with pytest.raises(SignTypeMismatch):
+        notices.verify_payment_notice(fields, **OURS, order_sign_type="HMAC-SHA256")
+    assert notices.verify_payment_notice(fields, **OURS, order_sign_type="MD5").sign_type == "MD5"
 
 
 def test_unknown_fields_are_kept_and_signed():

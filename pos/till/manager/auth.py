@@ -15,7 +15,9 @@
   after four times as many from all addresses together, nobody may. The login
   page says so and for how long. A locked-out attempt is refused before the
   password is even looked at, so a right guess during the lock-out tells the
-  guesser nothing.
+  guesser nothing. An attempt is counted *before* its password is checked
+  (:meth:`LoginGuard.attempt`), so wrong passwords sent in parallel get no more
+  checks than ``max_failures`` either.
 
 Times come from a clock passed in (the till's), so tests move time instead of
 sleeping.
@@ -23,6 +25,7 @@ sleeping.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 import threading
@@ -154,29 +157,57 @@ class LoginGuard:
         """How long ``address`` must still wait before trying again, or None if it may try now."""
         now = self.clock()
         with self._lock:
-            self._forget(now)
-            waits = []
-            mine = self._by_address.get(address)
-            if mine and len(mine) >= self.max_failures:
-                waits.append(mine[-1] + self.cooling - now)
-            if len(self._all) >= self.overall_limit:
-                waits.append(self._all[-1] + self.cooling - now)
-            return max(waits) if waits else None
+            return self._wait(address, now)
+
+    def _wait(self, address: str, now: datetime) -> timedelta | None:
+        """:meth:`locked_for`, with the lock held."""
+        self._forget(now)
+        waits = []
+        mine = self._by_address.get(address)
+        if mine and len(mine) >= self.max_failures:
+            waits.append(mine[-1] + self.cooling - now)
+        if len(self._all) >= self.overall_limit:
+            waits.append(self._all[-1] + self.cooling - now)
+        return max(waits) if waits else None
 
     def failures(self, address: str) -> int:
-        """Wrong passwords from ``address`` that still count."""
+        """Wrong passwords (and attempts still being checked) from ``address`` that still count."""
         with self._lock:
             return len(self._by_address.get(address, ()))
 
+    def attempt(self, address: str) -> datetime | timedelta:
+        """Count an attempt from ``address`` *before* its password is checked, or refuse it.
+
+        Returns how long the address must still wait (a :class:`timedelta`: do not check the
+        password), or the attempt's mark (a :class:`datetime`: check it, then call
+        :meth:`succeeded` if it was right; a wrong one stays counted). Checking the lock-out and
+        counting happen under one lock, so however many requests race, no address gets more
+        than ``max_failures`` checks in a cooling period (and all together ``overall_limit``).
+        """
+        now = self.clock()
+        with self._lock:
+            wait = self._wait(address, now)
+            if wait is not None:
+                return wait
+            self._by_address.setdefault(address, deque()).append(now)
+            self._all.append(now)
+            return now
+
     def failed(self, address: str) -> None:
+        """Count a wrong password that was not counted by :meth:`attempt` beforehand."""
         now = self.clock()
         with self._lock:
             self._by_address.setdefault(address, deque()).append(now)
             self._all.append(now)
 
-    def succeeded(self, address: str) -> None:
+    def succeeded(self, address: str, mark: datetime | None = None) -> None:
+        """A right password: the address's failures are forgotten, and its attempt ``mark`` no
+        longer counts against everybody."""
         with self._lock:
             self._by_address.pop(address, None)
+            if mark is not None:
+                with contextlib.suppress(ValueError):  # already forgotten
+                    self._all.remove(mark)
 
     def _forget(self, now: datetime) -> None:
         """Drop failures older than the cooling period, unless they are part of a lock-out still running."""

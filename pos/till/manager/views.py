@@ -204,23 +204,30 @@ def login_post() -> Response:
     w = words()
     manager = state()
     session = g.manager_session
-    if session is None or not auth.tokens_match(session.csrf_token, request.form.get("csrf_token")):
+    if session is None:  # no form was opened here (or it expired): a fresh one to try again with
         fresh = manager.sessions.new(authenticated=False, address=_address())
         return _set_cookie(_login_page(fresh, [("error", w("csrf"))], 403), fresh)
+    if not auth.tokens_match(session.csrf_token, request.form.get("csrf_token")):
+        # Perhaps a form on another site: refused, and the session this browser has (a manager's
+        # logged-in one, perhaps) is left as it is, cookie and all.
+        log.warning("event=manager_csrf_refused path=%s address=%s", request.path, _address())
+        if session.authenticated:
+            return _page_error(403, w("csrf"))
+        return _login_page(session, [("error", w("csrf"))], 403)
     address = _address()
-    if manager.guard.locked_for(address) is not None:
+    mark = manager.guard.attempt(address)  # counted before the password is checked
+    if isinstance(mark, timedelta):
         log.warning("event=manager_login_locked address=%s", address)
         return _login_page(session, [], 429)
     password = request.form.get("password", "")
     if not auth.check_password(till().config.manager.password_hash, password):
-        manager.guard.failed(address)
         log.warning("event=manager_login_failed address=%s", address)
         notices = [("error", w("login.wrong"))]
         left = manager.guard.max_failures - manager.guard.failures(address)
         if manager.guard.locked_for(address) is None and 0 < left <= 2:
             notices.append(("error", w("login.tries_left", n=left, minutes=_minutes(manager.guard.cooling))))
         return _login_page(session, notices, 401)
-    manager.guard.succeeded(address)
+    manager.guard.succeeded(address, mark)
     manager.sessions.drop(session.id)
     fresh = manager.sessions.new(authenticated=True, address=address)
     log.info("event=manager_login address=%s", address)
