@@ -223,6 +223,10 @@ print_jobs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("claimed_at", UTCDateTime),
     Column("printed_at", UTCDateTime),
+    # Revision 0007: when the spooler began writing the bytes, and (kept for good) when a copy may
+    # have reached the paper before a crash cut the job short: it then prints marked REPRINT.
+    Column("sent_at", UTCDateTime),
+    Column("interrupted_at", UTCDateTime),
     CheckConstraint(_one_of("kind", JOB_KINDS), name="kind_known"),
     CheckConstraint(_one_of("state", ("queued", "printing", "done")), name="state_known"),
     Index(None, "state", "id"),
