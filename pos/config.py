@@ -3,7 +3,9 @@
 Where the file comes from, in order: ``--config PATH``, the ``POS_CONFIG``
 environment variable, then ``$XDG_CONFIG_HOME/pos/pos.toml`` (``~/.config/pos``)
 and ``/etc/pos/pos.toml``. With none of them, the embedded defaults run the
-demo against the local simulator.
+demo against the local simulator (``http://127.0.0.1:8702``): the sandbox merchant's identity
+is refused with any ``api_base`` that is not loopback, and so is an API key that is not
+32 characters.
 
 Secrets never have to sit in the file: the API key and the manager's password
 hash may come from the environment (``POS_API_KEY``,
@@ -22,15 +24,20 @@ A wrong file is refused with the file, the key and what is wrong, e.g.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 REAL_GATEWAY = "https://api.mch.weixin.qq.com"
+SIMULATOR = "http://127.0.0.1:8702"  # ``pos sim``'s default address: where the embedded defaults point
+API_KEY_LENGTH = 32  # WeChat Pay's v2 API key, as set in the merchant platform
 SIGN_TYPES = ("MD5", "HMAC-SHA256")
 
 # The sandbox identity the demo and the simulator agree on. The key is the one
@@ -57,7 +64,8 @@ class MerchantConfig:
     notify_url: str = "http://127.0.0.1:8701/wechatpay/notify"
     # Where WeChat sends refund notices; "" = beside notify_url (.../wechatpay/refund-notify).
     refund_notify_url: str = ""
-    api_base: str = REAL_GATEWAY
+    # The local simulator: the sandbox identity above must never reach WeChat's real gateway.
+    api_base: str = SIMULATOR
     # The merchant API client certificate, needed for refunds only.
     cert_file: str = ""
     key_file: str = ""
@@ -362,8 +370,71 @@ def from_mapping(
     password_hash = _read_secret("manager_password_hash", env)
     if password_hash:
         sections["manager"] = dataclasses.replace(sections["manager"], password_hash=password_hash)
+    _check_gateway_identity(sections["merchant"], source)
     products = _build_products(data.get("products", []), source)
     return Config(**sections, products=products, source=source)
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when ``url`` names this machine (127.0.0.0/8, ::1, localhost): the simulator's place."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_gateway_identity(merchant: MerchantConfig, source: str) -> None:
+    """Refuse the sandbox merchant, or a key WeChat cannot have issued, anywhere but on loopback.
+
+    The sandbox identity is public (it is in this file and in WeChat's own signature example):
+    sent to the real gateway it would fail at the first sale, or, worse, sign for someone else.
+    The message names the setting and never repeats a key.
+    """
+    if is_loopback_url(merchant.api_base):
+        return
+    where = f"{source}: [merchant]"
+    fix = (
+        f"set your own appid, mch_id and api_key from WeChat Pay's merchant platform, "
+        f"or point api_base at the simulator ({SIMULATOR})"
+    )
+    for key, sandbox in (("appid", DEMO_APPID), ("mch_id", DEMO_MCH_ID), ("api_key", DEMO_API_KEY)):
+        if getattr(merchant, key) == sandbox:
+            raise ConfigError(
+                f"{where} {key} is the sandbox merchant's, but api_base {merchant.api_base!r} is not "
+                f"the local simulator: {fix}"
+            )
+    if len(merchant.api_key) != API_KEY_LENGTH:
+        raise ConfigError(
+            f"{where} api_key (or POS_API_KEY, or the systemd credential api_key) must be the "
+            f"{API_KEY_LENGTH}-character key set in WeChat Pay's merchant platform, "
+            f"not {len(merchant.api_key)} characters"
+        )
+
+
+def write_secret_file(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write a file that holds a secret (an API key, a password hash) with ``mode``, atomically.
+
+    The file is created with ``mode`` from the start (never world-readable, even for a moment,
+    whatever the umask), fsynced, then renamed over ``path``: a crash leaves the old file or the
+    new one, never half of either.
+    """
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)  # mkstemp makes it 0600; a group-readable config keeps its group bit
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def default_paths(env: Mapping[str, str] | None = None) -> list[Path]:

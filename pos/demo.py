@@ -37,7 +37,7 @@ from typing import Any
 import requests
 
 from pos import config as pos_config
-from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID, Config
+from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID, Config, write_secret_file
 
 log = logging.getLogger("pos.demo")
 
@@ -161,7 +161,7 @@ class DemoBusy(RuntimeError):
 def write_demo_config(directory: Path, **ports: Any) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "pos.toml"
-    path.write_text(demo_config_text(directory, **ports), encoding="utf-8")
+    write_secret_file(path, demo_config_text(directory, **ports))  # it holds the API key: 0600
     return path
 
 

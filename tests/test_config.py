@@ -17,7 +17,9 @@ def write(tmp_path, text: str):
 def test_defaults_without_any_file(tmp_path) -> None:
     cfg = config.load(env={"XDG_CONFIG_HOME": str(tmp_path)})
     assert cfg.source == "<defaults>"
-    assert cfg.merchant.api_base == config.REAL_GATEWAY
+    # The README's promise: with no file, the sandbox merchant talks to the local simulator.
+    assert cfg.merchant.api_base == "http://127.0.0.1:8702"
+    assert (cfg.merchant.appid, cfg.merchant.mch_id) == (config.DEMO_APPID, config.DEMO_MCH_ID)
     assert cfg.merchant.sign_type == "MD5"
     assert cfg.till.order_ttl == 15
     assert cfg.store.zone.key == "Asia/Shanghai"
@@ -172,3 +174,66 @@ def test_api_key_file_missing_empty_or_beside_api_key_is_refused(tmp_path) -> No
     both = write(tmp_path, f'[merchant]\napi_key = "x"\napi_key_file = "{empty}"\n')
     with pytest.raises(config.ConfigError, match="both api_key and api_key_file"):
         config.load(both, env={})
+
+
+# -- the sandbox merchant never meets the real gateway -------------------------------------------
+
+REAL_KEY = "8934e7d15453e97507ef794cf7b0519d"  # 32 characters, not the sandbox's
+OWN = f'appid = "wx8888888888888888"\nmch_id = "1900000109"\napi_key = "{REAL_KEY}"\n'
+NOT_LOOPBACK = [
+    "https://api.mch.weixin.qq.com",
+    "https://api2.mch.weixin.qq.com",
+    "https://10.0.0.5:8702",
+    "http://sim.example:8702",
+    "http://127.0.0.1.example.com",
+]
+
+
+@pytest.mark.parametrize("api_base", NOT_LOOPBACK)
+@pytest.mark.parametrize(
+    ("merchant", "setting"),
+    [
+        ("", "[merchant] appid"),  # the embedded sandbox identity as a whole
+        (OWN.replace('"wx8888888888888888"', f'"{config.DEMO_APPID}"'), "[merchant] appid"),
+        (OWN.replace('"1900000109"', f'"{config.DEMO_MCH_ID}"'), "[merchant] mch_id"),
+        (OWN.replace(REAL_KEY, config.DEMO_API_KEY), "[merchant] api_key"),
+    ],
+    ids=["defaults", "appid", "mch_id", "api_key"],
+)
+def test_the_sandbox_merchant_is_refused_against_a_gateway_that_is_not_loopback(
+    tmp_path, api_base, merchant, setting
+):
+    path = write(tmp_path, f'[merchant]\n{merchant}api_base = "{api_base}"\n')
+    with pytest.raises(ConfigError) as refused:
+        config.load(path, env={})
+    message = str(refused.value)
+    assert setting in message and "sandbox" in message and str(path) in message
+    assert config.DEMO_API_KEY not in message  # a key is never repeated back
+
+
+@pytest.mark.parametrize("key", ["k", "x" * 31, "x" * 33, REAL_KEY + " "])
+def test_an_api_key_that_is_not_32_characters_is_refused_against_the_real_gateway(tmp_path, key):
+    path = write(
+        tmp_path, "[merchant]\n" + OWN.replace(REAL_KEY, key) + f'api_base = "{config.REAL_GATEWAY}"\n'
+    )
+    with pytest.raises(ConfigError) as refused:
+        config.load(path, env={})
+    assert "[merchant] api_key" in str(refused.value) and "32" in str(refused.value)
+    assert len(key) < 2 or key.strip() not in str(refused.value)  # a key is never repeated back
+    # The key from the environment (or a systemd credential) is held to the same rule.
+    good = write(tmp_path, "[merchant]\n" + OWN + f'api_base = "{config.REAL_GATEWAY}"\n')
+    with pytest.raises(ConfigError, match=r"\[merchant\] api_key"):
+        config.load(good, env={"POS_API_KEY": "short"})
+
+
+def test_a_real_merchant_against_the_real_gateway_is_accepted(tmp_path):
+    path = write(tmp_path, "[merchant]\n" + OWN + f'api_base = "{config.REAL_GATEWAY}"\n')
+    assert config.load(path, env={}).merchant.api_key == REAL_KEY
+
+
+@pytest.mark.parametrize(
+    "api_base", ["http://127.0.0.1:8702", "http://localhost:8702", "https://[::1]:8702", "http://127.0.0.2:9"]
+)
+def test_the_sandbox_merchant_on_loopback_is_the_demo_and_is_accepted(tmp_path, api_base):
+    path = write(tmp_path, f'[merchant]\napi_key = "short"\napi_base = "{api_base}"\n')
+    assert config.load(path, env={}).merchant.appid == config.DEMO_APPID

@@ -89,7 +89,27 @@ def test_auto_runs_a_shift_prints_a_summary_and_exits_0(tmp_path):
     for job in jobs:
         assert (tmp_path / "shop" / "printer" / job["bin"]).stat().st_size == job["bytes"]
         assert (tmp_path / "shop" / "printer" / job["png"]).exists()
-    assert (tmp_path / "shop" / "pos.toml").exists()
+    assert (tmp_path / "shop" / "pos.toml").stat().st_mode & 0o777 == 0o600  # it holds the API key
+
+
+def test_the_demo_config_holds_secrets_and_is_written_0600(tmp_path):
+    from pos.demo import set_demo_manager_password, write_demo_config
+
+    old_umask = os.umask(0o022)  # a usual login shell's: new files world-readable unless told
+    try:
+        stale = tmp_path / "again"
+        stale.mkdir()
+        (stale / "pos.toml").write_text("# an older demo's\n", encoding="utf-8")
+        (stale / "pos.toml").chmod(0o644)
+        ports = {"till_port": 1, "listener_port": 2, "sim_port": 3, "sim_tls_port": 4, "language": "zh-CN"}
+        for directory in (tmp_path / "fresh", stale):
+            path = write_demo_config(directory, **ports)
+            assert path.stat().st_mode & 0o777 == 0o600
+            assert "api_key" in path.read_text(encoding="utf-8")
+            set_demo_manager_password(path)  # rewrites it with the password hash: still 0600
+            assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old_umask)
 
 
 def test_auto_on_ports_picked_by_the_system_includes_a_mode_one_label(tmp_path):

@@ -52,8 +52,12 @@ from pos.ledger.models import (
     SaleItem,
     SaleState,
 )
+from pos.ledger.schema import FIRST_DAY, LAST_DAY, MAX_ROW_ID
 
 __all__ = [
+    "FIRST_DAY",
+    "LAST_DAY",
+    "MAX_ROW_ID",
     "Event",
     "Flag",
     "FlagKind",

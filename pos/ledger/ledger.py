@@ -1018,9 +1018,23 @@ class Ledger:
                 _refuse_job(conn, job_id, "finish")
             return _job(row)
 
-    def job_failed(self, job_id: int, error: str, *, now: datetime | None = None) -> PrintJob:
-        """Writing failed (printer off, paper out): printing -> queued, attempts + 1, so it is retried."""
+    def job_sending(self, job_id: int, *, now: datetime | None = None) -> PrintJob:
+        """The spooler is about to write the job's bytes (it stays "printing"): from now until
+        :meth:`job_done`, a crash may leave a copy on paper, so a re-queued job prints marked."""
+        at = self._now(now)
+        return self._job_transition(job_id, "send", JobState.PRINTING, sent_at=at)
+
+    def job_failed(
+        self, job_id: int, error: str, *, printed_partly: bool = False, now: datetime | None = None
+    ) -> PrintJob:
+        """Writing failed (printer off, paper out): printing -> queued, attempts + 1, so it is retried.
+
+        ``printed_partly``: some bytes reached the printer before it failed, so part of a copy may
+        be on paper and the retry prints marked REPRINT (``interrupted_at``); otherwise nothing
+        went out and the job is as if never sent.
+        """
         self._now(now)
+        first_sent = func.coalesce(print_jobs.c.interrupted_at, print_jobs.c.sent_at)
         return self._job_transition(
             job_id,
             "fail",
@@ -1029,6 +1043,8 @@ class Ledger:
             attempts=print_jobs.c.attempts + 1,
             last_error=error,
             claimed_at=None,
+            sent_at=None,
+            interrupted_at=first_sent if printed_partly else print_jobs.c.interrupted_at,
         )
 
     def requeue_interrupted_jobs(self, *, now: datetime | None = None) -> list[PrintJob]:
@@ -1043,15 +1059,14 @@ class Ledger:
         (never the listener, never at :func:`open_ledger`), or it would re-queue a
         job that is printing right now.
         """
-        self._now(now)
+        at = self._now(now)
         with self._write() as conn:
-            ids = list(
-                conn.execute(
-                    select(print_jobs.c.id)
-                    .where(print_jobs.c.state == JobState.PRINTING.value)
-                    .order_by(print_jobs.c.id)
-                ).scalars()
-            )
+            left = conn.execute(
+                select(print_jobs.c.id, print_jobs.c.sale_id, print_jobs.c.kind, print_jobs.c.sent_at)
+                .where(print_jobs.c.state == JobState.PRINTING.value)
+                .order_by(print_jobs.c.id)
+            ).all()
+            ids = [row.id for row in left]
             if ids:
                 conn.execute(
                     update(print_jobs)
@@ -1061,8 +1076,17 @@ class Ledger:
                         attempts=print_jobs.c.attempts + 1,
                         last_error=INTERRUPTED,
                         claimed_at=None,
+                        sent_at=None,
+                        # Its bytes had begun to go out: a copy may be on paper, so the next one says
+                        # REPRINT with the first one's time (documents.render_job).
+                        interrupted_at=func.coalesce(print_jobs.c.interrupted_at, print_jobs.c.sent_at),
                     )
                 )
+                for row in left:
+                    if row.sent_at is not None:  # recorded: the sale's history says why it printed twice
+                        detail = {"kind": row.kind, "job": row.id, "reason": "interrupted",
+                                  "sent_at": row.sent_at.isoformat()}  # fmt: skip
+                        _event(conn, row.sale_id, "reprint", detail, at)
                 log.warning("event=jobs_requeued jobs=%s reason=interrupted", ",".join(map(str, ids)))
             return [_load_job(conn, job_id) for job_id in ids]
 
@@ -1584,6 +1608,8 @@ def _job(row: Row[Any]) -> PrintJob:
         created_at=row.created_at,
         claimed_at=row.claimed_at,
         printed_at=row.printed_at,
+        sent_at=row.sent_at,
+        interrupted_at=row.interrupted_at,
     )
 
 

@@ -242,6 +242,13 @@ class PrintJob:
     created_at: datetime
     claimed_at: datetime | None
     printed_at: datetime | None
+    sent_at: datetime | None = None  # the spooler began writing its bytes (cleared if nothing went out)
+    interrupted_at: datetime | None = None  # a copy may have printed then (a crash cut the job short)
+
+    @property
+    def may_have_printed_before(self) -> bool:
+        """A manual reprint, or a job a crash cut short: its paper must say REPRINT."""
+        return self.reprint_of is not None or self.interrupted_at is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ checks that the migrated database and this metadata agree.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +28,15 @@ from sqlalchemy import (
 )
 
 from pos.ledger.errors import InvalidInput
+
+# What a ledger can hold, on SQLite and PostgreSQL alike. Row ids are ``Integer`` columns: 32 bits
+# on PostgreSQL (64 on SQLite), so an id beyond this is no row, and asking for it would overflow the
+# driver. Business days: times are stored as UTC and a day's bounds are computed in the store's zone
+# (and the chart looks weeks back), so days near Python's year 1 or 9999 would overflow; this
+# calendar leaves decades of room either way and no shop ever trades outside it.
+MAX_ROW_ID = 2**31 - 1
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9998, 12, 31)
 
 # Constraint names are fixed so migrations can refer to them on every database.
 metadata = MetaData(
@@ -214,6 +223,10 @@ print_jobs = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("claimed_at", UTCDateTime),
     Column("printed_at", UTCDateTime),
+    # Revision 0007: when the spooler began writing the bytes, and (kept for good) when a copy may
+    # have reached the paper before a crash cut the job short: it then prints marked REPRINT.
+    Column("sent_at", UTCDateTime),
+    Column("interrupted_at", UTCDateTime),
     CheckConstraint(_one_of("kind", JOB_KINDS), name="kind_known"),
     CheckConstraint(_one_of("state", ("queued", "printing", "done")), name="state_known"),
     Index(None, "state", "id"),

@@ -61,6 +61,10 @@ _WORDS: dict[str, dict[str, str]] = {
     },
     "profile": {"zh-CN": "打印机配置", "en": "Profile"},
     "columns": {"zh-CN": "每行字符", "en": "Columns"},
+    # A copy that may not be the first on paper (a manual reprint, or a job a crash cut short).
+    "reprint_mark": {"zh-CN": "重打印 REPRINT", "en": "REPRINT"},
+    "reprint_first": {"zh-CN": "首次打印 {at}", "en": "First printed {at}"},
+    "reprint_note": {"zh-CN": "此为重打副本，不是新的交易", "en": "A copy, not a new sale"},
     "chinese_line": {"zh-CN": "中文测试：收银小票￥12.50", "en": "Chinese line: 中文测试 收银小票 ￥12.50"},
 }
 

@@ -75,12 +75,12 @@ def sales_of_day() -> Response:
     )
 
 
-@bp.get("/sales/<int:sale_id>")
+@bp.get("/sales/<id:sale_id>")
 def get_sale(sale_id: int) -> Response:
     return jsonify(_sale(sale_id))
 
 
-@bp.get("/sales/<int:sale_id>/qr.svg")
+@bp.get("/sales/<id:sale_id>/qr.svg")
 def sale_qr(sale_id: int) -> Response:
     service = till()
     svg = service.qr_svg(sale_id)
@@ -89,7 +89,7 @@ def sale_qr(sale_id: int) -> Response:
     return response
 
 
-@bp.post("/sales/<int:sale_id>/void")
+@bp.post("/sales/<id:sale_id>/void")
 def void_sale(sale_id: int) -> Response:
     service = till()
     data = _optional_json()
@@ -100,7 +100,7 @@ def void_sale(sale_id: int) -> Response:
     return jsonify(sale_json(sale, service.zone, service.t))
 
 
-@bp.post("/sales/<int:sale_id>/retry")
+@bp.post("/sales/<id:sale_id>/retry")
 def retry_sale(sale_id: int) -> Response:
     service = till()
     _optional_json()
@@ -108,7 +108,7 @@ def retry_sale(sale_id: int) -> Response:
     return jsonify(sale_json(sale, service.zone, service.t))
 
 
-@bp.post("/sales/<int:sale_id>/reprint")
+@bp.post("/sales/<id:sale_id>/reprint")
 def reprint_sale(sale_id: int) -> tuple[Response, int]:
     service = till()
     data = _optional_json()

@@ -12,6 +12,7 @@ from flask import Flask, Response
 
 from pos.till import api, errors, manager, pages
 from pos.till.service import Till
+from pos.till.validation import RowIdConverter
 
 MAX_REQUEST_BYTES = 64 * 1024  # a sale of 100 lines is a few kilobytes
 
@@ -35,6 +36,8 @@ def create_app(till: Till) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  (Chinese names stay readable)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["pos_till"] = till
+    # <id:...> in a route: a row id the ledger can hold, else 404 (before any blueprint uses it).
+    app.url_map.converters["id"] = RowIdConverter
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(manager.bp)  # the manager's pages (login, day view); never on the listener

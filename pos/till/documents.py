@@ -22,6 +22,11 @@ What each job kind prints, and what it needs::
                              here (mode one, pos.wechatpay.modeone)
     test            nothing                                 -> templates.calibration_slip
 
+A copy that may not be the first on paper (``job.may_have_printed_before``: a manual reprint,
+or a job a crash cut short after its bytes began to go out) starts with a REPRINT mark and the
+first copy's time in the store's zone (``templates.reprint_mark``), except shelf labels and the
+calibration slip.
+
 Rendering is deterministic: the same job and records give the same Document
 (times printed on a slip come from the records; a Z report's "printed at" is
 the moment the job was claimed), so a test can compare printed bytes with
@@ -38,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pos.config import Config, Product
@@ -62,6 +67,11 @@ SALE_KINDS = frozenset(
         JobKind.REFUND_SLIP,
     }
 )
+
+
+# A shelf label and the calibration slip are no sale's paper: a second copy misleads nobody, and a
+# REPRINT mark on a shelf label would stay there for good. Every other kind prints the mark.
+UNMARKED_KINDS = frozenset({JobKind.LABEL, JobKind.TEST})
 
 
 class RenderError(ValueError):
@@ -98,14 +108,28 @@ def render_job(
         raise RenderError(f"{where}: unknown kind {job.kind!r}; this till prints {known}") from None
     try:
         sale = _sale_for(job, kind, ledger)
-        data_or_doc = _build(kind, job, sale, ledger, config, columns, profile_name)
+        document = _build(kind, job, sale, ledger, config, columns, profile_name)
+        if job.may_have_printed_before and kind not in UNMARKED_KINDS:
+            store = config.store
+            first_at = _first_printed_at(job, ledger)
+            document = templates.reprint_mark(document, first_at, store.timezone, store.language)
     except RenderError:
         raise
     except LedgerError as exc:  # UnknownSale, UnknownRefund, ...: a record this job points at is gone
         raise RenderError(f"{where}: {exc}") from exc
     except (ValueError, TypeError, KeyError) as exc:  # a template refused the values
         raise RenderError(f"{where}: {exc}") from exc
-    return data_or_doc
+    return document
+
+
+def _first_printed_at(job: PrintJob, ledger: Ledger) -> datetime:
+    """When the first copy went to the printer: the original's time for a manual reprint, else the
+    time this job's bytes began to go out before a crash cut it short."""
+    if job.reprint_of is not None:
+        original = ledger.get_job(job.reprint_of)
+        return original.printed_at or original.interrupted_at or original.created_at
+    assert job.interrupted_at is not None
+    return job.interrupted_at
 
 
 def _sale_for(job: PrintJob, kind: JobKind, ledger: Ledger) -> Sale | None:

@@ -28,7 +28,10 @@ def _t() -> Translator:
 
 
 def _answer(status: int, message: str) -> tuple[Response, int]:
-    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+    if (
+        request.path.startswith(("/api/", "/manager/api/"))
+        or request.accept_mimetypes.best == "application/json"
+    ):
         return jsonify(error=message), status
     return Response(message + "\n", status=status, content_type="text/plain; charset=utf-8"), status
 

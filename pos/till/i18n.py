@@ -20,6 +20,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Send JSON (Content-Type: application/json)",
     },
     "error.bad_json": {"zh-CN": "JSON 格式错误：{detail}", "en": "The JSON is malformed: {detail}"},
+    "error.too_deep": {
+        "zh-CN": "JSON 嵌套过深（最多 {max} 层）",
+        "en": "The JSON is nested too deeply (at most {max} levels)",
+    },
     "error.not_object": {"zh-CN": "请求须为一个 JSON 对象", "en": "Send one JSON object"},
     "error.unknown_field": {
         "zh-CN": "未知字段 “{field}”；可用字段：{known}",
@@ -67,6 +71,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error.date": {
         "zh-CN": "日期须为 YYYY-MM-DD 格式，例如 2026-11-27",
         "en": "The date must look like YYYY-MM-DD, e.g. 2026-11-27",
+    },
+    "error.date_range": {
+        "zh-CN": "日期须在 {first} 至 {last} 之间",
+        "en": "The date must be between {first} and {last}",
     },
     "error.no_sale": {"zh-CN": "没有编号为 {id} 的销售单", "en": "No sale with id {id}"},
     "error.no_qr": {

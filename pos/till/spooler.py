@@ -43,7 +43,11 @@ The rules it keeps (DESIGN.md, "Printing rules"):
   a job left "printing" by a crash may or may not have reached the paper, and the
   ledger's choice is to print it again (a duplicate receipt is a nuisance, a lost
   payment confirmation is an argument at the counter). That is the only way a job
-  prints twice, and it counts as an attempt with a last_error saying so.
+  prints twice, and it counts as an attempt with a last_error saying so. Just
+  before writing, the spooler tells the ledger (``job_sending``); a job re-queued
+  after that point (or after a write cut short) may be on paper already, so its
+  next copy prints with a REPRINT mark and the first copy's time, as a manual
+  reprint does (``pos.till.documents``), and the sale's history records why.
 
 Construction checks what can be checked before the first customer: the device
 string, the printer profile, that the raster font (``[printer] raster_font``, else an
@@ -413,6 +417,14 @@ class Spooler:
             self._fail(job, f"printer {PRINTER_WORDS[status.state].replace('_', ' ')}: {status.detail}")
             return Outcome.FAILED
         out_trade_no = document.out_trade_no
+        try:  # from here a crash may leave a copy on paper: the ledger must know, to mark the next one
+            self.ledger.job_sending(job.id, **self._now())
+        except Exception as exc:
+            if not _is_database_error(exc):
+                raise
+            log.warning("event=job_sending_db_error job=%s error=%r", job.id, exc)
+            self._fail(job, f"database error before sending: {exc}")
+            return Outcome.FAILED
         try:
             written = self.device.write(
                 DeviceJob(data, job_id=f"job-{job.id}", kind=str(job.kind), out_trade_no=out_trade_no)
@@ -431,7 +443,8 @@ class Spooler:
             with self._lock:
                 self._printer = PrinterStatus(PrinterState.OFFLINE, str(exc), virtual=self.device.virtual)
                 self._checked_at = self._wallclock()
-            self._fail(job, str(exc) if isinstance(exc, PrinterError) else f"{type(exc).__name__}: {exc}")
+            error = str(exc) if isinstance(exc, PrinterError) else f"{type(exc).__name__}: {exc}"
+            self._fail(job, error, printed_partly=bool(written_before))
             return Outcome.FAILED
         self._finish(job, written, out_trade_no)
         return Outcome.PRINTED
@@ -491,9 +504,9 @@ class Spooler:
                     self._last_error = None
         return True
 
-    def _fail(self, job: PrintJob, error: str) -> None:
-        """Not printed: back to the queue at its place, attempts + 1."""
-        failed = self.ledger.job_failed(job.id, error, **self._now())
+    def _fail(self, job: PrintJob, error: str, *, printed_partly: bool = False) -> None:
+        """Not printed (or cut short: ``printed_partly``): back to the queue at its place, attempts + 1."""
+        failed = self.ledger.job_failed(job.id, error, printed_partly=printed_partly, **self._now())
         with self._lock:
             self._current = failed
             self._last_error = error

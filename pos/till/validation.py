@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pos.ledger import LineItem
+from werkzeug.routing import IntegerConverter
+
+from pos.ledger import FIRST_DAY, LAST_DAY, MAX_ROW_ID, LineItem
 from pos.money import MAX_FEN, YUAN_SIGN, MoneyError, parse_yuan
 
 MAX_ITEMS = 100
@@ -26,7 +28,13 @@ MAX_CASHIER = 32
 MAX_QTY = 999  # checkout's limit
 SALE_FIELDS = ("items", "amount", "body", "cashier")
 ITEM_FIELDS = ("name", "price", "qty", "product_id")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# A sale is a few levels deep ({"items": [{...}]}); json.loads recurses once per level and a body of
+# 30,000 "[" would overflow Python's stack, so depth is counted before anything is parsed.
+MAX_JSON_DEPTH = 8
+MAX_JSON_BYTES = 64 * 1024  # the app refuses bigger bodies first; this holds for any other caller
+# The tokens that matter for depth: whole strings (their brackets are text) and the brackets themselves.
+_JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
 
 
 class InputError(ValueError):
@@ -63,11 +71,46 @@ class SaleRequest:
     cashier: str
 
 
+class RowIdConverter(IntegerConverter):
+    """``<id:sale_id>`` in a route: ASCII digits naming a row the ledger can hold (1..MAX_ROW_ID).
+
+    Anything else is no such row, so the route answers 404 without asking the ledger, whose
+    driver would overflow on an id beyond its column (``int`` alone also takes Unicode digits).
+    """
+
+    regex = r"[0-9]{1,10}"
+
+    def __init__(self, map: Any) -> None:
+        super().__init__(map, min=1, max=MAX_ROW_ID)
+
+
+def json_depth_exceeds(raw: bytes, limit: int) -> bool:
+    """True when ``raw`` nests arrays/objects deeper than ``limit`` (brackets inside strings are text).
+
+    Malformed input is not judged here: json.loads refuses it with a better message afterwards.
+    """
+    depth = 0
+    for match in _JSON_NESTING.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
 def read_json(raw: bytes, content_type: str | None) -> Mapping[str, Any]:
-    """The request's JSON object; refuses other content types, bad UTF-8/JSON and non-objects."""
+    """The request's JSON object; refuses other content types, bodies too big or too deeply nested
+    (before parsing them), bad UTF-8/JSON and non-objects."""
     mimetype = (content_type or "").split(";", 1)[0].strip().lower()
     if mimetype != "application/json":
         raise InputError("error.not_json")
+    if len(raw) > MAX_JSON_BYTES:
+        raise InputError("error.too_large", status=413)
+    if json_depth_exceeds(raw, MAX_JSON_DEPTH):
+        raise InputError("error.too_deep", max=MAX_JSON_DEPTH)
     try:
         data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
     except UnicodeDecodeError:
@@ -190,12 +233,15 @@ def parse_sale(
 
 
 def parse_day(text: str | None, today: date) -> date:
-    """``?date=YYYY-MM-DD`` (a real calendar day), or ``today`` when absent."""
+    """``?date=YYYY-MM-DD`` (a real calendar day the ledger can hold), or ``today`` when absent."""
     if text is None or text == "":
         return today
     if not _DATE.match(text):
         raise InputError("error.date")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise InputError("error.date") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InputError("error.date_range", first=FIRST_DAY.isoformat(), last=LAST_DAY.isoformat())
+    return day

@@ -16,7 +16,8 @@ What the design promises, and what is checked:
   let expire stays FAILED (its order can never be paid: nobody saw its QR, no slip was queued).
 - Paid at WeChat <-> PAID in the ledger (the watcher's query: the notices go nowhere).
 - Printing: every job of the ledger is done; its bytes were written once, or twice when the kill
-  left it "printing" (``requeue_interrupted_jobs`` marks it so: last_error says "interrupted").
+  left it "printing" (``requeue_interrupted_jobs`` marks it so: last_error says "interrupted"),
+  and then the second copy carries the REPRINT mark on paper.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ BURST = 24
 WORKERS = 6
 KILL_AFTER = 8  # answers received before the kill; the rest are in flight or never sent
 FINAL = {SaleState.PAID, SaleState.EXPIRED, SaleState.FAILED}
+REPRINT = "重打印 REPRINT"  # the mark on a copy that may not be the first on paper
 PAST_DEADLINE = 5 * 60 + 10  # order_ttl (5 min) and WeChat's close rule, passed
 
 
@@ -235,6 +237,13 @@ def test_kill_9_mid_burst_then_restart_settles_every_sale_once(sim, printer, tmp
             allowed = {1, 2} if job.last_error == INTERRUPTED else {1}
             assert bins[job.id] in allowed, (job, bins[job.id])
             assert 1 <= journal[job.id] <= bins[job.id]
+            if bins[job.id] == 2:  # the kill came after its bytes went out: the second copy says so
+                first, second = (
+                    (printer.path / name).read_bytes().decode("gb18030", errors="replace")
+                    for name in (f"job-{job.id}.bin", f"job-{job.id}-2.bin")
+                )
+                assert REPRINT not in first and REPRINT in second, job
+                assert job.interrupted_at is not None
     interrupted = [j for s in sales for j in ledger.jobs_for_sale(s.id) if j.last_error == INTERRUPTED]
     ledger.close()
     http.close()

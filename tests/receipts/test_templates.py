@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -129,3 +129,17 @@ def test_documents_are_plain_data():
         Text("two\nlines")
     with pytest.raises(ValueError):
         QR("x", mode="fast")
+
+
+def test_reprint_mark_tops_any_slip_in_the_stores_language_and_fits_58mm():
+    first = datetime(2026, 11, 27, 2, 5, tzinfo=UTC)
+    slip = templates.calibration_slip("xp58", 32, "en")
+    for language, mark, when in (
+        ("zh-CN", "重打印 REPRINT", "首次打印 2026-11-27 10:05"),
+        ("en", "REPRINT", "First printed 2026-11-27 10:05"),
+    ):
+        marked = templates.reprint_mark(slip, first, "Asia/Shanghai", language)
+        assert marked.text_lines()[:2] == [mark, when]
+        assert marked.blocks[0].width == 2 and cells(mark) * 2 <= 32  # double size, on one line
+        assert marked.blocks[4:] == slip.blocks and marked.kind == slip.kind
+    assert "REPRINT" not in " ".join(slip.text_lines())

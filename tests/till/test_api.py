@@ -334,6 +334,49 @@ def test_unknown_ids_and_paths_are_404(refusing_till, method, path):
     assert assert_clean_refusal(refusing_till.http.request(method, refusing_till.url(path)), 404)
 
 
+# Ids no ledger row can have: beyond PostgreSQL's 32-bit INTEGER, SQLite's 64 bits, and int()'s digits.
+HUGE_IDS = [str(2**31), str(2**64), "9" * 30, "9" * 5000]
+
+
+@pytest.mark.parametrize("sale_id", HUGE_IDS, ids=["2^31", "2^64", "30 digits", "5000 digits"])
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [("GET", ""), ("GET", "/qr.svg"), ("POST", "/void"), ("POST", "/retry"), ("POST", "/reprint")],
+)
+def test_ids_beyond_the_ledgers_range_are_404(refusing_till, method, suffix, sale_id):
+    response = refusing_till.http.request(method, refusing_till.url(f"/api/sales/{sale_id}{suffix}"))
+    assert assert_clean_refusal(response, 404)
+
+
+def test_non_ascii_digits_are_no_sale_id(till):
+    sale = post_sale(till, {"amount": "1.00"}).json()
+    arabic_indic = chr(0x0660 + sale["id"])  # int() reads it as the sale's id; a URL must not
+    assert assert_clean_refusal(till.http.get(till.url(f"/api/sales/{arabic_indic}")), 404)
+
+
+@pytest.mark.parametrize("date", ["0001-01-01", "1969-12-31", "9999-12-31", "9999-01-01"])
+def test_days_outside_the_ledgers_calendar_are_refused(refusing_till, date):
+    message = assert_clean_refusal(
+        refusing_till.http.get(refusing_till.url("/api/sales"), params={"date": date})
+    )
+    assert "1970-01-01" in message and "9998-12-31" in message
+
+
+@pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+@pytest.mark.parametrize("path", ["/api/sales", "/api/sales/1/void", "/api/sales/1/reprint"])
+def test_deeply_nested_json_is_refused_before_parsing(refusing_till, opener, path):
+    body = opener * 30_000
+    response = refusing_till.http.post(
+        refusing_till.url(path), data=body[:60_000], headers={"Content-Type": "application/json"}
+    )
+    assert "嵌套" in assert_clean_refusal(response)
+
+
+def test_nesting_inside_strings_is_only_text(refusing_till):
+    body = {"amount": "-1", "body": "[{" * 30, "cashier": "]}" * 10}  # brackets in strings count not
+    assert "负数" in assert_clean_refusal(post_sale(refusing_till, body))  # refused for the amount
+
+
 def test_wrong_method_is_405_json(refusing_till):
     response = refusing_till.http.delete(refusing_till.url("/api/sales"))
     assert assert_clean_refusal(response, 405) == "不支持此请求方法"

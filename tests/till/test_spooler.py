@@ -4,6 +4,7 @@ and a loopback TCP printer that can be switched off (connections refused) and on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import socket
@@ -19,6 +20,7 @@ from pos import config
 from pos.ledger import JobKind, JobState, LineItem, open_ledger
 from pos.ledger.ledger import INTERRUPTED
 from pos.printing import fonts, preview
+from pos.printing.devices.base import PrinterUnavailable
 from pos.printing.devices.spec import parse_spec
 from pos.printing.devices.testing import REPLIES
 from pos.printing.devices.virtual import DirPrinter
@@ -379,6 +381,70 @@ def test_job_left_printing_by_a_crash_is_requeued_at_start_and_printed_first(
     assert [line["out_trade_no"] for line in lines] == [first.out_trade_no, second.out_trade_no]
     job = ledger.get_job(crashed.id)
     assert (job.state, job.attempts, job.last_error) == (JobState.DONE, 1, INTERRUPTED)
+    # Claimed but never sent: no copy can be on paper, so it prints as a first print, unmarked.
+    assert job.interrupted_at is None and REPRINT not in slip_text(printer_dir / lines[0]["bin"])
+
+
+REPRINT = "重打印 REPRINT"
+
+
+def slip_text(path: Path) -> str:
+    """What a slip's bytes print, as text: printable GB18030 runs of the ESC/POS stream."""
+    text = path.read_bytes().decode("gb18030", errors="replace")
+    return "".join(c if c.isprintable() else "\n" for c in text)
+
+
+class KilledMidWrite(BaseException):
+    """The till's process dying (kill -9, power cut) while a job's bytes go out: no handler runs."""
+
+
+class DiesMidWrite(DirPrinter):
+    """A dir: printer that puts the first half of a job on paper, then the process dies."""
+
+    def _write_job(self, job):
+        super()._write_job(dataclasses.replace(job, data=job.data[: len(job.data) // 2]))
+        raise KilledMidWrite
+
+
+def test_a_job_cut_short_by_a_crash_prints_again_marked_reprint_and_recorded(
+    ledger, clock, cfg, printer_dir, spoolers
+):
+    (sale,) = ring_up(ledger, clock)
+    dying = new_spooler(spoolers, ledger, cfg, clock, device=DiesMidWrite(parse_spec(f"dir:{printer_dir}")))
+    with pytest.raises(KilledMidWrite):
+        dying.run_once()
+    assert ledger.jobs_for_sale(sale.id)[0].state is JobState.PRINTING  # as a kill leaves it
+    clock.now += timedelta(minutes=3)  # the restart
+    restarted = new_spooler(spoolers, ledger, cfg, clock)
+    restarted.recover()
+    assert restarted.run_once()
+    half, again = journal(printer_dir)
+    assert REPRINT not in slip_text(printer_dir / half["bin"])
+    text = slip_text(printer_dir / again["bin"])
+    assert text.index(REPRINT) < text.index("街角咖啡")  # at the top
+    assert "首次打印 2026-11-27 10:00" in text  # when the cut-short copy went out, Shanghai time
+    job = ledger.jobs_for_sale(sale.id)[0]
+    assert (job.state, job.last_error, job.interrupted_at) == (
+        JobState.DONE,
+        INTERRUPTED,
+        clock.now - timedelta(minutes=3),
+    )
+    [event] = [e for e in ledger.events_for_sale(sale.id) if e.event == "reprint"]
+    assert event.detail["reason"] == "interrupted" and event.detail["job"] == job.id
+
+
+def test_a_write_cut_short_by_the_printer_prints_again_marked(ledger, clock, cfg, printer_dir, spoolers):
+    ring_up(ledger, clock)
+
+    class HalfThenOff(DirPrinter):
+        def _write_job(self, job):
+            super()._write_job(dataclasses.replace(job, data=job.data[: len(job.data) // 2]))
+            raise PrinterUnavailable("the printer went off mid-slip", written=len(job.data) // 2)
+
+    cutting = new_spooler(spoolers, ledger, cfg, clock, device=HalfThenOff(parse_spec(f"dir:{printer_dir}")))
+    assert not cutting.run_once()
+    assert new_spooler(spoolers, ledger, cfg, clock).run_once()
+    assert REPRINT in slip_text(printer_dir / journal(printer_dir)[-1]["bin"])
 
 
 # -- jobs that cannot be rendered -----------------------------------------------------------------
@@ -593,7 +659,12 @@ def test_reprint_queues_a_copy_and_wakes_the_thread(ledger, clock, cfg, printer_
     wait_until(lambda: len(journal(printer_dir)) == 2, "the copy, woken without polling")
     spooler.stop()
     first, second = journal(printer_dir)
-    assert (printer_dir / first["bin"]).read_bytes() == (printer_dir / second["bin"]).read_bytes()
+    original, reprinted = (slip_text(printer_dir / line["bin"]) for line in (first, second))
+    assert REPRINT not in original  # the first print has no mark
+    # The copy says so at the top, with the first copy's time in the store's zone (02:00 UTC = 10:00).
+    assert reprinted.index(REPRINT) < reprinted.index("街角咖啡")
+    assert "首次打印 2026-11-27 10:00" in reprinted and "不是新的交易" in reprinted
+    assert reprinted.endswith(original[original.index("街角咖啡") :])  # then the same slip
     assert ledger.get_job(copy.id).reprint_of == ledger.jobs_for_sale(sale.id)[0].id
 
 

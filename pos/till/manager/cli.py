@@ -23,7 +23,6 @@ import getpass
 import os
 import re
 import sys
-import tempfile
 import tomllib
 import unicodedata
 from datetime import date
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from pos.config import Config, ConfigError, load
+from pos.config import Config, ConfigError, load, write_secret_file
 from pos.money import format_price
 from pos.till.manager.auth import MIN_PASSWORD, hash_password
 from pos.till.manager.words import Words
@@ -285,15 +284,6 @@ def write_password_hash(path: Path, password_hash: str) -> None:
         ) from None
     if written != password_hash:
         raise ConfigError("cannot edit this file safely; set [manager] password_hash by hand")
-    mode = path.stat().st_mode & 0o777
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(new)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    # It now holds a password hash: nobody but its owner and group (the till's service user may
+    # read /etc/pos/pos.toml through its group) may read it, whatever it was before.
+    write_secret_file(path, new, mode=path.stat().st_mode & 0o640)

@@ -270,8 +270,8 @@ def day_view() -> Response:
     w = words()
     try:
         day = _day_arg()
-    except InputError:
-        _notice("error", service.t("error.date"))
+    except InputError as exc:  # a malformed day, or one outside the ledger's calendar: say which
+        _notice("error", service.t(exc.key, **exc.values))
         return redirect("/manager/day", code=303)
     store = config.store.id
     zone = config.store.zone
@@ -508,7 +508,7 @@ def print_z_report() -> Response:
     return _back_to_day(day)
 
 
-@bp.post("/flags/<int:flag_id>/resolve")
+@bp.post("/flags/<id:flag_id>/resolve")
 def resolve_flag(flag_id: int) -> Response:
     service = till()
     day = _day_arg()
@@ -541,7 +541,7 @@ def reconcile_now() -> Response:
     return _back_to_day(day)
 
 
-@bp.post("/sales/<int:sale_id>/refund")
+@bp.post("/sales/<id:sale_id>/refund")
 def refund_sale(sale_id: int) -> Response:
     service = till()
     w = words()

@@ -136,6 +136,7 @@ def test_pos_report_refusals(config_file, day, tmp_path):
 
 
 def test_set_password_writes_only_the_hash_into_the_config(config_file):
+    config_file.chmod(0o644)  # as a text editor leaves it: the hash must not become world-readable
     before = config_file.read_text(encoding="utf-8")
     result = pos(
         "--config", str(config_file), "manager", "set-password", "--password-stdin", stdin="a long secret\n"
@@ -148,6 +149,7 @@ def test_set_password_writes_only_the_hash_into_the_config(config_file):
     assert stored.password_hash.startswith("scrypt:")
     changed = [line for line in after.splitlines() if line not in before.splitlines()]
     assert changed == [f"password_hash = '{stored.password_hash}'"]  # every other line as it was
+    assert config_file.stat().st_mode & 0o777 == 0o640  # owner and the service's group; nobody else
     again = pos(
         "--config", str(config_file), "manager", "set-password", "--password-stdin", stdin="another one!\n"
     )

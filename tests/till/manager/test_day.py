@@ -199,6 +199,26 @@ def test_bad_date_goes_back_to_today_and_says_why(logged_in):
     assert "日期须为 YYYY-MM-DD 格式" in response.text
 
 
+@pytest.mark.parametrize("date", ["0001-01-01", "9999-12-31"])
+def test_days_outside_the_ledgers_calendar_go_back_to_today_and_say_why(logged_in, till, date):
+    response = logged_in.get(f"/manager/day?date={date}")
+    assert response.status_code == 200 and response.url.endswith("/manager/day")
+    assert "1970-01-01" in unescape(response.text) and "9998-12-31" in unescape(response.text)
+    answer = logged_in.get(f"/manager/api/day?date={date}")
+    assert answer.status_code == 400 and "9998-12-31" in answer.json()["error"]
+    assert logged_in.get(f"/manager/day.csv?date={date}").status_code == 400
+    for action in ("/manager/z-report", "/manager/reconcile"):
+        refused = logged_in.post(action, {"date": date}, allow_redirects=False)
+        assert refused.status_code == 400, (action, refused.status_code)
+    assert till.till.ledger.unfinished_jobs() == []  # no Z report of a year the ledger cannot hold
+
+
+@pytest.mark.parametrize("row_id", [str(2**31), str(2**64), "9" * 5000])
+def test_ids_beyond_the_ledgers_range_are_404(logged_in, row_id):
+    assert logged_in.post(f"/manager/sales/{row_id}/refund", {"amount": "1.00"}).status_code == 404
+    assert logged_in.post(f"/manager/flags/{row_id}/resolve", {"note": "x"}).status_code == 404
+
+
 def test_empty_day_and_chart(logged_in, day):
     html = logged_in.get("/manager/day?date=2020-01-01").text
     assert (
