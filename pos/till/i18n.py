@@ -51,7 +51,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "error.unknown_product": {"zh-CN": "没有编号为 “{id}” 的商品", "en": "No product with id '{id}'"},
     "error.amount": {"zh-CN": "金额{problem}", "en": "The amount {problem}"},
-    "error.total_too_large": {"zh-CN": "合计金额过大", "en": "The total is too large for one sale"},
+    "error.total_too_large": {
+        "zh-CN": "合计金额过大：单笔最多 {max}",
+        "en": "The total is too large: at most {max} for one sale",
+    },
     "error.body": {
         "zh-CN": "商品描述须为 1 至 {max} 个字",
         "en": "The description must be 1 to {max} characters",
@@ -105,7 +108,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "money.zero": {"zh-CN": "须大于 0.00", "en": "must be more than 0.00"},
     "money.negative": {"zh-CN": "不能为负数", "en": "must not be negative"},
-    "money.too_large": {"zh-CN": "过大", "en": "is too large"},
+    "money.too_large": {"zh-CN": "过大：单笔最多 {max}", "en": "is too large: at most {max} for one sale"},
     # -- sale statuses as the cashier sees them ----------------------------------------------------
     "status.new": {"zh-CN": "正在下单…", "en": "Placing the order…"},
     "status.awaiting": {"zh-CN": "等待顾客扫码支付", "en": "Awaiting payment"},

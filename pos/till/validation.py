@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from pos.ledger import LineItem
-from pos.money import MAX_FEN, YUAN_SIGN, MoneyError, parse_yuan
+from pos.money import MAX_FEN, YUAN_SIGN, AmountTooLarge, MoneyError, max_price, parse_yuan
 
 MAX_ITEMS = 100
 MAX_NAME = 60  # a receipt line is 32-48 columns; longer names are typing accidents (checkout's limit)
@@ -90,22 +90,22 @@ def parse_money(value: Any) -> int:
         raise InputError("money.negative")
     try:
         return parse_yuan(text)
+    except AmountTooLarge:
+        raise InputError("money.too_large", max=max_price()) from None
     except MoneyError:
         pass
     try:
-        fen = parse_yuan(text, allow_zero=True)
+        parse_yuan(text, allow_zero=True)
     except MoneyError:
-        if re.fullmatch(r"\d{10,}(\.\d{1,2})?", text):
-            raise InputError("money.too_large") from None
         raise InputError("money.format") from None
-    raise InputError("money.zero" if fen == 0 else "money.too_large")
+    raise InputError("money.zero")  # the only amount refused without allow_zero
 
 
 def _money(value: Any, key: str, **where: Any) -> int:
     try:
         return parse_money(value)
     except InputError as exc:  # "the price" + "must not be negative": the problem is translated too
-        raise InputError(key, problem_key=exc.key, **where) from None
+        raise InputError(key, problem_key=exc.key, **exc.values, **where) from None
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -183,7 +183,7 @@ def parse_sale(
     items = tuple(parse_item(raw, n, catalogue) for n, raw in enumerate(raw_items, start=1))
     total = sum(item.amount for item in items)
     if total > MAX_FEN:
-        raise InputError("error.total_too_large")
+        raise InputError("error.total_too_large", max=max_price())
     if total == 0:
         raise InputError("error.amount", problem_key="money.zero")
     return SaleRequest(items, None, body, cashier)

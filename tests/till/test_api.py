@@ -233,7 +233,12 @@ BAD_SALES = [
     ({"amount": 12}, "字符串"),
     ({"amount": True}, "字符串"),
     ({"amount": None}, "字符串"),
-    ({"amount": "99999999999"}, "过大"),
+    ({"amount": "99999999999"}, "过大：单笔最多 ￥10000000.00"),
+    ({"amount": "100000000"}, "金额过大：单笔最多 ￥10000000.00"),
+    ({"amount": "10000000.01"}, "金额过大：单笔最多 ￥10000000.00"),
+    ({"amount": "9" * 5000}, "金额过大"),
+    ({"items": [{"name": "水", "price": "100000000"}]}, "第 1 行商品价格过大：单笔最多 ￥10000000.00"),
+    ({"items": [{"name": "水", "price": "9000000.00", "qty": 2}]}, "合计金额过大：单笔最多 ￥10000000.00"),
     ({"items": []}, "为空"),
     ({"items": "LATTE"}, "列表"),
     ({"items": [1]}, "对象"),
@@ -374,6 +379,10 @@ def test_english_store_answers_in_english(sim, tmp_path):
     with running_till(config, workers=False) as till:
         assert assert_clean_refusal(post_sale(till, {"amount": "-5"})) == "The amount must not be negative"
         assert assert_clean_refusal(till.http.get(till.url("/api/sales/42")), 404) == "No sale with id 42"
+        assert (
+            assert_clean_refusal(post_sale(till, {"amount": "100000000"}))
+            == "The amount is too large: at most ￥10000000.00 for one sale"
+        )
         sale = post_sale(till, {"amount": "5.00"}).json()
         assert sale["status_text"] == "Awaiting payment"
         assert till.http.get(till.url("/api/printer")).json()["text"] == "Virtual printer"

@@ -34,7 +34,7 @@ from markupsafe import Markup
 from pos.ledger import Flag, JobKind, LedgerError, SaleState
 from pos.ledger.models import PAID_STATES
 from pos.ledger.reconciliation import latest_reconciliation
-from pos.money import MoneyError, format_price, parse_yuan
+from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
 from pos.reconcile import reconcile_day
 from pos.till import report
 from pos.till.kept_csv import CsvRequest
@@ -550,7 +550,7 @@ def refund_sale(sale_id: int) -> Response:
     try:
         fee = parse_yuan(request.form.get("amount", "").strip().lstrip("￥¥"))
     except MoneyError as exc:
-        _notice("error", w("refund.bad_amount", problem=service.t(_money_problem(exc))))
+        _notice("error", w("refund.bad_amount", problem=service.t(_money_problem(exc), max=max_price())))
         return _back_to_day(day, **back)
     if fee > sale.refundable_fee:
         left = format_price(sale.refundable_fee)
@@ -578,6 +578,8 @@ def _refund_service() -> RefundService:
 
 
 def _money_problem(exc: MoneyError) -> str:
+    if isinstance(exc, AmountTooLarge):
+        return "money.too_large"
     text = str(exc).lower()
     if "zero" in text or "more than" in text:
         return "money.zero"
