@@ -216,8 +216,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Stopped waiting; sale {id} was not voided and is still {state}",
     },
     "cli.bad_item": {
-        "zh-CN": "无法识别商品 “{item}”：须写成 名称=价格 或 名称=价格x数量，例如 拿铁=18.00x2",
-        "en": "Cannot read item '{item}': write NAME=PRICE or NAME=PRICExQTY, e.g. Latte=18.00x2",
+        "zh-CN": "无法识别商品 “{item}”：须写成 名称=价格、名称=价格x数量 或商品编号，"
+        "例如 拿铁=18.00x2、latte*2",
+        "en": "Cannot read item '{item}': write NAME=PRICE, NAME=PRICExQTY or a product id, "
+        "e.g. Latte=18.00x2 or latte*2",
+    },
+    "cli.amount_with_products": {
+        "zh-CN": "按商品编号收款时不要再写金额 {amount}：合计由收银机按商品价格算出",
+        "en": "Leave out the amount {amount} when items are product ids: the till adds up their prices",
     },
     "cli.amount_mismatch": {
         "zh-CN": "金额 {amount} 与商品合计 {total} 不符",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from pos.config import product_key
 from pos.ledger import LineItem
 from pos.money import MAX_FEN, YUAN_SIGN, AmountTooLarge, MoneyError, max_price, parse_yuan
 
@@ -123,6 +124,15 @@ def _qty(value: Any, n: int) -> int:
     return value
 
 
+def find_entry(catalogue: Mapping[str, CatalogueEntry], product_id: str) -> CatalogueEntry | None:
+    """The catalogue's product with this id in any case (``latte`` is ``LATTE``), or None."""
+    exact = catalogue.get(product_id)
+    if exact is not None:
+        return exact
+    key = product_key(product_id)
+    return next((entry for entry in catalogue.values() if product_key(entry.id) == key), None)
+
+
 def _check_fields(data: Mapping[str, Any], known: Sequence[str]) -> None:
     for name in data:
         if name not in known:
@@ -139,7 +149,7 @@ def parse_item(raw: Any, n: int, catalogue: Mapping[str, CatalogueEntry]) -> Lin
         if "name" in raw or "price" in raw:
             raise InputError("error.item_fields", n=n)
         product_id = raw["product_id"]
-        product = catalogue.get(product_id) if isinstance(product_id, str) else None
+        product = find_entry(catalogue, product_id) if isinstance(product_id, str) else None
         if product is None:
             raise InputError("error.unknown_product", id=str(product_id)[:40])
         return LineItem(product.name, product.price_fen, qty)

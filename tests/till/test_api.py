@@ -98,6 +98,14 @@ def test_items_by_name_and_by_product_id(till):
     ]
 
 
+def test_product_ids_match_in_any_case_barcodes_do_not_stand_for_ids(till):
+    sale = post_sale(till, {"items": [{"product_id": "latte", "qty": 2}, {"product_id": "Tea"}]}).json()
+    assert [(i["name"], i["qty"]) for i in sale["items"]] == [("拿铁", 2), ("柠檬茶", 1)]
+    assert sale["total_fee"] == 2 * 1800 + 1250
+    refused = post_sale(till, {"items": [{"product_id": "6901234567892"}]})
+    assert refused.status_code == 400 and "6901234567892" in refused.json()["error"]
+
+
 def test_get_sale_and_list_of_the_day(till):
     first = post_sale(till, {"amount": "1.00"}).json()
     second = post_sale(till, {"items": [{"product_id": "TEA"}]}).json()
