@@ -116,6 +116,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status.expired": {"zh-CN": "已过期（未支付）", "en": "Expired (not paid)"},
     "status.failed": {"zh-CN": "下单失败", "en": "Order failed"},
     "status.voiding": {"zh-CN": "正在作废…", "en": "Voiding…"},
+    # Past the deadline, not yet closed at WeChat (5-minute rule, or the watcher's next pass).
+    "status.closing": {"zh-CN": "已超时，关单中", "en": "Past deadline, closing"},
     "status.voided": {"zh-CN": "已作废", "en": "Voided"},
     "status.refunded": {"zh-CN": "已退款", "en": "Refunded"},
     "status.partly_refunded": {"zh-CN": "部分退款", "en": "Partly refunded"},
@@ -233,6 +235,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 # Sale states as the page names them: the ledger's state, or "voiding" while a void waits for WeChat.
 STATUS_BY_STATE = {
+    "CLOSING": "closing",  # not a ledger state: AWAITING_PAYMENT past its deadline (pos.till.report)
     "NEW": "new",
     "AWAITING_PAYMENT": "awaiting",
     "PAID": "paid",

@@ -271,7 +271,8 @@ def day_view() -> Response:
     shown = request.args.get("show", "all")
     if shown not in FILTERS:
         shown = "all"
-    figures = report.day_figures(service.ledger, day, store=store)
+    now = service.now()
+    figures = report.day_figures(service.ledger, day, store=store, now=now)
     if figures.count >= report.CSV_SPLIT_FROM:  # a big day: its CSV is written ahead, while the page is read
         service.kept_csv.prepare(_csv_request(service, day))
     states = [SaleState(shown)] if shown not in ("all", "flagged") else []
@@ -323,6 +324,8 @@ def day_view() -> Response:
         figures=figures,
         price=format_price,
         state_word=w.state,
+        line_word=lambda line: w.line_state(line, now),
+        closing=lambda line: line.closing(now),
         lines=lines,
         shown=shown,
         page=page,
@@ -613,7 +616,7 @@ def _page_error(status: int, message: str) -> Response:
 def api_day() -> Response:
     service = till()
     day = _day_arg()
-    figures = report.day_figures(service.ledger, day, store=service.config.store.id)
+    figures = report.day_figures(service.ledger, day, store=service.config.store.id, now=service.now())
     return jsonify(
         date=day.isoformat(),
         count=figures.count,
@@ -622,6 +625,7 @@ def api_day() -> Response:
         refunded_fee=figures.refunded_fee,
         refund_pending_fee=figures.refund_pending_fee,
         net_fee=figures.net_fee,
+        closing={"count": figures.closing_count, "total_fee": figures.closing_fee},
         by_state={
             line.state.value: {"count": line.count, "total_fee": line.total_fee} for line in figures.by_state
         },
