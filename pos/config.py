@@ -109,6 +109,9 @@ class TillConfig:
     cashier: str = ""
     order_ttl: int = 15  # minutes a customer has to pay; never under 5
     data_dir: str = "pos-demo"
+    # Show the weixin:// link under the on-screen QR as text, to paste into the simulator's phone
+    # page (`pos demo` sets it); a real shop's customers scan, so it is off by default.
+    show_code_url: bool = False
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "money.negative": {"zh-CN": "不能为负数", "en": "must not be negative"},
     "money.too_large": {"zh-CN": "过大：单笔最多 {max}", "en": "is too large: at most {max} for one sale"},
     # -- sale statuses as the cashier sees them ----------------------------------------------------
+    "page.code_url": {
+        "zh-CN": "二维码内容（演示：粘贴到模拟器的顾客手机页）：",
+        "en": "The QR's link (demo: paste it on the simulator's customer phone page):",
+    },
     "status.new": {"zh-CN": "正在下单…", "en": "Placing the order…"},
     "status.awaiting": {"zh-CN": "等待顾客扫码支付", "en": "Awaiting payment"},
     "status.paid": {"zh-CN": "已支付", "en": "Paid"},

@@ -295,6 +295,11 @@
     const box = byId("qr");
     box.hidden = !showQr;
     byId("qr-hint").hidden = !showQr;
+    const link = byId("qr-link"); // only with [till] show_code_url (the demo): the QR's text
+    if (link) {
+      link.hidden = !showQr;
+      byId("qr-link-text").textContent = showQr ? sale.code_url : "";
+    }
     renderPrinterWarning();
     if (showQr && box.dataset.codeUrl !== sale.code_url) {
       box.dataset.codeUrl = sale.code_url;
