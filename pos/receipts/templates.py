@@ -352,12 +352,11 @@ def z_report_widths(
     """Cells of the state, count and amount columns: the amount column holds the largest amount one
     sale may have (￥10000000.00) or the largest total, whichever is wider, and the count column its
     widest count, each with a space before it. None when the paper is too narrow for three columns."""
-    amount = 1 + max(
-        cells(format_price(MAX_FEN)),
-        cells(word("amount", language)),
-        *(cells(format_price(line.total_fen)) for line in by_state),
-    )
-    count = 1 + max(cells(word("count", language)), *(len(str(line.count)) for line in by_state))
+    amounts = [format_price(MAX_FEN), word("amount", language)]
+    amounts += [format_price(line.total_fen) for line in by_state]
+    counts = [word("count", language)] + [str(line.count) for line in by_state]
+    amount = 1 + max(cells(text) for text in amounts)
+    count = 1 + max(cells(text) for text in counts)
     state = columns - amount - count
     return (state, count, amount) if state >= MIN_STATE_CELLS else None
 

@@ -188,9 +188,12 @@ def test_refused_input_exits_2(till, tmp_path):
     assert (
         process.returncode == 2 and "The till refused (400): 金额不能为负数" in err and "Traceback" not in err
     )
-    process = pos("sale", "--item", "oops", "--url", till.base_url, config=config)
+    process = pos("sale", "--item", "oops=", "--url", till.base_url, config=config)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 2 and "NAME=PRICExQTY" in err
+    process = pos("sale", "--item", "oops", "--url", till.base_url, config=config)  # read as a product id
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2 and "The till refused (400): 没有编号为 “oops” 的商品" in err
     assert till.http.get(till.url("/api/sales")).json()["sales"] == []
 
 

@@ -9,6 +9,7 @@ without its watcher, so nothing closes the order while the test looks.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from pos.ledger import JobKind, SaleState
 from pos.printing.profiles import load_profile
@@ -30,12 +31,18 @@ def row_of(html: str, sale_id: int) -> str:
     return match.group(0)
 
 
-def test_a_sale_past_its_deadline_shows_as_closing_until_the_order_is_closed(logged_in, till, clock):
+def test_a_sale_past_its_deadline_shows_as_closing_until_the_order_is_closed(manager, till, clock):
     ledger = till.till.ledger
+    # Start at noon in the store's zone, so both sales and the view are on one business day.
+    local = till.till.now().astimezone(till.till.config.store.zone)
+    noon = (local + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    clock.advance(seconds=(noon - local).total_seconds())
     late = ring_up(till, "7.00")
     clock.advance(minutes=till.till.config.till.order_ttl, seconds=1)  # the customer's time is up
     waiting = ring_up(till, "5.00")
     assert ledger.get_sale(late["id"]).state is SaleState.AWAITING_PAYMENT  # still, in the ledger
+    logged_in = manager
+    assert manager.login().status_code == 200  # (after the clock moved: sessions follow the till's clock)
 
     html = logged_in.get("/manager/day").text
     assert "已超时，关单中" in row_of(html, late["id"]) and "state-closing" in row_of(html, late["id"])
