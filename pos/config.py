@@ -125,6 +125,9 @@ class TillConfig:
     cashier: str = ""
     order_ttl: int = 15  # minutes a customer has to pay; never under 5
     data_dir: str = "pos-demo"
+    # Show the weixin:// link under the on-screen QR as text, to paste into the simulator's phone
+    # page (`pos demo` sets it); a real shop's customers scan, so it is off by default.
+    show_code_url: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,12 @@ class Product:
     barcode: str = ""
 
 
+def product_key(product_id: str) -> str:
+    """How product ids are compared: without regard to case, so ``pos label latte`` finds ``LATTE``
+    (people type ids; a README writes them lowercase). Barcodes are not ids: they match exactly."""
+    return product_id.casefold()
+
+
 @dataclass(frozen=True)
 class Config:
     merchant: MerchantConfig = field(default_factory=MerchantConfig)
@@ -167,6 +176,11 @@ class Config:
     manager: ManagerConfig = field(default_factory=ManagerConfig)
     products: tuple[Product, ...] = ()
     source: str = "<defaults>"
+
+    def find_product(self, product_id: str) -> Product | None:
+        """The ``[[products]]`` entry whose id is ``product_id`` in any case, or None."""
+        key = product_key(product_id)
+        return next((p for p in self.products if product_key(p.id) == key), None)
 
     def replace(self, **sections: Any) -> Config:
         """A copy with whole sections swapped, e.g. ``cfg.replace(merchant=...)``."""
@@ -289,7 +303,7 @@ def _build_products(raw: Any, source: str) -> tuple[Product, ...]:
     if not isinstance(raw, list):
         raise ConfigError(f"{source}: products must be written as [[products]] tables")
     products = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # product_key(id) -> the number of the entry that has it
     for index, entry in enumerate(raw, start=1):
         label = f"[[products]] #{index}"
         if not isinstance(entry, dict):
@@ -299,9 +313,16 @@ def _build_products(raw: Any, source: str) -> tuple[Product, ...]:
             parse_yuan(product.price)
         except MoneyError as exc:
             raise ConfigError(f"{source}: {label} price: {exc}") from None
-        if product.id in seen:
-            raise ConfigError(f"{source}: {label} id {product.id!r} is used twice")
-        seen.add(product.id)
+        key = product_key(product.id)
+        if key in seen:
+            first = products[seen[key] - 1].id
+            if first == product.id:
+                raise ConfigError(f"{source}: {label} id {product.id!r} is used twice")
+            raise ConfigError(
+                f"{source}: {label} id {product.id!r} differs from [[products]] #{seen[key]} id {first!r} "
+                "only in case; product ids match without regard to case, so give one of them another id"
+            )
+        seen[key] = index
         products.append(product)
     return tuple(products)
 

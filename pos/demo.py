@@ -123,6 +123,7 @@ url = "sqlite:///{root / "pos.sqlite3"}"
 host = "127.0.0.1"
 port = {till_port}
 data_dir = "{root}"
+show_code_url = true  # the weixin:// link under the QR, to paste into the customer's phone page
 
 [listener]
 host = "127.0.0.1"

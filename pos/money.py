@@ -14,10 +14,22 @@ YUAN_SIGN = "\uffe5"  # ￥ FULLWIDTH YEN SIGN: two bytes (A3 A4) in GB18030, un
 MAX_FEN = 10_000_000_00  # ten million yuan: far above any till sale, far below int overflow
 
 _YUAN_PATTERN = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
+# Digits and at most two decimals, however many digits: a well-formed number that may be too large.
+_LONG_YUAN_PATTERN = re.compile(r"^\d+(\.\d{1,2})?$")
 
 
 class MoneyError(ValueError):
     """A yuan amount that is not a plain positive number with at most two decimals."""
+
+
+class AmountTooLarge(MoneyError):
+    """A well-formed amount above :data:`MAX_FEN`: told apart so a person hears the maximum,
+    not "not like 12.50" (``100000000`` is a fine number, only too much for one sale)."""
+
+
+def max_price() -> str:
+    """The largest amount one sale may have, as printed: "￥10000000.00"."""
+    return format_price(MAX_FEN)
 
 
 def parse_yuan(text: str | int | Decimal, *, allow_zero: bool = False) -> int:
@@ -35,6 +47,8 @@ def parse_yuan(text: str | int | Decimal, *, allow_zero: bool = False) -> int:
     elif isinstance(text, str):
         cleaned = text.strip().lstrip(YUAN_SIGN).lstrip("¥").strip()
         if not _YUAN_PATTERN.match(cleaned):
+            if _LONG_YUAN_PATTERN.match(cleaned):
+                raise AmountTooLarge(f"amount is too large for one sale (at most {max_price()})")
             raise MoneyError(f"amount {text!r} is not like 12.50 (digits, at most two decimals)")
         try:
             value = Decimal(cleaned)
@@ -53,7 +67,7 @@ def parse_yuan(text: str | int | Decimal, *, allow_zero: bool = False) -> int:
     if fen_int == 0 and not allow_zero:
         raise MoneyError("amount must be more than 0.00")
     if fen_int > MAX_FEN:
-        raise MoneyError("amount is too large for one sale")
+        raise AmountTooLarge(f"amount is too large for one sale (at most {max_price()})")
     return fen_int
 
 

@@ -1,10 +1,23 @@
-"""Fixtures shared by every test package."""
+"""Fixtures shared by every test package: the demo's config, and headless Chromium (``browser``)."""
 
 from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pos import config
+from pos.testing.system import system_tool
 
 
 @pytest.fixture
@@ -79,3 +92,165 @@ def fresh_box(monkeypatch):
 def box_font(tmp_path):
     """``box_font(name, chars, advance=600)``: a font file under tmp_path (see make_box_font)."""
     return lambda name, chars, advance=600: make_box_font(tmp_path / name, chars, advance=advance)
+
+
+# -- headless Chromium, driven over the DevTools protocol on a pipe ----------------------------------
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # + the test's folder name
+
+
+class Browser:
+    """Debian's Chromium, headless, spoken to with the DevTools protocol over ``--remote-debugging-pipe``
+    (JSON messages separated by NUL bytes on file descriptors 3 and 4): no WebSocket library, no
+    driver download. Just enough to load pages, run a line of script, and take screenshots."""
+
+    def __init__(
+        self,
+        chromium: str,
+        profile: Path,
+        size: tuple[int, int] = (1280, 900),
+        artifacts: Path = ARTIFACTS,
+    ) -> None:
+        self.artifacts = artifacts
+        to_browser_read, self._to_browser = os.pipe()
+        self._from_browser, from_browser_write = os.pipe()
+        command = [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={profile}",
+            f"--window-size={size[0]},{size[1]}",
+            "about:blank",
+        ]
+        script = f'exec "$@" 3<&{to_browser_read} 4>&{from_browser_write}'
+        self.process = subprocess.Popen(
+            ["bash", "-c", script, "bash", *command],  # dash takes only one-digit descriptors
+            pass_fds=(to_browser_read, from_browser_write),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(to_browser_read)
+        os.close(from_browser_write)
+        self._buffer = b""
+        self._next_id = 0
+        targets = self.send("Target.getTargets")["targetInfos"]
+        page = next(t for t in targets if t["type"] == "page")
+        self.session = self.send("Target.attachToTarget", targetId=page["targetId"], flatten=True)[
+            "sessionId"
+        ]
+        self.send("Page.enable", session=True)
+        self.send("Runtime.enable", session=True)
+
+    def send(self, method: str, session: bool = False, **params: Any) -> dict[str, Any]:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = self.session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            answer = self._read()
+            if answer.get("id") == self._next_id:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return answer.get("result", {})
+        raise TimeoutError(method)
+
+    def _read(self) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            chunk = os.read(self._from_browser, 1 << 16)
+            if not chunk:
+                raise RuntimeError("chromium closed the DevTools pipe")
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def eval(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate", session=True, expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 20) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                value = self.eval(expression)
+            except RuntimeError:  # the page is navigating: its context is being replaced
+                value = None
+            if value:
+                return value
+            time.sleep(0.05)
+        raise TimeoutError(expression)
+
+    def goto(self, url: str) -> None:
+        """Load ``url`` and wait until the page it ends on (after redirects) has loaded."""
+        self.eval("window.__old_page = true")
+        self.send("Page.navigate", session=True, url=url)
+        self.wait_for("!window.__old_page && document.readyState === 'complete'")
+
+    def submit(self, expression: str) -> None:
+        """Run ``expression`` (which submits a form) and wait until the next page has loaded."""
+        self.eval("window.__old_page = true")
+        self.eval(expression)
+        self.wait_for("!window.__old_page && document.readyState === 'complete'")
+
+    def size(self, width: int, height: int) -> None:
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            session=True,
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+
+    def screenshot(self, name: str, full_page: bool = False) -> Path:
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            params["captureBeyondViewport"] = True
+            metrics = self.send("Page.getLayoutMetrics", session=True)["cssContentSize"]
+            params["clip"] = {
+                "x": 0,
+                "y": 0,
+                "width": metrics["width"],
+                "height": metrics["height"],
+                "scale": 1,
+            }
+        data = self.send("Page.captureScreenshot", session=True, **params)["data"]
+        target = self.artifacts / name
+        target.write_bytes(base64.b64decode(data))
+        return target
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # it may be gone already
+            self.send("Browser.close")
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """Headless Chromium; screenshots go to ``test-artifacts/<the test's folder>/`` (not committed)."""
+    chromium = system_tool("chromium", "chromium-browser", package="chromium")
+    # A short profile path: Chromium's singleton socket lives there, and socket paths are short.
+    profile = Path(tempfile.mkdtemp(prefix="pos-chromium-"))
+    opened = Browser(chromium, profile, artifacts=ARTIFACTS / request.path.parent.name)
+    try:
+        yield opened
+    finally:
+        opened.close()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -114,6 +114,12 @@ def test_secrets_from_environment_and_credentials(tmp_path) -> None:
             '[[products]]\nid = "a"\nname = "y"\nprice = "2"\n',
             "used twice",
         ),
+        (
+            '[[products]]\nid = "LATTE"\nname = "x"\nprice = "1"\n'
+            '[[products]]\nid = "TEA"\nname = "t"\nprice = "1"\n'
+            '[[products]]\nid = "Latte"\nname = "y"\nprice = "2"\n',
+            r"\[\[products\]\] #3 id 'Latte' differs from \[\[products\]\] #1 id 'LATTE' only in case",
+        ),
         ("[merchant\n", "not valid TOML"),
     ],
 )
@@ -122,6 +128,19 @@ def test_bad_files_name_the_key(tmp_path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         config.load(path, env={})
     assert str(path) in str(info.value)
+
+
+def test_product_ids_are_found_in_any_case(tmp_path) -> None:
+    path = write(
+        tmp_path,
+        '[[products]]\nid = "LATTE"\nname = "拿铁"\nprice = "18.00"\nbarcode = "6901234567892"\n'
+        '[[products]]\nid = "tea"\nname = "茶"\nprice = "6.00"\n',
+    )
+    cfg = config.load(path, env={})
+    assert [cfg.find_product(typed).id for typed in ("latte", "LATTE", "Latte", "TEA", "tea")] == [
+        "LATTE", "LATTE", "LATTE", "tea", "tea",
+    ]  # fmt: skip
+    assert cfg.find_product("LATTES") is None and cfg.find_product("6901234567892") is None
 
 
 def test_missing_and_unreadable_files(tmp_path) -> None:

@@ -147,6 +147,7 @@ def test_interactive_demo_serves_the_three_urls_and_stops_on_sigterm(tmp_path):
         with requests.Session() as http:
             page = http.get(urls["cashier's page"], timeout=10)
             assert page.status_code == 200 and "拿铁" in page.text
+            assert 'id="qr-link"' in page.text  # the demo shows the weixin:// link under the QR
             phone = http.get(urls["customer's phone"], timeout=10)
             assert phone.status_code == 200
             listener_base = urls["listener"].removesuffix("/wechatpay/notify")
@@ -164,6 +165,8 @@ def test_interactive_demo_serves_the_three_urls_and_stops_on_sigterm(tmp_path):
             # A person's loop through the three: ring up, pay on the phone page, the notice marks it paid.
             sale = http.post(urls["cashier's page"] + "api/sales", json={"amount": "6.60"}, timeout=30).json()
             assert sale["state"] == "AWAITING_PAYMENT"
+            listed = http.get(urls["customer's phone"], timeout=10).text  # the phone lists the open sale
+            assert sale["out_trade_no"] in listed and f'value="{sale["code_url"]}"' in listed
             paid = http.post(urls["customer's phone"], data={"code_url": sale["code_url"]}, timeout=30)
             assert paid.status_code == 200 and "支付成功" in paid.text
             deadline = time.monotonic() + 20

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pos.money import MAX_FEN, MoneyError, format_price, format_yuan, parse_bill_yuan, parse_yuan
+from pos.money import (
+    MAX_FEN,
+    AmountTooLarge,
+    MoneyError,
+    format_price,
+    format_yuan,
+    parse_bill_yuan,
+    parse_yuan,
+)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +51,7 @@ def test_parse_yuan_exact(text, fen) -> None:
         ("NaN", "not like"),
         (True, "must be a number"),
         (1.5, "must be a number"),
-        ("99999999999", "not like"),
+        ("99999999999", "too large for one sale"),
     ],
 )
 def test_parse_yuan_refuses(text, message) -> None:
@@ -58,6 +66,18 @@ def test_zero_allowed_when_asked() -> None:
 def test_too_large_refused() -> None:
     with pytest.raises(MoneyError, match="too large"):
         parse_yuan(Decimal(MAX_FEN) / 100 + 1)
+
+
+@pytest.mark.parametrize("text", ["100000000", "10000000.01", "100000000.5", "1" + "0" * 40, "￥123456789"])
+def test_well_formed_but_too_large_says_the_maximum(text: str) -> None:
+    """A number that is only too big is told apart from one that is badly written."""
+    with pytest.raises(AmountTooLarge, match=r"too large for one sale \(at most ￥10000000\.00\)"):
+        parse_yuan(text)
+    assert parse_yuan("10000000.00") == MAX_FEN
+    for bad in ("1,000,000,000", "1e9", "100000000.123"):
+        with pytest.raises(MoneyError) as refused:
+            parse_yuan(bad)
+        assert not isinstance(refused.value, AmountTooLarge)
 
 
 def test_format() -> None:

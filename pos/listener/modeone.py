@@ -20,7 +20,7 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from pos.config import Config, Product
+from pos.config import Config, Product, product_key
 from pos.ledger import Ledger, LineItem, MessageKind, SaleState
 from pos.listener.reply import Reply, log_event
 from pos.money import parse_yuan
@@ -60,7 +60,7 @@ class ScanCallbacks:
     def __init__(self, config: Config, ledger: Ledger, checkout: Checkout) -> None:
         self.merchant = config.merchant
         self.max_body = config.listener.max_body
-        self.products = {product.id: product for product in config.products}
+        self.products = {product_key(product.id): product for product in config.products}
         self.text = CUSTOMER_TEXT.get(config.store.language, CUSTOMER_TEXT["zh-CN"])
         self.ledger = ledger
         self.checkout = checkout
@@ -87,7 +87,7 @@ class ScanCallbacks:
             log_event(log, logging.WARNING, "callback_rejected", reason="missing_field", remote=remote)
             return Reply(notices.fail_reply("缺少参数"), verdict="missing_field")
 
-        product = self.products.get(callback.product_id)
+        product = self.products.get(product_key(callback.product_id))
         log_event(log, logging.INFO, "callback_received", product=callback.product_id, remote=remote)
         if product is None:
             self._store(body, "unknown_product", None)
@@ -152,4 +152,4 @@ def _sign_type_of(fields: dict[str, str]) -> str:
 
 def find_product(config: Config, product_id: str) -> Product | None:
     """The ``[[products]]`` entry with this id, or None."""
-    return next((p for p in config.products if p.id == product_id), None)
+    return config.find_product(product_id)

@@ -211,6 +211,7 @@ class _Encoder:
                 printable_dots=self.profile.printable_dots,
                 max_module=qrmod.NATIVE_MAX_MODULE if native else None,
                 even=scale == 2,
+                wanted_mm=qrmod.target_mm(native=native, paper_width_mm=self.profile.paper_width_mm),
             )
         except qrmod.QRSizeError as exc:
             raise EncodeError(f"printer profile {self.profile.name!r}: {exc}") from exc
@@ -231,7 +232,7 @@ class _Encoder:
             self.out += CUT_PARTIAL
 
 
-_PLANS: dict[tuple[int, int, int, int | None, bool], qrmod.QRPlan] = {}
+_PLANS: dict[tuple[int, int, int, int | None, bool, float], qrmod.QRPlan] = {}
 
 
 def qr_version(data: str) -> int | None:
@@ -248,7 +249,15 @@ def qr_version(data: str) -> int | None:
         return None
 
 
-def qr_plan(data: str, *, dpi: int, printable_dots: int, max_module: int | None, even: bool) -> qrmod.QRPlan:
+def qr_plan(
+    data: str,
+    *,
+    dpi: int,
+    printable_dots: int,
+    max_module: int | None,
+    even: bool,
+    wanted_mm: float = qrmod.MIN_QR_MM,
+) -> qrmod.QRPlan:
     """:func:`pos.printing.qr.plan`, computed once per QR version and paper.
 
     A plan depends on the data only through the symbol's module count (``4 x version + 17``),
@@ -258,12 +267,13 @@ def qr_plan(data: str, *, dpi: int, printable_dots: int, max_module: int | None,
     straight to ``qr.plan``, which raises its QRSizeError.
     """
     version = qr_version(data)
+    kwargs = {"dpi": dpi, "printable_dots": printable_dots, "max_module": max_module, "even": even}
     if version is None:
-        return qrmod.plan(data, dpi=dpi, printable_dots=printable_dots, max_module=max_module, even=even)
-    key = (version, dpi, printable_dots, max_module, even)
+        return qrmod.plan(data, **kwargs, wanted_mm=wanted_mm)
+    key = (version, dpi, printable_dots, max_module, even, wanted_mm)
     cached = _PLANS.get(key)
     if cached is None:
-        cached = qrmod.plan(data, dpi=dpi, printable_dots=printable_dots, max_module=max_module, even=even)
+        cached = qrmod.plan(data, **kwargs, wanted_mm=wanted_mm)
         _PLANS[key] = cached  # one dict store: two threads racing here only compute it twice
     return cached
 

@@ -2,7 +2,10 @@
 
 The rule (DESIGN.md, escpos.md §5): error correction M, and a module size
 that prints the symbol at least 25 mm wide, so a phone reads it at arm's
-length, while it still fits the printable width. The module count comes from
+length, while it still fits the printable width. A native ``GS ( k`` QR on
+80 mm paper is printed at least 35 mm wide: the printer draws it from the
+stored data, so its size costs no bytes, and 25 mm left two thirds of the roll
+empty. A raster QR stays at 25 mm (every dot is a bit on the wire). The module count comes from
 the qrcode library's own version choice for the data at level M, the same
 version a printer picks for ``GS ( k``.
 
@@ -31,7 +34,14 @@ from escpos.printer import Dummy
 from pos.printing.raster import gs_v0
 
 MIN_QR_MM = 25.0
+WIDE_NATIVE_QR_MM = 35.0  # a native QR on paper at least WIDE_PAPER_MM wide
+WIDE_PAPER_MM = 80.0
 NATIVE_MAX_MODULE = 16  # GS ( k fn 67 accepts 1..16 dots per module
+
+
+def target_mm(*, native: bool, paper_width_mm: float) -> float:
+    """How wide a QR should print: 35 mm native on 80 mm paper (free in bytes), else 25 mm."""
+    return WIDE_NATIVE_QR_MM if native and paper_width_mm >= WIDE_PAPER_MM else MIN_QR_MM
 
 
 class QRSizeError(ValueError):
@@ -64,24 +74,36 @@ def matrix(data: str) -> list[list[bool]]:
 
 
 def plan(
-    data: str, *, dpi: int, printable_dots: int, max_module: int | None = None, even: bool = False
+    data: str,
+    *,
+    dpi: int,
+    printable_dots: int,
+    max_module: int | None = None,
+    even: bool = False,
+    wanted_mm: float = MIN_QR_MM,
 ) -> QRPlan:
-    """The smallest module size printing ``data`` at least 25 mm wide within ``printable_dots``.
+    """The smallest module size printing ``data`` at least ``wanted_mm`` wide within ``printable_dots``
+    (see :func:`target_mm`); where that does not fit, the largest that does, never under 25 mm.
 
     ``even`` asks for an even module size (a raster sent at half size and doubled by the printer).
-    Raises :class:`QRSizeError` when even the smallest such size is wider than the paper.
+    Raises :class:`QRSizeError` when even the smallest 25 mm size is wider than the paper.
     """
     try:
         modules = len(matrix(data))
     except (qrcode.exceptions.DataOverflowError, ValueError) as exc:  # ValueError: "version 41"
         raise QRSizeError(f"{len(data)} bytes are more than a QR code at level M can hold") from exc
-    needed = MIN_QR_MM * dpi / 25.4
-    module = math.ceil(needed / modules)
-    if even and module % 2:
-        module += 1
     limit = printable_dots // modules
     if max_module is not None:
         limit = min(limit, max_module)
+
+    def module_for(mm: float) -> int:
+        module = math.ceil(mm * dpi / 25.4 / modules)
+        return module + 1 if even and module % 2 else module
+
+    module = module_for(MIN_QR_MM)
+    wanted = module_for(max(wanted_mm, MIN_QR_MM))
+    if module <= limit:
+        module = min(wanted, limit - (limit % 2 if even else 0))
     if module > limit:
         raise QRSizeError(
             f"a QR code of {len(data)} bytes needs {modules} modules; at {MIN_QR_MM:g} mm that is "

@@ -71,6 +71,8 @@ _WORDS: dict[str, dict[str, str]] = {
 STATE_NAMES: dict[str, dict[str, str]] = {
     "NEW": {"zh-CN": "新建", "en": "New"},
     "AWAITING_PAYMENT": {"zh-CN": "待支付", "en": "Awaiting"},
+    # Not a ledger state: awaiting, past its deadline, the order being closed at WeChat.
+    "CLOSING": {"zh-CN": "超时关单中", "en": "Closing"},
     "PAID": {"zh-CN": "已支付", "en": "Paid"},
     "REFUNDED": {"zh-CN": "已退款", "en": "Refunded"},
     "PARTLY_REFUNDED": {"zh-CN": "部分退款", "en": "Part refunded"},

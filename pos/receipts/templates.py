@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from pos.money import format_price
+from pos.money import MAX_FEN, format_price
 from pos.receipts.document import QR, Align, Block, Cut, Document, Feed, Row, Rule, Text
 from pos.receipts.i18n import check_language, state_name, word
 from pos.receipts.layout import cells, pad_row, table_row, wrap
@@ -346,11 +346,7 @@ def z_report(data: ZReportData, columns: int, language: str = "zh-CN") -> Docume
     if data.lane:
         blocks.append(_field(w("lane"), data.lane))
     blocks += [_field(w("printed_at"), _local(data.printed_at, data.timezone, "%Y-%m-%d %H:%M")), Rule()]
-    widths = (columns - 18, 6, 12)
-    blocks += [Text(x) for x in table_row([w("state"), w("count"), w("amount")], widths, "lrr")]
-    for line in data.by_state:
-        values = [state_name(line.state, language), str(line.count), format_price(line.total_fen)]
-        blocks += [Text(x) for x in table_row(values, widths, "lrr")]
+    blocks += _state_table(data.by_state, columns, language)
     blocks += [
         Rule(),
         Row(w("paid_total"), format_price(data.paid_fen)),
@@ -360,6 +356,41 @@ def z_report(data: ZReportData, columns: int, language: str = "zh-CN") -> Docume
     blocks += [Row(label, value) for label, value in data.extra]
     blocks += [Rule("="), Cut()]
     return Document(tuple(blocks), kind="z_report")
+
+
+MIN_STATE_CELLS = 8  # a state's name wraps in a narrower column ("部分退款", "Expired")
+
+
+def z_report_widths(
+    by_state: Sequence[StateTotal], columns: int, language: str
+) -> tuple[int, int, int] | None:
+    """Cells of the state, count and amount columns: the amount column holds the largest amount one
+    sale may have (￥10000000.00) or the largest total, whichever is wider, and the count column its
+    widest count, each with a space before it. None when the paper is too narrow for three columns."""
+    amounts = [format_price(MAX_FEN), word("amount", language)]
+    amounts += [format_price(line.total_fen) for line in by_state]
+    counts = [word("count", language)] + [str(line.count) for line in by_state]
+    amount = 1 + max(cells(text) for text in amounts)
+    count = 1 + max(cells(text) for text in counts)
+    state = columns - amount - count
+    return (state, count, amount) if state >= MIN_STATE_CELLS else None
+
+
+def _state_table(by_state: Sequence[StateTotal], columns: int, language: str) -> list[Block]:
+    """The Z report's counts and totals by state: a three-column table, or on paper too narrow for
+    it, one row per state ("待支付 ×3" flush left, the amount flush right)."""
+    widths = z_report_widths(by_state, columns, language)
+    if widths is None:
+        return [
+            Row(f"{state_name(line.state, language)} ×{line.count}", format_price(line.total_fen))
+            for line in by_state
+        ]
+    w = lambda k: word(k, language)  # noqa: E731
+    blocks: list[Block] = [Text(x) for x in table_row([w("state"), w("count"), w("amount")], widths, "lrr")]
+    for line in by_state:
+        values = [state_name(line.state, language), str(line.count), format_price(line.total_fen)]
+        blocks += [Text(x) for x in table_row(values, widths, "lrr")]
+    return blocks
 
 
 def product_label(data: LabelData, columns: int, language: str = "zh-CN") -> Document:

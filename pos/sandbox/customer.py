@@ -1,6 +1,7 @@
 """``/_sim/*``: the customer's phone, and the knobs tests turn.
 
 Customer side
+  ``GET  /_sim/phone``               the open (payable) orders, each with a 支付 button, and a paste box
   ``GET  /_sim/phone?code_url=...``  a phone-sized page: merchant, goods, ￥ amount, 支付 button
   ``POST /_sim/phone``               the button (form field ``code_url``): pays, shows 支付成功
   ``POST /_sim/pay``    JSON ``{"code_url", "notify": true, "openid"?}`` -> ``{"transaction_id", ...}``
@@ -88,7 +89,8 @@ def build_blueprint(sim: Simulator) -> Blueprint:
     def phone() -> ResponseReturnValue:
         code_url = request.args.get("code_url", "")
         if not code_url:
-            return page(ask=True)
+            listed = [(o, format_price(o.total_fee)) for o in sim.open_orders()]
+            return page(ask=True, open_orders=listed)
         try:
             order = sim.order_for_code(code_url)
         except CustomerError as exc:

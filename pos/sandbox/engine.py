@@ -222,6 +222,19 @@ class Simulator:
         if order.expires_at is not None and now >= order.expires_at:
             raise CustomerError(410, "expired", "订单已过期（超过time_expire）")
 
+    def open_orders(self, limit: int = 20) -> list[Order]:
+        """Orders a customer could pay right now, newest first (the phone page lists them)."""
+        with self.state.lock:
+            payable = []
+            for order in self.state.orders.values():
+                try:
+                    self._check_payable(order)
+                except CustomerError:
+                    continue
+                payable.append(order)
+        payable.sort(key=lambda o: o.created_at, reverse=True)
+        return payable[:limit]
+
     def pay(self, code_url: str, *, notify: bool = True, openid: str | None = None) -> Order:
         """The customer scans ``code_url`` and pays; a payment notice follows when ``notify``."""
         with self.state.lock:

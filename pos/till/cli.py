@@ -5,7 +5,8 @@ and the payment watcher, and serves the page and the JSON API with waitress
 (threads) on ``[till] host:port`` (127.0.0.1:8700 by default). It prints the
 URL; Ctrl-C or SIGTERM stops it cleanly.
 
-``pos sale 12.50 [--item NAME=PRICExQTY ...] [--url URL]`` talks to a running
+``pos sale 12.50 [--item NAME=PRICExQTY ...] [--url URL]`` (or ``--item latte x2``, a
+``[[products]]`` id in any case) talks to a running
 till over HTTP only: it posts the sale, prints its number, total and payment
 link, then polls and prints each state change (awaiting -> paid / expired /
 failed). Exit status: 0 paid, 1 not paid (expired, voided, failed), 2 refused
@@ -35,6 +36,8 @@ EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 POLL_SECONDS = 0.5
 _ITEM = re.compile(r"^(?P<name>.+)=(?P<price>[^=x×X]+)(?:[x×X](?P<qty>\d+))?$")
+# A [[products]] id, alone or times a quantity: "latte", "LATTE x2" (the till matches ids in any case).
+_PRODUCT_ITEM = re.compile(r"^(?P<id>[^=\s]+?)(?:\s*[x×X*]\s*(?P<qty>\d+))?$")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="NAME=PRICExQTY",
-        help="a line of the sale, e.g. 拿铁=18.00x2 or Water=2.00 (repeatable)",
+        help="a line of the sale, e.g. 拿铁=18.00x2, Water=2.00, or a product id: latte, latte*2 "
+        "(repeatable)",
     )
     sale.add_argument("--body", help="the description WeChat shows the customer (default: the till's)")
     sale.add_argument("--url", help="the till's address (default: http://[till] host:port)")
@@ -118,7 +122,14 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def parse_item(text: str) -> dict[str, Any]:
-    """``拿铁=18.00x2`` -> ``{"name": "拿铁", "price": "18.00", "qty": 2}``; ValueError if unreadable."""
+    """``拿铁=18.00x2`` -> ``{"name": "拿铁", "price": "18.00", "qty": 2}``, ``latte*2`` ->
+    ``{"product_id": "latte", "qty": 2}`` (the till finds the product, whatever the id's case);
+    ValueError if unreadable."""
+    if "=" not in text:
+        by_id = _PRODUCT_ITEM.match(text.strip())
+        if not by_id or (by_id["qty"] is not None and int(by_id["qty"]) < 1):
+            raise ValueError(text)
+        return {"product_id": by_id["id"], "qty": int(by_id["qty"]) if by_id["qty"] else 1}
     match = _ITEM.match(text.strip())
     if not match or not match["name"].strip():
         raise ValueError(text)
@@ -139,6 +150,8 @@ def sale_request(amount: str | None, items: list[str], body: str | None, t: Tran
     request: dict[str, Any] = {}
     if lines:
         request["items"] = lines
+        if amount is not None and any("product_id" in line for line in lines):
+            raise ValueError(t("cli.amount_with_products", amount=amount))
         if amount is not None:
             total = sum(parse_yuan(line["price"]) * line["qty"] for line in lines)
             try:

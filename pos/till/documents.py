@@ -312,7 +312,7 @@ def _label_data(job: PrintJob, config: Config) -> templates.LabelData:
 
 
 def _product(config: Config, product_id: str) -> Product | None:
-    return next((p for p in config.products if product_id and p.id == product_id), None)
+    return config.find_product(product_id) if product_id else None
 
 
 def _price_fen(payload: Mapping[str, Any], product: Product | None, where: str) -> int:

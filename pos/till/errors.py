@@ -42,7 +42,7 @@ def register(app: Flask) -> None:
         t = _t()
         values = dict(exc.values)
         if "problem_key" in values:
-            values["problem"] = t(values.pop("problem_key"))
+            values["problem"] = t(values.pop("problem_key"), **values)
         return _answer(exc.status, t(exc.key, **values))
 
     @app.errorhandler(HTTPException)

@@ -55,7 +55,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "error.unknown_product": {"zh-CN": "没有编号为 “{id}” 的商品", "en": "No product with id '{id}'"},
     "error.amount": {"zh-CN": "金额{problem}", "en": "The amount {problem}"},
-    "error.total_too_large": {"zh-CN": "合计金额过大", "en": "The total is too large for one sale"},
+    "error.total_too_large": {
+        "zh-CN": "合计金额过大：单笔最多 {max}",
+        "en": "The total is too large: at most {max} for one sale",
+    },
     "error.body": {
         "zh-CN": "商品描述须为 1 至 {max} 个字",
         "en": "The description must be 1 to {max} characters",
@@ -113,14 +116,20 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "money.zero": {"zh-CN": "须大于 0.00", "en": "must be more than 0.00"},
     "money.negative": {"zh-CN": "不能为负数", "en": "must not be negative"},
-    "money.too_large": {"zh-CN": "过大", "en": "is too large"},
+    "money.too_large": {"zh-CN": "过大：单笔最多 {max}", "en": "is too large: at most {max} for one sale"},
     # -- sale statuses as the cashier sees them ----------------------------------------------------
+    "page.code_url": {
+        "zh-CN": "二维码内容（演示：粘贴到模拟器的顾客手机页）：",
+        "en": "The QR's link (demo: paste it on the simulator's customer phone page):",
+    },
     "status.new": {"zh-CN": "正在下单…", "en": "Placing the order…"},
     "status.awaiting": {"zh-CN": "等待顾客扫码支付", "en": "Awaiting payment"},
     "status.paid": {"zh-CN": "已支付", "en": "Paid"},
     "status.expired": {"zh-CN": "已过期（未支付）", "en": "Expired (not paid)"},
     "status.failed": {"zh-CN": "下单失败", "en": "Order failed"},
     "status.voiding": {"zh-CN": "正在作废…", "en": "Voiding…"},
+    # Past the deadline, not yet closed at WeChat (5-minute rule, or the watcher's next pass).
+    "status.closing": {"zh-CN": "已超时，关单中", "en": "Past deadline, closing"},
     "status.voided": {"zh-CN": "已作废", "en": "Voided"},
     "status.refunded": {"zh-CN": "已退款", "en": "Refunded"},
     "status.partly_refunded": {"zh-CN": "部分退款", "en": "Partly refunded"},
@@ -221,8 +230,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Stopped waiting; sale {id} was not voided and is still {state}",
     },
     "cli.bad_item": {
-        "zh-CN": "无法识别商品 “{item}”：须写成 名称=价格 或 名称=价格x数量，例如 拿铁=18.00x2",
-        "en": "Cannot read item '{item}': write NAME=PRICE or NAME=PRICExQTY, e.g. Latte=18.00x2",
+        "zh-CN": "无法识别商品 “{item}”：须写成 名称=价格、名称=价格x数量 或商品编号，"
+        "例如 拿铁=18.00x2、latte*2",
+        "en": "Cannot read item '{item}': write NAME=PRICE, NAME=PRICExQTY or a product id, "
+        "e.g. Latte=18.00x2 or latte*2",
+    },
+    "cli.amount_with_products": {
+        "zh-CN": "按商品编号收款时不要再写金额 {amount}：合计由收银机按商品价格算出",
+        "en": "Leave out the amount {amount} when items are product ids: the till adds up their prices",
     },
     "cli.amount_mismatch": {
         "zh-CN": "金额 {amount} 与商品合计 {total} 不符",
@@ -232,6 +247,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 # Sale states as the page names them: the ledger's state, or "voiding" while a void waits for WeChat.
 STATUS_BY_STATE = {
+    "CLOSING": "closing",  # not a ledger state: AWAITING_PAYMENT past its deadline (pos.till.report)
     "NEW": "new",
     "AWAITING_PAYMENT": "awaiting",
     "PAID": "paid",

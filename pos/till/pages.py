@@ -25,6 +25,7 @@ def cashier() -> str:
         words=till.t.page_words(),
         store=config.store,
         lane=config.till.lane,
+        show_code_url=config.till.show_code_url,
         products=[product_json(p) for p in till.catalogue.values()],
         settings={"language": config.store.language, "lane": config.till.lane, "store": config.store.id},
     )

@@ -36,7 +36,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, String, and_, case, func, or_, select, type_coerce
+from sqlalchemy import Connection, Engine, String, and_, case, func, literal, or_, select, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
 from pos.config import Config
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CLOSING",
     "CSV_COLUMNS",
     "CsvBlock",
     "CsvRowWriter",
@@ -71,9 +72,11 @@ __all__ = [
     "day_flags",
     "day_versions",
     "hourly_takings",
+    "is_closing",
     "sale_lines",
     "same_weekdays",
     "split_blocks",
+    "states_with_closing",
     "write_csv",
     "z_report_data",
 ]
@@ -83,6 +86,7 @@ CSV_BATCH = 5000  # rows fetched and written at a time
 CSV_SPLIT_FROM = 20_000  # sales in a day (ids it spans) from which csv_chunks gives half to a helper
 CSV_HELPER_PATIENCE = 60.0  # seconds to wait for the helper's half (it takes well under one)
 _PAID = [s.value for s in SaleState if s in PAID_STATES]
+CLOSING = "CLOSING"  # not a ledger state: an AWAITING_PAYMENT sale past its deadline (is_closing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,10 @@ class DayFigures:
     refunded_fee: int  # confirmed by WeChat
     refund_pending_fee: int  # started, not yet confirmed (not in the net)
     flagged_count: int  # sales with an anomaly raised (see the ledger's flags)
+    # Of the AWAITING_PAYMENT sales, those past their deadline whose close at WeChat is pending
+    # (see SaleLine.closing); counted only when day_figures is given ``now``.
+    closing_count: int = 0
+    closing_fee: int = 0
 
     @property
     def count(self) -> int:
@@ -138,11 +146,23 @@ class SaleLine:
     state: SaleState
     flagged: bool
     void_requested: bool
+    expires_at: datetime | None = None
+
+    def closing(self, now: datetime) -> bool:
+        """Past its deadline, still awaiting payment: the customer's time is up, and the order is
+        being closed at WeChat (which refuses a close in an order's first 5 minutes, and the watcher
+        closes at its next pass). Neither "awaiting payment" nor expired yet."""
+        return is_closing(self.state, self.expires_at, now)
 
     @property
     def refundable_fee(self) -> int:
         """What a refund may still take back (the total less refunds started and not failed)."""
         return self.total_fee - self.refund_reserved_fee if self.state in PAID_STATES else 0
+
+
+def is_closing(state: SaleState, expires_at: datetime | None, now: datetime) -> bool:
+    """See :meth:`SaleLine.closing`; one rule for the day view, the Z report and the cashier."""
+    return state is SaleState.AWAITING_PAYMENT and expires_at is not None and expires_at <= now
 
 
 # -- totals ------------------------------------------------------------------------------------------
@@ -168,8 +188,16 @@ def _reading(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
-def day_figures(ledger: Ledger, day: date, *, store: str, lane: str | None = None) -> DayFigures:
-    """Counts and totals of ``day`` for ``store`` (and ``lane``), in one aggregate query."""
+def day_figures(
+    ledger: Ledger, day: date, *, store: str, lane: str | None = None, now: datetime | None = None
+) -> DayFigures:
+    """Counts and totals of ``day`` for ``store`` (and ``lane``), in one aggregate query; with
+    ``now``, also the awaiting sales that are closing (past their deadline) at that moment."""
+    closing = (
+        and_(sales.c.expires_at.is_not(None), sales.c.expires_at <= now)
+        if now is not None
+        else literal(False)
+    )
     statement = (
         select(
             sales.c.state,
@@ -178,6 +206,8 @@ def day_figures(ledger: Ledger, day: date, *, store: str, lane: str | None = Non
             func.coalesce(func.sum(sales.c.refunded_fee), 0),
             func.coalesce(func.sum(sales.c.refund_reserved_fee - sales.c.refunded_fee), 0),
             func.coalesce(func.sum(case((sales.c.flagged, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((closing, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((closing, sales.c.total_fee), else_=0)), 0),
         )
         .where(_day_filter(day, store, lane))
         .group_by(sales.c.state)
@@ -195,7 +225,25 @@ def day_figures(ledger: Ledger, day: date, *, store: str, lane: str | None = Non
         refunded_fee=sum(r[2] for r in paid),
         refund_pending_fee=sum(r[3] for r in paid),
         flagged_count=sum(r[4] for r in rows.values()),
+        closing_count=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 7)[5],
+        closing_fee=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 7)[6],
     )
+
+
+def states_with_closing(figures: DayFigures) -> list[tuple[str, int, int]]:
+    """``(state, count, total_fee)`` by state, the closing sales (:data:`CLOSING`) on their own line
+    after the rest of AWAITING_PAYMENT: what a printed or terminal report lists."""
+    out = []
+    for line in figures.by_state:
+        count, total = line.count, line.total_fee
+        closing = line.state is SaleState.AWAITING_PAYMENT and figures.closing_count > 0
+        if closing:
+            count, total = count - figures.closing_count, total - figures.closing_fee
+        if count:
+            out.append((line.state.value, count, total))
+        if closing:
+            out.append((CLOSING, figures.closing_count, figures.closing_fee))
+    return out
 
 
 def same_weekdays(day: date, weeks: int) -> list[date]:
@@ -292,6 +340,7 @@ def sale_lines(
                 state=SaleState(row[11]),
                 flagged=bool(row[12]),
                 void_requested=bool(row[13]),
+                expires_at=local(row[14]) if row[14] is not None else None,
             )
 
 
@@ -312,6 +361,7 @@ def _sale_lines_statement(conn: Connection, where: list[Any], offset: int, limit
             sales.c.state,
             sales.c.flagged,
             sales.c.void_requested_at.is_not(None),
+            type_coerce(sales.c.expires_at, String),
         )
         .where(*where)
         .order_by(sales.c.id)
@@ -718,14 +768,12 @@ def z_report_data(
     ledger: Ledger, config: Config, day: date, *, printed_at: datetime, lane: str | None = None
 ) -> templates.ZReportData:
     """The printed Z report's figures: the same :func:`day_figures` the page and the CSV show."""
-    figures = day_figures(ledger, day, store=config.store.id, lane=lane)
+    figures = day_figures(ledger, day, store=config.store.id, lane=lane, now=printed_at)
     return templates.ZReportData(
         store_name=config.store.name,
         business_day=day,
         printed_at=printed_at,
-        by_state=tuple(
-            templates.StateTotal(line.state.value, line.count, line.total_fee) for line in figures.by_state
-        ),
+        by_state=tuple(templates.StateTotal(*line) for line in states_with_closing(figures)),
         paid_fen=figures.paid_fee,
         refunded_fen=figures.refunded_fee,
         lane=lane or "",

@@ -18,8 +18,9 @@ from typing import Any
 
 from werkzeug.routing import IntegerConverter
 
+from pos.config import product_key
 from pos.ledger import FIRST_DAY, LAST_DAY, MAX_ROW_ID, LineItem
-from pos.money import MAX_FEN, YUAN_SIGN, MoneyError, parse_yuan
+from pos.money import MAX_FEN, YUAN_SIGN, AmountTooLarge, MoneyError, max_price, parse_yuan
 
 MAX_ITEMS = 100
 MAX_NAME = 60  # a receipt line is 32-48 columns; longer names are typing accidents (checkout's limit)
@@ -133,22 +134,22 @@ def parse_money(value: Any) -> int:
         raise InputError("money.negative")
     try:
         return parse_yuan(text)
+    except AmountTooLarge:
+        raise InputError("money.too_large", max=max_price()) from None
     except MoneyError:
         pass
     try:
-        fen = parse_yuan(text, allow_zero=True)
+        parse_yuan(text, allow_zero=True)
     except MoneyError:
-        if re.fullmatch(r"\d{10,}(\.\d{1,2})?", text):
-            raise InputError("money.too_large") from None
         raise InputError("money.format") from None
-    raise InputError("money.zero" if fen == 0 else "money.too_large")
+    raise InputError("money.zero")  # the only amount refused without allow_zero
 
 
 def _money(value: Any, key: str, **where: Any) -> int:
     try:
         return parse_money(value)
     except InputError as exc:  # "the price" + "must not be negative": the problem is translated too
-        raise InputError(key, problem_key=exc.key, **where) from None
+        raise InputError(key, problem_key=exc.key, **exc.values, **where) from None
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -164,6 +165,15 @@ def _qty(value: Any, n: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QTY:
         raise InputError("error.item_qty", n=n, max=MAX_QTY)
     return value
+
+
+def find_entry(catalogue: Mapping[str, CatalogueEntry], product_id: str) -> CatalogueEntry | None:
+    """The catalogue's product with this id in any case (``latte`` is ``LATTE``), or None."""
+    exact = catalogue.get(product_id)
+    if exact is not None:
+        return exact
+    key = product_key(product_id)
+    return next((entry for entry in catalogue.values() if product_key(entry.id) == key), None)
 
 
 def _check_fields(data: Mapping[str, Any], known: Sequence[str]) -> None:
@@ -182,7 +192,7 @@ def parse_item(raw: Any, n: int, catalogue: Mapping[str, CatalogueEntry]) -> Lin
         if "name" in raw or "price" in raw:
             raise InputError("error.item_fields", n=n)
         product_id = raw["product_id"]
-        product = catalogue.get(product_id) if isinstance(product_id, str) else None
+        product = find_entry(catalogue, product_id) if isinstance(product_id, str) else None
         if product is None:
             raise InputError("error.unknown_product", id=str(product_id)[:40])
         return LineItem(product.name, product.price_fen, qty)
@@ -226,7 +236,7 @@ def parse_sale(
     items = tuple(parse_item(raw, n, catalogue) for n, raw in enumerate(raw_items, start=1))
     total = sum(item.amount for item in items)
     if total > MAX_FEN:
-        raise InputError("error.total_too_large")
+        raise InputError("error.total_too_large", max=max_price())
     if total == 0:
         raise InputError("error.amount", problem_key="money.zero")
     return SaleRequest(items, None, body, cashier)

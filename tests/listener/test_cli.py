@@ -11,6 +11,8 @@ from pathlib import Path
 import requests
 
 from pos.cli import main
+from pos.config import DEMO_API_KEY
+from pos.demo import demo_config_text
 from pos.ledger import JobKind, open_ledger
 from pos.sandbox.testing import running_simulator
 from pos.wechatpay.modeone import parse_bizpayurl
@@ -53,6 +55,20 @@ def test_pos_label_queues_a_label_job_with_the_signed_link(tmp_path, capsys):
     link = parse_bizpayurl(payload["code_url"], api_key="192006250b4c09247ec02edce69f6a2d")
     assert link.product_id == "latte"
     assert f"label job {job.id} queued: 拿铁 ￥18.00" in capsys.readouterr().out
+
+
+def test_pos_label_finds_the_product_in_any_case_as_the_readme_writes_it(tmp_path, capsys):
+    """The README says ``pos label latte``; the demo's product is ``LATTE``."""
+    text = demo_config_text(
+        tmp_path, till_port=8790, listener_port=8791, sim_port=8792, sim_tls_port=8793, language="zh-CN"
+    )
+    config = tmp_path / "pos.toml"
+    config.write_text(text, encoding="utf-8")
+    assert main(["--config", str(config), "label", "latte"]) == 0
+    (job,) = label_jobs(tmp_path)
+    assert job.payload["product_id"] == "LATTE"  # the catalogue's own spelling, signed into the label
+    assert parse_bizpayurl(job.payload["code_url"], api_key=DEMO_API_KEY).product_id == "LATTE"
+    assert "拿铁 ￥18.00" in capsys.readouterr().out
 
 
 def test_pos_label_short_asks_wechat_for_the_short_link(tmp_path):

@@ -60,6 +60,14 @@ def test_a_short_link_label_scans_too(stack):
     assert (sale.state, sale.total_fee) == (SaleState.PAID, 950)
 
 
+def test_a_label_printed_with_another_case_of_the_id_still_sells(stack):
+    """Ids match without case everywhere, so a label signed as ``LATTE`` sells the ``latte`` entry."""
+    order = stack.sim.scan(label_url(stack, "LATTE"))
+    stack.sim.wait_for_notifications(1, outcome="ok", out_trade_no=order["out_trade_no"])
+    sale = stack.ledger.sale_by_out_trade_no(order["out_trade_no"])
+    assert (sale.state, [i.name for i in sale.items]) == (SaleState.PAID, ["拿铁"])
+
+
 def test_an_unknown_product_gets_a_signed_refusal_the_customer_reads(stack):
     with pytest.raises(SimulatorError) as refused:
         stack.sim.scan(label_url(stack, "gone"))

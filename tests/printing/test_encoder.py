@@ -154,7 +154,8 @@ def render_native(qr: dict) -> Image.Image:
 
 
 def check_qrs(data: bytes, profile, document: Document) -> None:
-    """Every QR in the job decodes to the document's QR data, in order, and is 25 mm..paper wide."""
+    """Every QR in the job decodes to the document's QR data, in order, and is 25 mm..paper wide
+    (35 mm for a native QR on 80 mm paper)."""
     job = parse(data)
     found: list[tuple[str, float]] = []
     for op in job.ops:
@@ -163,7 +164,10 @@ def check_qrs(data: bytes, profile, document: Document) -> None:
             assert (qr["model"], qr["ec"]) == (50, 49), "QR model 2, EC level M"
             texts = decode(render_native(qr))
             modules = len(qrmod.matrix(qr["data"].decode()))
-            found.append((texts[0] if texts else "", modules * qr["size"] * 25.4 / profile.dpi))
+            width_mm = modules * qr["size"] * 25.4 / profile.dpi
+            if profile.paper_width_mm >= 80:
+                assert width_mm >= 35.0, f"native QR {width_mm:.1f} mm wide on {profile.name}"
+            found.append((texts[0] if texts else "", width_mm))
         elif op[0] == "raster" and is_qr_raster(op[1]):
             img = op[1]
             texts = decode(on_paper(img, margin=40))
@@ -304,6 +308,19 @@ def test_double_size_raster_text_is_magnified():
 # -- the QR rule ----------------------------------------------------------------------------------
 
 
+def test_a_wanted_size_that_does_not_fit_falls_back_to_the_largest_that_does():
+    plan = qrmod.plan(samples.CODE_URL, dpi=203, printable_dots=256, max_module=16, wanted_mm=35.0)
+    assert plan.width_dots <= 256 and plan.width_mm >= 25.0 and plan.module_dots == 256 // 29
+    even = qrmod.plan(samples.CODE_URL, dpi=203, printable_dots=256, even=True, wanted_mm=35.0)
+    assert even.module_dots == 8  # 256 // 29 = 8, even already
+    assert qrmod.target_mm(native=True, paper_width_mm=80) == 35.0
+    assert (
+        qrmod.target_mm(native=False, paper_width_mm=80)
+        == qrmod.target_mm(native=True, paper_width_mm=58)
+        == 25.0
+    )
+
+
 @pytest.mark.parametrize("name", available_profiles())
 def test_qr_module_size_is_the_smallest_that_prints_25mm_and_fits(name):
     profile = load_profile(name)
@@ -334,12 +351,12 @@ def test_native_qr_bytes_for_the_code_url():
     xp80 = load_profile("xp80")
     data = encode(Document((QR(samples.CODE_URL),), kind="sale"), xp80)
     url = samples.CODE_URL.encode()
-    module = 7  # 29 modules x 7 dots = 203 dots = 25.4 mm at 203 dpi
+    module = 10  # 29 modules x 10 dots = 290 dots = 36.3 mm at 203 dpi: native on 80 mm is >= 35 mm
     assert data == (
-        b"\x1b@\x1ba\x01\x1bJ\x1c"
+        b"\x1b@\x1ba\x01\x1bJ\x28"
         + b"\x1d(k\x04\x001A2\x00" + b"\x1d(k\x03\x001C" + bytes([module]) + b"\x1d(k\x03\x001E1"
         + b"\x1d(k" + bytes([len(url) + 3, 0]) + b"1P0" + url + b"\x1d(k\x03\x001Q0"
-        + b"\x1bJ\x1c"
+        + b"\x1bJ\x28"
     )  # fmt: skip
 
 
@@ -431,7 +448,12 @@ def test_qr_plan_keyed_by_version_equals_the_full_plan_for_every_length(native):
 
     for length in [1, 5, 14, 20, 26, 27, 33, 42, 43, 60, 62, 84, 85, 120, 200, 400, 700, 1000]:
         for data in (f"weixin://wxpay/bizpayurl?pr={'x' * length}"[:length], "7" * length, "ABC1" * length):
-            kwargs = {"dpi": 203, "printable_dots": 576, "even": not native}
+            kwargs = {
+                "dpi": 203,
+                "printable_dots": 576,
+                "even": not native,
+                "wanted_mm": 35.0 if native else 25.0,
+            }
             kwargs["max_module"] = qrmod.NATIVE_MAX_MODULE if native else None
             try:
                 expected = qrmod.plan(data, **kwargs)

@@ -9,8 +9,11 @@ store, so its payload is also compared byte for byte.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
+import qrcode
+import qrcode.constants
 import zxingcpp
 
 from pos.printing import fonts, preview
@@ -53,3 +56,46 @@ def test_qr_scans_back_to_its_content(name, qr_mode, language):
             assert native == document.qr_data(), where
         else:
             assert native == [] and len(preview.raster_images(data)) >= len(document.qr_data()), where
+
+
+GS_K_MODULE = re.compile(rb"\x1d\(k\x03\x001C(.)", re.DOTALL)  # GS ( k fn 67: dots per module
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_sale_slip_qr_is_35mm_native_on_80mm_paper_and_at_least_25mm_otherwise(name):
+    """The width is read twice, independently: from the bytes (module size x modules / dots per mm)
+    and from where zxing-cpp finds the symbol's corners on the previewed paper."""
+    assert FONT is not None, "install fonts-wqy-zenhei (see .ci/run)"
+    profile = load_profile(name)
+    document = samples.documents(profile.columns, "zh-CN", profile_name=name)["sale"]
+    data = encode(document, profile, raster_font=FONT[0])
+    (code_url,) = document.qr_data()
+    modules = len(qrcode_matrix(code_url))
+    if profile.native_qr:
+        (module,) = [m[0] for m in GS_K_MODULE.findall(data)]
+        (payload,) = preview.native_qr_payloads(data)
+        assert payload == code_url.encode()
+    else:
+        # The QR's image: as many rows as its width in dots (rows are padded to whole bytes).
+        (image,) = [i for i in preview.raster_images(data) if 0 <= i.width - i.height < 16]
+        module = image.height // modules
+        assert module * modules == image.height
+    from_bytes_mm = module * modules / profile.dots_per_mm
+    picture = preview.render(data, width_dots=profile.printable_dots)
+    (found,) = zxingcpp.read_barcodes(picture.image)
+    assert found.text == code_url
+    corners = found.position
+    seen_mm = (corners.top_right.x - corners.top_left.x) / profile.dots_per_mm
+    assert abs(seen_mm - from_bytes_mm) < 1.0, (seen_mm, from_bytes_mm)
+    wanted = 35.0 if profile.native_qr and profile.paper_width_mm >= 80 else 25.0
+    assert wanted <= from_bytes_mm <= profile.printable_mm, (name, from_bytes_mm)
+    if not profile.native_qr:  # raster: every dot is a byte on the wire, so no larger than needed
+        assert (module - profile.raster_scale) * modules / profile.dots_per_mm < 25.0
+
+
+def qrcode_matrix(data: str) -> list[list[bool]]:
+    """The symbol a printer stores for ``data`` (level M, smallest version), from qrcode itself."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code.add_data(data)
+    code.make(fit=True)
+    return code.get_matrix()

@@ -7,8 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pos.money import MAX_FEN, format_price
+from pos.printing.encoder import encode
+from pos.printing.preview import commands
+from pos.printing.preview.parser import parse
+from pos.printing.profiles import load_profile
 from pos.receipts import samples, templates
 from pos.receipts.document import QR, Cut, Document, Row, Text
+from pos.receipts.i18n import state_name
 from pos.receipts.layout import cells
 
 
@@ -143,3 +149,76 @@ def test_reprint_mark_tops_any_slip_in_the_stores_language_and_fits_58mm():
         assert marked.blocks[0].width == 2 and cells(mark) * 2 <= 32  # double size, on one line
         assert marked.blocks[4:] == slip.blocks and marked.kind == slip.kind
     assert "REPRINT" not in " ".join(slip.text_lines())
+
+
+# -- the Z report holds the largest amount the till accepts ---------------------------------------------
+
+
+def _z_with_big_amounts(ascii_only: bool = False) -> templates.ZReportData:
+    return dataclasses.replace(
+        samples.z(ascii_only=ascii_only),
+        by_state=(
+            templates.StateTotal("AWAITING_PAYMENT", 1, 12_345_678_00),
+            templates.StateTotal("CLOSING", 2, 4_00),
+            templates.StateTotal("PAID", 3, MAX_FEN),
+            templates.StateTotal("PARTLY_REFUNDED", 12345, 99_999_999_99),  # a day's total: over MAX_FEN
+        ),
+        paid_fen=MAX_FEN,
+        refunded_fen=0,
+    )
+
+
+def _printed_lines(data: bytes) -> list[tuple[str, str]]:
+    """The text lines as a printer prints them, read back from the ESC/POS bytes, each with the
+    encoding it went out in: its width in cells is its length in bytes (GB18030 characters are two
+    bytes and two cells; CP437's ¥ one)."""
+    lines, current, chinese = [], b"", False
+    for command in parse(data):
+        if isinstance(command, commands.ChineseMode):
+            chinese = command.on
+        elif isinstance(command, commands.Text):
+            current += command.data
+        elif isinstance(command, commands.LineFeed):
+            codec = "gb18030" if chinese else "cp437"
+            lines.append((current.decode(codec), codec))
+            current = b""
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("name", "language"),
+    [("xp58", "zh-CN"), ("xp58", "en"), ("sunmi58", "zh-CN"), ("xp80", "zh-CN"), ("xp80", "en"),
+     ("tm-t88v", "en")],
+)  # fmt: skip
+def test_z_report_amounts_never_wrap_on_58_or_80_mm(name, language):
+    profile = load_profile(name)
+    data = _z_with_big_amounts(ascii_only=not profile.has_chinese_font)
+    document = templates.z_report(data, profile.columns, language)
+    lines = _printed_lines(encode(document, profile, raster_font=None))
+    codec = {line.replace("¥", "￥"): encoding for line, encoding in lines}  # CP437 prints ￥ as ¥
+
+    def width(text: str, line: str) -> int:
+        return len(
+            text.replace("￥", "¥").encode(codec[line]) if codec[line] == "cp437" else text.encode("gb18030")
+        )
+
+    assert lines and all(width(line, line) <= profile.columns for line in codec), lines
+    printed = list(codec)
+    count_ends = set()
+    for state_total in data.by_state:
+        figures = [str(state_total.count), format_price(state_total.total_fen)]
+        (line,) = [t for t in printed if t.split()[-2:] == figures]  # count and amount whole, together
+        first_word = state_name(state_total.state, language).split()[0]
+        assert line.startswith(first_word) and width(line, line) == profile.columns, line  # flush right
+        count_ends.add(width(line[: line.rindex(figures[1])].rstrip(), line))
+    assert len(count_ends) == 1, count_ends  # the counts line up, whatever the amounts' widths
+    widths = templates.z_report_widths(data.by_state, profile.columns, language)
+    assert widths is not None and widths[2] >= cells(format_price(MAX_FEN)) + 1
+
+
+def test_z_report_on_paper_too_narrow_for_three_columns_gives_each_state_a_row():
+    data = _z_with_big_amounts()
+    assert templates.z_report_widths(data.by_state, 24, "en") is None
+    document = templates.z_report(data, 24, "en")
+    rows = {b.left: b.right for b in document.blocks if isinstance(b, Row)}
+    assert rows["Paid ×3"] == "￥10000000.00" and rows["Closing ×2"] == "￥4.00"

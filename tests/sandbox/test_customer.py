@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -63,3 +64,66 @@ def test_identity_and_orders(sim, api):
     order = api.place_order(sim)
     (listed,) = sim.orders()
     assert listed["out_trade_no"] == order["out_trade_no"] and listed["state"] == "NOTPAY"
+
+
+# -- the open orders on the phone page --------------------------------------------------------------
+
+
+def _listed(html: str) -> dict[str, str]:
+    """out_trade_no -> the <li> of each listed open order."""
+    return dict(re.findall(r'<li class="order" data-out-trade-no="([^"]+)">(.*?)</li>', html, re.S))
+
+
+def test_phone_page_lists_the_open_orders_and_pays_them_as_pasting_does(sim, api):
+    empty = requests.get(sim.base_url + "/_sim/phone", timeout=5)
+    assert empty.status_code == 200 and _listed(empty.text) == {} and "没有待支付的订单" in empty.text
+    first = api.place_order(sim, body="演示小店-拿铁", total_fee="1800")
+    second = api.place_order(sim, body="演示小店-<b>茶</b>", total_fee="1234567800")
+    paid_already = api.place_order(sim, body="已付", total_fee="100")
+    sim.pay(paid_already["code_url"], notify=False)
+    closed = api.place_order(sim, body="已关", total_fee="200")
+    requests.post(sim.base_url + "/_sim/clock", json={"advance_seconds": 301}, timeout=5)
+    assert (
+        api.call(sim, "/pay/closeorder", {"out_trade_no": closed["out_trade_no"]})["result_code"] == "SUCCESS"
+    )
+
+    html = requests.get(sim.base_url + "/_sim/phone", timeout=5).text
+    listed = _listed(html)
+    assert list(listed) == [second["out_trade_no"], first["out_trade_no"]]  # payable ones, newest first
+    assert "￥18.00" in listed[first["out_trade_no"]] and "演示小店-拿铁" in listed[first["out_trade_no"]]
+    assert "￥12345678.00" in listed[second["out_trade_no"]]
+    assert "&lt;b&gt;茶&lt;/b&gt;" in listed[second["out_trade_no"]]  # the order's text is escaped
+    assert 'name="code_url"' in html.split('<ul class="orders">')[1]  # the paste box is still there
+    form = re.search(r'<form method="post" action="">\s*<input type="hidden" name="code_url" value="([^"]+)">'
+                     r'\s*<button type="submit">支付</button>', listed[first["out_trade_no"]])  # fmt: skip
+    assert form and form.group(1) == first["code_url"]
+
+    # The button posts what the paste box's page posts: the same POST /_sim/phone, the same payment.
+    paid = requests.post(sim.base_url + "/_sim/phone", data={"code_url": form.group(1)}, timeout=5)
+    assert paid.status_code == 200 and "支付成功" in paid.text and "￥18.00" in paid.text
+    query = api.call(sim, "/pay/orderquery", {"out_trade_no": first["out_trade_no"]})
+    assert query["trade_state"] == "SUCCESS" and query["transaction_id"] in paid.text
+    assert list(_listed(requests.get(sim.base_url + "/_sim/phone", timeout=5).text)) == [
+        second["out_trade_no"]
+    ]
+
+    # Past its time_expire an order is no longer listed (nor payable).
+    requests.post(sim.base_url + "/_sim/clock", json={"advance_seconds": 3 * 3600}, timeout=5)
+    assert _listed(requests.get(sim.base_url + "/_sim/phone", timeout=5).text) == {}
+
+
+def test_phone_page_on_a_phone_in_chromium_pays_from_the_list(sim, api, browser):
+    order = api.place_order(sim, body="演示小店-拿铁×2", total_fee="3600")
+    browser.size(390, 844)  # a phone
+    browser.goto(sim.base_url + "/_sim/phone")
+    assert browser.eval("document.querySelectorAll('li.order').length") == 1
+    assert browser.eval("document.documentElement.scrollWidth") <= 390  # nothing wider than the screen
+    box = browser.eval("JSON.stringify(document.querySelector('li.order button').getBoundingClientRect())")
+    button = json.loads(box)
+    assert button["height"] >= 40 and button["right"] <= 390  # a thumb-sized button, on screen
+    browser.screenshot("phone-open-orders.png")
+    browser.submit("document.querySelector('li.order button').click()")
+    assert "支付成功" in browser.eval("document.body.innerText")
+    browser.screenshot("phone-paid.png")
+    query = api.call(sim, "/pay/orderquery", {"out_trade_no": order["out_trade_no"]})
+    assert query["trade_state"] == "SUCCESS"

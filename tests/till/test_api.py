@@ -98,6 +98,14 @@ def test_items_by_name_and_by_product_id(till):
     ]
 
 
+def test_product_ids_match_in_any_case_barcodes_do_not_stand_for_ids(till):
+    sale = post_sale(till, {"items": [{"product_id": "latte", "qty": 2}, {"product_id": "Tea"}]}).json()
+    assert [(i["name"], i["qty"]) for i in sale["items"]] == [("拿铁", 2), ("柠檬茶", 1)]
+    assert sale["total_fee"] == 2 * 1800 + 1250
+    refused = post_sale(till, {"items": [{"product_id": "6901234567892"}]})
+    assert refused.status_code == 400 and "6901234567892" in refused.json()["error"]
+
+
 def test_get_sale_and_list_of_the_day(till):
     first = post_sale(till, {"amount": "1.00"}).json()
     second = post_sale(till, {"items": [{"product_id": "TEA"}]}).json()
@@ -233,7 +241,12 @@ BAD_SALES = [
     ({"amount": 12}, "字符串"),
     ({"amount": True}, "字符串"),
     ({"amount": None}, "字符串"),
-    ({"amount": "99999999999"}, "过大"),
+    ({"amount": "99999999999"}, "过大：单笔最多 ￥10000000.00"),
+    ({"amount": "100000000"}, "金额过大：单笔最多 ￥10000000.00"),
+    ({"amount": "10000000.01"}, "金额过大：单笔最多 ￥10000000.00"),
+    ({"amount": "9" * 5000}, "金额过大"),
+    ({"items": [{"name": "水", "price": "100000000"}]}, "第 1 行商品价格过大：单笔最多 ￥10000000.00"),
+    ({"items": [{"name": "水", "price": "9000000.00", "qty": 2}]}, "合计金额过大：单笔最多 ￥10000000.00"),
     ({"items": []}, "为空"),
     ({"items": "LATTE"}, "列表"),
     ({"items": [1]}, "对象"),
@@ -417,6 +430,10 @@ def test_english_store_answers_in_english(sim, tmp_path):
     with running_till(config, workers=False) as till:
         assert assert_clean_refusal(post_sale(till, {"amount": "-5"})) == "The amount must not be negative"
         assert assert_clean_refusal(till.http.get(till.url("/api/sales/42")), 404) == "No sale with id 42"
+        assert (
+            assert_clean_refusal(post_sale(till, {"amount": "100000000"}))
+            == "The amount is too large: at most ￥10000000.00 for one sale"
+        )
         sale = post_sale(till, {"amount": "5.00"}).json()
         assert sale["status_text"] == "Awaiting payment"
         assert till.http.get(till.url("/api/printer")).json()["text"] == "Virtual printer"

@@ -7,6 +7,7 @@ module grid is also compared with qrcode's own matrix for the code_url at level 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import xml.etree.ElementTree as ET
@@ -226,3 +227,37 @@ def test_screenshots_idle_scanning_awaiting_paid(till, sim, tmp_path):
     till.till.watcher.poll_once(now=datetime.now(UTC) + timedelta(seconds=3))
     paid = screenshot(till.url(f"/#sale={sale['id']}"), "paid.png", profile)
     assert zxingcpp.read_barcodes(paid) == []  # the QR is gone once paid
+
+
+# -- the weixin:// link under the QR, for the demo ----------------------------------------------------
+
+
+def test_code_url_under_the_qr_only_when_the_till_is_set_to_show_it(till, sim, tmp_path):
+    assert 'id="qr-link"' not in till.http.get(till.url("/")).text  # off by default: customers scan
+    config = till_config(tmp_path / "demo", sim)
+    config = config.replace(till=dataclasses.replace(config.till, show_code_url=True))
+    with running_till(config, workers=False) as demo:
+        page = demo.http.get(demo.url("/")).text
+        assert 'id="qr-link"' in page and "粘贴到模拟器的顾客手机页" in page
+
+
+def test_code_url_shows_under_the_qr_in_chromium(sim, tmp_path, browser):
+    config = till_config(tmp_path, sim)
+    config = config.replace(till=dataclasses.replace(config.till, show_code_url=True))
+    with running_till(config, workers=False) as demo:
+        sale = demo.http.post(demo.url("/api/sales"), json={"items": [{"product_id": "latte"}]}).json()
+        browser.size(1024, 768)
+        browser.goto(demo.url(f"/#sale={sale['id']}"))
+        shown = browser.wait_for(
+            "(() => { const p = document.getElementById('qr-link');"
+            " return p && !p.hidden && p.offsetHeight > 0"
+            " && document.getElementById('qr-link-text').textContent; })()"
+        )
+        assert shown == sale["code_url"]
+        picture = Image.open(browser.screenshot("awaiting-with-link.png")).convert("L")
+        assert [c.text for c in zxingcpp.read_barcodes(picture)] == [sale["code_url"]]  # the QR still reads
+        # Paid: the QR and its link go away together.
+        sim.pay(sale["code_url"], notify=False)
+        demo.till.watcher.poll_once(now=datetime.now(UTC) + timedelta(seconds=3))
+        browser.wait_for("document.getElementById('qr-link').hidden")
+        assert browser.eval("document.getElementById('qr-link-text').textContent") == ""

@@ -71,6 +71,10 @@ def read_until(process: subprocess.Popen, fragment: str, timeout: float = 20.0) 
         ("Water=2", {"name": "Water", "price": "2", "qty": 1}),
         ("A=B=1.50X3", {"name": "A=B", "price": "1.50", "qty": 3}),
         ("  茶 = 12.5 ×1", {"name": "茶", "price": "12.5", "qty": 1}),
+        ("latte", {"product_id": "latte", "qty": 1}),
+        ("latte*2", {"product_id": "latte", "qty": 2}),
+        ("TEA x3", {"product_id": "TEA", "qty": 3}),
+        ("拿铁", {"product_id": "拿铁", "qty": 1}),
     ],
 )
 def test_items_are_read(text, item):
@@ -78,7 +82,8 @@ def test_items_are_read(text, item):
 
 
 @pytest.mark.parametrize(
-    "text", ["拿铁", "=1.00", "拿铁=", "拿铁=abc", "拿铁=-1", "拿铁=1.00x", "拿铁=1.00x-2"]
+    "text",
+    ["=1.00", "拿铁=", "拿铁=abc", "拿铁=-1", "拿铁=1.00x", "拿铁=1.00x-2", "latte x0", "two words", ""],
 )
 def test_unreadable_items_are_refused(text):
     with pytest.raises(ValueError):
@@ -95,8 +100,11 @@ def test_sale_request_checks_the_amount_against_the_items():
     assert sale_request("2.50", ["a=1.00x2", "b=0.50"], None, t)["items"]
     with pytest.raises(ValueError, match=r"not the items' total ￥2\.50"):
         sale_request("3.00", ["a=1.00x2", "b=0.50"], None, t)
-    with pytest.raises(ValueError, match="NAME=PRICExQTY"):
-        sale_request(None, ["nonsense"], None, t)
+    with pytest.raises(ValueError, match="NAME=PRICExQTY or a product id"):
+        sale_request(None, ["no sense"], None, t)
+    assert sale_request(None, ["latte*2"], None, t) == {"items": [{"product_id": "latte", "qty": 2}]}
+    with pytest.raises(ValueError, match=r"Leave out the amount 36\.00"):
+        sale_request("36.00", ["latte*2"], None, t)
 
 
 # -- pos sale ------------------------------------------------------------------------------------------
@@ -136,6 +144,19 @@ def test_pos_sale_with_items_in_chinese(till, sim, tmp_path):
     assert [(i["name"], i["qty"]) for i in sale["items"]] == [("拿铁", 2), ("水", 1)]
 
 
+def test_pos_sale_with_product_ids_in_any_case(till, tmp_path):
+    config = write_config(tmp_path / "en.toml", '[store]\nlanguage = "en"\n')
+    process = pos("sale", "--item", "latte*2", "--item", "Tea", "--url", till.base_url, config=config)
+    try:
+        lines = read_until(process, "awaiting")
+    finally:
+        process.kill()
+        process.communicate(timeout=10)
+    assert lines[0].endswith("total ￥48.50"), lines
+    sale = till.http.get(till.url("/api/sales/1")).json()
+    assert [(i["name"], i["qty"]) for i in sale["items"]] == [("拿铁", 2), ("柠檬茶", 1)]
+
+
 def test_ctrl_c_stops_waiting_without_voiding(till, tmp_path):
     config = write_config(tmp_path / "en.toml", '[store]\nlanguage = "en"\n')
     process = pos("sale", "3.00", "--url", till.base_url, config=config)
@@ -167,9 +188,12 @@ def test_refused_input_exits_2(till, tmp_path):
     assert (
         process.returncode == 2 and "The till refused (400): 金额不能为负数" in err and "Traceback" not in err
     )
-    process = pos("sale", "--item", "oops", "--url", till.base_url, config=config)
+    process = pos("sale", "--item", "oops=", "--url", till.base_url, config=config)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 2 and "NAME=PRICExQTY" in err
+    process = pos("sale", "--item", "oops", "--url", till.base_url, config=config)  # read as a product id
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2 and "The till refused (400): 没有编号为 “oops” 的商品" in err
     assert till.http.get(till.url("/api/sales")).json()["sales"] == []
 
 

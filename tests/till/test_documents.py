@@ -226,7 +226,7 @@ def test_z_report_adds_up_the_business_day_from_sales_for_day(ledger, clock, cfg
     ledger.complete_refund(refund.out_refund_no)  # two: PARTLY_REFUNDED, 500 back
     three = awaiting(ledger, clock, items=(("茶", 800, 1),), lane="02")
     ledger.mark_expired(three.id)
-    awaiting(ledger, clock, items=(("水", 300, 1),))  # still awaiting
+    awaiting(ledger, clock, items=(("水", 300, 1),))  # still awaiting: past its deadline when printed
     ledger.create_sale(store="S02", lane="01", total_fee=99999, body="other store")  # not ours
     clock.advance(days=1)
     ledger.create_sale(store="S01", lane="01", total_fee=77777, body="the next day")
@@ -243,7 +243,7 @@ def test_z_report_adds_up_the_business_day_from_sales_for_day(ledger, clock, cfg
             business_day=date(2026, 11, 27),
             printed_at=job.claimed_at,
             by_state=(
-                templates.StateTotal("AWAITING_PAYMENT", 1, 300),
+                templates.StateTotal("CLOSING", 1, 300),  # a day later: not payable in time, not closed
                 templates.StateTotal("PAID", 1, 4800),
                 templates.StateTotal("PARTLY_REFUNDED", 1, 1500),
                 templates.StateTotal("EXPIRED", 1, 800),

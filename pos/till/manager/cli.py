@@ -25,7 +25,7 @@ import re
 import sys
 import tomllib
 import unicodedata
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -122,7 +122,7 @@ def run_report(args: argparse.Namespace) -> int:
                 except OSError as exc:
                     print(f"pos report: {args.csv}: {exc.strerror or exc}", file=sys.stderr)
                     return EXIT_REFUSED
-        figures = report.day_figures(ledger, day, store=config.store.id, lane=lane)
+        figures = report.day_figures(ledger, day, store=config.store.id, lane=lane, now=_now())
     finally:
         ledger.close()
     if not to_stdout:
@@ -144,16 +144,23 @@ def _missing_ledger(config: Config) -> str | None:
     return None
 
 
+def _now() -> datetime:
+    """The moment a report is read: sales past their deadline then are "closing"."""
+    return datetime.now(UTC)
+
+
 def format_figures(figures: object, config: Config, w: Words) -> str:
     """The figures as a small table for a terminal (CJK-wide characters counted as two columns)."""
-    from pos.till.report import DayFigures
+    from pos.till.report import DayFigures, states_with_closing
 
     assert isinstance(figures, DayFigures)
     title = w("cli.report_title", store=config.store.name, day=figures.day.isoformat())
     if figures.lane:
         title += f"  {w('col.lane')} {figures.lane}"
     rows = [(w("col.state"), w("col.count"), w("col.amount"))]
-    rows += [(w.state(s.state), str(s.count), format_price(s.total_fee)) for s in figures.by_state]
+    rows += [
+        (w.state(state), str(count), format_price(fee)) for state, count, fee in states_with_closing(figures)
+    ]
     rows.append(
         (w("cli.total_line"), str(figures.count), format_price(sum(s.total_fee for s in figures.by_state)))
     )

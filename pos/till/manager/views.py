@@ -34,7 +34,7 @@ from markupsafe import Markup
 from pos.ledger import Flag, JobKind, LedgerError, SaleState
 from pos.ledger.models import PAID_STATES
 from pos.ledger.reconciliation import latest_reconciliation
-from pos.money import MoneyError, format_price, parse_yuan
+from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
 from pos.reconcile import reconcile_day
 from pos.till import report
 from pos.till.kept_csv import CsvRequest
@@ -278,7 +278,8 @@ def day_view() -> Response:
     shown = request.args.get("show", "all")
     if shown not in FILTERS:
         shown = "all"
-    figures = report.day_figures(service.ledger, day, store=store)
+    now = service.now()
+    figures = report.day_figures(service.ledger, day, store=store, now=now)
     if figures.count >= report.CSV_SPLIT_FROM:  # a big day: its CSV is written ahead, while the page is read
         service.kept_csv.prepare(_csv_request(service, day))
     states = [SaleState(shown)] if shown not in ("all", "flagged") else []
@@ -330,6 +331,8 @@ def day_view() -> Response:
         figures=figures,
         price=format_price,
         state_word=w.state,
+        line_word=lambda line: w.line_state(line, now),
+        closing=lambda line: line.closing(now),
         lines=lines,
         shown=shown,
         page=page,
@@ -557,7 +560,7 @@ def refund_sale(sale_id: int) -> Response:
     try:
         fee = parse_yuan(request.form.get("amount", "").strip().lstrip("￥¥"))
     except MoneyError as exc:
-        _notice("error", w("refund.bad_amount", problem=service.t(_money_problem(exc))))
+        _notice("error", w("refund.bad_amount", problem=service.t(_money_problem(exc), max=max_price())))
         return _back_to_day(day, **back)
     if fee > sale.refundable_fee:
         left = format_price(sale.refundable_fee)
@@ -585,6 +588,8 @@ def _refund_service() -> RefundService:
 
 
 def _money_problem(exc: MoneyError) -> str:
+    if isinstance(exc, AmountTooLarge):
+        return "money.too_large"
     text = str(exc).lower()
     if "zero" in text or "more than" in text:
         return "money.zero"
@@ -618,7 +623,7 @@ def _page_error(status: int, message: str) -> Response:
 def api_day() -> Response:
     service = till()
     day = _day_arg()
-    figures = report.day_figures(service.ledger, day, store=service.config.store.id)
+    figures = report.day_figures(service.ledger, day, store=service.config.store.id, now=service.now())
     return jsonify(
         date=day.isoformat(),
         count=figures.count,
@@ -627,6 +632,7 @@ def api_day() -> Response:
         refunded_fee=figures.refunded_fee,
         refund_pending_fee=figures.refund_pending_fee,
         net_fee=figures.net_fee,
+        closing={"count": figures.closing_count, "total_fee": figures.closing_fee},
         by_state={
             line.state.value: {"count": line.count, "total_fee": line.total_fee} for line in figures.by_state
         },

@@ -6,11 +6,15 @@ called the same thing on both sides of the till.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from pos.ledger import SaleState
 from pos.till.i18n import MESSAGES as TILL_MESSAGES
 from pos.till.i18n import STATUS_BY_STATE, check_language
+
+if TYPE_CHECKING:
+    from pos.till.report import SaleLine
 
 WORDS: dict[str, dict[str, str]] = {
     "title": {"zh-CN": "店长", "en": "Manager"},
@@ -245,6 +249,15 @@ class Words:
     def state(self, state: SaleState | str) -> str:
         """A sale state as the cashier's page names it (``已支付`` / ``Paid``)."""
         return self(f"status.{STATUS_BY_STATE[str(state)]}")
+
+    def line_state(self, line: SaleLine, now: datetime) -> str:
+        """A sale of the day view: its state, or "past deadline, closing" / "voiding" while its
+        order is being closed at WeChat (it is still AWAITING_PAYMENT in the ledger)."""
+        if line.closing(now):
+            return self("status.closing")
+        if line.void_requested and line.state is SaleState.AWAITING_PAYMENT:
+            return self("status.voiding")
+        return self.state(line.state)
 
     def states(self) -> dict[SaleState, str]:
         return {state: self.state(state) for state in SaleState}

@@ -16,6 +16,8 @@
   const byId = (id) => document.getElementById(id);
   const productsById = new Map(PRODUCTS.map((p) => [p.id, p]));
   const productsByBarcode = new Map(PRODUCTS.filter((p) => p.barcode).map((p) => [p.barcode, p]));
+  // A typed product id matches in any case ("latte" is LATTE), as everywhere in the till; barcodes exactly.
+  const productsByIdKey = new Map(PRODUCTS.map((p) => [p.id.toLowerCase(), p]));
 
   const state = {
     cart: [], // {product_id|null, name, price_fen, qty}
@@ -293,6 +295,11 @@
     const box = byId("qr");
     box.hidden = !showQr;
     byId("qr-hint").hidden = !showQr;
+    const link = byId("qr-link"); // only with [till] show_code_url (the demo): the QR's text
+    if (link) {
+      link.hidden = !showQr;
+      byId("qr-link-text").textContent = showQr ? sale.code_url : "";
+    }
     renderPrinterWarning();
     if (showQr && box.dataset.codeUrl !== sale.code_url) {
       box.dataset.codeUrl = sale.code_url;
@@ -413,7 +420,7 @@
   const scan = { buffer: "", last: 0, keyedBefore: "" };
 
   function handleCode(code) {
-    const product = productsByBarcode.get(code) || productsById.get(code);
+    const product = productsByBarcode.get(code) || productsByIdKey.get(code.toLowerCase());
     if (!product) {
       showBanner(t("page.unknown_barcode", { code }), "error", true);
       return;
