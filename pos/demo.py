@@ -227,17 +227,6 @@ def running_shop(
     sim_tls_port: int = 0,
 ) -> Iterator[DemoShop]:
     """Start simulator, listener and till (in that order) and stop them in reverse."""
-    from pos.ledger import open_ledger
-    from pos.listener.app import create_app as listener_app
-    from pos.listener.server import waitress_limits
-    from pos.sandbox.app import create_app as sim_app
-    from pos.sandbox.server import BackgroundServer
-    from pos.sandbox.settings import SimSettings
-    from pos.sandbox.tls import ClientCertGate, make_pki, server_context
-    from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
-    from pos.till.app import create_app as till_app
-    from pos.till.service import Till
-
     with ExitStack() as stack:
         # Every port first, so that a port in use is one line (pos.cli) and leaves no file behind.
         sockets = bind_demo_ports(
@@ -248,6 +237,17 @@ def running_shop(
         till_port, listener_port, sim_port, sim_tls_port = (
             sockets[name].getsockname()[1] for name in ("till", "listener", "sim", "sim_tls")
         )
+        from pos.ledger import open_ledger
+        from pos.listener.app import create_app as listener_app
+        from pos.listener.server import waitress_limits
+        from pos.sandbox.app import create_app as sim_app
+        from pos.sandbox.server import BackgroundServer
+        from pos.sandbox.settings import SimSettings
+        from pos.sandbox.tls import ClientCertGate, make_pki, server_context
+        from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
+        from pos.till.app import create_app as till_app
+        from pos.till.service import Till
+
         stack.enter_context(exclusive(directory))
         config_path = write_demo_config(
             directory,

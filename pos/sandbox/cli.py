@@ -49,12 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from waitress.server import create_server
-
-    from pos.sandbox.app import create_app
-    from pos.sandbox.settings import SimSettings
-    from pos.wechatpay import sign as signing
-
     if args.time_scale <= 0:
         print("pos sim: --time-scale must be more than 0")
         return 2
@@ -62,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"pos sim: --port must be 0..65535, not {args.port}")
         return 2
     merchant = pos_config.load(args.config).merchant
+    # The port first: a port in use is one line (pos.cli), before a --state file is read or made.
+    sock = bind(args.host, args.port, change="use --port", change_host="use --host")
+    from waitress.server import create_server
+
+    from pos.sandbox.app import create_app
+    from pos.sandbox.settings import SimSettings
+    from pos.wechatpay import sign as signing
+
     settings = SimSettings(
         appid=args.appid or merchant.appid,
         mch_id=args.mch_id or merchant.mch_id,
@@ -71,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
         callback_url=args.callback_url,
         refund_notify_url=args.refund_notify_url,
     )
-    # The port first: a port in use is one line (pos.cli), before a --state file is read or made.
-    sock = bind(args.host, args.port, change="use --port", change_host="use --host")
     try:
         app = create_app(settings=settings)
     except ValueError as exc:  # a state file that is not ours

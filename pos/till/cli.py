@@ -82,11 +82,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_till(args: argparse.Namespace) -> int:
-    from waitress.server import create_server
-
-    from pos.till.app import SERVER_OPTIONS, create_app
-    from pos.till.service import Till
-
     config = load(args.config)
     t = Translator(config.store.language)
     host = args.host or config.till.host
@@ -94,6 +89,11 @@ def run_till(args: argparse.Namespace) -> int:
     # The port first: a port in use is one line (pos.cli), before the data folder or the ledger exist.
     sock = bind(host, port, change="set [till] port or --port", change_host="set [till] host or --host")
     with sock:
+        from waitress.server import create_server
+
+        from pos.till.app import SERVER_OPTIONS, create_app
+        from pos.till.service import Till
+
         till = Till(config)
         try:
             server = create_server(
