@@ -101,6 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
     )
+    if not args.verbose:
+        # alembic says at INFO which plugins it loaded and which database it migrates, on every
+        # ledger opened: the ledger's own lines say what matters. (Until the command modules became
+        # light, python-escpos configured the root logger at WARNING on import, which hid this and
+        # every INFO line of ours: `-v` did nothing.)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

@@ -114,6 +114,16 @@ def test_commands_run_with_the_config_named_after_them(tmp_path, capsys):
     assert job.payload["product_id"] == "LATTE"
 
 
+def test_a_command_run_as_a_person_runs_it_prints_no_import_noise(tmp_path, run_pos):
+    """Libraries imported when the command runs, after logging is set up, must not add lines."""
+    config = write_shop_config(tmp_path)
+    open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}").close()
+    result = run_pos("report", "--config", config, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Net" in result.stdout
+    assert result.stderr == ""
+
+
 def test_set_password_writes_the_config_named_after_the_sub_sub_command(tmp_path, monkeypatch, capsys):
     config = write_shop_config(tmp_path)
     monkeypatch.delenv("POS_CONFIG", raising=False)

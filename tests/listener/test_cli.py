@@ -100,7 +100,11 @@ def test_pos_listen_serves_until_interrupted(tmp_path):
             process.kill()
             process.wait()
     assert process.returncode == 0  # Ctrl-C is a clean stop
-    assert "Traceback" not in process.stderr.read()
+    log = process.stderr.read()
+    assert "Traceback" not in log
+    # The key=value lines at INFO reach the journal (no library set the root logger up before pos did)
+    assert "level=INFO logger=pos.listener.cli event=listener_started" in log
+    assert "logger=alembic" not in log  # the migration's chatter only with -v
 
 
 def test_pos_listen_on_a_busy_port_says_so_in_one_line_and_makes_no_ledger(tmp_path, busy_port, run_pos):
