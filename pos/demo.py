@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from pos import config as pos_config
 from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID, Config
-from pos.ports import bind
+from pos.ports import bind_all
 
 if TYPE_CHECKING:  # imported when the demo runs, not for `pos --help` (see pos/cli.py)
     import requests
@@ -133,29 +132,6 @@ port = {listener_port}
 {products}"""
 
 
-DEMO_PORT_OPTIONS = {
-    "till": "--till-port",
-    "listener": "--listener-port",
-    "sim": "--sim-port",
-    "sim_tls": "--sim-tls-port",
-}
-
-
-def bind_demo_ports(**ports: int) -> dict[str, socket.socket]:
-    """A listening loopback socket for each of the demo's servers (``till=8700, ...``; 0 picks a free
-    port), or :class:`pos.ports.PortUnavailable` naming the busy one and its option. The demo binds
-    them before it writes anything, and its URLs (notify_url, api_base) name the ports it holds."""
-    sockets: dict[str, socket.socket] = {}
-    try:
-        for name, port in ports.items():
-            sockets[name] = bind("127.0.0.1", port, change=f"use {DEMO_PORT_OPTIONS[name]}")
-    except BaseException:
-        for sock in sockets.values():
-            sock.close()
-        raise
-    return sockets
-
-
 @contextmanager
 def exclusive(directory: Path) -> Iterator[None]:
     """Hold ``<dir>/.lock`` while the demo runs: two demos on one folder would share the ledger and
@@ -228,9 +204,16 @@ def running_shop(
 ) -> Iterator[DemoShop]:
     """Start simulator, listener and till (in that order) and stop them in reverse."""
     with ExitStack() as stack:
-        # Every port first, so that a port in use is one line (pos.cli) and leaves no file behind.
-        sockets = bind_demo_ports(
-            till=till_port, listener=listener_port, sim=sim_port, sim_tls=sim_tls_port
+        # Every port first (0 picks a free one), so that a port in use is one line (pos.cli) and
+        # leaves no file behind, and the URLs written into pos.toml name the ports held.
+        sockets = bind_all(
+            "127.0.0.1",
+            {
+                "till": (till_port, "use --till-port"),
+                "listener": (listener_port, "use --listener-port"),
+                "sim": (sim_port, "use --sim-port"),
+                "sim_tls": (sim_tls_port, "use --sim-tls-port"),
+            },
         )
         for sock in sockets.values():
             stack.callback(sock.close)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Mapping
 
 BACKLOG = 1024  # waitress's default: connections the kernel queues while every thread is busy
 
@@ -59,3 +60,17 @@ def bind(host: str, port: int, *, change: str, change_host: str = "") -> socket.
         about_host = exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror)
         hint = change_host if about_host and change_host else change
         raise PortUnavailable(f"cannot listen on {host}:{port}: {detail} ({hint})") from None
+
+
+def bind_all(host: str, wanted: Mapping[str, tuple[int, str]]) -> dict[str, socket.socket]:
+    """:func:`bind` for several servers at once, ``{name: (port, change)}`` -> ``{name: socket}``;
+    if one cannot be had, the ones already bound are closed and its :class:`PortUnavailable` raised."""
+    sockets: dict[str, socket.socket] = {}
+    try:
+        for name, (port, change) in wanted.items():
+            sockets[name] = bind(host, port, change=change)
+    except BaseException:
+        for sock in sockets.values():
+            sock.close()
+        raise
+    return sockets
