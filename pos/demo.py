@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,12 +31,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from pos import config as pos_config
 from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID, Config, write_secret_file
+from pos.ports import bind_all
+
+if TYPE_CHECKING:  # imported when the demo runs, not for `pos --help` (see pos/cli.py)
+    import requests
 
 log = logging.getLogger("pos.demo")
 
@@ -132,14 +133,6 @@ port = {listener_port}
 {products}"""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now, for ``--*-port 0``: the demo's URLs go into its config
-    (notify_url, api_base) before the servers start, so they must be known in advance."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def exclusive(directory: Path) -> Iterator[None]:
     """Hold ``<dir>/.lock`` while the demo runs: two demos on one folder would share the ledger and
@@ -211,31 +204,45 @@ def running_shop(
     sim_tls_port: int = 0,
 ) -> Iterator[DemoShop]:
     """Start simulator, listener and till (in that order) and stop them in reverse."""
-    from pos.ledger import open_ledger
-    from pos.listener.app import create_app as listener_app
-    from pos.listener.server import create_guarded_server, waitress_limits
-    from pos.sandbox.app import create_app as sim_app
-    from pos.sandbox.server import BackgroundServer
-    from pos.sandbox.settings import SimSettings
-    from pos.sandbox.tls import ClientCertGate, make_pki, server_context
-    from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
-    from pos.till.app import create_app as till_app
-    from pos.till.service import Till
-
-    till_port, listener_port, sim_port, sim_tls_port = (
-        port or free_port() for port in (till_port, listener_port, sim_port, sim_tls_port)
-    )
-    config_path = write_demo_config(
-        directory,
-        till_port=till_port,
-        listener_port=listener_port,
-        sim_port=sim_port,
-        sim_tls_port=sim_tls_port,
-        language=language,
-    )
-    manager_password = set_demo_manager_password(config_path)
-    config = pos_config.load(config_path)
     with ExitStack() as stack:
+        # Every port first (0 picks a free one), so that a port in use is one line (pos.cli) and
+        # leaves no file behind, and the URLs written into pos.toml name the ports held.
+        sockets = bind_all(
+            "127.0.0.1",
+            {
+                "till": (till_port, "use --till-port"),
+                "listener": (listener_port, "use --listener-port"),
+                "sim": (sim_port, "use --sim-port"),
+                "sim_tls": (sim_tls_port, "use --sim-tls-port"),
+            },
+        )
+        for sock in sockets.values():
+            stack.callback(sock.close)
+        till_port, listener_port, sim_port, sim_tls_port = (
+            sockets[name].getsockname()[1] for name in ("till", "listener", "sim", "sim_tls")
+        )
+        from pos.ledger import open_ledger
+        from pos.listener.app import create_app as listener_app
+        from pos.listener.server import create_guarded_server, waitress_limits
+        from pos.sandbox.app import create_app as sim_app
+        from pos.sandbox.server import BackgroundServer
+        from pos.sandbox.settings import SimSettings
+        from pos.sandbox.tls import ClientCertGate, make_pki, server_context
+        from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
+        from pos.till.app import create_app as till_app
+        from pos.till.service import Till
+
+        stack.enter_context(exclusive(directory))
+        config_path = write_demo_config(
+            directory,
+            till_port=till_port,
+            listener_port=listener_port,
+            sim_port=sim_port,
+            sim_tls_port=sim_tls_port,
+            language=language,
+        )
+        manager_password = set_demo_manager_password(config_path)
+        config = pos_config.load(config_path)
         settings = SimSettings(
             appid=config.merchant.appid,
             mch_id=config.merchant.mch_id,
@@ -247,12 +254,12 @@ def running_shop(
         sim_application = sim_app(settings=settings)
         sim = sim_application.extensions["pos_sim"]
         stack.callback(sim.close)
-        sim_server = BackgroundServer(sim_application, port=sim_port).start()
+        sim_server = BackgroundServer(sim_application, sock=sockets["sim"]).start()
         stack.callback(sim_server.stop)
         pki = make_pki(directory.resolve() / "certs", mch_id=config.merchant.mch_id)
         sim_tls_server = BackgroundServer(
             ClientCertGate(sim_application, config.merchant.mch_id),
-            port=sim_tls_port,
+            sock=sockets["sim_tls"],
             ssl_context=server_context(pki),
         ).start()
         stack.callback(sim_tls_server.stop)
@@ -265,14 +272,14 @@ def running_shop(
         stack.callback(listener_ledger.close)
         listener_server = BackgroundServer(
             listener_app(config, listener_ledger, checkout=till.checkout),
-            port=listener_port,
+            sock=sockets["listener"],
             make_server=create_guarded_server,  # served as `pos listen` serves it: deadline and all
             **waitress_limits(config.listener),
         ).start()
         stack.callback(listener_server.stop)
 
         till.start()
-        till_server = BackgroundServer(till_app(till), port=till_port, **TILL_SERVER_OPTIONS).start()
+        till_server = BackgroundServer(till_app(till), sock=sockets["till"], **TILL_SERVER_OPTIONS).start()
         stack.callback(till_server.stop)
         yield DemoShop(
             config=config,
@@ -331,17 +338,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"pos demo: --{name.replace('_', '-')} must be 0..65535, not {port}")
             return 2
     try:
-        with (
-            exclusive(directory),
-            running_shop(
-                directory,
-                till_port=args.till_port,
-                listener_port=args.listener_port,
-                sim_port=args.sim_port,
-                sim_tls_port=args.sim_tls_port,
-                language=args.language,
-            ) as shop,
-        ):
+        with running_shop(
+            directory,
+            till_port=args.till_port,
+            listener_port=args.listener_port,
+            sim_port=args.sim_port,
+            sim_tls_port=args.sim_tls_port,
+            language=args.language,
+        ) as shop:
             log_path = log_to_file(directory, verbose=getattr(args, "verbose", False))
             print(banner(shop), flush=True)
             print(f"  log                 {log_path}", flush=True)
@@ -380,6 +384,8 @@ class ShiftFailed(RuntimeError):
 
 def auto_shift(shop: DemoShop, *, timeout: float = 30.0) -> int:
     """Five sales, each ending a different way, through the same HTTP API the cashier's page uses."""
+    import requests
+
     http = requests.Session()
     api = shop.till_url + "/api"
     simulator = shop.sim_url + "/_sim"

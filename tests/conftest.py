@@ -7,10 +7,12 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +256,30 @@ def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
     finally:
         opened.close()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A loopback port another program holds (bound and listening) while the test runs."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        yield holder.getsockname()[1]
+
+
+@pytest.fixture
+def run_pos() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_pos(*args, cwd=DIR)``: ``pos ARGS`` as a person runs it, a new process in ``cwd``;
+    returns its exit code, stdout and stderr."""
+
+    def run(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pos.cli", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    return run

@@ -17,6 +17,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import pytest
 import requests
 
 
@@ -188,3 +189,24 @@ def test_interactive_demo_serves_the_three_urls_and_stops_on_sigterm(tmp_path):
     for port in ports:  # every server let go of its port
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_demo_on_a_busy_port_says_so_in_one_line_and_creates_nothing(tmp_path, busy_port, run_pos):
+    ports = ["--listener-port", "0", "--sim-port", "0", "--sim-tls-port", "0"]
+    result = run_pos("demo", "--dir", "pos-demo", "--till-port", str(busy_port), *ports, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == f"pos: port {busy_port} is in use (use --till-port)\n"
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # no pos-demo/, no pos.sqlite3: every port is bound first
+
+
+@pytest.mark.parametrize("option", ["--listener-port", "--sim-port", "--sim-tls-port"])
+def test_demo_names_whichever_of_its_ports_is_busy(tmp_path, busy_port, capsys, option):
+    from pos.cli import main
+
+    ports = {name: "0" for name in ("--till-port", "--listener-port", "--sim-port", "--sim-tls-port")}
+    ports[option] = str(busy_port)
+    argv = ["demo", "--dir", str(tmp_path / "pos-demo"), *(word for pair in ports.items() for word in pair)]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == f"pos: port {busy_port} is in use (use {option})\n"
+    assert list(tmp_path.iterdir()) == []

@@ -18,11 +18,20 @@ lines), :mod:`.server` (waitress settings, and the whole-request deadline slow
 clients meet), :mod:`.cli` (``pos listen``, ``pos label``).
 """
 
-from pos.listener.app import create_app
-from pos.listener.modeone import ScanCallbacks
-from pos.listener.notify import PaymentNotices
-from pos.listener.reply import Reply
-from pos.listener.server import build_server
+from pos.lazy import lazy_exports
+
+# Loaded when first asked for: ``pos.listener.cli`` lives in this package and must import without
+# Flask and the ledger, for ``pos --help`` (see pos/cli.py and pos/lazy.py).
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "PaymentNotices": "pos.listener.notify",
+        "Reply": "pos.listener.reply",
+        "ScanCallbacks": "pos.listener.modeone",
+        "build_server": "pos.listener.server",
+        "create_app": "pos.listener.app",
+    },
+)
 
 __all__ = [
     "PaymentNotices",

@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 
 from pos import config as pos_config
+from pos.ports import bind
 
 log = logging.getLogger("pos.listener.cli")
 
@@ -82,27 +84,28 @@ def cmd_listen(args: argparse.Namespace) -> int:
     workers = config.listener.workers if args.workers is None else args.workers
     if not 1 <= workers <= 16:
         return _fail(f"--workers must be 1..16, not {workers}", EXIT_USAGE)
-    ledger = _open_ledger(config, busy_timeout_ms=BUSY_TIMEOUT_MS)  # migrated here, once
-    if isinstance(ledger, str):
-        return _fail(ledger, EXIT_UNAVAILABLE)
     host = args.host or config.listener.host
-    if workers == 1:
-        return _listen_here(config, ledger, host, port)
-    ledger.close()  # each worker opens its own, after the fork
-    return _listen_in_processes(config, host, port, workers)
+    # The port first: a port in use is one line (pos.cli) and leaves no new ledger file behind.
+    sock = bind(
+        host, port, change="set [listener] port or --port", change_host="set [listener] host or --host"
+    )
+    with sock:
+        ledger = _open_ledger(config, busy_timeout_ms=BUSY_TIMEOUT_MS)  # migrated here, once
+        if isinstance(ledger, str):
+            return _fail(ledger, EXIT_UNAVAILABLE)
+        if workers == 1:
+            return _listen_here(config, ledger, sock, host)
+        ledger.close()  # each worker opens its own, after the fork
+        return _listen_in_processes(config, sock, host, workers)
 
 
-def _listen_here(config: pos_config.Config, ledger, host: str, port: int) -> int:
+def _listen_here(config: pos_config.Config, ledger, sock: socket.socket, host: str) -> int:
     """One process: this one."""
     from pos.listener.app import create_app
     from pos.listener.server import build_server
 
     try:
-        app = create_app(config, ledger)
-        try:
-            server = build_server(app, config.listener, host=host, port=port)
-        except OSError as exc:
-            return _fail(f"cannot listen on {host}:{port}: {exc.strerror}", 1)
+        server = build_server(create_app(config, ledger), config.listener, sockets=[sock])
         _started(config, host, server.effective_port, workers=1)
         try:
             server.run()
@@ -114,14 +117,9 @@ def _listen_here(config: pos_config.Config, ledger, host: str, port: int) -> int
     return EXIT_OK
 
 
-def _listen_in_processes(config: pos_config.Config, host: str, port: int, workers: int) -> int:
+def _listen_in_processes(config: pos_config.Config, sock: socket.socket, host: str, workers: int) -> int:
     """``workers`` processes on one socket (see pos.listener.workers)."""
-    from pos.listener.workers import listening_socket, serve_in_processes
-
-    try:
-        sock = listening_socket(host, port)
-    except OSError as exc:
-        return _fail(f"cannot listen on {host}:{port}: {exc.strerror}", 1)
+    from pos.listener.workers import serve_in_processes
 
     def serve(number: int) -> None:  # in a worker process
         from pos.listener.app import create_app
@@ -140,9 +138,8 @@ def _listen_in_processes(config: pos_config.Config, host: str, port: int, worker
         finally:
             ledger.close()
 
-    with sock:
-        _started(config, host, sock.getsockname()[1], workers=workers)
-        code = serve_in_processes(workers, serve)
+    _started(config, host, sock.getsockname()[1], workers=workers)
+    code = serve_in_processes(workers, serve)
     log.info("event=listener_stopped")
     return EXIT_OK if code == 0 else EXIT_UNAVAILABLE
 

@@ -26,31 +26,15 @@ import ctypes
 import logging
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable
 from types import FrameType
 
+from pos.ports import BACKLOG, listening_socket  # noqa: F401  (re-exported: the socket the workers share)
+
 log = logging.getLogger("pos.listener.workers")
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-BACKLOG = 1024  # waitress's default: connections the kernel queues while every worker is busy
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound, listening TCP socket for ``host:port`` (IPv4 or IPv6), as waitress would make it."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(BACKLOG)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 def serve_in_processes(count: int, serve: Callable[[int], None]) -> int:

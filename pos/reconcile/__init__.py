@@ -16,15 +16,23 @@ The match itself is :mod:`pos.reconcile.matcher` (pure), the run
 :mod:`pos.reconcile.slip`, the command :mod:`pos.reconcile.cli`.
 """
 
-from pos.ledger.reconciliation import (
-    Difference,
-    DifferenceKind,
-    Reconciliation,
-    ReconciliationStatus,
-    latest_reconciliation,
+from pos.lazy import lazy_exports
+
+# Loaded when first asked for: ``pos.reconcile.cli`` lives in this package and must import without
+# the ledger and SQLAlchemy, for ``pos --help`` (see pos/cli.py and pos/lazy.py).
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Difference": "pos.ledger.reconciliation",
+        "DifferenceKind": "pos.ledger.reconciliation",
+        "Reconciliation": "pos.ledger.reconciliation",
+        "ReconciliationStatus": "pos.ledger.reconciliation",
+        "latest_reconciliation": "pos.ledger.reconciliation",
+        "queue_print": "pos.reconcile.slip",
+        "reconcile_day": "pos.reconcile.runner",
+        "slip_rows": "pos.reconcile.slip",
+    },
 )
-from pos.reconcile.runner import reconcile_day
-from pos.reconcile.slip import queue_print, slip_rows
 
 __all__ = [
     "Difference",

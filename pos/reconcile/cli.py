@@ -19,21 +19,25 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pos.config import Config, ConfigError, load
-from pos.ledger.reconciliation import Reconciliation, ReconciliationStatus
 from pos.money import format_price
+
+if TYPE_CHECKING:  # the ledger is imported when the command runs, not for `pos --help`
+    from pos.ledger.reconciliation import Reconciliation
 
 EXIT_MATCHED = 0
 EXIT_DIFFERENCES = 1
 EXIT_USAGE = 2
 EXIT_NO_BILL_YET = 3
+# By pos.ledger.reconciliation.ReconciliationStatus (a StrEnum: its values compare equal to these).
 EXIT_CODES = {
-    ReconciliationStatus.MATCHED: EXIT_MATCHED,
-    ReconciliationStatus.NO_BILL: EXIT_MATCHED,
-    ReconciliationStatus.DIFFERENCES: EXIT_DIFFERENCES,
-    ReconciliationStatus.NOT_READY: EXIT_NO_BILL_YET,
-    ReconciliationStatus.ERROR: EXIT_NO_BILL_YET,
+    "matched": EXIT_MATCHED,
+    "no_bill": EXIT_MATCHED,
+    "differences": EXIT_DIFFERENCES,
+    "not_ready": EXIT_NO_BILL_YET,
+    "error": EXIT_NO_BILL_YET,
 }
 
 
@@ -55,12 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "--config",
-        metavar="FILE",
-        default=argparse.SUPPRESS,  # `pos --config FILE reconcile` works too; this spelling must not undo it
-        help="the TOML config file (as `pos --config`)",
-    )
-    parser.add_argument(
         "--date",
         type=_day,
         metavar="YYYY-MM-DD",
@@ -79,12 +77,13 @@ def run_reconcile(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from pos.ledger import LedgerError, open_ledger
+    from pos.ledger.reconciliation import ReconciliationStatus
     from pos.reconcile.runner import reconcile_day
     from pos.reconcile.slip import queue_print
     from pos.wechatpay import WeChatPayClient
 
     try:
-        config = load(getattr(args, "config", None))
+        config = load(args.config)
     except ConfigError as exc:
         return _usage(f"configuration error: {exc}")
     today = datetime.now(config.store.zone).date()

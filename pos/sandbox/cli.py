@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from pos import config as pos_config
-from pos.wechatpay import sign as signing
+from pos.ports import bind
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,12 +19,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the local WeChat Pay v2 simulator",
         description="A faithful WeChat Pay v2 simulator on loopback: the real API paths, signatures "
         "and notifications, plus a customer's phone page at /_sim/phone.",
-    )
-    parser.add_argument(
-        "--config",
-        metavar="FILE",
-        default=argparse.SUPPRESS,  # `pos --config FILE sim` works too; this spelling must not undo it
-        help="take the merchant identity from this TOML config's [merchant] section",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8702, help="port to listen on (default 8702)")
@@ -55,9 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pos.sandbox.app import create_app
-    from pos.sandbox.settings import SimSettings
-
     if args.time_scale <= 0:
         print("pos sim: --time-scale must be more than 0")
         return 2
@@ -65,6 +56,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"pos sim: --port must be 0..65535, not {args.port}")
         return 2
     merchant = pos_config.load(args.config).merchant
+    # The port first: a port in use is one line (pos.cli), before a --state file is read or made.
+    sock = bind(args.host, args.port, change="use --port", change_host="use --host")
+    from waitress.server import create_server
+
+    from pos.sandbox.app import create_app
+    from pos.sandbox.settings import SimSettings
+    from pos.wechatpay import sign as signing
+
     settings = SimSettings(
         appid=args.appid or merchant.appid,
         mch_id=args.mch_id or merchant.mch_id,
@@ -77,15 +76,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         app = create_app(settings=settings)
     except ValueError as exc:  # a state file that is not ours
+        sock.close()
         print(f"pos sim: {exc}")
         return 2
-    from waitress.server import create_server
-
-    try:
-        server = create_server(app, host=args.host, port=args.port, threads=8)
-    except OSError as exc:
-        print(f"pos sim: cannot listen on {args.host}:{args.port} ({exc.strerror}); try another --port")
-        return 1
+    server = create_server(app, sockets=[sock], threads=8)
     base_url = f"http://{args.host}:{server.effective_port}"  # type: ignore[union-attr]
     print(f"WeChat Pay v2 simulator at {base_url}  (sandbox: {base_url}/sandboxnew)")
     print(f"  appid      {settings.appid}")

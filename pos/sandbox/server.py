@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -36,8 +37,17 @@ class _QuietHandler(WSGIRequestHandler):
 class _TlsServer:
     """werkzeug's threaded WSGI server over ``ssl_context``, run and stopped like waitress."""
 
-    def __init__(self, app, host: str, port: int, ssl_context: ssl.SSLContext) -> None:
-        self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    def __init__(
+        self, app, host: str, port: int, ssl_context: ssl.SSLContext, sock: socket.socket | None = None
+    ) -> None:
+        if sock is None:
+            self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+        else:  # serve a socket bound before (werkzeug takes a duplicate of it; ours is closed)
+            host, port = sock.getsockname()[:2]
+            with sock:
+                self._server = make_server(
+                    host, port, app, threaded=True, request_handler=_QuietHandler, fd=sock.fileno()
+                )
         # werkzeug would wrap the socket so that accept() does the handshake, in the one thread that
         # accepts: a client that connects and stays silent would stall every other. Here the
         # handshake happens on the first read, in the connection's own thread, under its timeout.
@@ -64,7 +74,9 @@ class _TlsServer:
 
 class BackgroundServer:
     """A server on ``host:port`` (0 = any free port) running in a daemon thread: waitress for
-    plain HTTP, werkzeug's threaded server when ``ssl_context`` is given (``base_url`` is https)."""
+    plain HTTP, werkzeug's threaded server when ``ssl_context`` is given (``base_url`` is https).
+    With ``sock`` (a listening socket, see :func:`pos.ports.bind`) it serves that socket instead
+    of binding one: the demo binds every port before it writes a file."""
 
     def __init__(
         self,
@@ -74,21 +86,26 @@ class BackgroundServer:
         *,
         threads: int = 8,
         ssl_context: ssl.SSLContext | None = None,
+        sock: socket.socket | None = None,
         make_server: Callable[..., Any] = create_server,
         **waitress_options: Any,
     ) -> None:
         """``waitress_options`` go to waitress as they are (e.g. the listener's limits, so a demo or a
         test serves the listener exactly as ``pos listen`` does); not with ``ssl_context``.
+        ``sock`` is a socket already bound (see :mod:`pos.ports`), else ``host`` and ``port`` are.
         ``make_server`` builds the waitress server (``create_server``'s signature), e.g. the
         listener's :func:`pos.listener.server.create_guarded_server`."""
+        if sock is not None:
+            host = sock.getsockname()[0]
         self.host = host
         self._tls: _TlsServer | None = None
         if ssl_context is not None:
-            self._tls = _TlsServer(app, host, port, ssl_context)
+            self._tls = _TlsServer(app, host, port, ssl_context, sock)
             self.port = self._tls.port
             return
         settings = {"threads": threads, "clear_untrusted_proxy_headers": True, **waitress_options}
-        self._server = make_server(app, host=host, port=port, **settings)
+        address: dict[str, Any] = {"sockets": [sock]} if sock is not None else {"host": host, "port": port}
+        self._server = make_server(app, **address, **settings)
         self.host = host
         self.port: int = self._server.effective_port  # type: ignore[union-attr]
         self._thread = threading.Thread(target=self._run, name=f"waitress-{self.port}", daemon=True)

@@ -21,13 +21,15 @@ import re
 import signal
 import sys
 import time
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from pos.config import load
 from pos.money import MoneyError, format_price, parse_yuan
+from pos.ports import bind
 from pos.till.i18n import MESSAGES, Translator
+
+if TYPE_CHECKING:  # requests is imported when `pos sale` runs, not for `pos --help`
+    import requests
 
 EXIT_PAID = 0
 EXIT_NOT_PAID = 1
@@ -84,32 +86,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_till(args: argparse.Namespace) -> int:
-    from waitress.server import create_server
-
-    from pos.till.app import SERVER_OPTIONS, create_app
-    from pos.till.service import Till
-
     config = load(args.config)
     t = Translator(config.store.language)
     host = args.host or config.till.host
     port = config.till.port if args.port is None else args.port
-    till = Till(config)
-    try:
-        server = create_server(
-            create_app(till), host=host, port=port, threads=max(1, args.threads), **SERVER_OPTIONS
-        )
-        till.start()
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
-        print(t("cli.serving", url=f"http://{shown}:{server.effective_port}/"), flush=True)  # type: ignore[union-attr]
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+    # The port first: a port in use is one line (pos.cli), before the data folder or the ledger exist.
+    sock = bind(host, port, change="set [till] port or --port", change_host="set [till] host or --host")
+    with sock:
+        from waitress.server import create_server
+
+        from pos.till.app import SERVER_OPTIONS, create_app
+        from pos.till.service import Till
+
+        till = Till(config)
         try:
-            server.run()
-        except KeyboardInterrupt:
-            pass
+            server = create_server(
+                create_app(till), sockets=[sock], threads=max(1, args.threads), **SERVER_OPTIONS
+            )
+            till.start()
+            shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+            print(t("cli.serving", url=f"http://{shown}:{server.effective_port}/"), flush=True)  # type: ignore[union-attr]
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+            try:
+                server.run()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                server.close()
         finally:
-            server.close()
-    finally:
-        till.stop()
+            till.stop()
     print(t("cli.stopped"), flush=True)
     return 0
 
@@ -173,6 +178,8 @@ def _default_url(host: str, port: int) -> str:
 
 
 def run_sale(args: argparse.Namespace) -> int:
+    import requests
+
     config = load(args.config)
     t = Translator(config.store.language)
     base = (args.url or _default_url(config.till.host, config.till.port)).rstrip("/")
@@ -207,6 +214,8 @@ def _wait(
     http: requests.Session, base: str, sale: dict[str, Any], t: Translator, timeout: float | None
 ) -> int:
     """Print each status until the sale is final; Ctrl-C stops waiting (nothing is voided)."""
+    import requests
+
     deadline = None if timeout is None else time.monotonic() + timeout
     shown = None
     warned = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -115,13 +116,81 @@ def test_pos_listen_serves_until_interrupted(tmp_path):
             process.kill()
             process.wait()
     assert process.returncode == 0  # Ctrl-C is a clean stop
-    assert "Traceback" not in process.stderr.read()
+    log = process.stderr.read()
+    assert "Traceback" not in log
+    # The key=value lines at INFO reach the journal (no library set the root logger up before pos did)
+    assert "level=INFO logger=pos.listener.cli event=listener_started" in log
+    assert "logger=alembic" not in log  # the migration's chatter only with -v
 
 
-def test_pos_listen_reports_a_busy_port(tmp_path, capsys, serve):
-    from flask import Flask
-
-    busy = serve(Flask("busy"))
+def test_pos_listen_on_a_busy_port_says_so_in_one_line_and_makes_no_ledger(tmp_path, busy_port, run_pos):
     config = write_config(tmp_path)
-    assert main(["--config", str(config), "listen", "--port", str(busy.port)]) == 1
-    assert f"cannot listen on 127.0.0.1:{busy.port}" in capsys.readouterr().err
+    before = sorted(tmp_path.rglob("*"))
+    result = run_pos("--config", str(config), "listen", "--port", str(busy_port), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == f"pos: port {busy_port} is in use (set [listener] port or --port)\n"
+    assert sorted(tmp_path.rglob("*")) == before  # no pos.sqlite3: the port is bound first
+
+
+def test_pos_listen_with_workers_on_a_busy_port_is_the_same_line(tmp_path, busy_port, capsys):
+    config = write_config(tmp_path)
+    assert main(["--config", str(config), "listen", "--port", str(busy_port), "--workers", "2"]) == 1
+    assert capsys.readouterr().err == f"pos: port {busy_port} is in use (set [listener] port or --port)\n"
+    assert not (tmp_path / "pos.sqlite3").exists()
+
+
+# Runs `pos listen` in a fresh interpreter through its real entry point; once /healthz answers (the
+# ledger open, the app built, waitress serving), a thread prints the modules the process holds.
+LISTENER_PROBE = r"""
+import io, json, os, re, sys, threading, time, urllib.request
+from pos.cli import main
+
+real_stdout, sys.stdout = sys.stdout, io.StringIO()
+
+def report_when_serving():
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = re.search(r"http://[0-9.]+:[0-9]+", sys.stdout.getvalue())
+        if found:
+            try:
+                health = urllib.request.urlopen(found.group(0) + "/healthz", timeout=5).read().decode()
+            except OSError:
+                health = None
+            if health is not None:
+                real_stdout.write(json.dumps({"healthz": health, "modules": sorted(sys.modules)}))
+                real_stdout.flush()
+                os._exit(0)
+        time.sleep(0.05)
+    os._exit(3)
+
+threading.Thread(target=report_when_serving, daemon=True).start()
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_the_serving_listener_holds_no_printer_and_no_manager_pages(tmp_path):
+    """The internet-facing process carries Flask and the ledger, and nothing of the till's."""
+    config = write_config(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", LISTENER_PROBE, "--config", str(config), "listen", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["healthz"] == "ok\n"
+    modules = set(report["modules"])
+    assert {"flask", "waitress", "pos.listener.app", "pos.ledger.ledger"} <= modules  # it does see
+    assert "pos.till.manager.cli" in modules  # registered for `pos --help`: light by design
+    carried = {name for name in modules if name.split(".")[0] in ("PIL", "escpos", "qrcode")}
+    carried |= modules & {
+        "pos.till.manager.views",  # the manager's pages and their blueprint
+        "pos.till.app",
+        "pos.till.service",
+        "pos.till.spooler",
+        "pos.printing.encoder",
+        "pos.receipts.templates",
+        "pos.sandbox.app",
+    }
+    assert carried == set()

@@ -90,3 +90,12 @@ def test_pos_sim_refuses_a_bad_time_scale():
         timeout=30,
     )
     assert result.returncode == 2 and "--time-scale" in result.stdout
+
+
+def test_sim_on_a_busy_port_says_so_in_one_line_and_writes_no_state(tmp_path, busy_port, run_pos):
+    state = tmp_path / "sim.json"
+    result = run_pos("sim", "--port", str(busy_port), "--state", str(state), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == f"pos: port {busy_port} is in use (use --port)\n"
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []

@@ -284,3 +284,31 @@ def test_pos_till_refuses_a_raster_font_without_the_slips_characters(sim, tmp_pa
     (line,) = err.strip().splitlines()
     assert "configuration error" in line and "[printer] raster_font" in line and latin_font in line
     assert "拿" in line and "￥" in line  # the product's name and the yuan sign are missing
+
+
+def test_pos_till_on_a_busy_port_says_so_in_one_line_and_creates_nothing(tmp_path, busy_port, run_pos):
+    shop = tmp_path / "shop"
+    config = write_config(
+        tmp_path / "pos.toml",
+        f"""
+[database]
+url = "sqlite:///{shop / "pos.sqlite3"}"
+
+[printer]
+device = "dir:{shop / "printer"}"
+
+[till]
+port = {busy_port}
+data_dir = "{shop}"
+""",
+    )
+    result = run_pos("--config", str(config), "till", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == f"pos: port {busy_port} is in use (set [till] port or --port)\n"
+    assert sorted(tmp_path.iterdir()) == [config]  # neither the data folder nor the ledger: bound first
+
+    result = run_pos("--config", str(config), "till", "--port", "0", "--host", "192.0.2.1", cwd=tmp_path)
+    assert result.returncode == 1  # TEST-NET-1 is no address of this machine
+    assert result.stderr.startswith("pos: cannot listen on 192.0.2.1:0: ")
+    assert result.stderr.endswith("(set [till] host or --host)\n") and "Traceback" not in result.stderr
+    assert sorted(tmp_path.iterdir()) == [config]

@@ -3,6 +3,10 @@
 ``pos.till.app.create_app`` registers :data:`bp`; the listener's app never does.
 """
 
-from pos.till.manager.views import bp
+from pos.lazy import lazy_exports
+
+# Loaded when first asked for: ``pos.till.manager.cli`` lives in this package and must import
+# without Flask, for ``pos --help`` (see pos/cli.py and pos/lazy.py).
+__getattr__ = lazy_exports(__name__, {"bp": "pos.till.manager.views"})
 
 __all__ = ["bp"]

@@ -27,13 +27,13 @@ import tomllib
 import unicodedata
 from datetime import UTC, date, datetime
 from pathlib import Path
-
-from sqlalchemy.engine import make_url
+from typing import TYPE_CHECKING
 
 from pos.config import Config, ConfigError, load, write_secret_file
 from pos.money import format_price
-from pos.till.manager.auth import MIN_PASSWORD, hash_password
-from pos.till.manager.words import Words
+
+if TYPE_CHECKING:  # imported when a command runs, not for `pos --help` (see pos/cli.py)
+    from pos.till.manager.words import Words
 
 EXIT_OK = 0
 EXIT_REFUSED = 2
@@ -82,6 +82,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def run_report(args: argparse.Namespace) -> int:
     from pos.ledger import business_date, open_ledger
     from pos.till import report
+    from pos.till.manager.words import Words
 
     config = load(args.config)
     w = Words(config.store.language)
@@ -138,6 +139,8 @@ def run_report(args: argparse.Namespace) -> int:
 
 def _missing_ledger(config: Config) -> str | None:
     """A SQLite ledger file that does not exist is a wrong --config, not an empty day."""
+    from sqlalchemy.engine import make_url
+
     url = make_url(config.database.url)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).expanduser().exists():
         return f"no ledger at {url.database} (is --config the till's config file?)"
@@ -199,6 +202,8 @@ def _right(text: str, width: int) -> str:
 
 
 def run_set_password(args: argparse.Namespace) -> int:
+    from pos.till.manager.auth import hash_password
+
     target = args.config or os.environ.get("POS_CONFIG")
     if not args.print and not target:
         print(
@@ -232,6 +237,8 @@ def run_set_password(args: argparse.Namespace) -> int:
 
 
 def _read_password(from_stdin: bool) -> str | None:
+    from pos.till.manager.auth import MIN_PASSWORD
+
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
