@@ -148,7 +148,7 @@ class WeChatPayV3Client:
                     method, url, data=body if method != "GET" else None, headers=headers,
                     timeout=self.timeout, allow_redirects=False,
                 )  # fmt: skip
-            except requests.Timeout as exc:
+            except requests.Timeout:
                 error: TransportError = TransportTimeout(f"{signed_url}: no answer in {self.timeout}s")
             except requests.RequestException as exc:
                 error = TransportError(f"{signed_url}: {type(exc).__name__}: {exc}")
@@ -306,7 +306,7 @@ class WeChatPayV3Client:
         return results.refund_status(self._call("GET", path, names={"RESOURCE_NOT_EXISTS": "REFUNDNOTEXIST"}))
 
     def trade_bill(self, bill_date: date | str, bill_type: str = "ALL", gzip: bool = True) -> BillLink:
-        """``GET /v3/bill/tradebill``; NoBill, BillNotReady as in v2 (NO_STATEMENT_EXIST, STATEMENT_CREATING)."""
+        """``GET /v3/bill/tradebill``; NoBill, BillNotReady as v2 (NO_STATEMENT_EXIST, STATEMENT_CREATING)."""
         if bill_type not in BILL_TYPES:
             raise ValueError(f"bill_type must be one of {', '.join(BILL_TYPES)}, not {bill_type!r}")
         day = _bill_day(bill_date)
