@@ -12,7 +12,7 @@ Test knobs
   ``GET/POST /_sim/faults``         notification fault switches (see settings.Faults)
   ``GET/DELETE /_sim/notifications`` every delivery attempt and its outcome / clear the log
   ``GET /_sim/orders``              the orders, as JSON
-  ``GET /_sim/``                    who the simulator accepts (appid, mch_id, key, sign types)
+  ``GET /_sim/``                    who the simulator accepts (appid, mch_id, key, sign types; v3 keys)
 
 Errors are JSON ``{"error": code, "message": text}`` with a 4xx status.
 """
@@ -73,6 +73,8 @@ def build_blueprint(sim: Simulator) -> Blueprint:
             callback_url=s.callback_url,
             time_scale=s.time_scale,
             now=sim.clock.now(),
+            v3=sim.v3.identity.public(),  # API v3: mchid, apiv3_key, keys and ids (see v3keys)
+            **sim.v3.identity.public(),
         )
 
     # -- the customer's phone -----------------------------------------------------------------
