@@ -33,10 +33,16 @@ def v3_client(sim: RunningSimulator, verifier: Verifier | None = None, **options
     if verifier is None:
         verifier = Verifier.public_key(v3["wechatpay_public_key_id"], v3["wechatpay_public_key"])
     settings = {
-        "mchid": v3["mchid"], "appid": v3["appid"], "private_key": v3["merchant_private_key"],
-        "serial_no": v3["merchant_serial_no"], "apiv3_key": v3["apiv3_key"], "verifier": verifier,
-        "api_base": sim.base_url, "timeout": 5, "backoff": 0,
-    }  # fmt: skip
+        "mchid": v3["mchid"],
+        "appid": v3["appid"],
+        "private_key": v3["merchant_private_key"],
+        "serial_no": v3["merchant_serial_no"],
+        "apiv3_key": v3["apiv3_key"],
+        "verifier": verifier,
+        "api_base": sim.base_url,
+        "timeout": 5,
+        "backoff": 0,
+    }
     return WeChatPayV3Client(**{**settings, **options})
 
 

@@ -33,10 +33,14 @@ def trade_no() -> str:
 
 def order(client: WeChatPayV3Client, merchant, out_trade_no: str, total_fee: int = 1250):
     return client.unified_order(
-        out_trade_no=out_trade_no, total_fee=total_fee, body="演示小店-咖啡", notify_url=merchant.url + "/notify",
-        spbill_create_ip="127.0.0.1", time_expire=datetime.now(BEIJING) + timedelta(minutes=15),
+        out_trade_no=out_trade_no,
+        total_fee=total_fee,
+        body="演示小店-咖啡",
+        notify_url=merchant.url + "/notify",
+        spbill_create_ip="127.0.0.1",
+        time_expire=datetime.now(BEIJING) + timedelta(minutes=15),
         attach="till-01",
-    )  # fmt: skip
+    )
 
 
 def sim_today(sim):
@@ -55,15 +59,22 @@ def test_order_query_both_ways_refund_and_bill(sim, merchant, helpers):
     by_id = client.query_order(transaction_id=transaction_id)
     by_no = client.query_order(out_trade_no=no)
     for status in (by_id, by_no):
-        assert (status.out_trade_no, status.trade_state, status.transaction_id) == (no, "SUCCESS", transaction_id)
+        assert (status.out_trade_no, status.trade_state, status.transaction_id) == (
+            no,
+            "SUCCESS",
+            transaction_id,
+        )
         assert (status.total_fee, status.cash_fee, status.attach) == (1250, 1250, "till-01")
         assert status.time_end is not None and status.time_end.utcoffset() == timedelta(hours=8)
         assert status.openid and status.fields["payer.openid"] == status.openid
 
-    accepted = client.refund(out_refund_no=no + "R1", total_fee=1250, refund_fee=250, out_trade_no=no,
-                             refund_desc="少找零")  # fmt: skip
+    accepted = client.refund(
+        out_refund_no=no + "R1", total_fee=1250, refund_fee=250, out_trade_no=no, refund_desc="少找零"
+    )
     assert (accepted.refund_fee, accepted.total_fee, accepted.transaction_id) == (250, 1250, transaction_id)
-    again = client.refund(out_refund_no=no + "R1", total_fee=1250, refund_fee=250, transaction_id=transaction_id)
+    again = client.refund(
+        out_refund_no=no + "R1", total_fee=1250, refund_fee=250, transaction_id=transaction_id
+    )
     assert again.refund_id == accepted.refund_id  # idempotent per out_refund_no
     queried = client.refund_query(out_refund_no=no + "R1")
     assert queried.refunds[0].refund_status == "SUCCESS" and queried.refunds[0].refund_fee == 250
@@ -84,8 +95,14 @@ def test_one_order_seen_by_both_apis(sim, merchant, helpers):
     order(v3, merchant, placed_on_v3, total_fee=990)
     assert v2.query_order(placed_on_v3).total_fee == 990
     placed_on_v2 = trade_no()
-    code_url = v2.unified_order(out_trade_no=placed_on_v2, total_fee=660, body="茶", notify_url=merchant.url + "/n",
-                                product_id="SKU", spbill_create_ip="127.0.0.1").code_url  # fmt: skip
+    code_url = v2.unified_order(
+        out_trade_no=placed_on_v2,
+        total_fee=660,
+        body="茶",
+        notify_url=merchant.url + "/n",
+        product_id="SKU",
+        spbill_create_ip="127.0.0.1",
+    ).code_url
     transaction_id = sim.pay(code_url, notify=False)
     seen = v3.query_order(transaction_id=transaction_id)
     assert (seen.out_trade_no, seen.total_fee, seen.trade_state) == (placed_on_v2, 660, "SUCCESS")
@@ -134,7 +151,8 @@ def test_a_request_signed_with_another_key_is_refused_with_sign_error(sim, merch
 
 
 @pytest.mark.parametrize(
-    "fault", ["bad_signature", "stale_timestamp", "signtest", "wrong_serial", "tampered_body", "missing_headers"]
+    "fault",
+    ["bad_signature", "stale_timestamp", "signtest", "wrong_serial", "tampered_body", "missing_headers"],
 )
 def test_an_answer_we_cannot_verify_is_an_unknown_outcome(sim, merchant, helpers, fault):
     client = helpers.v3_client(sim)

@@ -13,7 +13,9 @@ KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 def test_request_message_is_five_lines_each_ending_in_newline():
     # The official example: GET with an empty body still ends "\n\n".
-    message = crypto.request_message("get", "/v3/certificates", "1554208460", "593BEC0C930BF1AFEB40B4A08C8FB242")
+    message = crypto.request_message(
+        "get", "/v3/certificates", "1554208460", "593BEC0C930BF1AFEB40B4A08C8FB242"
+    )
     assert message == b"GET\n/v3/certificates\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n\n"
 
 
@@ -36,19 +38,27 @@ def test_aes_gcm_matches_the_reference_vector():
 
 
 def test_authorization_round_trip_and_verification():
-    auth = crypto.authorize(KEY, mchid="1900009191", serial_no="1DDE55AD", method="POST",
-                            url="/v3/pay/transactions/native", body=b"{}", timestamp=1554208460)  # fmt: skip
+    auth = crypto.authorize(
+        KEY,
+        mchid="1900009191",
+        serial_no="1DDE55AD",
+        method="POST",
+        url="/v3/pay/transactions/native",
+        body=b"{}",
+        timestamp=1554208460,
+    )
     parsed = crypto.parse_authorization(auth.header())
     assert parsed == auth
-    message = crypto.request_message("POST", "/v3/pay/transactions/native", "1554208460", auth.nonce_str, b"{}")
+    message = crypto.request_message(
+        "POST", "/v3/pay/transactions/native", "1554208460", auth.nonce_str, b"{}"
+    )
     assert crypto.rsa_verify(KEY.public_key(), message, auth.signature)
     assert not crypto.rsa_verify(KEY.public_key(), message + b"x", auth.signature)
     assert not crypto.rsa_verify(KEY.public_key(), message, crypto.PROBE_PREFIX + auth.signature[19:])
 
 
 def test_authorization_parameters_in_any_order():
-    header = ('WECHATPAY2-SHA256-RSA2048 serial_no="S",signature="c2ln",mchid="1",'
-              'timestamp="2",nonce_str="N"')  # fmt: skip
+    header = 'WECHATPAY2-SHA256-RSA2048 serial_no="S",signature="c2ln",mchid="1",timestamp="2",nonce_str="N"'
     assert crypto.parse_authorization(header).serial_no == "S"
 
 
@@ -58,9 +68,9 @@ def test_authorization_parameters_in_any_order():
         "",
         'Bearer mchid="1"',
         'WECHATPAY2-SHA256-RSA2048 mchid="1",nonce_str="N",signature="s",timestamp="2"',
-        'WECHATPAY2-SHA256-RSA2048 mchid="1",mchid="2",nonce_str="N",signature="s",timestamp="2",serial_no="S"',
+        'WECHATPAY2-SHA256-RSA2048 mchid="1",mchid="2",nonce_str="N",signature="s",timestamp="2",serial_no="S"',  # noqa: E501
         'WECHATPAY2-SHA256-RSA2048 mchid=1,nonce_str="N",signature="s",timestamp="2",serial_no="S"',
-        'WECHATPAY2-SHA256-RSA2048 evil="1",mchid="1",nonce_str="N",signature="s",timestamp="2",serial_no="S"',
+        'WECHATPAY2-SHA256-RSA2048 evil="1",mchid="1",nonce_str="N",signature="s",timestamp="2",serial_no="S"',  # noqa: E501
     ],
 )
 def test_malformed_authorization_is_refused(header):

@@ -17,9 +17,13 @@ from pos.wechatpay.v3.crypto import PROBE_PREFIX
 
 def place_and_pay(sim, merchant, helpers, out_trade_no: str, total: int = 1250) -> str:
     client = helpers.v3_client(sim)
-    placed = client.unified_order(out_trade_no=out_trade_no, total_fee=total, body="演示小店-咖啡",
-                                  notify_url=merchant.url + "/notify",
-                                  time_expire=datetime.now(BEIJING) + timedelta(minutes=15))  # fmt: skip
+    placed = client.unified_order(
+        out_trade_no=out_trade_no,
+        total_fee=total,
+        body="演示小店-咖啡",
+        notify_url=merchant.url + "/notify",
+        time_expire=datetime.now(BEIJING) + timedelta(minutes=15),
+    )
     return sim.pay(placed.code_url)
 
 
@@ -27,8 +31,10 @@ def reader(sim, **changes):
     v3 = sim.v3
     options = {
         "verifier": Verifier.public_key(v3["wechatpay_public_key_id"], v3["wechatpay_public_key"]),
-        "apiv3_key": v3["apiv3_key"], "mchid": v3["mchid"], "appid": v3["appid"],
-    }  # fmt: skip
+        "apiv3_key": v3["apiv3_key"],
+        "mchid": v3["mchid"],
+        "appid": v3["appid"],
+    }
     options.update(changes)
     return lambda seen: parse_notice(seen.headers, seen.body, **options)
 
@@ -41,10 +47,17 @@ def test_a_payment_notice_reads_as_v2s_payment_notice(sim, merchant, helpers):
     assert seen.headers["Content-Type"] == "application/json"
     notice = reader(sim)(seen)
     assert isinstance(notice, PaymentNotice)
-    assert (notice.out_trade_no, notice.transaction_id, notice.total_fee) == ("N3PAY00001", transaction_id, 1250)
+    assert (notice.out_trade_no, notice.transaction_id, notice.total_fee) == (
+        "N3PAY00001",
+        transaction_id,
+        1250,
+    )
     assert notice.time_end.utcoffset() == timedelta(hours=8) and notice.openid
     envelope = json.loads(seen.body)
-    assert envelope["event_type"] == "TRANSACTION.SUCCESS" and envelope["resource"]["original_type"] == "transaction"
+    assert (
+        envelope["event_type"] == "TRANSACTION.SUCCESS"
+        and envelope["resource"]["original_type"] == "transaction"
+    )
     sim.wait_for_notifications(1, outcome="ok")  # a 204 is a delivery in v3
 
 
@@ -64,8 +77,9 @@ def test_forged_wrong_key_and_replayed_notices_are_refused_before_decrypting(sim
         reader(sim, verifier=Verifier.public_key(sim.v3["wechatpay_public_key_id"], stranger))(seen)
     with pytest.raises(DecryptError):
         reader(sim, apiv3_key="0" * 32)(seen)  # signature fine, key wrong: decryption says so
-    later = Verifier.public_key(sim.v3["wechatpay_public_key_id"], sim.v3["wechatpay_public_key"],
-                                now=lambda: time.time() + 301)  # fmt: skip
+    later = Verifier.public_key(
+        sim.v3["wechatpay_public_key_id"], sim.v3["wechatpay_public_key"], now=lambda: time.time() + 301
+    )
     with pytest.raises(NoticeNotVerified, match="away from our clock"):
         reader(sim, verifier=later)(seen)  # the same notice replayed five minutes later
     with pytest.raises(WrongMerchant):

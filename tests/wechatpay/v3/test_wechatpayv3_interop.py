@@ -38,8 +38,13 @@ def pay(sim, merchant):
 
 def test_order_query_close_refund_and_notice(pay, sim, merchant, helpers):
     expire = (datetime.now(BEIJING) + timedelta(minutes=15)).replace(microsecond=0).isoformat()
-    code, message = pay.pay(description="演示小店-咖啡", out_trade_no="WXPYV3000001", amount={"total": 1250},
-                            time_expire=expire, scene_info={"payer_client_ip": "127.0.0.1"})  # fmt: skip
+    code, message = pay.pay(
+        description="演示小店-咖啡",
+        out_trade_no="WXPYV3000001",
+        amount={"total": 1250},
+        time_expire=expire,
+        scene_info={"payer_client_ip": "127.0.0.1"},
+    )
     assert code == 200, message
     code_url = json.loads(message)["code_url"]
 
@@ -59,8 +64,11 @@ def test_order_query_close_refund_and_notice(pay, sim, merchant, helpers):
     forged = dict(seen.headers, **{"Wechatpay-Signature": "WECHATPAY/SIGNTEST/" + "A" * 344})
     assert pay.callback(forged, seen.body) is None
 
-    code, message = pay.refund(out_refund_no="WXPYV3R00001", amount={"refund": 250, "total": 1250, "currency": "CNY"},
-                               transaction_id=transaction_id)  # fmt: skip
+    code, message = pay.refund(
+        out_refund_no="WXPYV3R00001",
+        amount={"refund": 250, "total": 1250, "currency": "CNY"},
+        transaction_id=transaction_id,
+    )
     assert code == 200 and json.loads(message)["amount"]["refund"] == 250
     code, message = pay.query_refund(out_refund_no="WXPYV3R00001")
     assert code == 200 and json.loads(message)["status"] == "SUCCESS"
