@@ -64,7 +64,11 @@ def build_blueprint(sim: Simulator) -> Blueprint:
     @bp.get("/")
     def identity() -> ResponseReturnValue:
         s = sim.settings
+        # API v3 (same merchant): mchid, apiv3_key, merchant_private_key, merchant_serial_no,
+        # wechatpay_public_key(_id), platform_certificate, platform_serial_no (see v3keys).
+        v3 = sim.v3.identity.public()
         return jsonify(
+            **{k: v for k, v in v3.items() if k != "appid"},
             appid=s.appid,
             mch_id=s.mch_id,
             api_key=s.api_key,
@@ -73,8 +77,6 @@ def build_blueprint(sim: Simulator) -> Blueprint:
             callback_url=s.callback_url,
             time_scale=s.time_scale,
             now=sim.clock.now(),
-            v3=sim.v3.identity.public(),  # API v3: mchid, apiv3_key, keys and ids (see v3keys)
-            **sim.v3.identity.public(),
         )
 
     # -- the customer's phone -----------------------------------------------------------------

@@ -79,9 +79,10 @@ class V3Identity:
         return None
 
     def public(self) -> dict[str, str]:
+        """What a v3 merchant configures (appid comes with the v2 identity, the same value)."""
         return {
-            "mchid": self.mchid,
             "appid": self.appid,
+            "mchid": self.mchid,
             "apiv3_key": self.apiv3_key,
             "merchant_private_key": crypto.private_pem(self.merchant_key),
             "merchant_certificate": self.merchant_certificate,
