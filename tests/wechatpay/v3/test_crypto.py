@@ -76,3 +76,15 @@ def test_authorization_parameters_in_any_order():
 def test_malformed_authorization_is_refused(header):
     with pytest.raises(SignatureError):
         crypto.parse_authorization(header)
+
+
+def test_rfc3339_times_keep_their_offset_and_need_one():
+    from pos.wechatpay.errors import InvalidField
+    from pos.wechatpay.times import parse_rfc3339, to_rfc3339
+
+    moment = parse_rfc3339("2018-06-08T10:34:56+08:00")
+    assert to_rfc3339(moment) == "2018-06-08T10:34:56+08:00"
+    assert to_rfc3339(parse_rfc3339("2018-06-08T02:34:56Z")) == "2018-06-08T10:34:56+08:00"
+    for bad in ("2018-06-08T10:34:56", "20180608103456", "2018-06-08 10:34:56+08:00", ""):
+        with pytest.raises(InvalidField):
+            parse_rfc3339(bad)
