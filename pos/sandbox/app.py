@@ -1,7 +1,8 @@
 """The simulator's Flask app factory.
 
 ``create_app(state, settings)`` gives a WSGI app serving WeChat Pay v2's real
-paths (and the ``/sandboxnew/`` ones) plus ``/_sim/*``; the
+paths (and the ``/sandboxnew/`` ones), API v3's ``/v3/…`` paths on the same state,
+plus ``/_sim/*``; the
 :class:`~pos.sandbox.engine.Simulator` behind it is ``app.extensions["pos_sim"]``.
 Call ``app.extensions["pos_sim"].close()`` to stop its notification worker.
 """
@@ -14,7 +15,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
 
-from pos.sandbox import api, customer
+from pos.sandbox import api, api_v3, customer
 from pos.sandbox.engine import Simulator
 from pos.sandbox.settings import SimSettings
 from pos.sandbox.state import SimState
@@ -30,6 +31,7 @@ def create_app(state: SimState | None = None, settings: SimSettings | None = Non
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["pos_sim"] = sim
     api.Gateway(sim).register(app)
+    api_v3.GatewayV3(sim).register(app)
     customer.register(app, sim)
 
     @app.errorhandler(Exception)
@@ -39,6 +41,8 @@ def create_app(state: SimState | None = None, settings: SimSettings | None = Non
         log.exception("event=sim_error path=%s", request.path)
         if request.path.startswith("/_sim"):
             return jsonify(error="internal", message=f"{type(exc).__name__}: {exc}"), 500
+        if request.path.startswith("/v3/"):
+            return jsonify(code="SYSTEM_ERROR", message="系统错误"), 500
         return api.xml_response({"return_code": "FAIL", "return_msg": "系统错误"})
 
     @app.after_request
@@ -51,7 +55,7 @@ def create_app(state: SimState | None = None, settings: SimSettings | None = Non
     @app.get("/")
     def home() -> Response:
         return Response(
-            "WeChat Pay v2 simulator (pos sim). See /_sim/ for the merchant it accepts, "
+            "WeChat Pay v2 + v3 simulator (pos sim). See /_sim/ for the merchant it accepts, "
             "/_sim/phone to pay a code_url.\n",
             content_type="text/plain; charset=utf-8",
         )

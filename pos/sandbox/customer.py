@@ -13,7 +13,7 @@ Test knobs
   ``GET/POST /_sim/faults``         notification fault switches (see settings.Faults)
   ``GET/DELETE /_sim/notifications`` every delivery attempt and its outcome / clear the log
   ``GET /_sim/orders``              the orders, as JSON
-  ``GET /_sim/``                    who the simulator accepts (appid, mch_id, key, sign types)
+  ``GET /_sim/``                    who the simulator accepts (appid, mch_id, key, sign types; v3 keys)
 
 Errors are JSON ``{"error": code, "message": text}`` with a 4xx status.
 """
@@ -65,7 +65,11 @@ def build_blueprint(sim: Simulator) -> Blueprint:
     @bp.get("/")
     def identity() -> ResponseReturnValue:
         s = sim.settings
+        # API v3 (same merchant): mchid, apiv3_key, merchant_private_key, merchant_serial_no,
+        # wechatpay_public_key(_id), platform_certificate, platform_serial_no (see v3keys).
+        v3 = sim.v3.identity.public()
         return jsonify(
+            **{k: v for k, v in v3.items() if k != "appid"},
             appid=s.appid,
             mch_id=s.mch_id,
             api_key=s.api_key,

@@ -24,10 +24,12 @@ import requests
 
 from pos.sandbox import ids, validate
 from pos.sandbox.clock import SimClock, dashed_time, parse_wechat_time, wechat_time
+from pos.sandbox.engine_v3 import V3Engine
 from pos.sandbox.errors import CustomerError, Rejected
 from pos.sandbox.notifier import Notifier
 from pos.sandbox.settings import SimSettings
 from pos.sandbox.state import CLOSED, NOTPAY, REFUND, SUCCESS, Order, Refund, SimState
+from pos.sandbox.v3keys import make_identity
 from pos.wechatpay import modeone, notices, xmlcodec
 from pos.wechatpay import sign as signing
 from pos.wechatpay.errors import BadBizPayUrl, XmlError
@@ -55,6 +57,8 @@ class Simulator:
         self.clock = SimClock(self.state.clock_offset)
         self.clock.on_advance(self._remember_clock)
         self.notifier = Notifier(self.clock, self.settings)
+        # API v3 on the same state: its merchant keys and WeChat's, made per simulator.
+        self.v3 = V3Engine(self, make_identity(self.settings.mch_id, self.settings.appid))
         # WeChat keeps retrying across our restarts: notices still pending are sent again.
         for order in list(self.state.orders.values()):
             if order.notice == "pending":
@@ -278,9 +282,17 @@ class Simulator:
         return signing.signed(fields, self.key(order.sandbox), order.sign_type)
 
     def send_payment_notice(self, order: Order) -> int:
-        fields = self.payment_notice(order)
-        body = encode_notice(fields)
-        probe = dict(fields, sign=signing.sign(fields, "WECHATPAY/SIGNTEST/" + ids.nonce(), order.sign_type))
+        """Queue the payment notice in the API the order was placed with (v3: JSON, signed headers)."""
+        if order.api == "v3":
+            body = self.v3.payment_notice(order)
+            sign, api, probe = self.v3.notice_signer(), "v3", body
+        else:
+            fields = self.payment_notice(order)
+            body = encode_notice(fields)
+            sign, api = None, "v2"
+            probe = encode_notice(
+                dict(fields, sign=signing.sign(fields, "WECHATPAY/SIGNTEST/" + ids.nonce(), order.sign_type))
+            )
         with self.state.lock:
             order.notice = "pending"
             self.state.save()
@@ -291,7 +303,7 @@ class Simulator:
                 self.state.save()
 
         return self.notifier.submit(
-            "pay", order.param("notify_url"), body, order.out_trade_no, encode_notice(probe), settled
+            "pay", order.param("notify_url"), body, order.out_trade_no, probe, settled, sign=sign, api=api
         )
 
     # -- refunds --------------------------------------------------------------------------------
@@ -384,6 +396,10 @@ class Simulator:
         }
 
     def send_refund_notice(self, order: Order, refund: Refund) -> int:
+        if refund.api == "v3":
+            body = self.v3.refund_notice(order, refund)
+            url, signer = refund.notify_url, self.v3.notice_signer()
+            return self.notifier.submit("refund", url, body, order.out_trade_no, body, sign=signer, api="v3")
         body = xmlcodec.encode(self.refund_notice(order, refund))
         return self.notifier.submit("refund", refund.notify_url, body, order.out_trade_no)
 

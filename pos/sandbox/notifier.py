@@ -2,7 +2,8 @@
 
 A notice is delivered at once, then again after each delay of the retry
 schedule (15 s, 15 s, 30 s, 3 min ... 6 h, times ``time_scale``) until the
-merchant answers HTTP 200 with ``<return_code>SUCCESS</return_code>`` within
+merchant answers HTTP 200 with ``<return_code>SUCCESS</return_code>`` (v2) or
+any 2xx (v3, whose notices are signed afresh at every attempt) within
 ``notify_timeout`` seconds. Due times are on the simulator's clock, so
 advancing the clock also brings retries forward. The fault switches in
 :class:`pos.sandbox.settings.Faults` make it lose, repeat, parallelise, delay
@@ -43,6 +44,9 @@ class Notice:
     out_trade_no: str
     probe_body: bytes | None = None
     on_settled: Callable[[str], None] | None = None  # called with "delivered" or "gave_up"
+    # API v3: signs each attempt afresh, (body, probe) -> Wechatpay-* headers; None for v2.
+    sign: Callable[[bytes, bool], dict[str, str]] | None = None
+    api: str = "v2"  # decides the content type and what counts as delivered
     attempts: int = 0
     due: float = 0.0
     delay: float = 0.0  # the scheduled wait before the coming attempt, in simulator seconds
@@ -98,6 +102,9 @@ class Notifier:
         out_trade_no: str,
         probe_body: bytes | None = None,
         on_settled: Callable[[str], None] | None = None,
+        *,
+        sign: Callable[[bytes, bool], dict[str, str]] | None = None,
+        api: str = "v2",
     ) -> int:
         """Queue a notice for immediate delivery; returns its id.
 
@@ -105,8 +112,9 @@ class Notifier:
         owner can remember it (a restarted simulator re-sends notices still pending).
         """
         notice = Notice(
-            next(self._seq), kind, url, body, out_trade_no, probe_body, on_settled, due=self.clock.now()
-        )
+            next(self._seq), kind, url, body, out_trade_no, probe_body, on_settled, sign, api,
+            due=self.clock.now(),
+        )  # fmt: skip
         with self._cv:
             self._notices[notice.id] = notice
             heapq.heappush(self._queue, (notice.due, notice.id, notice))
@@ -229,11 +237,16 @@ class Notifier:
                 barrier.wait(timeout=2)
         timeout = self.settings.notify_timeout
         started = time.monotonic()
+        headers = {"Content-Type": "text/xml; charset=utf-8", "User-Agent": "Mozilla/4.0 (pos sim)"}
+        if notice.api == "v3":
+            headers["Content-Type"] = "application/json"
+        if notice.sign is not None:  # v3: signed at each attempt, so a retry hours later is fresh
+            headers.update(notice.sign(body, kind == "probe"))
         try:
             response = self.session.post(
                 notice.url,
                 data=body,
-                headers={"Content-Type": "text/xml; charset=utf-8", "User-Agent": "Mozilla/4.0 (pos sim)"},
+                headers=headers,
                 timeout=timeout,
                 allow_redirects=False,
             )
@@ -245,7 +258,8 @@ class Notifier:
             return False
         elapsed = time.monotonic() - started
         reply = response.content[:2048]
-        ok, detail = _judge(response.status_code, reply, elapsed, timeout)
+        judge = _judge_v3 if notice.api == "v3" else _judge
+        ok, detail = judge(response.status_code, reply, elapsed, timeout)
         self._record(notice, attempt, copy, "ok" if ok else "fail", response.status_code, reply, detail, kind)
         return ok and kind != "probe"
 
@@ -311,3 +325,12 @@ def _judge(status: int, reply: bytes, elapsed: float, timeout: float) -> tuple[b
             f"return_code={fields.get('return_code', '')!r} return_msg={fields.get('return_msg', '')!r}",
         )
     return True, "SUCCESS"
+
+
+def _judge_v3(status: int, reply: bytes, elapsed: float, timeout: float) -> tuple[bool, str]:
+    """v3's rule: any 2xx in time (200 or 204, no body needed); 4xx/5xx mean "send it again"."""
+    if elapsed > timeout:
+        return False, f"answered after {elapsed:.1f} s (limit {timeout} s)"
+    if not 200 <= status < 300:
+        return False, f"HTTP {status}, not 2xx"
+    return True, f"HTTP {status}"

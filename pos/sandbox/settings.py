@@ -22,6 +22,10 @@ RETRY_SCHEDULE: tuple[int, ...] = (
     15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
 )  # fmt: skip
 
+V3_ANSWER_FAULTS = (
+    "", "bad_signature", "stale_timestamp", "signtest", "wrong_serial", "tampered_body", "missing_headers",
+)  # fmt: skip
+
 
 @dataclass
 class Faults:
@@ -31,8 +35,12 @@ class Faults:
     - ``duplicate``: every delivery is sent twice, one after the other.
     - ``concurrent``: every delivery is sent as K copies at the same moment (K >= 1).
     - ``delay_seconds``: wait this long (real seconds) before each delivery.
-    - ``bad_sign_probe``: before a notice's first delivery, send a copy with a wrong sign;
-      a correct listener refuses it, and the probe never counts as the delivery.
+    - ``bad_sign_probe``: before a notice's first delivery, send a copy with a wrong sign
+      (v3: a ``WECHATPAY/SIGNTEST/`` signature); a correct listener refuses it, and the probe
+      never counts as the delivery.
+    - ``v3_answer``: every v3 answer is spoiled this way until reset to "": ``bad_signature``
+      (signed by a key that is not WeChat's), ``stale_timestamp`` (10 minutes old),
+      ``signtest`` (a probe signature), ``wrong_serial``, ``tampered_body``, ``missing_headers``.
     """
 
     drop_first: int = 0
@@ -40,6 +48,7 @@ class Faults:
     concurrent: int = 1
     delay_seconds: float = 0.0
     bad_sign_probe: bool = False
+    v3_answer: str = ""
 
     def update(self, changes: Mapping[str, Any]) -> Faults:
         """A checked copy with ``changes`` applied; ValueError names the bad key."""
@@ -49,7 +58,10 @@ class Faults:
             if key not in known:
                 raise ValueError(f"unknown fault {key!r}; known: {', '.join(sorted(known))}")
             current = values[key]
-            if isinstance(current, bool):
+            if isinstance(current, str):
+                if value not in V3_ANSWER_FAULTS:
+                    raise ValueError(f"{key} must be one of {', '.join(repr(v) for v in V3_ANSWER_FAULTS)}")
+            elif isinstance(current, bool):
                 if not isinstance(value, bool):
                     raise ValueError(f"{key} must be true or false")
             elif isinstance(current, int):
@@ -80,6 +92,9 @@ class SimSettings:
     retry_schedule: tuple[int, ...] = RETRY_SCHEDULE
     # A merchant must answer a notice within this many (real) seconds.
     notify_timeout: float = 5.0
+    # Which of WeChat's keys signs v3 answers (unless the request's Wechatpay-Serial names one)
+    # and v3 notices: "public_key" (merchants opened since late 2024) or "certificate".
+    v3_sign_with: str = "public_key"
     # closeorder refuses orders younger than this (simulator clock seconds).
     close_min_age: int = 300
     # code_url / prepay_id lifetime.
@@ -100,5 +115,7 @@ class SimSettings:
     def __post_init__(self) -> None:
         if self.time_scale <= 0:
             raise ValueError("time_scale must be more than 0")
+        if self.v3_sign_with not in ("public_key", "certificate"):
+            raise ValueError("v3_sign_with must be public_key or certificate")
         if isinstance(self.faults, Mapping):
             self.faults = Faults().update(self.faults)

@@ -31,6 +31,8 @@ class Refund:
     refund_desc: str = ""
     notify_url: str = ""
     status: str = "SUCCESS"
+    # Which API asked for the refund: its notice goes out in that API's form.
+    api: str = "v2"
 
 
 @dataclass
@@ -60,6 +62,8 @@ class Order:
     # The payment notice: "" (none asked), "pending", "delivered" or "gave_up".
     notice: str = ""
     refunds: list[Refund] = field(default_factory=list)
+    # Which API placed the order ("v2" or "v3"): the payment notice speaks that API.
+    api: str = "v2"
 
     @property
     def key(self) -> str:

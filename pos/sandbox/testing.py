@@ -74,6 +74,9 @@ class RunningSimulator:
             self.tls_base_url = self._tls_server.base_url
         self.appid, self.mch_id, self.api_key = settings.appid, settings.mch_id, settings.api_key
         self.sandbox_key = settings.sandbox_key
+        # API v3: mchid, appid, apiv3_key, merchant_private_key, merchant_serial_no,
+        # wechatpay_public_key(_id), platform_certificate, platform_serial_no (as GET /_sim/ lists).
+        self.v3: dict[str, str] = self.sim.v3.identity.public()
         self._http = requests.Session()
 
     def _call(self, method: str, path: str, json: Any = None) -> Any:

@@ -24,6 +24,25 @@ Catch :class:`WeChatPayError` for all of it, or a branch for what you can act on
     │   └── BillNotReady        downloadbill: "Bill Creating", ask again after 10:00 next day
     └── BusinessError           result_code=FAIL: carries err_code and err_code_des
 
+API v3 adds a few leaves to the same tree (see :mod:`pos.wechatpay.v3`):
+
+    TransportError
+    ├── AnswerNotVerified       also a SignatureError: a v3 answer whose Wechatpay-Signature is
+    │                           missing, wrong, stale or a WECHATPAY/SIGNTEST/ probe; WeChat may
+    │                           have acted, so the outcome is unknown: query before deciding
+    └── BillHashMismatch        the downloaded v3 bill's SHA1 is not the hash WeChat announced
+    MessageError
+    ├── SignatureError
+    │   └── NoticeNotVerified   a v3 notice whose headers' signature fails (answer it 4xx/5xx)
+    ├── DecryptError            also a v3 `resource` that does not decrypt with the APIv3 key
+    └── MalformedJson           a v3 body that is not a JSON object
+    ProtocolFail
+    └── V3Refusal               a v3 error answer about the request itself (PARAM_ERROR,
+                                INVALID_REQUEST, SIGN_ERROR...): status, code, message, detail
+    BusinessError
+    └── V3BusinessError         a v3 business error (ORDER_PAID...): err_code is the v2 name of
+                                the same condition where there is one, so one handler serves both
+
 A caller that retries must look at the branch: only a TransportError (or a
 BusinessError whose err_code is SYSTEMERROR) leaves the outcome unknown. The
 client already re-sends the identical request on connection errors, timeouts
@@ -93,7 +112,7 @@ class InvalidField(MessageError):
 
 
 class DecryptError(MessageError):
-    """A refund notice's ``req_info`` is not AES-256-ECB ciphertext under our key."""
+    """A refund notice's ``req_info`` (v2) or a notice's ``resource`` (v3) does not decrypt with our key."""
 
 
 class BadBizPayUrl(MessageError):
@@ -129,3 +148,59 @@ class NoBill(ProtocolFail):
 
 class BillNotReady(ProtocolFail):
     """downloadbill answered "Bill Creating": WeChat builds bills from 09:00 the next day."""
+
+
+# -- API v3 ---------------------------------------------------------------------------------------
+
+
+class AnswerNotVerified(SignatureError, TransportError):
+    """A v3 answer we cannot believe (bad, stale, probe or missing signature).
+
+    Both a :class:`SignatureError` (what is wrong) and a :class:`TransportError` (what it means
+    for the caller): WeChat may or may not have acted on the request, so query before deciding.
+    """
+
+
+class NoticeNotVerified(SignatureError):
+    """A v3 notice whose ``Wechatpay-*`` headers do not prove it came from WeChat, or came late."""
+
+
+class BillHashMismatch(TransportError):
+    """The v3 bill file's SHA1 differs from ``hash_value``: damaged on the way; download it again."""
+
+
+class MalformedJson(MessageError):
+    """A v3 body that is not a UTF-8 JSON object."""
+
+
+class V3Refusal(ProtocolFail):
+    """A v3 error answer about the request itself (HTTP 4xx with a common ``code``)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, detail: object = None, verified: bool = True
+    ) -> None:
+        super().__init__(f"HTTP {status} {code}: {message}", {"code": code, "message": message})
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = detail
+        self.verified = verified
+
+
+class V3BusinessError(BusinessError):
+    """A v3 business error. ``code`` is v3's spelling, ``err_code`` v2's where one exists.
+
+    ``verified`` is False when the error answer carried no signature at all (WeChat does not
+    promise to sign error answers); a caller about to act on it (ORDER_PAID) should query first.
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, err_code: str, detail: object = None,
+        verified: bool = True,
+    ) -> None:  # fmt: skip
+        super().__init__(err_code, message, {"code": code, "message": message})
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = detail
+        self.verified = verified

@@ -17,7 +17,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import waitress
 from waitress import wasyncore
@@ -38,6 +38,8 @@ class Seen:
     path: str
     body: bytes
     fields: dict[str, str]
+    # The request's headers (``Wechatpay-Signature``…: v3 notices are proven by them).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def ok(**business: str) -> Callable[[dict[str, str]], bytes]:
@@ -93,7 +95,9 @@ class FakeGateway:
             fields = xmlcodec.decode(body)
         except Exception:
             fields = {}
-        self.seen.append(Seen(path, body, fields))
+        headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        headers["Content-Type"] = environ.get("CONTENT_TYPE", "")
+        self.seen.append(Seen(path, body, fields, headers))
         queue = self.routes.get(path)
         if not queue:
             start_response("404 Not Found", [("Content-Type", "text/plain")])

@@ -1,4 +1,4 @@
-"""WeChat's clock: ``yyyyMMddHHmmss`` and ``yyyy-MM-dd HH:mm:ss`` strings in Beijing time.
+"""WeChat's clock: v2's ``yyyyMMddHHmmss``, ``yyyy-MM-dd HH:mm:ss`` (Beijing) and v3's RFC 3339.
 
 Every time WeChat sends or expects (``time_start``, ``time_expire``, ``time_end``,
 refund ``success_time``, bill rows) is a naive string meaning Asia/Shanghai. We
@@ -50,3 +50,21 @@ def parse_spaced(text: str, name: str = "time") -> datetime:
         return datetime.strptime(cleaned, SPACED).replace(tzinfo=BEIJING)
     except ValueError:
         raise InvalidField(f"{name} {text!r} is not yyyy-MM-dd HH:mm:ss") from None
+
+
+def to_rfc3339(moment: datetime) -> str:
+    """An aware datetime as API v3 writes times: ``2018-06-08T10:34:56+08:00`` (Beijing, seconds)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("times sent to WeChat must be timezone-aware datetimes")
+    return moment.astimezone(BEIJING).replace(microsecond=0).isoformat()
+
+
+def parse_rfc3339(text: str, name: str = "time") -> datetime:
+    """API v3's RFC 3339 times (``…T10:34:56+08:00``) as aware datetimes; no offset is refused."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except (ValueError, AttributeError):
+        raise InvalidField(f"{name} {text!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None or "T" not in text:
+        raise InvalidField(f"{name} {text!r} is not an RFC 3339 time with an offset")
+    return moment
