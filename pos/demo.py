@@ -423,7 +423,7 @@ def auto_shift(shop: DemoShop, *, timeout: float = 30.0) -> int:
         steps.append(Step("paid, no notice: the till's own query found it", wait_for(sale, "PAID"), "PAID"))
 
         sale = ring_up({"items": [{"product_id": "CAKE", "qty": 1}]})
-        voided = http.post(f"{api}/sales/{sale['id']}/void", timeout=15).json()
+        voided = http.post(f"{api}/sales/{sale['id']}/void", json={}, timeout=15).json()
         log.info("event=demo_void_requested state=%s", voided.get("state"))
         shop.advance(5 * 60 + 1)  # WeChat lets an order be closed 5 minutes after it was made
         steps.append(Step("voided by the cashier, closed at WeChat", wait_for(sale, "VOIDED"), "VOIDED"))
