@@ -20,6 +20,7 @@ from pos.config import ConfigError
 COMMAND_MODULES = (
     "pos.demo",
     "pos.till.cli",
+    "pos.till.cashier_cli",
     "pos.till.manager.cli",
     "pos.listener.cli",
     "pos.sandbox.cli",
