@@ -73,7 +73,10 @@
     } catch (err) {
       data = { error: t("error.internal") };
     }
-    if (response.status === 401 && !path.startsWith("/api/session")) askForPin(data && data.error);
+    if (response.status === 401 && !path.startsWith("/api/session")) {
+      // Signed out under the cashier's hands (idle): say why; before anyone signed in, just ask.
+      askForPin(session.cashier && data ? data.error : null);
+    }
     return { ok: response.ok, status: response.status, data };
   }
 
@@ -82,7 +85,15 @@
   const session = { csrf: null, cashier: null, chosen: null, lastTap: 0 };
   const TAP_REPORT_MS = 30000; // taps tell the till at most this often that someone is still here
 
-  async function loadSession(message) {
+  let sessionLoading = null;
+
+  function loadSession(message) {
+    // One at a time: two first visits at once would each be handed a session, and a token for the other.
+    if (!sessionLoading) sessionLoading = fetchSession(message).finally(() => (sessionLoading = null));
+    return sessionLoading;
+  }
+
+  async function fetchSession(message) {
     const answer = await api("GET", "/api/session");
     if (!answer.ok) return;
     session.csrf = answer.data.csrf_token;
@@ -92,7 +103,10 @@
   }
 
   function askForPin(message) {
-    if (byId("signin").hidden) loadSession(message);
+    if (!byId("signin").hidden) return;
+    session.cashier = null;
+    renderCashier();
+    loadSession(message);
   }
 
   function showPin(names, message) {
