@@ -13,7 +13,8 @@ Three rules, checked before any route runs, each refusal a 4xx with
   make it do.
 - **Origin.** A request that changes something and carries an ``Origin`` (every
   browser sends one on a cross-site POST) must come from the till's own origin,
-  the same host and port it was sent to (403 otherwise). Scripts send none.
+  the same host and port it was sent to, and a browser's ``Sec-Fetch-Site`` must
+  not say another site (403 otherwise). Scripts send neither.
 - **JSON or the page's token.** A request that changes something must be JSON
   (``Content-Type: application/json``) or carry the page's CSRF token
   (``X-CSRF-Token``). A browser sends neither cross-site without first asking
@@ -164,10 +165,13 @@ def install(app: Flask, bind_host: str) -> None:
         if request.method in SAFE_METHODS or request.routing_exception is not None:
             return None  # reads, and requests no route takes (404, 405), change nothing
         origin = request.headers.get("Origin")
-        if origin is not None and not same_origin(origin, host or ""):
+        # "null" is what a browser sends for the till's own forms under its no-referrer policy (and
+        # for sandboxed pages): it says nothing, so the rules below (Sec-Fetch-Site, JSON or token,
+        # the manager's form tokens) decide.
+        if origin not in (None, "null") and not same_origin(origin, host or ""):
             log.warning("event=till_origin_refused origin=%r path=%s", origin[:80], request.path)
             return refuse(403, "error.origin")
-        if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
             return refuse(403, "error.origin")
         if request.path.startswith("/manager/") or request.path == "/manager":
             return None  # the manager's forms carry their own CSRF tokens
