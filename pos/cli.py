@@ -34,6 +34,7 @@ from pos.ports import PortUnavailable
 COMMAND_MODULES = (
     "pos.demo",
     "pos.till.cli",
+    "pos.till.cashier_cli",
     "pos.till.manager.cli",
     "pos.listener.cli",
     "pos.sandbox.cli",

@@ -9,8 +9,8 @@ is refused with any ``api_base`` that is not loopback, and so is an API key that
 
 Secrets never have to sit in the file: the API key and the manager's password
 hash may come from the environment (``POS_API_KEY``,
-``POS_MANAGER_PASSWORD_HASH``) or from systemd credentials
-(``$CREDENTIALS_DIRECTORY/api_key``, ``.../manager_password_hash``). The API key
+``POS_MANAGER_PASSWORD_HASH``, ``POS_TILL_API_TOKEN``) or from systemd credentials
+(``$CREDENTIALS_DIRECTORY/api_key``, ``.../manager_password_hash``, ``.../till_api_token``). The API key
 may also sit in a file of its own, named by ``[merchant] api_key_file`` (what
 ``pos init`` writes): that file must be readable by its owner only (0600 or
 0400), so a key is never left where another user of the machine can read it.
@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
@@ -45,6 +46,8 @@ SIGN_TYPES = ("MD5", "HMAC-SHA256")
 DEMO_APPID = "wx2421b1c4370ec43b"
 DEMO_MCH_ID = "10000100"
 DEMO_API_KEY = "192006250b4c09247ec02edce69f6a2d"
+MIN_API_TOKEN = 16  # the till's bearer token: long enough that guessing it is hopeless
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 
 
 class ConfigError(ValueError):
@@ -128,6 +131,14 @@ class TillConfig:
     # Show the weixin:// link under the on-screen QR as text, to paste into the simulator's phone
     # page (`pos demo` sets it); a real shop's customers scan, so it is off by default.
     show_code_url: bool = False
+    # Host names (optionally name:port) the till answers besides the loopback names and the address
+    # it is bound to: a browser's Host header must be one of them (DNS rebinding is refused).
+    allowed_hosts: tuple[str, ...] = ()
+    # The bearer token scripts and `pos sale` send (Authorization: Bearer ...); better kept in
+    # POS_TILL_API_TOKEN or the systemd credential till_api_token than in this file.
+    api_token: str = ""
+    # A signed-in cashier is asked for the PIN again after this many minutes without a tap.
+    cashier_idle_minutes: int = 10
 
 
 @dataclass(frozen=True)
@@ -224,6 +235,13 @@ _CHECKS: dict[tuple[str, str], Callable[[Any], str | None]] = {
         else f"must be between 5 and 120 minutes (WeChat closes orders only after 5), not {v}"
     ),
     ("till", "port"): lambda v: _check_port(v),
+    ("till", "api_token"): lambda v: (
+        None if v == "" or len(v) >= MIN_API_TOKEN else f"must have at least {MIN_API_TOKEN} characters"
+    ),
+    ("till", "cashier_idle_minutes"): lambda v: None if 1 <= v <= 720 else f"must be 1..720 minutes, not {v}",
+    ("till", "allowed_hosts"): lambda v: next(
+        (f"has {h!r}, which is not a host name or host:port" for h in v if not _HOST.match(h)), None
+    ),
     ("listener", "port"): lambda v: _check_port(v),
     ("listener", "max_body"): lambda v: None if 1024 <= v <= 1 << 20 else "must be 1024..1048576",
     ("listener", "workers"): lambda v: None if 1 <= v <= 16 else f"must be 1..16 processes, not {v}",
@@ -391,6 +409,11 @@ def from_mapping(
     password_hash = _read_secret("manager_password_hash", env)
     if password_hash:
         sections["manager"] = dataclasses.replace(sections["manager"], password_hash=password_hash)
+    api_token = _read_secret("till_api_token", env)
+    if api_token:
+        if len(api_token) < MIN_API_TOKEN:
+            raise ConfigError(f"till_api_token must have at least {MIN_API_TOKEN} characters")
+        sections["till"] = dataclasses.replace(sections["till"], api_token=api_token)
     _check_gateway_identity(sections["merchant"], source)
     products = _build_products(data.get("products", []), source)
     return Config(**sections, products=products, source=source)

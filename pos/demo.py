@@ -71,6 +71,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the simulator over HTTPS with client certificates, as refunds need (default 8703)",
     )
     parser.add_argument("--language", choices=("zh-CN", "en"), default="zh-CN", help="the cashier's language")
+    parser.add_argument(
+        "--cashiers",
+        action="store_true",
+        help="sign in as on a shop's network: a cashier with a printed PIN, and an API token for scripts",
+    )
     parser.set_defaults(func=run)
 
 
@@ -171,6 +176,40 @@ def set_demo_manager_password(path: Path) -> str:
     return password
 
 
+DEMO_CASHIERS = ("收银员1", "Cashier 1")
+
+
+def add_demo_cashier(path: Path, language: str) -> tuple[str, str]:
+    """``--cashiers``: one cashier with a fresh PIN in the ledger, and an API token in pos.toml (0600)
+    for ``pos sale`` and the scripted shift; returns (name, PIN)."""
+    import secrets
+
+    from pos.ledger import open_ledger
+    from pos.ledger.cashiers import set_cashier
+    from pos.till.signin import hash_pin
+
+    token = secrets.token_urlsafe(24)
+    text = path.read_text(encoding="utf-8").replace("[till]\n", f'[till]\napi_token = "{token}"\n', 1)
+    write_secret_file(path, text)  # the token is a secret
+    config = pos_config.load(path)
+    name, pin = DEMO_CASHIERS[0 if language == "zh-CN" else 1], f"{secrets.randbelow(10**4):04d}"
+    with open_ledger(config.database.url, timezone=config.store.timezone) as ledger:
+        set_cashier(ledger, name, hash_pin(pin))
+    return name, pin
+
+
+def remove_demo_cashiers(path: Path) -> None:
+    """Without ``--cashiers`` the demo is one kiosk again: the cashiers an earlier ``--cashiers`` run
+    added are removed (cashiers someone added with ``pos cashier add`` stay, and sign in)."""
+    from pos.ledger import open_ledger
+    from pos.ledger.cashiers import remove_cashier
+
+    config = pos_config.load(path)
+    with open_ledger(config.database.url, timezone=config.store.timezone) as ledger:
+        for name in DEMO_CASHIERS:
+            remove_cashier(ledger, name)
+
+
 @dataclass
 class DemoShop:
     """The three running services and what a script needs to drive them."""
@@ -183,6 +222,7 @@ class DemoShop:
     listener_url: str
     sim_url: str
     manager_password: str = ""  # printed in the banner; its hash is in pos.toml
+    cashier: tuple[str, str] | None = None  # --cashiers: (name, PIN), printed in the banner
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.sim.clock.now(), UTC)
@@ -202,6 +242,7 @@ def running_shop(
     sim_port: int,
     language: str,
     sim_tls_port: int = 0,
+    cashiers: bool = False,
 ) -> Iterator[DemoShop]:
     """Start simulator, listener and till (in that order) and stop them in reverse."""
     with ExitStack() as stack:
@@ -242,6 +283,7 @@ def running_shop(
             language=language,
         )
         manager_password = set_demo_manager_password(config_path)
+        cashier = add_demo_cashier(config_path, language) if cashiers else remove_demo_cashiers(config_path)
         config = pos_config.load(config_path)
         settings = SimSettings(
             appid=config.merchant.appid,
@@ -290,6 +332,7 @@ def running_shop(
             listener_url=listener_server.base_url,
             sim_url=sim_server.base_url,
             manager_password=manager_password,
+            cashier=cashier,
         )
 
 
@@ -305,6 +348,11 @@ def banner(shop: DemoShop) -> str:
             f"  WeChat simulator    {shop.sim_url}/",
             f"  printer (dir:)      {shop.config.printer.device[4:]}   (<job>.bin bytes, <job>.png pictures)",
             f"  config              {shop.config_path}   (use with --config for every pos command)",
+            *(
+                [f"  cashier             {shop.cashier[0]}   PIN: {shop.cashier[1]}   (scripts: api_token)"]
+                if shop.cashier
+                else []
+            ),
             "sandbox merchant (sign a notice by hand with these):",
             f"  appid={merchant.appid} mch_id={merchant.mch_id} api_key={merchant.api_key} "
             f"sign_type={merchant.sign_type}",
@@ -345,6 +393,7 @@ def run(args: argparse.Namespace) -> int:
             sim_port=args.sim_port,
             sim_tls_port=args.sim_tls_port,
             language=args.language,
+            cashiers=args.cashiers,
         ) as shop:
             log_path = log_to_file(directory, verbose=getattr(args, "verbose", False))
             print(banner(shop), flush=True)
@@ -387,6 +436,8 @@ def auto_shift(shop: DemoShop, *, timeout: float = 30.0) -> int:
     import requests
 
     http = requests.Session()
+    if shop.config.till.api_token:  # --cashiers: the till wants the token from scripts
+        http.headers["Authorization"] = f"Bearer {shop.config.till.api_token}"
     api = shop.till_url + "/api"
     simulator = shop.sim_url + "/_sim"
 
@@ -431,7 +482,7 @@ def auto_shift(shop: DemoShop, *, timeout: float = 30.0) -> int:
         steps.append(Step("paid, no notice: the till's own query found it", wait_for(sale, "PAID"), "PAID"))
 
         sale = ring_up({"items": [{"product_id": "CAKE", "qty": 1}]})
-        voided = http.post(f"{api}/sales/{sale['id']}/void", timeout=15).json()
+        voided = http.post(f"{api}/sales/{sale['id']}/void", json={}, timeout=15).json()
         log.info("event=demo_void_requested state=%s", voided.get("state"))
         shop.advance(5 * 60 + 1)  # WeChat lets an order be closed 5 minutes after it was made
         steps.append(Step("voided by the cashier, closed at WeChat", wait_for(sale, "VOIDED"), "VOIDED"))

@@ -16,8 +16,12 @@ It knows nothing of HTTP, WeChat's XML or printers: callers hand it plain values
 :mod:`pos.ledger.ledger` for the rules each method keeps.
 """
 
-# Its tables (revision 0003) join the schema's metadata here, so the migrated database and the code agree.
-from pos.ledger import reconciliation  # noqa: F401  (see pos.ledger.reconciliation)
+# Their tables (revisions 0003, 0008) join the schema's metadata here, so the migrated database and the
+# code agree.
+from pos.ledger import (
+    cashiers,  # noqa: F401  (see pos.ledger.cashiers)
+    reconciliation,  # noqa: F401  (see pos.ledger.reconciliation)
+)
 from pos.ledger.errors import (
     InvalidInput,
     InvalidJobState,

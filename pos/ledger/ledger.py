@@ -1090,8 +1090,11 @@ class Ledger:
                 log.warning("event=jobs_requeued jobs=%s reason=interrupted", ",".join(map(str, ids)))
             return [_load_job(conn, job_id) for job_id in ids]
 
-    def reprint(self, sale_id: int, kind: JobKind | str, *, now: datetime | None = None) -> PrintJob:
-        """Queue a new copy of the sale's latest ``kind`` document, linked to it by ``reprint_of``."""
+    def reprint(
+        self, sale_id: int, kind: JobKind | str, *, by: str = "", now: datetime | None = None
+    ) -> PrintJob:
+        """Queue a new copy of the sale's latest ``kind`` document, linked to it by ``reprint_of``;
+        the event log keeps who asked (``by``: the signed-in cashier, when there is one)."""
         at = self._now(now)
         kind = _enum(JobKind, kind, "kind")
         with self._write() as conn:
@@ -1105,7 +1108,10 @@ class Ledger:
                 raise NothingToReprint(f"sale {sale_id} has no {kind.value} to reprint")
             payload = json.loads(original.payload) if original.payload else None
             job_id = _enqueue(conn, kind, sale_id, payload, at, reprint_of=original.id)
-            _event(conn, sale_id, "reprint", {"kind": kind, "of": original.id}, at)
+            detail: dict[str, Any] = {"kind": kind, "of": original.id}
+            if by:
+                detail["by"] = by[:64]
+            _event(conn, sale_id, "reprint", detail, at)
             return _load_job(conn, job_id)
 
     def get_job(self, job_id: int) -> PrintJob:

@@ -13,11 +13,13 @@ the answer.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from pos.ledger import JobKind
+from pos.till import signin
 from pos.till.present import day_summary, job_json, printer_json, product_json, sale_json
 from pos.till.service import Till
 from pos.till.validation import InputError, parse_day, parse_sale, read_json
@@ -56,6 +58,8 @@ def ring_up() -> tuple[Response, int]:
     service = till()
     data = read_json(request.get_data(cache=False), request.content_type)
     wanted = parse_sale(data, service.catalogue, service.config.till.cashier)
+    if signin.cashier():  # a signed-in cashier rang it up, whatever the body says
+        wanted = dataclasses.replace(wanted, cashier=signin.cashier())
     sale = service.ring_up(wanted)
     answer = sale_json(sale, service.zone, service.t)
     response = jsonify(answer)
@@ -96,6 +100,7 @@ def void_sale(sale_id: int) -> Response:
     if set(data) - {"by"}:
         raise InputError("error.unknown_field", field=sorted(set(data) - {"by"})[0][:40], known="by")
     by = data.get("by") if isinstance(data.get("by"), str) else service.config.till.cashier
+    by = signin.cashier() or by
     sale = service.void(sale_id, by=by[:32])
     return jsonify(sale_json(sale, service.zone, service.t))
 
@@ -120,7 +125,7 @@ def reprint_sale(sale_id: int) -> tuple[Response, int]:
         if data["kind"] not in known:
             raise InputError("error.kind", kind=str(data["kind"])[:40], known=", ".join(known))
         kind = JobKind(data["kind"])
-    job = service.reprint(sale_id, kind)
+    job = service.reprint(sale_id, kind, by=signin.cashier() or service.config.till.cashier)
     return jsonify(
         job=job_json(job, service.zone),
         printer=printer_json(service.printer_status(), service.zone, service.t),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from pos.till import api, errors, manager, pages
+from pos.till import api, errors, guard, manager, pages, signin
 from pos.till.service import Till
 from pos.till.validation import RowIdConverter
 
@@ -30,7 +30,10 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def create_app(till: Till) -> Flask:
+def create_app(till: Till, *, host: str | None = None) -> Flask:
+    """The till's app; ``host`` is the address it will be bound to (default ``[till] host``), which
+    decides the Host names it answers and whether a kiosk may run without anyone signing in."""
+    bind_host = till.config.till.host if host is None else host
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  (Chinese names stay readable)
@@ -38,6 +41,8 @@ def create_app(till: Till) -> Flask:
     app.extensions["pos_till"] = till
     # <id:...> in a route: a row id the ledger can hold, else 404 (before any blueprint uses it).
     app.url_map.converters["id"] = RowIdConverter
+    guard.install(app, bind_host)  # Host, Origin, JSON-or-token: before anything else
+    signin.install(app, bind_host)  # who may drive /api/: a cashier's PIN, the API token, or the kiosk
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(manager.bp)  # the manager's pages (login, day view); never on the listener

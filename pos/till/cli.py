@@ -23,13 +23,15 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from pos.config import load
+from pos.config import Config, load
 from pos.money import MoneyError, format_price, parse_yuan
 from pos.ports import bind
 from pos.till.i18n import MESSAGES, Translator
 
-if TYPE_CHECKING:  # requests is imported when `pos sale` runs, not for `pos --help`
+if TYPE_CHECKING:  # imported when a command runs, not for `pos --help`
     import requests
+
+    from pos.ledger import Ledger
 
 EXIT_PAID = 0
 EXIT_NOT_PAID = 1
@@ -37,6 +39,7 @@ EXIT_REFUSED = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 POLL_SECONDS = 0.5
+
 _ITEM = re.compile(r"^(?P<name>.+)=(?P<price>[^=x×X]+)(?:[x×X](?P<qty>\d+))?$")
 # A [[products]] id, alone or times a quantity: "latte", "LATTE x2" (the till matches ids in any case).
 _PRODUCT_ITEM = re.compile(r"^(?P<id>[^=\s]+?)(?:\s*[x×X*]\s*(?P<qty>\d+))?$")
@@ -100,8 +103,11 @@ def run_till(args: argparse.Namespace) -> int:
 
         till = Till(config)
         try:
+            if exposed(host, config, till.ledger):
+                print(f"pos till: {t('cli.exposed', host=host or '0.0.0.0')}", file=sys.stderr)
+                return EXIT_REFUSED
             server = create_server(
-                create_app(till), sockets=[sock], threads=max(1, args.threads), **SERVER_OPTIONS
+                create_app(till, host=host), sockets=[sock], threads=max(1, args.threads), **SERVER_OPTIONS
             )
             till.start()
             shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
@@ -117,6 +123,15 @@ def run_till(args: argparse.Namespace) -> int:
             till.stop()
     print(t("cli.stopped"), flush=True)
     return 0
+
+
+def exposed(host: str, config: Config, ledger: Ledger) -> bool:
+    """True when the till would listen beyond this machine with nobody able to sign in: no cashier
+    (``pos cashier add``) and no ``[till] api_token``. Such a till is anybody's on the network."""
+    from pos.ledger.cashiers import has_cashiers
+    from pos.till.guard import is_loopback
+
+    return not is_loopback(host) and not config.till.api_token and not has_cashiers(ledger)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -192,6 +207,8 @@ def run_sale(args: argparse.Namespace) -> int:
         print(f"pos sale: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     with requests.Session() as http:
+        if config.till.api_token:  # [till] api_token, POS_TILL_API_TOKEN or the systemd credential
+            http.headers["Authorization"] = f"Bearer {config.till.api_token}"
         try:
             response = http.post(f"{base}/api/sales", json=body, timeout=30)
         except requests.RequestException as exc:

@@ -105,6 +105,34 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "收银系统内部错误，已记录；请重试或联系管理员",
         "en": "Internal error in the till; it was logged. Try again or call the manager",
     },
+    # -- who may drive the till (pos.till.guard, pos.till.signin) ----------------------------------
+    "error.host": {
+        "zh-CN": "本收银台不接受这个主机名（Host）；请用收银台的地址，或加入 [till] allowed_hosts",
+        "en": "This till does not answer to that host name; use its address or add the name to "
+        "[till] allowed_hosts",
+    },
+    "error.origin": {
+        "zh-CN": "已拒绝：请求来自其他网站",
+        "en": "Refused: the request came from another site",
+    },
+    "error.sign_in": {
+        "zh-CN": "请先登录：收银员输入 PIN，或脚本发送收银台的 API 令牌",
+        "en": "Sign in first: a cashier's PIN, or the till's API token for a script",
+    },
+    "error.bad_token": {"zh-CN": "API 令牌不正确", "en": "Wrong API token"},
+    "error.csrf": {
+        "zh-CN": "页面已过期，请刷新后重试",
+        "en": "This page has expired; reload it and try again",
+    },
+    "error.pin": {"zh-CN": "收银员或 PIN 不正确", "en": "Wrong cashier or PIN"},
+    "error.pin_locked": {
+        "zh-CN": "PIN 错误次数过多，请 {minutes} 分钟后再试",
+        "en": "Too many wrong PINs; try again in {minutes} minutes",
+    },
+    "error.idle": {
+        "zh-CN": "{minutes} 分钟未操作，已退出登录；请重新输入 PIN",
+        "en": "Signed out after {minutes} minutes without a tap; enter your PIN again",
+    },
     # -- money problems (from pos.money's rules, said for a cashier) -----------------------------
     "money.format": {
         "zh-CN": "须为数字，最多两位小数，例如 12.50",
@@ -171,6 +199,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     "page.reprint": {"zh-CN": "补打小票", "en": "Reprint"},
     "page.new_sale": {"zh-CN": "下一单", "en": "Next sale"},
     "page.back": {"zh-CN": "返回", "en": "Back"},
+    "page.sign_in": {"zh-CN": "收银员登录", "en": "Cashier sign-in"},
+    "page.choose_cashier": {"zh-CN": "选择收银员", "en": "Choose your name"},
+    "page.pin": {"zh-CN": "PIN", "en": "PIN"},
+    "page.sign_in_button": {"zh-CN": "登录", "en": "Sign in"},
+    "page.sign_out": {"zh-CN": "交班", "en": "Sign out"},
+    "page.no_cashiers": {
+        "zh-CN": "还没有收银员：请在收银机上运行 pos cashier add 姓名",
+        "en": "No cashiers yet: run pos cashier add NAME on the till",
+    },
     "page.today": {"zh-CN": "今日销售", "en": "Today's sales"},
     "page.today_summary": {
         "zh-CN": "已收款 {count} 笔，共 {total}",
@@ -210,6 +247,13 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The till is serving {url}  (Ctrl-C stops)",
     },
     "cli.stopped": {"zh-CN": "收银台已停止", "en": "The till stopped"},
+    "cli.exposed": {
+        "zh-CN": "收银台拒绝在 {host} 上启动：局域网内任何人都能操作它。请添加收银员（pos cashier add 姓名）"
+        "或设置 [till] api_token（或 POS_TILL_API_TOKEN），或改用 127.0.0.1",
+        "en": "The till will not listen on {host} with nobody to sign in: anyone on the network could "
+        "drive it. Add a cashier (pos cashier add NAME) or set [till] api_token (or POS_TILL_API_TOKEN), "
+        "or listen on 127.0.0.1",
+    },
     "cli.rung_up": {
         "zh-CN": "销售单 {id}  单号 {out_trade_no}  金额 {total}",
         "en": "Sale {id}  order {out_trade_no}  total {total}",

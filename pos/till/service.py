@@ -213,13 +213,13 @@ class Till:
         except UnknownSale as exc:
             raise InputError("error.no_sale", status=404, id=exc.ref) from None
 
-    def reprint(self, sale_id: int, kind: JobKind | None = None) -> PrintJob:
+    def reprint(self, sale_id: int, kind: JobKind | None = None, *, by: str = "") -> PrintJob:
         sale = self.get_sale(sale_id)
         kind = kind or DEFAULT_REPRINT.get(sale.state)
         if kind is None:
             raise InputError("error.nothing_to_reprint", status=409, id=sale_id)
         try:
-            return self.spooler.reprint(sale_id, kind)  # queues the copy and wakes the spooler
+            return self.spooler.reprint(sale_id, kind, by=by)  # queues the copy and wakes the spooler
         except NothingToReprint:
             raise InputError("error.nothing_to_reprint", status=409, id=sale_id) from None
 

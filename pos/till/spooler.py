@@ -587,12 +587,12 @@ class Spooler:
 
     # -- queueing helpers (any thread) ---------------------------------------------------------
 
-    def reprint(self, sale_id: int, kind: JobKind | str) -> PrintJob:
+    def reprint(self, sale_id: int, kind: JobKind | str, *, by: str = "") -> PrintJob:
         """Queue a copy of the sale's latest ``kind`` slip (``ledger.reprint``) and wake the loop.
 
         Raises the ledger's ``NothingToReprint`` / ``InvalidInput`` for a slip the sale never had.
         """
-        job = self.ledger.reprint(sale_id, kind, **self._now())
+        job = self.ledger.reprint(sale_id, kind, by=by, **self._now())
         self.wake()
         return job
 

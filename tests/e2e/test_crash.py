@@ -181,7 +181,7 @@ def test_kill_9_mid_burst_then_restart_settles_every_sale_once(sim, printer, tmp
         retried = []
         for sale in all_sales(ledger):
             if sale.state is SaleState.FAILED:
-                answer = http.post(f"{till.url}/api/sales/{sale.id}/retry", timeout=30)
+                answer = http.post(f"{till.url}/api/sales/{sale.id}/retry", json={}, timeout=30)
                 assert answer.status_code == 200, answer.text
                 if answer.json()["state"] == "AWAITING_PAYMENT":
                     retried.append(answer.json())

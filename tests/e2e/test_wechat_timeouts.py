@@ -112,7 +112,7 @@ def test_wechat_silent_for_every_attempt_fails_readably_and_the_retry_works(sim,
     assert till.till.ledger.jobs_for_sale(failed["id"]) == []  # no slip with a dead QR
 
     front.lost = 0  # WeChat answers again; the cashier presses Retry
-    retried = till.http.post(till.url(f"/api/sales/{failed['id']}/retry"), timeout=30)
+    retried = till.http.post(till.url(f"/api/sales/{failed['id']}/retry"), json={}, timeout=30)
     assert retried.status_code == 200, retried.text
     sale = retried.json()
     assert sale["state"] == "AWAITING_PAYMENT" and sale["out_trade_no"] == failed["out_trade_no"]

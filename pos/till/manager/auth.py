@@ -49,10 +49,11 @@ MIN_PASSWORD = 8
 _dummy_hash: str | None = None
 
 
-def hash_password(password: str) -> str:
-    """The werkzeug hash for ``[manager] password_hash`` (scrypt, with a random salt)."""
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
+def hash_password(password: str, *, minimum: int = MIN_PASSWORD) -> str:
+    """The werkzeug hash for ``[manager] password_hash`` (scrypt, with a random salt); cashiers' PINs
+    (:mod:`pos.till.signin`) are hashed the same way, with a shorter ``minimum``."""
+    if len(password) < minimum:
+        raise ValueError(f"the password must have at least {minimum} characters")
     return generate_password_hash(password)
 
 

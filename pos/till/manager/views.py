@@ -32,6 +32,7 @@ from flask import (
 from markupsafe import Markup
 
 from pos.ledger import Flag, JobKind, LedgerError, SaleState
+from pos.ledger.cashiers import CashierTakings, takings_by_cashier
 from pos.ledger.models import PAID_STATES
 from pos.ledger.reconciliation import latest_reconciliation
 from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
@@ -329,6 +330,7 @@ def day_view() -> Response:
         prev_day=day - timedelta(days=1),
         next_day=day + timedelta(days=1),
         figures=figures,
+        by_cashier=_by_cashier(day),
         price=format_price,
         state_word=w.state,
         line_word=lambda line: w.line_state(line, now),
@@ -616,6 +618,13 @@ def _page_error(status: int, message: str) -> Response:
     return Response(html, status=status, content_type="text/html; charset=utf-8")
 
 
+def _by_cashier(day: date) -> list[CashierTakings]:
+    """The day's takings per cashier, shown once any sale carries a cashier's name."""
+    service = till()
+    rows = takings_by_cashier(service.ledger, day, store=service.config.store.id)
+    return rows if any(r.cashier for r in rows) else []
+
+
 # -- JSON ----------------------------------------------------------------------------------------------
 
 
@@ -636,6 +645,17 @@ def api_day() -> Response:
         by_state={
             line.state.value: {"count": line.count, "total_fee": line.total_fee} for line in figures.by_state
         },
+        by_cashier=[
+            {
+                "cashier": c.cashier,
+                "sales": c.sales,
+                "paid_count": c.paid_count,
+                "paid_fee": c.paid_fee,
+                "refunded_fee": c.refunded_fee,
+                "net_fee": c.net_fee,
+            }
+            for c in takings_by_cashier(service.ledger, day, store=service.config.store.id)
+        ],
         flags=[
             {
                 "id": f.id,

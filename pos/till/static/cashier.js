@@ -57,9 +57,11 @@
 
   async function api(method, path, body) {
     const options = { method, headers: { Accept: "application/json" } };
-    if (body !== undefined) {
+    if (method !== "GET") {
+      // A change is always JSON with this page's token: the till refuses anything else (pos.till.guard).
       options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
+      options.body = JSON.stringify(body === undefined ? {} : body);
+      if (session.csrf) options.headers["X-CSRF-Token"] = session.csrf;
     }
     let response;
     try {
@@ -73,7 +75,109 @@
     } catch (err) {
       data = { error: t("error.internal") };
     }
+    if (response.status === 401 && !path.startsWith("/api/session")) {
+      // Signed out under the cashier's hands (idle): say why; before anyone signed in, just ask.
+      askForPin(session.cashier && data ? data.error : null);
+    }
     return { ok: response.ok, status: response.status, data };
+  }
+
+  // -- who is at the till (pos.till.signin) -----------------------------------------------------------
+
+  const session = { csrf: null, cashier: null, chosen: null, lastTap: 0 };
+  const TAP_REPORT_MS = 30000; // taps tell the till at most this often that someone is still here
+
+  let sessionLoading = null;
+
+  function loadSession(message) {
+    // One at a time: two first visits at once would each be handed a session, and a token for the other.
+    if (!sessionLoading) sessionLoading = fetchSession(message).finally(() => (sessionLoading = null));
+    return sessionLoading;
+  }
+
+  async function fetchSession(message) {
+    const answer = await api("GET", "/api/session");
+    if (!answer.ok) return;
+    session.csrf = answer.data.csrf_token;
+    session.cashier = answer.data.cashier;
+    renderCashier();
+    if (answer.data.required && !answer.data.cashier) showPin(answer.data.cashiers, message);
+  }
+
+  function askForPin(message) {
+    if (!byId("signin").hidden) return;
+    session.cashier = null;
+    renderCashier();
+    loadSession(message);
+  }
+
+  function showPin(names, message) {
+    const box = byId("signin-names");
+    box.querySelectorAll("button").forEach((b) => b.remove());
+    session.chosen = names.length === 1 ? names[0] : null;
+    for (const name of names) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn secondary";
+      button.textContent = name;
+      button.setAttribute("aria-pressed", String(name === session.chosen));
+      button.addEventListener("click", () => {
+        session.chosen = name;
+        box.querySelectorAll("button").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+        byId("signin-pin").focus();
+      });
+      box.appendChild(button);
+    }
+    byId("signin-none").hidden = names.length > 0;
+    const error = byId("signin-error");
+    error.textContent = message || "";
+    error.hidden = !message;
+    byId("signin-pin").value = "";
+    byId("signin").hidden = false;
+    byId("signin-pin").focus();
+  }
+
+  async function signIn(event) {
+    event.preventDefault();
+    const error = byId("signin-error");
+    if (!session.chosen) {
+      error.textContent = t("page.choose_cashier");
+      error.hidden = false;
+      return;
+    }
+    const answer = await api("POST", "/api/session", { name: session.chosen, pin: byId("signin-pin").value });
+    byId("signin-pin").value = "";
+    if (!answer.ok) {
+      error.textContent = answer.data.error;
+      error.hidden = false;
+      return;
+    }
+    session.csrf = answer.data.csrf_token;
+    session.cashier = answer.data.cashier;
+    session.lastTap = Date.now();
+    byId("signin").hidden = true;
+    renderCashier();
+  }
+
+  async function signOut() {
+    const answer = await api("POST", "/api/session/end");
+    if (answer.ok) session.csrf = answer.data.csrf_token;
+    session.cashier = null;
+    renderCashier();
+    loadSession();
+  }
+
+  function renderCashier() {
+    byId("cashier-name").textContent = session.cashier || "";
+    byId("cashier-name").hidden = !session.cashier;
+    byId("sign-out").hidden = !session.cashier;
+  }
+
+  function tapped() {
+    // Someone is at the till: the idle sign-out starts again (the page's own polling never counts).
+    if (!session.cashier || Date.now() - session.lastTap < TAP_REPORT_MS) return;
+    session.lastTap = Date.now();
+    api("POST", "/api/session/active");
   }
 
   // -- messages ----------------------------------------------------------------------------------
@@ -432,6 +536,7 @@
 
   function onKeyDown(event) {
     if (event.ctrlKey || event.altKey || event.metaKey || !byId("confirm").hidden) return;
+    if (!byId("signin").hidden) return; // the PIN is typed into its own field
     const now = performance.now();
     const fast = now - scan.last < SCAN_GAP_MS;
     scan.last = now;
@@ -495,6 +600,10 @@
   byId("today-back").addEventListener("click", () => (state.sale ? openSale(state.sale) : showView("register")));
   byId("banner").addEventListener("click", hideBanner);
   document.addEventListener("keydown", onKeyDown);
+  document.addEventListener("pointerdown", tapped);
+  document.addEventListener("keydown", tapped);
+  byId("signin-form").addEventListener("submit", signIn);
+  byId("sign-out").addEventListener("click", signOut);
   setInterval(() => {
     if (state.sale && state.sale.status === "awaiting" && !byId("sale").hidden) {
       byId("sale-deadline").textContent = t("page.pay_before", {
@@ -506,6 +615,7 @@
 
   renderCart();
   renderKeypad();
+  loadSession();
   pollPrinter();
 
   // Rehearsing a scanner (demos, screenshots): /#scan=6901234567892,123 types each code and Enter as
