@@ -153,41 +153,41 @@ def test_one_kiosk_on_loopback_works_as_before(sim, tmp_path):
         assert till.http.get(till.url("/api/sales")).status_code == 401
 
 
-def test_the_pin_screen_in_a_browser(till, chromium, clock):
-    chromium.goto(till.url("/"))
-    chromium.wait_for("!document.getElementById('signin').hidden")
-    names = chromium.eval("[...document.querySelectorAll('#signin-names button')].map(b => b.textContent)")
+def test_the_pin_screen_in_a_browser(till, browser, clock):
+    browser.goto(till.url("/"))
+    browser.wait_for("!document.getElementById('signin').hidden")
+    names = browser.eval("[...document.querySelectorAll('#signin-names button')].map(b => b.textContent)")
     assert names == ["Amy", "小王"]
-    chromium.eval(
+    browser.eval(
         "[...document.querySelectorAll('#signin-names button')].find(b => b.textContent === '小王').click()"
     )
-    chromium.eval("document.getElementById('signin-pin').value = '9999'")
-    chromium.eval("document.getElementById('signin-submit').click()")
-    chromium.wait_for(f"({SIGNIN_ERROR}) === '收银员或 PIN 不正确'")
-    chromium.eval("document.getElementById('signin-pin').value = '2468'")
-    chromium.eval("document.getElementById('signin-submit').click()")
+    browser.eval("document.getElementById('signin-pin').value = '9999'")
+    browser.eval("document.getElementById('signin-submit').click()")
+    browser.wait_for(f"({SIGNIN_ERROR}) === '收银员或 PIN 不正确'")
+    browser.eval("document.getElementById('signin-pin').value = '2468'")
+    browser.eval("document.getElementById('signin-submit').click()")
     try:
-        chromium.wait_for("document.getElementById('signin').hidden")
+        browser.wait_for("document.getElementById('signin').hidden")
     except TimeoutError:
-        raise AssertionError(chromium.eval("document.getElementById('signin-error').textContent")) from None
-    assert chromium.eval("document.getElementById('cashier-name').textContent") == "小王"
+        raise AssertionError(browser.eval("document.getElementById('signin-error').textContent")) from None
+    assert browser.eval("document.getElementById('cashier-name').textContent") == "小王"
     # Ring a sale up on the page: the ledger has the signed-in cashier's name on it.
-    chromium.eval("document.querySelector('.product[data-id=\"LATTE\"]').click()")
-    chromium.eval("document.getElementById('charge').click()")
-    chromium.wait_for(
+    browser.eval("document.querySelector('.product[data-id=\"LATTE\"]').click()")
+    browser.eval("document.getElementById('charge').click()")
+    browser.wait_for(
         "!document.getElementById('sale').hidden && document.getElementById('sale-no').textContent"
     )
     sales = till.till.ledger.sales_for_day(till.till.today(), store="S01")
     assert [s.cashier for s in sales] == ["小王"]
-    chromium.wait_for("!document.getElementById('void').hidden")
-    chromium.eval("document.getElementById('void').click()")
-    chromium.eval("document.getElementById('confirm-yes').click()")
+    browser.wait_for("!document.getElementById('void').hidden")
+    browser.eval("document.getElementById('void').click()")
+    browser.eval("document.getElementById('confirm-yes').click()")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and till.till.ledger.get_sale(sales[0].id).void_requested_by is None:
         time.sleep(0.05)
     # Idle: the page's own polling meets the sign-out and shows the PIN screen again, saying why.
     clock.advance(minutes=6)
-    message = chromium.wait_for(
+    message = browser.wait_for(
         "!document.getElementById('signin').hidden && document.getElementById('signin-error').textContent"
     )
     assert "分钟未操作" in message
