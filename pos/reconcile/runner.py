@@ -9,7 +9,6 @@ trouble does raise (nothing could be stored anyway).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
@@ -28,13 +27,14 @@ from pos.ledger.reconciliation import (
     sales_by_out_trade_no,
     save_reconciliation,
 )
+from pos.log import get_logger
 from pos.reconcile.matcher import LedgerSide, is_refund_row, match
 from pos.reconcile.words import say
 from pos.wechatpay import WeChatPayClient
 from pos.wechatpay.bills import BillRow, parse_bill
 from pos.wechatpay.errors import BillNotReady, MessageError, NoBill, ProtocolFail, TransportError
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class BillUnavailable(Exception):
@@ -111,7 +111,7 @@ def reconcile_day(
     try:
         rows = fetch_bill_rows(client, day, language)
     except BillUnavailable as exc:
-        log.warning("event=reconcile_no_bill day=%s status=%s message=%s", day, exc.status.value, exc.message)
+        log.warning("reconcile_no_bill", day=day, status=exc.status.value, message=exc.message)
         return save_reconciliation(
             ledger, Reconciliation(day, ran_at, exc.status, exc.message, 0, store=config.store.id)
         )
