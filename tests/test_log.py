@@ -100,7 +100,9 @@ def test_events_go_through_stdlib_logging_with_their_fields(caplog):
     (record,) = [r for r in caplog.records if r.name == "pos.test_log"]
     assert record.levelno == logging.INFO
     assert record.getMessage() == 'event=notice_paid sale=7 out_trade_no="S01 2"'
-    assert fields_of(record) == {"event": "notice_paid", "sale": 7, "out_trade_no": "S01 2", "transaction_id": None}
+    assert fields_of(record) == {
+        "event": "notice_paid", "sale": 7, "out_trade_no": "S01 2", "transaction_id": None
+    }
     assert parse(record.getMessage()) == {"event": "notice_paid", "sale": "7", "out_trade_no": "S01 2"}
     formatted = logging.Formatter(FORMAT).format(record)
     assert "level=INFO logger=pos.test_log event=notice_paid sale=7" in formatted
