@@ -32,6 +32,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from pos.config import Config
 from pos.ledger import Ledger
+from pos.listener.errors import ListenerError
 from pos.listener.modeone import ScanCallbacks
 from pos.listener.notify import MSG_BUSY, MSG_TOO_LARGE, PaymentNotices
 from pos.listener.refunds import RefundNotices
@@ -46,7 +47,7 @@ log = get_logger("pos.listener.app")
 CALLBACK_ORDER_TIMEOUT = 3.0
 
 
-class TooLarge(Exception):
+class TooLarge(ListenerError):
     """The body is over the limit; raised before the rest of it is read."""
 
 

@@ -59,6 +59,7 @@ from pos.ledger import (
 )
 from pos.log import get_logger
 from pos.money import MAX_FEN
+from pos.orders.errors import OrdersError
 from pos.wechatpay import (
     BusinessError,
     OrderStatus,
@@ -148,7 +149,7 @@ def state_word(state: SaleState | str, language: str = "zh-CN") -> str:
     return words[1 if language == "en" else 0] if words else str(state)
 
 
-class CheckoutError(ValueError):
+class CheckoutError(OrdersError, ValueError):
     """The cashier asked for something that cannot be done; ``str()`` is the readable message and
     ``code`` a stable name for programs (``bad_qty``, ``cannot_void``...)."""
 

@@ -28,6 +28,7 @@ from pos.ledger.reconciliation import (
     save_reconciliation,
 )
 from pos.log import get_logger
+from pos.reconcile.errors import ReconcileError
 from pos.reconcile.matcher import LedgerSide, is_refund_row, match
 from pos.reconcile.words import say
 from pos.wechatpay import WeChatPayClient
@@ -37,7 +38,7 @@ from pos.wechatpay.errors import BillNotReady, MessageError, NoBill, ProtocolFai
 log = get_logger(__name__)
 
 
-class BillUnavailable(Exception):
+class BillUnavailable(ReconcileError):
     """The bill could not be had; ``status`` is not_ready or error and ``message`` says why."""
 
     def __init__(self, status: ReconciliationStatus, message: str) -> None:

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pos.log import get_logger
 from pos.sandbox import ids
 from pos.sandbox.clock import BEIJING
+from pos.sandbox.errors import SandboxError
 from pos.sandbox.state import CLOSED, NOTPAY, REFUND, SUCCESS, Order, Refund
 from pos.sandbox.v3keys import V3Identity
 from pos.wechatpay.v3 import crypto
@@ -50,7 +51,7 @@ _DESC = {
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class V3Error(Exception):
+class V3Error(SandboxError):
     """A v3 error answer: ``status`` and ``{"code", "message", "detail"?}``."""
 
     def __init__(self, status: int, code: str, message: str, detail: Mapping[str, Any] | None = None) -> None:

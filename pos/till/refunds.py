@@ -62,6 +62,7 @@ from pos.ledger import (
 )
 from pos.log import get_logger
 from pos.money import format_price
+from pos.till.exceptions import TillError
 from pos.wechatpay import WeChatPayClient
 from pos.wechatpay.client import RefundItem
 from pos.wechatpay.errors import BusinessError, MessageError, ProtocolFail, TransportError, WeChatPayError
@@ -162,7 +163,7 @@ def message(language: str, key: str, /, **values: Any) -> str:
     return texts.get(language, texts["zh-CN"]).format(**values)
 
 
-class RefundError(Exception):
+class RefundError(TillError):
     """A refund that was not made (or not yet): ``str(exc)`` is the sentence for the manager.
 
     ``code`` is the stable key (``certificate_missing``, ``too_much``, ``refused``, ...);

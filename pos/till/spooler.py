@@ -92,6 +92,7 @@ from pos.printing.profiles import PrinterProfile, ProfileError, load_profile
 from pos.printing.status import PrinterState, PrinterStatus, check_status
 from pos.receipts import samples, templates
 from pos.till.documents import RenderError, render_job
+from pos.till.exceptions import TillError
 
 log = get_logger("pos.till.spooler")
 
@@ -109,7 +110,7 @@ NOT_READY = frozenset({PrinterState.PAPER_OUT, PrinterState.COVER_OPEN, PrinterS
 PARKED_PREFIX = "cannot print: "
 
 
-class SpoolerConfigError(ConfigError):
+class SpoolerConfigError(TillError, ConfigError):
     """The spooler cannot start with this ``[printer]`` section; the message says what to change."""
 
 
