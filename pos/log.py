@@ -18,8 +18,8 @@ out_trade_no="...")``: the event's name and its fields, never a hand-formatted l
 Values are cut at :data:`MAX_VALUE` characters so one hostile field cannot flood the log; an
 exception is written as its type and message.
 
-structlog is configured once, when this module is first imported. The logger is not cached on
-first use, so ``capture_logs`` sees every event in tests.
+structlog is configured once, when this module is first imported. ``capture_logs`` in tests sees
+every event (it swaps the processors in the list each logger holds).
 """
 
 from __future__ import annotations
@@ -106,17 +106,44 @@ def fields_of(record: logging.LogRecord) -> Mapping[str, Any]:
     return getattr(record, RECORD_FIELDS, None) or {}
 
 
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+class _BoundLogger(structlog.stdlib.BoundLogger):
+    """structlog's stdlib logger with the level test first: an event below its logger's level
+    costs one ``isEnabledFor`` (the listener writes a DEBUG line per notice), not a copy of the
+    context and a trip through the processors. Under ``capture_logs`` (which replaces the
+    processors) every event is captured, as structlog documents."""
+
+    def _proxy_to_logger(self, method_name: str, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if self._processors and self._processors[0] is structlog.stdlib.filter_by_level:
+            level = _LEVELS.get(method_name)
+            if level is not None and not self._logger.isEnabledFor(level):
+                return None
+        return super()._proxy_to_logger(method_name, event, *args, **kw)
+
+
 def get_logger(name: str) -> Any:
     """A structlog bound logger writing to the stdlib logger ``name`` (use ``__name__``).
 
     Call ``log.info("event_name", key=value, ...)``; ``log.exception(...)`` adds the traceback;
     ``log.bind(sale=...)`` returns a logger that adds those fields to every event."""
-    return structlog.get_logger(name)
+    return structlog.get_logger(name).bind()  # bound now: no lazy proxy on every call
 
 
 structlog.configure(
     processors=[structlog.stdlib.filter_by_level, _to_stdlib],
     logger_factory=structlog.stdlib.LoggerFactory(),
-    wrapper_class=structlog.stdlib.BoundLogger,
-    cache_logger_on_first_use=False,
+    wrapper_class=_BoundLogger,
+    # capture_logs swaps the processors inside the one list bound loggers hold, so caching is safe
+    cache_logger_on_first_use=True,
 )
