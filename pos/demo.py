@@ -35,12 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 from pos import config as pos_config
 from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID, Config, write_secret_file
+from pos.log import get_logger
 from pos.ports import bind_all
 
 if TYPE_CHECKING:  # imported when the demo runs, not for `pos --help` (see pos/cli.py)
     import requests
 
-log = logging.getLogger("pos.demo")
+log = get_logger("pos.demo")
 
 DEMO_PRODUCTS = (
     ("LATTE", "拿铁", "18.00", "6901234567892"),
@@ -483,7 +484,7 @@ def auto_shift(shop: DemoShop, *, timeout: float = 30.0) -> int:
 
         sale = ring_up({"items": [{"product_id": "CAKE", "qty": 1}]})
         voided = http.post(f"{api}/sales/{sale['id']}/void", json={}, timeout=15).json()
-        log.info("event=demo_void_requested state=%s", voided.get("state"))
+        log.info("demo_void_requested", state=voided.get("state"))
         shop.advance(5 * 60 + 1)  # WeChat lets an order be closed 5 minutes after it was made
         steps.append(Step("voided by the cashier, closed at WeChat", wait_for(sale, "VOIDED"), "VOIDED"))
 

@@ -84,9 +84,10 @@ from pos.ledger.schema import (
     sales,
 )
 from pos.ledger.writelock import WriteLock
+from pos.log import get_logger
 from pos.money import MAX_FEN
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 SIGN_TYPES = ("MD5", "HMAC-SHA256")
 MAX_BODY = 128
@@ -578,13 +579,9 @@ class Ledger:
         for report, outcome in zip(reports, outcomes, strict=True):
             quiet = outcome.status in (PaidStatus.PAID, PaidStatus.ALREADY_PAID)
             log.log(
-                logging.INFO if quiet else logging.WARNING,
-                "event=mark_paid outcome=%s sale=%s out_trade_no=%s transaction_id=%s source=%s",
-                outcome.status.value,
-                outcome.sale.id if outcome.sale else "-",
-                report.out_trade_no,
-                report.transaction_id,
-                report.source.value,
+                logging.INFO if quiet else logging.WARNING, "mark_paid", outcome=outcome.status.value,
+                sale=outcome.sale.id if outcome.sale else "-", out_trade_no=report.out_trade_no,
+                transaction_id=report.transaction_id, source=report.source.value,
             )
         return outcomes
 
@@ -788,9 +785,7 @@ class Ledger:
                 at,
             )
             refund = _refund(conn.execute(select(refunds).where(refunds.c.id == refund_row_id)).one())
-        log.info(
-            "event=refund_started sale=%s out_refund_no=%s refund_fee=%s", sale_id, out_refund_no, refund_fee
-        )
+        log.info("refund_started", sale=sale_id, out_refund_no=out_refund_no, refund_fee=refund_fee)
         return refund
 
     def complete_refund(
@@ -842,12 +837,7 @@ class Ledger:
             outcome = RefundOutcome(
                 self._refund_by_no(conn, out_refund_no), _load_sale(conn, refund.sale_id), False, job_id
             )
-        log.info(
-            "event=refunded sale=%s out_refund_no=%s state=%s",
-            refund.sale_id,
-            out_refund_no,
-            outcome.sale.state,
-        )
+        log.info("refunded", sale=refund.sale_id, out_refund_no=out_refund_no, state=outcome.sale.state)
         return outcome
 
     def fail_refund(self, out_refund_no: str, message: str, *, now: datetime | None = None) -> Refund:
@@ -890,9 +880,7 @@ class Ledger:
                 at,
             )
             failed = self._refund_by_no(conn, out_refund_no)
-        log.warning(
-            "event=refund_failed sale=%s out_refund_no=%s message=%s", refund.sale_id, out_refund_no, message
-        )
+        log.warning("refund_failed", sale=refund.sale_id, out_refund_no=out_refund_no, message=message)
         return failed
 
     def refunds_for_sale(self, sale_id: int) -> list[Refund]:
@@ -1087,7 +1075,7 @@ class Ledger:
                         detail = {"kind": row.kind, "job": row.id, "reason": "interrupted",
                                   "sent_at": row.sent_at.isoformat()}  # fmt: skip
                         _event(conn, row.sale_id, "reprint", detail, at)
-                log.warning("event=jobs_requeued jobs=%s reason=interrupted", ",".join(map(str, ids)))
+                log.warning("jobs_requeued", jobs=",".join(map(str, ids)), reason="interrupted")
             return [_load_job(conn, job_id) for job_id in ids]
 
     def reprint(
@@ -1350,7 +1338,7 @@ def _flag(
     )
     if sale_id is not None:
         conn.execute(update(sales).where(sales.c.id == sale_id).values(flagged=True))
-    log.warning("event=flag kind=%s sale=%s out_trade_no=%s", kind.value, sale_id or "-", out_trade_no)
+    log.warning("flag", kind=kind.value, sale=sale_id or "-", out_trade_no=out_trade_no)
     return conn.execute(
         select(flags.c.id).where(flags.c.dedupe_key == f"{kind.value}:{dedupe_key}"[:160])
     ).scalar_one()
@@ -1680,7 +1668,5 @@ def _enum(cls: Any, value: Any, name: str) -> Any:
 
 
 def _log(event: str, sale: Sale, **fields: Any) -> None:
-    extra = "".join(f" {key}={value}" for key, value in fields.items() if value not in (None, ""))
-    log.info(
-        "event=%s sale=%s out_trade_no=%s state=%s%s", event, sale.id, sale.out_trade_no, sale.state, extra
-    )
+    extra = {key: value for key, value in fields.items() if value not in (None, "")}
+    log.info(event, sale=sale.id, out_trade_no=sale.out_trade_no, state=sale.state, **extra)

@@ -22,7 +22,6 @@ Beijing time), whatever the store's own time zone.
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -49,8 +48,9 @@ from pos.ledger.identifiers import check_aware
 from pos.ledger.ledger import Ledger, _event, _flag, _load_sale
 from pos.ledger.models import FlagKind, PaidOutcome, PaidStatus, PaymentSource, RefundState, SaleState
 from pos.ledger.schema import UTCDateTime, metadata, payments, refunds, sales
+from pos.log import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 # A payment's sale is looked for among sales rung up this many days around the bill day (an index
@@ -210,12 +210,8 @@ def save_reconciliation(ledger: Ledger, result: Reconciliation) -> Reconciliatio
                 ],
             )
     log.info(
-        "event=reconciled day=%s status=%s matched=%s differences=%s run=%s",
-        result.day,
-        status.value,
-        result.matched,
-        len(result.problems),
-        run_id,
+        "reconciled", day=result.day, status=status.value, matched=result.matched,
+        differences=len(result.problems), run=run_id,
     )
     return replace(result, id=run_id, status=status)
 

@@ -22,7 +22,6 @@ recognise as ordinary (an unreadable Content-Length), goes to the Flask app.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -33,20 +32,22 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from pos.config import Config
 from pos.ledger import Ledger
+from pos.listener.errors import ListenerError
 from pos.listener.modeone import ScanCallbacks
 from pos.listener.notify import MSG_BUSY, MSG_TOO_LARGE, PaymentNotices
 from pos.listener.refunds import RefundNotices
-from pos.listener.reply import XML, Reply, log_event
+from pos.listener.reply import XML, Reply
+from pos.log import get_logger
 from pos.orders import Checkout
 from pos.wechatpay import WeChatPayClient, notices
 
-log = logging.getLogger("pos.listener.app")
+log = get_logger("pos.listener.app")
 
 # The mode-one callback must be answered within WeChat's few seconds, unified order included.
 CALLBACK_ORDER_TIMEOUT = 3.0
 
 
-class TooLarge(Exception):
+class TooLarge(ListenerError):
     """The body is over the limit; raised before the rest of it is read."""
 
 
@@ -105,7 +106,7 @@ class NotifyRoute:
         try:
             reply = self._handle(environ, int(length_header) if length_header else None, remote)
         except Exception as exc:
-            log_event(log, logging.ERROR, "listener_error", path=NOTIFY_PATH, error=type(exc).__name__)
+            log.error("listener_error", path=NOTIFY_PATH, error=type(exc).__name__)
             reply = Reply(notices.fail_reply(MSG_BUSY), status=500)
         status = reply.status
         content_type = _XML_CONTENT_TYPE if reply.content_type == XML else reply.content_type
@@ -118,7 +119,7 @@ class NotifyRoute:
     def _handle(self, environ: dict[str, Any], length: int | None, remote: str) -> Reply:
         body = _read_limited(environ["wsgi.input"], length, self.limit, environ)
         if body is None:
-            log_event(log, logging.WARNING, "notice_rejected", reason="too_large", remote=remote, size=length)
+            log.warning("notice_rejected", reason="too_large", remote=remote, size=length)
             return Reply(notices.fail_reply(MSG_TOO_LARGE), status=413, verdict="too_large")
         return self.payments.handle(body, remote=remote)
 
@@ -180,8 +181,7 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
         try:
             body = read_body(limit)
         except TooLarge:
-            log_event(log, logging.WARNING, "notice_rejected", reason="too_large", remote=_remote(),
-                      size=request.content_length)  # fmt: skip
+            log.warning("notice_rejected", reason="too_large", remote=_remote(), size=request.content_length)
             return _respond(Reply(notices.fail_reply(MSG_TOO_LARGE), status=413, verdict="too_large"))
         return _respond(payments.handle(body, remote=_remote()))
 
@@ -190,7 +190,7 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
         try:
             body = read_body(limit)
         except TooLarge:
-            log_event(log, logging.WARNING, "callback_rejected", reason="too_large", remote=_remote())
+            log.warning("callback_rejected", reason="too_large", remote=_remote())
             return _respond(Reply(notices.fail_reply(MSG_TOO_LARGE), status=413, verdict="too_large"))
         return _respond(callbacks.handle(body, remote=_remote()))
 
@@ -199,7 +199,7 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
         try:
             body = read_body(limit)
         except TooLarge:
-            log_event(log, logging.WARNING, "refund_notice_rejected", reason="too_large", remote=_remote())
+            log.warning("refund_notice_rejected", reason="too_large", remote=_remote())
             return _respond(Reply(notices.fail_reply(MSG_TOO_LARGE), status=413, verdict="too_large"))
         return _respond(refunds.handle(body, remote=_remote()))
 
@@ -209,7 +209,7 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
             with ledger.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as exc:
-            log_event(log, logging.ERROR, "healthz_failed", error=type(exc).__name__)
+            log.error("healthz_failed", error=type(exc).__name__)
             return Response("database unavailable\n", status=503, mimetype="text/plain")
         return Response("ok\n", mimetype="text/plain")
 
@@ -224,7 +224,7 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
     def unexpected(exc: Exception) -> Response:
         # One line, no traceback, no request body: the body may be hostile and the
         # exception text may quote it. WeChat retries on FAIL, so nothing is lost.
-        log_event(log, logging.ERROR, "listener_error", path=request.path, error=type(exc).__name__)
+        log.error("listener_error", path=request.path, error=type(exc).__name__)
         if request.path.startswith("/wechatpay/"):
             return _respond(Reply(notices.fail_reply(MSG_BUSY), status=500))
         return Response("internal error\n", status=500, mimetype="text/plain")

@@ -14,15 +14,15 @@ configuration problem.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
 import sys
 
 from pos import config as pos_config
+from pos.log import get_logger
 from pos.ports import bind
 
-log = logging.getLogger("pos.listener.cli")
+log = get_logger("pos.listener.cli")
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2
 # WeChat waits 5 s for an answer: give up on a locked database in time to answer FAIL (it retries).
@@ -111,7 +111,7 @@ def _listen_here(config: pos_config.Config, ledger, sock: socket.socket, host: s
             server.run()
         finally:
             server.close()
-            log.info("event=listener_stopped")
+            log.info("listener_stopped")
     finally:
         ledger.close()
     return EXIT_OK
@@ -130,7 +130,7 @@ def _listen_in_processes(config: pos_config.Config, sock: socket.socket, host: s
             raise RuntimeError(ledger)
         try:
             server = build_server(create_app(config, ledger), config.listener, sockets=[sock])
-            log.info("event=listener_worker_started worker=%s pid=%s", number, os.getpid())
+            log.info("listener_worker_started", worker=number, pid=os.getpid())
             try:
                 server.run()
             finally:
@@ -140,7 +140,7 @@ def _listen_in_processes(config: pos_config.Config, sock: socket.socket, host: s
 
     _started(config, host, sock.getsockname()[1], workers=workers)
     code = serve_in_processes(workers, serve)
-    log.info("event=listener_stopped")
+    log.info("listener_stopped")
     return EXIT_OK if code == 0 else EXIT_UNAVAILABLE
 
 
@@ -154,7 +154,7 @@ def _started(config: pos_config.Config, host: str, port: int, *, workers: int) -
         "Ctrl-C stops",
         flush=True,
     )
-    log.info("event=listener_started host=%s port=%s workers=%s", host, port, workers)
+    log.info("listener_started", host=host, port=port, workers=workers)
     # This process (and the workers it forks) is the listener from here on: its logging is set
     # up for it (see reply.py).
     quiet_duplicate_lines()  # one INFO line per notice, not the ledger's too

@@ -16,13 +16,12 @@ are written for the customer: "商品不存在或已下架", not a stack trace.
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy.exc import SQLAlchemyError
 
 from pos.config import Config, Product, product_key
 from pos.ledger import Ledger, LineItem, MessageKind, SaleState
-from pos.listener.reply import Reply, log_event
+from pos.listener.reply import Reply
+from pos.log import get_logger
 from pos.money import parse_yuan
 from pos.orders import Checkout, CheckoutError
 from pos.wechatpay import notices
@@ -35,7 +34,7 @@ from pos.wechatpay.errors import (
     XmlError,
 )
 
-log = logging.getLogger("pos.listener.modeone")
+log = get_logger("pos.listener.modeone")
 
 MIN_TTL_MINUTES = 5  # WeChat closes orders only after five minutes
 
@@ -69,7 +68,7 @@ class ScanCallbacks:
         try:
             fields = notices.read_notice(body, max_bytes=self.max_body)
         except XmlError as exc:
-            log_event(log, logging.WARNING, "callback_rejected", reason=type(exc).__name__, remote=remote)
+            log.warning("callback_rejected", reason=type(exc).__name__, remote=remote)
             return Reply(notices.fail_reply("报文格式错误"), status=400, verdict="malformed")
         try:
             callback = notices.verify_scan_callback(
@@ -81,18 +80,17 @@ class ScanCallbacks:
             )
         except (SignatureError, WrongMerchant) as exc:
             reason = "signature" if isinstance(exc, SignatureError) else "wrong_merchant"
-            log_event(log, logging.WARNING, "callback_rejected", reason=reason, remote=remote)
+            log.warning("callback_rejected", reason=reason, remote=remote)
             return Reply(notices.fail_reply("签名失败"), verdict=reason)
         except (InvalidField, MessageError):
-            log_event(log, logging.WARNING, "callback_rejected", reason="missing_field", remote=remote)
+            log.warning("callback_rejected", reason="missing_field", remote=remote)
             return Reply(notices.fail_reply("缺少参数"), verdict="missing_field")
 
         product = self.products.get(product_key(callback.product_id))
-        log_event(log, logging.INFO, "callback_received", product=callback.product_id, remote=remote)
+        log.info("callback_received", product=callback.product_id, remote=remote)
         if product is None:
             self._store(body, "unknown_product", None)
-            log_event(log, logging.WARNING, "callback_refused", reason="unknown_product",
-                      product=callback.product_id)  # fmt: skip
+            log.warning("callback_refused", reason="unknown_product", product=callback.product_id)
             return self._refuse("unknown_product")
         try:
             sale = self.checkout.ring_up(
@@ -102,19 +100,20 @@ class ScanCallbacks:
                 print_slip=False,
             )
         except SQLAlchemyError as exc:
-            log_event(log, logging.ERROR, "callback_refused", reason="database", error=type(exc).__name__)
+            log.error("callback_refused", reason="database", error=type(exc).__name__)
             return self._refuse("busy")
         except CheckoutError as exc:  # a catalogue entry the till cannot sell (e.g. a name too long)
-            log_event(log, logging.ERROR, "callback_refused", reason=exc.code, product=product.id)
+            log.error("callback_refused", reason=exc.code, product=product.id)
             return self._refuse("order_failed")
         if sale.state is not SaleState.AWAITING_PAYMENT or not sale.prepay_id:
             self._store(body, "order_failed", sale.out_trade_no)
-            log_event(log, logging.WARNING, "callback_refused", reason="order_failed",
-                      out_trade_no=sale.out_trade_no, sale=sale.id, failure=sale.failure)  # fmt: skip
+            log.warning(
+                "callback_refused", reason="order_failed", out_trade_no=sale.out_trade_no, sale=sale.id,
+                failure=sale.failure,
+            )
             return self._refuse("order_failed")
         self._store(body, "ordered", sale.out_trade_no)
-        log_event(log, logging.INFO, "callback_ordered", out_trade_no=sale.out_trade_no, sale=sale.id,
-                  product=product.id)  # fmt: skip
+        log.info("callback_ordered", out_trade_no=sale.out_trade_no, sale=sale.id, product=product.id)
         reply = notices.scan_reply(
             sale.prepay_id,
             appid=self.merchant.appid,
@@ -139,7 +138,7 @@ class ScanCallbacks:
         try:
             self.ledger.record_message(MessageKind.CALLBACK, body, verdict=verdict, out_trade_no=out_trade_no)
         except SQLAlchemyError as exc:
-            log_event(log, logging.ERROR, "callback_not_recorded", error=type(exc).__name__)
+            log.error("callback_not_recorded", error=type(exc).__name__)
 
 
 def _sign_type_of(fields: dict[str, str]) -> str:

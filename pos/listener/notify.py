@@ -27,7 +27,6 @@ too, are decided by the ledger's conditional update, not here.
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -38,8 +37,9 @@ from pos.config import Config
 from pos.ledger import InvalidInput, Ledger, MessageKind, PaidStatus, is_valid_out_trade_no
 from pos.ledger.ledger import PaymentReport, PaymentSummary
 from pos.ledger.models import PaidOutcome
-from pos.listener.reply import Reply, log_event
+from pos.listener.reply import Reply
 from pos.listener.storage import DatabaseUnavailable, store_message
+from pos.log import get_logger
 from pos.wechatpay import notices
 from pos.wechatpay.errors import (
     BodyTooLarge,
@@ -52,7 +52,7 @@ from pos.wechatpay.errors import (
     XmlError,
 )
 
-log = logging.getLogger("pos.listener.notify")
+log = get_logger("pos.listener.notify")
 
 # return_msg texts for FAIL: WeChat logs them; a person reading WeChat's delivery log understands them.
 MSG_SIGNATURE = "签名失败"
@@ -250,8 +250,9 @@ class PaymentNotices:
         try:
             return self._handle(body, remote)
         except DatabaseUnavailable as exc:
-            log_event(log, logging.ERROR, "notice_deferred", reason="database", error=exc,
-                      out_trade_no=exc.out_trade_no, remote=remote)  # fmt: skip
+            log.error(
+                "notice_deferred", reason="database", error=exc, out_trade_no=exc.out_trade_no, remote=remote,
+            )
             return Reply(notices.fail_reply(MSG_BUSY), status=503, verdict="database_unavailable")
 
     def _handle(self, body: bytes, remote: str) -> Reply:
@@ -259,8 +260,7 @@ class PaymentNotices:
         if repeat is not None:
             # A copy of a notice already verified and recorded (WeChat's retries and parallel sends).
             out_trade_no, known = repeat
-            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=known.sale_id,
-                      remote=remote)  # fmt: skip
+            log.info("notice_duplicate", out_trade_no=out_trade_no, sale=known.sale_id, remote=remote)
             return Reply(notices.success_reply(), verdict="duplicate")
         try:
             fields = notices.read_notice(body, max_bytes=self.max_body)
@@ -272,14 +272,13 @@ class PaymentNotices:
         out_trade_no = fields.get("out_trade_no", "")
         # One INFO line per notice, written once its outcome is known (with out_trade_no and remote);
         # each line costs about as much as the rest of a repeat's handling.
-        log_event(log, logging.DEBUG, "notice_received", out_trade_no=out_trade_no, remote=remote)
+        log.debug("notice_received", out_trade_no=out_trade_no, remote=remote)
         if not fields.get("return_code"):
             return self._reject("no_return_code", remote, MSG_MALFORMED, status=400,
                                 out_trade_no=out_trade_no)  # fmt: skip
         if fields.get("return_code") != notices.SUCCESS:
             # Unsigned by definition and never sent for a payment: nothing to believe, nothing to do.
-            log_event(log, logging.WARNING, "notice_ignored", reason="return_code", out_trade_no=out_trade_no,
-                      remote=remote)  # fmt: skip
+            log.warning("notice_ignored", reason="return_code", out_trade_no=out_trade_no, remote=remote)
             return Reply(notices.success_reply(), verdict="not_success")
         try:
             notices.check_merchant(fields, appid=self.merchant.appid, mch_id=self.merchant.mch_id)
@@ -308,21 +307,18 @@ class PaymentNotices:
             return Reply(notices.success_reply(), verdict="not_success")
         except BusinessError as exc:
             self._store(body, "result_fail", out_trade_no)
-            log_event(log, logging.WARNING, "notice_not_paid", out_trade_no=out_trade_no,
-                      err_code=exc.err_code, remote=remote)  # fmt: skip
+            log.warning("notice_not_paid", out_trade_no=out_trade_no, err_code=exc.err_code, remote=remote)
             return Reply(notices.success_reply(), verdict="result_fail")
         except InvalidField as exc:
             # Signed by WeChat but unreadable to us: keep it, and let WeChat (and the watcher) try again.
             self._store(body, "invalid_field", out_trade_no)
-            log_event(log, logging.ERROR, "notice_unreadable", out_trade_no=out_trade_no, error=exc,
-                      remote=remote)  # fmt: skip
+            log.error("notice_unreadable", out_trade_no=out_trade_no, error=exc, remote=remote)
             return Reply(notices.fail_reply(MSG_INVALID), verdict="invalid_field")
 
         if known and known.matches(notice):
             # WeChat repeating a payment this process already saw recorded: answered from memory.
             self.paid.put(out_trade_no, known, body=body)
-            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=known.sale_id,
-                      remote=remote)  # fmt: skip
+            log.info("notice_duplicate", out_trade_no=out_trade_no, sale=known.sale_id, remote=remote)
             return Reply(notices.success_reply(), verdict="duplicate")
         if known:
             sale = self._find(out_trade_no)  # the same sale, another story: let the ledger judge it
@@ -339,8 +335,7 @@ class PaymentNotices:
             self.paid.put(
                 out_trade_no, _Paid(sale.id, sale.sign_type, notice.transaction_id, sale.total_fee), body=body
             )
-            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id,
-                      remote=remote)  # fmt: skip
+            log.info("notice_duplicate", out_trade_no=out_trade_no, sale=sale_id, remote=remote)
             return Reply(notices.success_reply(), verdict="duplicate")
 
         try:
@@ -357,8 +352,7 @@ class PaymentNotices:
             outcome = self._payments.mark_paid(report)
         except InvalidInput as exc:
             self._store(body, "invalid_field", out_trade_no)
-            log_event(log, logging.ERROR, "notice_unreadable", out_trade_no=out_trade_no, error=exc,
-                      remote=remote)  # fmt: skip
+            log.error("notice_unreadable", out_trade_no=out_trade_no, error=exc, remote=remote)
             return Reply(notices.fail_reply(MSG_INVALID), verdict="invalid_field")
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(type(exc).__name__, out_trade_no) from None
@@ -373,21 +367,19 @@ class PaymentNotices:
         # These two lines carry the ledger's event=mark_paid line's facts (transaction_id too), so the
         # listener's process shows that one at DEBUG only (reply.quiet_duplicate_lines).
         if outcome.newly_paid:
-            log_event(log, logging.INFO, "notice_paid", out_trade_no=out_trade_no, sale=sale_id,
-                      transaction_id=notice.transaction_id, remote=remote)  # fmt: skip
-        elif status is PaidStatus.ALREADY_PAID:
-            log_event(log, logging.INFO, "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id,
-                      transaction_id=notice.transaction_id, remote=remote)  # fmt: skip
-        if status in _FLAGGED:
-            log_event(
-                log,
-                logging.WARNING,
-                "notice_flagged",
-                outcome=status.value,
-                out_trade_no=out_trade_no,
-                sale=sale_id,
-                flag=outcome.flag_id,
+            log.info(
+                "notice_paid", out_trade_no=out_trade_no, sale=sale_id, transaction_id=notice.transaction_id,
                 remote=remote,
+            )
+        elif status is PaidStatus.ALREADY_PAID:
+            log.info(
+                "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id,
+                transaction_id=notice.transaction_id, remote=remote,
+            )
+        if status in _FLAGGED:
+            log.warning(
+                "notice_flagged", outcome=status.value, out_trade_no=out_trade_no, sale=sale_id,
+                flag=outcome.flag_id, remote=remote,
             )
         return Reply(notices.success_reply(), verdict=status.value)
 
@@ -424,15 +416,9 @@ class PaymentNotices:
             self.ledger.log_event("notice_refused", sale_id=sale.id, detail=detail)
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(type(exc).__name__, notice.out_trade_no) from None
-        log_event(
-            log,
-            logging.WARNING,
-            "notice_flagged",
-            outcome=f"refused_{verdict}",
-            out_trade_no=notice.out_trade_no,
-            sale=sale.id,
-            fee_type=notice.fee_type,
-            trade_type=notice.trade_type,
+        log.warning(
+            "notice_flagged", outcome=f"refused_{verdict}", out_trade_no=notice.out_trade_no, sale=sale.id,
+            fee_type=notice.fee_type, trade_type=notice.trade_type,
         )
         return Reply(notices.success_reply(), verdict=f"refused_{verdict}")
 
@@ -440,7 +426,7 @@ class PaymentNotices:
         self, reason: str, remote: str, message: str, *, status: int = 200, **fields: object
     ) -> Reply:
         """Refuse a notice we must not believe; nothing is written. A security event in the log."""
-        log_event(log, logging.WARNING, "notice_rejected", reason=reason, remote=remote, **fields)
+        log.warning("notice_rejected", reason=reason, remote=remote, **fields)
         return Reply(notices.fail_reply(message), status=status, verdict=reason)
 
 

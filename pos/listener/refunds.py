@@ -31,12 +31,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from pos.config import Config
 from pos.ledger import Ledger, MessageKind, Refund, RefundRefused, RefundState, UnknownRefund
 from pos.listener.notify import MSG_BUSY, MSG_INVALID, MSG_MALFORMED, MSG_MERCHANT, MSG_TOO_LARGE, _xml_reason
-from pos.listener.reply import Reply, log_event
+from pos.listener.reply import Reply
 from pos.listener.storage import DatabaseUnavailable, store_message
+from pos.log import get_logger
 from pos.wechatpay import notices
 from pos.wechatpay.errors import BodyTooLarge, DecryptError, InvalidField, WrongMerchant, XmlError
 
-log = logging.getLogger("pos.listener.refunds")
+log = get_logger("pos.listener.refunds")
 
 MSG_DECRYPT = "req_info解密失败"
 FAILURE_STATUSES = ("REFUNDCLOSE", "CHANGE")
@@ -54,8 +55,7 @@ class RefundNotices:
         try:
             return self._handle(body, remote)
         except (DatabaseUnavailable, SQLAlchemyError) as exc:
-            log_event(log, logging.ERROR, "refund_notice_deferred", reason="database",
-                      error=type(exc).__name__, remote=remote)  # fmt: skip
+            log.error("refund_notice_deferred", reason="database", error=type(exc).__name__, remote=remote)
             return Reply(notices.fail_reply(MSG_BUSY), status=503, verdict="database_unavailable")
 
     def _handle(self, body: bytes, remote: str) -> Reply:
@@ -68,7 +68,7 @@ class RefundNotices:
         if not fields.get("return_code"):
             return self._reject("no_return_code", remote, MSG_MALFORMED, status=400)
         if fields["return_code"] != notices.SUCCESS:
-            log_event(log, logging.WARNING, "refund_notice_ignored", reason="return_code", remote=remote)
+            log.warning("refund_notice_ignored", reason="return_code", remote=remote)
             return Reply(notices.success_reply(), verdict="not_success")
         try:
             notices.check_merchant(fields, appid=self.merchant.appid, mch_id=self.merchant.mch_id)
@@ -86,12 +86,14 @@ class RefundNotices:
         except InvalidField as exc:
             # It decrypted, so WeChat wrote it; we cannot read it. Keep it, let WeChat send it again.
             self._store(body, "invalid_field", None)
-            log_event(log, logging.ERROR, "refund_notice_unreadable", error=exc, remote=remote)
+            log.error("refund_notice_unreadable", error=exc, remote=remote)
             return Reply(notices.fail_reply(MSG_INVALID), verdict="invalid_field")
 
         number = notice.out_refund_no
-        log_event(log, logging.INFO, "refund_notice_received", out_refund_no=number,
-                  out_trade_no=notice.out_trade_no, status=notice.refund_status, remote=remote)  # fmt: skip
+        log.info(
+            "refund_notice_received", out_refund_no=number, out_trade_no=notice.out_trade_no,
+            status=notice.refund_status, remote=remote,
+        )
         try:
             refund = self.ledger.get_refund(number)
         except UnknownRefund:
@@ -106,7 +108,7 @@ class RefundNotices:
             )  # fmt: skip
             return self._keep(body, notice, "mismatch", logging.ERROR)
         if _already(refund, notice.refund_status):
-            log_event(log, logging.INFO, "refund_notice_duplicate", out_refund_no=number, sale=sale.id)
+            log.info("refund_notice_duplicate", out_refund_no=number, sale=sale.id)
             return Reply(notices.success_reply(), verdict="duplicate")
 
         status = notice.refund_status
@@ -132,7 +134,7 @@ class RefundNotices:
                 detail={"out_refund_no": number, "wechat": status, "ledger": str(exc)},
             )
             return self._keep(body, notice, "conflict", logging.ERROR)
-        log_event(log, logging.INFO, "refund_notice_" + verdict, out_refund_no=number, sale=sale.id)
+        log.info("refund_notice_" + verdict, out_refund_no=number, sale=sale.id)
         return Reply(notices.success_reply(), verdict=verdict)
 
     # -- helpers --------------------------------------------------------------------------
@@ -140,8 +142,10 @@ class RefundNotices:
     def _keep(self, body: bytes, notice: notices.RefundNotice, verdict: str, level: int) -> Reply:
         """Store a genuine notice that changes nothing here, and acknowledge it (asking again won't help)."""
         self._store(body, verdict, notice.out_trade_no or None)
-        log_event(log, level, "refund_notice_" + verdict, out_refund_no=notice.out_refund_no,
-                  out_trade_no=notice.out_trade_no)  # fmt: skip
+        log.log(
+            level, "refund_notice_" + verdict, out_refund_no=notice.out_refund_no,
+            out_trade_no=notice.out_trade_no,
+        )
         return Reply(notices.success_reply(), verdict=verdict)
 
     def _store(self, body: bytes, verdict: str, out_trade_no: str | None) -> None:
@@ -153,7 +157,7 @@ class RefundNotices:
         self, reason: str, remote: str, message: str, *, status: int = 200, **fields: object
     ) -> Reply:
         """Refuse a notice we must not believe; nothing is written. A security event in the log."""
-        log_event(log, logging.WARNING, "refund_notice_rejected", reason=reason, remote=remote, **fields)
+        log.warning("refund_notice_rejected", reason=reason, remote=remote, **fields)
         return Reply(notices.fail_reply(message), status=status, verdict=reason)
 
 

@@ -1,20 +1,19 @@
 """What a handler answers, and the one way the listener writes a log line.
 
 Handlers are plain functions from request bytes to a :class:`Reply`, so they can
-be tested without Flask and the Flask layer stays a thin adapter. Log lines are
-``key=value`` pairs; values that came from the internet are cut short and
-stripped of anything that could forge a second log line.
+be tested without Flask and the Flask layer stays a thin adapter. Log lines go through
+:mod:`pos.log`, which escapes every value (nothing from the internet can forge a field or a line).
 """
 
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pos.log import fields_of
+
 XML = "text/xml"
-_UNSAFE = re.compile(r"[^\x21-\x7e\u00a0-\uffff]")  # spaces, controls, newlines: nothing that splits a line
-_MAX_VALUE = 64
 
 
 @dataclass(frozen=True)
@@ -27,28 +26,15 @@ class Reply:
     verdict: str = ""
 
 
-def clean(value: object) -> str:
-    """A value safe to put after ``key=`` in a log line: no spaces or controls, at most 64 characters."""
-    text = _UNSAFE.sub("_", str(value))
-    if len(text) > _MAX_VALUE:
-        text = text[:_MAX_VALUE] + "..."
-    return text or "-"
-
-
-def log_event(logger: logging.Logger, level: int, event: str, **fields: object) -> None:
-    """``event=NAME key=value ...`` with every value :func:`clean`-ed; ``None`` values are left out."""
-    if not logger.isEnabledFor(level):
-        return
-    parts = [f"event={event}"]
-    parts += [f"{key}={clean(value)}" for key, value in fields.items() if value is not None]
-    logger.log(level, " ".join(parts))
-
-
 LEDGER_LOGGER = "pos.ledger.ledger"
 
 
+def _is_notice_payment(fields: Mapping[str, object]) -> bool:
+    return fields.get("event") == "mark_paid" and fields.get("source") == "notice"
+
+
 class NoticePaymentLinesAtDebug(logging.Filter):
-    """Demotes the ledger's INFO ``event=mark_paid ... source=notice`` line to DEBUG.
+    """Demotes the ledger's INFO ``mark_paid`` event with ``source=notice`` to DEBUG.
 
     For a notice the listener writes its own INFO line with the outcome (``notice_paid``,
     ``notice_duplicate``, with out_trade_no, sale and transaction_id), so the ledger's line says
@@ -58,13 +44,7 @@ class NoticePaymentLinesAtDebug(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if (
-            record.levelno == logging.INFO
-            and isinstance(record.msg, str)
-            and record.msg.startswith("event=mark_paid ")
-            and isinstance(record.args, tuple)
-            and record.args[-1:] == ("notice",)
-        ):
+        if record.levelno == logging.INFO and _is_notice_payment(fields_of(record)):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return logging.getLogger(LEDGER_LOGGER).isEnabledFor(logging.DEBUG)
         return True

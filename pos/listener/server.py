@@ -32,7 +32,6 @@ README's "TLS in front of the listener").
 
 from __future__ import annotations
 
-import logging
 import resource
 import time
 from typing import Any
@@ -43,8 +42,9 @@ from waitress.server import MultiSocketServer, TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
 from pos.config import ListenerConfig
+from pos.log import get_logger
 
-log = logging.getLogger("pos.listener.server")
+log = get_logger("pos.listener.server")
 
 THREADS = 8
 MAX_HEADER_BYTES = 16 * 1024
@@ -96,8 +96,10 @@ class GuardedServer(TcpWSGIServer):
                 channel.will_close = True  # the loop closes it on its next pass
                 late += 1
         if late:
-            log.warning("event=slow_connections_cut count=%d deadline=%ss open=%d", late,
-                        self.request_deadline, len(self.active_channels))  # fmt: skip
+            log.warning(
+                "slow_connections_cut", count=late, deadline=f"{self.request_deadline}s",
+                open=len(self.active_channels),
+            )
 
     def _shed_one(self) -> None:
         """Close the connection that has waited longest for its own request (never one being served)."""
@@ -108,7 +110,7 @@ class GuardedServer(TcpWSGIServer):
         if waiting:
             oldest = min(waiting, key=lambda c: c.waiting_since)
             oldest.will_close = True
-            log.debug("event=connection_shed open=%d", len(self.active_channels))
+            log.debug("connection_shed", open=len(self.active_channels))
 
 
 def waitress_limits(listener: ListenerConfig) -> dict[str, Any]:
@@ -165,9 +167,9 @@ def _allow_open_files(count: int) -> None:
             wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
             if wanted < count:
-                log.warning("event=open_files_limited limit=%d wanted=%d", wanted, count)
+                log.warning("open_files_limited", limit=wanted, wanted=count)
     except (ValueError, OSError) as exc:  # pragma: no cover - a sandbox that forbids it
-        log.warning("event=open_files_limited error=%s", type(exc).__name__)
+        log.warning("open_files_limited", error=type(exc).__name__)
 
 
 def build_server(

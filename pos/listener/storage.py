@@ -13,9 +13,10 @@ from __future__ import annotations
 from sqlalchemy.exc import SQLAlchemyError
 
 from pos.ledger import Ledger, MessageKind
+from pos.listener.errors import ListenerError
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(ListenerError):
     """The ledger could not be read or written: answer FAIL so WeChat sends the notice again."""
 
     def __init__(self, error: str, out_trade_no: str | None = None) -> None:

@@ -30,9 +30,10 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
+from pos.log import get_logger
 from pos.ports import BACKLOG, listening_socket  # noqa: F401  (re-exported: the socket the workers share)
 
-log = logging.getLogger("pos.listener.workers")
+log = get_logger("pos.listener.workers")
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -70,8 +71,7 @@ def serve_in_processes(count: int, serve: Callable[[int], None]) -> int:
         if number is None:  # pragma: no cover - not one of ours
             continue
         if not stopping:
-            log.error("event=listener_worker_died worker=%s pid=%s exit=%s", number, pid,
-                      os.waitstatus_to_exitcode(status))  # fmt: skip
+            log.error("listener_worker_died", worker=number, pid=pid, exit=os.waitstatus_to_exitcode(status))
             result = 1
             stopping = True
             for child in children:
@@ -91,7 +91,7 @@ def _run_worker(serve: Callable[[int], None], number: int) -> int:  # pragma: no
     except KeyboardInterrupt:
         return 0
     except BaseException as exc:
-        log.error("event=listener_worker_failed worker=%s error=%s", number, type(exc).__name__)
+        log.error("listener_worker_failed", worker=number, error=type(exc).__name__)
         return 1
     return 0
 

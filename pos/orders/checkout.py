@@ -41,7 +41,6 @@ are shared with :mod:`pos.till.watcher`; the listener rings mode-one sales up th
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -58,7 +57,9 @@ from pos.ledger import (
     Sale,
     SaleState,
 )
+from pos.log import get_logger
 from pos.money import MAX_FEN
+from pos.orders.errors import OrdersError
 from pos.wechatpay import (
     BusinessError,
     OrderStatus,
@@ -70,7 +71,7 @@ from pos.wechatpay import (
     WrongMerchant,
 )
 
-log = logging.getLogger("pos.orders.checkout")
+log = get_logger("pos.orders.checkout")
 
 ORDER_ATTEMPTS = (
     2  # unified orders per ring-up or retry (each already re-sent by the client on transport errors)
@@ -148,7 +149,7 @@ def state_word(state: SaleState | str, language: str = "zh-CN") -> str:
     return words[1 if language == "en" else 0] if words else str(state)
 
 
-class CheckoutError(ValueError):
+class CheckoutError(OrdersError, ValueError):
     """The cashier asked for something that cannot be done; ``str()`` is the readable message and
     ``code`` a stable name for programs (``bad_qty``, ``cannot_void``...)."""
 
@@ -495,7 +496,7 @@ def record_query(ledger: Ledger, sale: Sale, status: OrderStatus, *, now: dateti
             now=now,
         )
     except LedgerError as exc:
-        log.warning("event=audit_failed sale=%s out_trade_no=%s error=%s", sale.id, sale.out_trade_no, exc)
+        log.warning("audit_failed", sale=sale.id, out_trade_no=sale.out_trade_no, error=exc)
 
 
 def settle_paid(ledger: Ledger, sale: Sale, status: OrderStatus, *, now: datetime) -> Sale | None:
@@ -506,11 +507,8 @@ def settle_paid(ledger: Ledger, sale: Sale, status: OrderStatus, *, now: datetim
     """
     if not status.transaction_id or status.total_fee is None:
         log.warning(
-            "event=paid_answer_incomplete sale=%s out_trade_no=%s transaction_id=%s total_fee=%s",
-            sale.id,
-            sale.out_trade_no,
-            status.transaction_id or "-",
-            status.total_fee,
+            "paid_answer_incomplete", sale=sale.id, out_trade_no=sale.out_trade_no,
+            transaction_id=status.transaction_id or "-", total_fee=status.total_fee,
         )
         return None
     try:
@@ -526,9 +524,7 @@ def settle_paid(ledger: Ledger, sale: Sale, status: OrderStatus, *, now: datetim
             now=now,
         )
     except InvalidInput as exc:  # WeChat's fields do not fit a payment (e.g. a 40-char transaction_id)
-        log.warning(
-            "event=paid_answer_invalid sale=%s out_trade_no=%s error=%s", sale.id, sale.out_trade_no, exc
-        )
+        log.warning("paid_answer_invalid", sale=sale.id, out_trade_no=sale.out_trade_no, error=exc)
         return None
     return outcome.sale
 
@@ -600,11 +596,9 @@ def _record_close(ledger: Ledger, sale: Sale, fields: Mapping[str, str], verdict
             MessageKind.CLOSE, dict(fields), verdict=verdict.lower(), out_trade_no=sale.out_trade_no, now=now
         )
     except LedgerError as exc:
-        log.warning("event=audit_failed sale=%s out_trade_no=%s error=%s", sale.id, sale.out_trade_no, exc)
+        log.warning("audit_failed", sale=sale.id, out_trade_no=sale.out_trade_no, error=exc)
 
 
 def _log(event: str, sale: Sale, **fields: object) -> None:
-    extra = "".join(f" {key}={value}" for key, value in fields.items() if value not in (None, ""))
-    log.info(
-        "event=%s sale=%s out_trade_no=%s state=%s%s", event, sale.id, sale.out_trade_no, sale.state, extra
-    )
+    extra = {key: value for key, value in fields.items() if value not in (None, "")}
+    log.info(event, sale=sale.id, out_trade_no=sale.out_trade_no, state=sale.state, **extra)

@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pos import config as pos_config
+from pos.printing.errors import PrintingError
 
 EXIT_OK, EXIT_NOT_READY, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 
 
-class _Refused(Exception):
+class _Refused(PrintingError):
     """A problem to report in one line and exit with ``code``."""
 
     def __init__(self, message: str, code: int = EXIT_USAGE):

@@ -38,6 +38,7 @@ import qrcode.exceptions
 
 from pos.printing import fonts, raster, raster_text
 from pos.printing import qr as qrmod
+from pos.printing.errors import PrintingError
 from pos.printing.profiles import PrinterProfile
 from pos.receipts.document import QR, Align, Cut, Document, Feed, Row, Rule, Text
 from pos.receipts.layout import char_cells, pad_row, wrap
@@ -62,7 +63,7 @@ _ALIGN = {Align.LEFT: 0, Align.CENTER: 1, Align.RIGHT: 2}
 _CP437_TWINS = {"￥": " \u00a5", "：": ": ", "，": ", ", "（": " (", "）": ") ", "　": "  "}
 
 
-class EncodeError(ValueError):
+class EncodeError(PrintingError, ValueError):
     """The document cannot be printed on this profile as it stands; the message says what to change."""
 
 

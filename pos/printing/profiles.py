@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import printer_profiles
+from pos.printing.errors import PrintingError
 
 TEXT_ENCODINGS = ("gb18030", "cp437")
 CHINESE_MODES = ("fs-and", "none")
@@ -51,7 +52,7 @@ RASTER_SCALES = (1, 2)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
-class ProfileError(ValueError):
+class ProfileError(PrintingError, ValueError):
     """A printer profile is missing or wrong; the message names the file, the key and the problem."""
 
 

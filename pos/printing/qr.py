@@ -31,6 +31,7 @@ import qrcode.exceptions
 from escpos.constants import QR_ECLEVEL_M
 from escpos.printer import Dummy
 
+from pos.printing.errors import PrintingError
 from pos.printing.raster import gs_v0
 
 MIN_QR_MM = 25.0
@@ -44,7 +45,7 @@ def target_mm(*, native: bool, paper_width_mm: float) -> float:
     return WIDE_NATIVE_QR_MM if native and paper_width_mm >= WIDE_PAPER_MM else MIN_QR_MM
 
 
-class QRSizeError(ValueError):
+class QRSizeError(PrintingError, ValueError):
     """The data makes a QR code too large for this paper at the minimum printed size."""
 
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 from PIL import Image, ImageOps
 
 from pos.printing import fonts
+from pos.printing.errors import PrintingError
 from pos.receipts.layout import char_cells
 
 LINE_DOTS = 24  # Font A is 12x24: a raster line is as tall as a text line's glyphs
 
 
-class FontError(ValueError):
+class FontError(PrintingError, ValueError):
     """The configured raster font cannot be used."""
 
 

@@ -9,7 +9,6 @@ trouble does raise (nothing could be stored anyway).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
@@ -28,16 +27,18 @@ from pos.ledger.reconciliation import (
     sales_by_out_trade_no,
     save_reconciliation,
 )
+from pos.log import get_logger
+from pos.reconcile.errors import ReconcileError
 from pos.reconcile.matcher import LedgerSide, is_refund_row, match
 from pos.reconcile.words import say
 from pos.wechatpay import WeChatPayClient
 from pos.wechatpay.bills import BillRow, parse_bill
 from pos.wechatpay.errors import BillNotReady, MessageError, NoBill, ProtocolFail, TransportError
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
-class BillUnavailable(Exception):
+class BillUnavailable(ReconcileError):
     """The bill could not be had; ``status`` is not_ready or error and ``message`` says why."""
 
     def __init__(self, status: ReconciliationStatus, message: str) -> None:
@@ -111,7 +112,7 @@ def reconcile_day(
     try:
         rows = fetch_bill_rows(client, day, language)
     except BillUnavailable as exc:
-        log.warning("event=reconcile_no_bill day=%s status=%s message=%s", day, exc.status.value, exc.message)
+        log.warning("reconcile_no_bill", day=day, status=exc.status.value, message=exc.message)
         return save_reconciliation(
             ledger, Reconciliation(day, ran_at, exc.status, exc.message, 0, store=config.store.id)
         )

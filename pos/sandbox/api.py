@@ -17,12 +17,12 @@ Whatever the body, the answer is WeChat-shaped XML with HTTP 200, never a 500.
 from __future__ import annotations
 
 import gzip
-import logging
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote
 
 from flask import Flask, Response, request
 
+from pos.log import get_logger
 from pos.sandbox import bills, ids
 from pos.sandbox.engine import Simulator
 from pos.sandbox.errors import Refused, Rejected
@@ -30,7 +30,7 @@ from pos.wechatpay import sign as signing
 from pos.wechatpay import xmlcodec
 from pos.wechatpay.errors import NotUtf8, XmlError
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 SANDBOX_PREFIX = "/sandboxnew"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -57,7 +57,7 @@ def xml_response(fields: Mapping[str, str]) -> Response:
 
 
 def refusal(exc: Refused) -> Response:
-    log.info("event=refused code=%s msg=%s path=%s", exc.err_code, exc.return_msg, request.path)
+    log.info("refused", code=exc.err_code, msg=exc.return_msg, path=request.path)
     return xml_response({"return_code": "FAIL", "return_msg": exc.return_msg})
 
 
@@ -130,7 +130,7 @@ class Gateway:
                 business = operation(fields, sandbox)
             answer.update(result_code="SUCCESS", **business)
         except Rejected as exc:
-            log.info("event=rejected op=%s err_code=%s des=%s", op, exc.err_code, exc.err_code_des)
+            log.info("rejected", op=op, err_code=exc.err_code, des=exc.err_code_des)
             answer.update(result_code="FAIL", err_code=exc.err_code, err_code_des=exc.err_code_des)
         return xml_response(signing.signed(answer, self.sim.key(sandbox), sign_type))
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import logging
 import secrets
 import time
 import uuid
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
+from pos.log import get_logger
 from pos.sandbox import bills
 from pos.sandbox.engine import Simulator
 from pos.sandbox.engine_v3 import V3Error
@@ -41,7 +41,7 @@ from pos.wechatpay.errors import SignatureError
 from pos.wechatpay.v3 import crypto
 from pos.wechatpay.v3.certificates import certificate_entry
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 MAX_SKEW = 300
@@ -96,7 +96,7 @@ class GatewayV3:
                 data = self._json() if request.method == "POST" else {}
                 result = view(data, **args)
             except V3Error as exc:
-                log.info("event=v3_refused path=%s code=%s msg=%s", request.path, exc.code, exc.message)
+                log.info("v3_refused", path=request.path, code=exc.code, msg=exc.message)
                 return self.answer(exc.status, exc.body(), serial)
             if isinstance(result, Response):
                 return result

@@ -9,18 +9,17 @@ Call ``app.extensions["pos_sim"].close()`` to stop its notification worker.
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
 
+from pos.log import get_logger
 from pos.sandbox import api, api_v3, customer
 from pos.sandbox.engine import Simulator
 from pos.sandbox.settings import SimSettings
 from pos.sandbox.state import SimState
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def create_app(state: SimState | None = None, settings: SimSettings | None = None) -> Flask:
@@ -38,7 +37,7 @@ def create_app(state: SimState | None = None, settings: SimSettings | None = Non
     def unexpected(exc: Exception):  # never a 500 with a traceback, whatever arrives
         if isinstance(exc, HTTPException):
             return exc
-        log.exception("event=sim_error path=%s", request.path)
+        log.exception("sim_error", path=request.path)
         if request.path.startswith("/_sim"):
             return jsonify(error="internal", message=f"{type(exc).__name__}: {exc}"), 500
         if request.path.startswith("/v3/"):

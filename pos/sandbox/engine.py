@@ -17,11 +17,11 @@ the merchant closes it (the real service does not close it at once either).
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Mapping
 
 import requests
 
+from pos.log import get_logger
 from pos.sandbox import ids, validate
 from pos.sandbox.clock import SimClock, dashed_time, parse_wechat_time, wechat_time
 from pos.sandbox.engine_v3 import V3Engine
@@ -34,7 +34,7 @@ from pos.wechatpay import modeone, notices, xmlcodec
 from pos.wechatpay import sign as signing
 from pos.wechatpay.errors import BadBizPayUrl, XmlError
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_REFUNDS = 50
 # Request fields that are not part of an order's identity on re-entry.
@@ -109,7 +109,7 @@ class Simulator:
                 )
                 self.state.add(order)
                 self.state.save()
-                log.info("event=order out_trade_no=%s total_fee=%s", order.out_trade_no, order.total_fee)
+                log.info("order", out_trade_no=order.out_trade_no, total_fee=order.total_fee)
             else:
                 self._check_reentry(order, params, now)
                 if now >= order.code_expires_at:
@@ -201,7 +201,7 @@ class Simulator:
             order.state = CLOSED
             order.closed_at = now
             self.state.save()
-            log.info("event=closed out_trade_no=%s", order.out_trade_no)
+            log.info("closed", out_trade_no=order.out_trade_no)
             return {"result_msg": "OK"}
 
     # -- paying ---------------------------------------------------------------------------------
@@ -257,7 +257,7 @@ class Simulator:
             order.bank_type = _BANKS[int(order.transaction_id[-1]) % len(_BANKS)]
             order.cash_fee = order.total_fee
             self.state.save()
-            log.info("event=paid out_trade_no=%s transaction_id=%s", order.out_trade_no, order.transaction_id)
+            log.info("paid", out_trade_no=order.out_trade_no, transaction_id=order.transaction_id)
         if notify:
             self.send_payment_notice(order)
         return order
@@ -341,7 +341,7 @@ class Simulator:
             order.refunds.append(refund)
             order.state = REFUND
             self.state.save()
-            log.info("event=refund out_trade_no=%s refund_fee=%s", order.out_trade_no, refund_fee)
+            log.info("refund", out_trade_no=order.out_trade_no, refund_fee=refund_fee)
         if refund.notify_url:
             self.send_refund_notice(order, refund)
         return self._refund_answer(order, refund)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import re
 import time
 import uuid
@@ -25,8 +24,10 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from pos.log import get_logger
 from pos.sandbox import ids
 from pos.sandbox.clock import BEIJING
+from pos.sandbox.errors import SandboxError
 from pos.sandbox.state import CLOSED, NOTPAY, REFUND, SUCCESS, Order, Refund
 from pos.sandbox.v3keys import V3Identity
 from pos.wechatpay.v3 import crypto
@@ -35,7 +36,7 @@ from pos.wechatpay.v3.certificates import resource_nonce
 if TYPE_CHECKING:
     from pos.sandbox.engine import Simulator
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")
 OUT_REFUND_NO = re.compile(r"^[0-9A-Za-z_\-|*@]{1,64}$")
@@ -50,7 +51,7 @@ _DESC = {
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class V3Error(Exception):
+class V3Error(SandboxError):
     """A v3 error answer: ``status`` and ``{"code", "message", "detail"?}``."""
 
     def __init__(self, status: int, code: str, message: str, detail: Mapping[str, Any] | None = None) -> None:
@@ -162,7 +163,7 @@ class V3Engine:
                     expires_at=expires_at, api="v3",
                 )  # fmt: skip
                 state.add(order)
-                log.info("event=order api=v3 out_trade_no=%s total=%s", out_trade_no, total)
+                log.info("order", api="v3", out_trade_no=out_trade_no, total=total)
             else:
                 if order.state in (SUCCESS, REFUND):
                     raise V3Error(400, "ORDER_PAID", "该订单已支付")
@@ -244,7 +245,7 @@ class V3Engine:
                 order.state = CLOSED
                 order.closed_at = self.sim.clock.now()
                 self.sim.state.save()
-                log.info("event=closed api=v3 out_trade_no=%s", out_trade_no)
+                log.info("closed", api="v3", out_trade_no=out_trade_no)
 
     # -- refunds --------------------------------------------------------------------------------
 
@@ -296,7 +297,7 @@ class V3Engine:
             order.refunds.append(refund)
             order.state = REFUND
             sim.state.save()
-            log.info("event=refund api=v3 out_trade_no=%s refund=%s", order.out_trade_no, refund_fee)
+            log.info("refund", api="v3", out_trade_no=order.out_trade_no, refund=refund_fee)
         if refund.notify_url:
             sim.send_refund_notice(order, refund)
         return self.refund_answer(order, refund)

@@ -10,21 +10,25 @@
 from __future__ import annotations
 
 
-class Refused(Exception):
+class SandboxError(Exception):
+    """The root of every error the simulator raises: its refusals, rejections and customer errors."""
+
+
+class Refused(SandboxError):
     def __init__(self, err_code: str, return_msg: str) -> None:
         super().__init__(f"{err_code}: {return_msg}")
         self.err_code = err_code
         self.return_msg = return_msg
 
 
-class Rejected(Exception):
+class Rejected(SandboxError):
     def __init__(self, err_code: str, err_code_des: str) -> None:
         super().__init__(f"{err_code}: {err_code_des}")
         self.err_code = err_code
         self.err_code_des = err_code_des
 
 
-class CustomerError(Exception):
+class CustomerError(SandboxError):
     def __init__(self, status: int, error: str, message: str) -> None:
         super().__init__(message)
         self.status = status

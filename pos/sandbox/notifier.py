@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,12 +24,13 @@ from typing import Any
 
 import requests
 
+from pos.log import get_logger
 from pos.sandbox.clock import SimClock, dashed_time
 from pos.sandbox.settings import SimSettings
 from pos.wechatpay import xmlcodec
 from pos.wechatpay.errors import XmlError
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 LOG_LIMIT = 5000
 
@@ -172,7 +172,7 @@ class Notifier:
         try:
             self._attempt(notice)
         except Exception:  # a bug here must not kill the sender pool
-            log.exception("event=notify_crash notice=%s", notice.id)
+            log.exception("notify_crash", notice=notice.id)
             notice.outcomes.append("error")
             self._reschedule(notice, delivered=False)
         finally:
@@ -285,9 +285,9 @@ class Notifier:
             self._log.append(entry)
             del self._log[:-LOG_LIMIT]
         log.info(
-            "event=notify kind=%s out_trade_no=%s attempt=%s copy=%s outcome=%s detail=%s",
-            entry["kind"], notice.out_trade_no, attempt, copy, outcome, detail,
-        )  # fmt: skip
+            "notify", kind=entry["kind"], out_trade_no=notice.out_trade_no, attempt=attempt, copy=copy,
+            outcome=outcome, detail=detail,
+        )
 
     def _reschedule(self, notice: Notice, delivered: bool) -> None:
         settled = ""

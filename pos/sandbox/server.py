@@ -22,7 +22,9 @@ from typing import Any
 from waitress.server import create_server
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-log = logging.getLogger(__name__)
+from pos.log import get_logger
+
+log = get_logger(__name__)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -31,7 +33,7 @@ class _QuietHandler(WSGIRequestHandler):
     timeout = 10  # seconds a connection may stay silent (handshake included)
 
     def log(self, type: str, message: str, *args: object) -> None:
-        log.debug("event=https_%s %s", type, message % args if args else message)
+        log.debug("https_" + type, message=message % args if args else message)
 
 
 class _TlsServer:

@@ -37,13 +37,14 @@ import requests
 
 from pos.sandbox.app import create_app
 from pos.sandbox.engine import Simulator
+from pos.sandbox.errors import SandboxError
 from pos.sandbox.server import BackgroundServer
 from pos.sandbox.settings import SimSettings
 from pos.sandbox.state import SimState
 from pos.sandbox.tls import ClientCertGate, Pki, make_pki, server_context
 
 
-class SimulatorError(RuntimeError):
+class SimulatorError(SandboxError, RuntimeError):
     """A ``/_sim`` call was refused; ``error`` is the simulator's code (e.g. ``expired``)."""
 
     def __init__(self, status: int, error: str, message: str) -> None:

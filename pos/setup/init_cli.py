@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from pos import config as pos_config
+from pos.setup.errors import SetupError
 
 EXIT_OK, EXIT_NOT_PRINTED, EXIT_REFUSED = 0, 1, 2
 
@@ -93,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-class _Refused(Exception):
+class _Refused(SetupError):
     pass
 
 

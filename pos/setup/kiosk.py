@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pos.config import REAL_GATEWAY
+from pos.setup.errors import SetupError
 
 _APPID = re.compile(r"^wx[0-9a-f]{16}$")
 _MCH_ID = re.compile(r"^[0-9]{8,10}$")
@@ -190,7 +191,7 @@ def render(answers: Answers, *, key_file: Path, data_dir: Path) -> str:
     return "\n".join(lines)
 
 
-class Exists(Exception):
+class Exists(SetupError):
     """A file ``pos init`` would write is already there (and --force was not given)."""
 
 

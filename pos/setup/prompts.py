@@ -15,13 +15,15 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from pos.setup.errors import SetupError
+
 MAX_TRIES = 5
 
 # A check takes the raw answer and returns (value, problem); problem is None when fine.
 Checker = Callable[[str], tuple[str, str | None]]
 
 
-class NoAnswer(Exception):
+class NoAnswer(SetupError):
     """The person (or the script) gave no usable answer; the message names the setting."""
 
 

@@ -53,6 +53,7 @@ from pos.printing.profiles import PrinterProfile
 from pos.receipts import templates
 from pos.receipts.document import Document
 from pos.reconcile.slip import rows_for_job
+from pos.till.exceptions import TillError
 from pos.till.report import z_report_data  # the day's figures, the same the manager's page shows
 
 __all__ = ["RenderError", "render_job"]
@@ -74,7 +75,7 @@ SALE_KINDS = frozenset(
 UNMARKED_KINDS = frozenset({JobKind.LABEL, JobKind.TEST})
 
 
-class RenderError(ValueError):
+class RenderError(TillError, ValueError):
     """This job cannot be turned into a slip; the message names the job and what is wrong.
 
     It is a property of the job's data, not of the printer: printing it again later gives

@@ -10,15 +10,14 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from pos.log import get_logger
 from pos.till.i18n import Translator
 from pos.till.validation import InputError
 
-log = logging.getLogger("pos.till.errors")
+log = get_logger("pos.till.errors")
 
 _HTTP_KEYS = {404: "error.not_found", 405: "error.method", 413: "error.too_large"}
 
@@ -57,5 +56,5 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response, int]:
-        log.exception("event=till_error method=%s path=%s", request.method, request.path)
+        log.exception("till_error", method=request.method, path=request.path)
         return _answer(500, _t()("error.internal"))

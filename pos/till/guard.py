@@ -29,14 +29,14 @@ is :mod:`pos.till.signin`'s job.
 from __future__ import annotations
 
 import ipaddress
-import logging
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, jsonify, request
 
+from pos.log import get_logger
 from pos.till.i18n import Translator
 
-log = logging.getLogger("pos.till.guard")
+log = get_logger("pos.till.guard")
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARDS = frozenset({"", "0.0.0.0", "::"})
@@ -160,7 +160,7 @@ def install(app: Flask, bind_host: str) -> None:
     def guard() -> Response | None:
         host = request.headers.get("Host")
         if not rule.allows(host, _server_port(), request.scheme):
-            log.warning("event=till_host_refused host=%r address=%s", (host or "")[:80], request.remote_addr)
+            log.warning("till_host_refused", host=(host or "")[:80], address=request.remote_addr)
             return refuse(400, "error.host")
         if request.method in SAFE_METHODS or request.routing_exception is not None:
             return None  # reads, and requests no route takes (404, 405), change nothing
@@ -169,7 +169,7 @@ def install(app: Flask, bind_host: str) -> None:
         # for sandboxed pages): it says nothing, so the rules below (Sec-Fetch-Site, JSON or token,
         # the manager's form tokens) decide.
         if origin not in (None, "null") and not same_origin(origin, host or ""):
-            log.warning("event=till_origin_refused origin=%r path=%s", origin[:80], request.path)
+            log.warning("till_origin_refused", origin=origin[:80], path=request.path)
             return refuse(403, "error.origin")
         if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
             return refuse(403, "error.origin")

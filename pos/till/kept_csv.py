@@ -31,7 +31,6 @@ sales); the till forgets them when it stops.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -42,10 +41,11 @@ from zoneinfo import ZoneInfo
 
 from pos.ledger import Ledger, SaleState
 from pos.ledger.database import READ_ONLY
+from pos.log import get_logger
 from pos.till import report
 from pos.till.csv_helper import CsvHelper, discard_file, scratch_file
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 __all__ = ["KEEP", "CsvRequest", "KeptCsv"]
 
@@ -116,7 +116,7 @@ class KeptCsv:
             try:
                 path = scratch_file("pos-csv-day-")
             except OSError as error:
-                log.warning("event=csv_prepare_failed day=%s error=%s", request.day, type(error).__name__)
+                log.warning("csv_prepare_failed", day=request.day, error=type(error).__name__)
                 return
             try:
                 written = self.helper.whole(
@@ -125,7 +125,7 @@ class KeptCsv:
                 )  # fmt: skip
             except Exception as error:  # no helper process: the download will make it itself
                 discard_file(path)
-                log.warning("event=csv_prepare_failed day=%s error=%s", request.day, type(error).__name__)
+                log.warning("csv_prepare_failed", day=request.day, error=type(error).__name__)
                 return
             self._preparing[request] = threading.Event()
         written.add_done_callback(lambda done: self._prepared(request, path, done))
@@ -161,9 +161,7 @@ class KeptCsv:
         chunks = [report.csv_header(request.language)]
         chunks += [blocks[block][1] for block in sorted(versions)]
         if stale:
-            log.info(
-                "event=csv_blocks_rewritten day=%s blocks=%d of=%d", request.day, len(stale), len(versions)
-            )
+            log.info("csv_blocks_rewritten", day=request.day, blocks=len(stale), of=len(versions))
         return chunks, sum(len(chunk) for chunk in chunks)
 
     def made(self, request: CsvRequest) -> Iterator[bytes]:
@@ -212,7 +210,7 @@ class KeptCsv:
             if blocks and all(revision is not None for revision, _ in blocks.values()):
                 self._keep(request, blocks)  # type: ignore[arg-type]
         except Exception as error:
-            log.warning("event=csv_prepare_failed day=%s error=%s", request.day, type(error).__name__)
+            log.warning("csv_prepare_failed", day=request.day, error=type(error).__name__)
         finally:
             discard_file(path)
             with self._lock:

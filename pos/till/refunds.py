@@ -40,7 +40,6 @@ Errors a manager sees are :class:`RefundError` sentences in the store's language
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -61,12 +60,14 @@ from pos.ledger import (
     UnknownRefund,
     UnknownSale,
 )
+from pos.log import get_logger
 from pos.money import format_price
+from pos.till.exceptions import TillError
 from pos.wechatpay import WeChatPayClient
 from pos.wechatpay.client import RefundItem
 from pos.wechatpay.errors import BusinessError, MessageError, ProtocolFail, TransportError, WeChatPayError
 
-log = logging.getLogger("pos.till.refunds")
+log = get_logger("pos.till.refunds")
 
 REFUND_NOTIFY_PATH = "/wechatpay/refund-notify"
 # err_code values after which the same out_refund_no must simply be sent again.
@@ -162,7 +163,7 @@ def message(language: str, key: str, /, **values: Any) -> str:
     return texts.get(language, texts["zh-CN"]).format(**values)
 
 
-class RefundError(Exception):
+class RefundError(TillError):
     """A refund that was not made (or not yet): ``str(exc)`` is the sentence for the manager.
 
     ``code`` is the stable key (``certificate_missing``, ``too_much``, ``refused``, ...);
@@ -252,9 +253,9 @@ class RefundService:
             now=self._now(),
         )  # fmt: skip
         log.info(
-            "event=refund_requested sale=%s out_refund_no=%s refund_fee=%s retry=%s",
-            sale.id, refund.out_refund_no, refund_fee, retry is not None,
-        )  # fmt: skip
+            "refund_requested", sale=sale.id, out_refund_no=refund.out_refund_no, refund_fee=refund_fee,
+            retry=retry is not None,
+        )
         return self._send(sale, refund)
 
     def sync(self, sale_id: int) -> list[Refund]:
@@ -278,16 +279,16 @@ class RefundService:
                         self._send(sale, refund)
                     except RefundError as error:
                         log.warning(
-                            "event=refund_resend_failed sale=%s out_refund_no=%s code=%s",
-                            sale.id, refund.out_refund_no, error.code,
-                        )  # fmt: skip
+                            "refund_resend_failed", sale=sale.id, out_refund_no=refund.out_refund_no,
+                            code=error.code,
+                        )
                     continue
-                log.warning("event=refund_query_failed out_refund_no=%s err_code=%s",
-                            refund.out_refund_no, exc.err_code)  # fmt: skip
+                log.warning("refund_query_failed", out_refund_no=refund.out_refund_no, err_code=exc.err_code)
                 continue
             except WeChatPayError as exc:
-                log.warning("event=refund_query_failed out_refund_no=%s error=%s",
-                            refund.out_refund_no, type(exc).__name__)  # fmt: skip
+                log.warning(
+                    "refund_query_failed", out_refund_no=refund.out_refund_no, error=type(exc).__name__,
+                )
                 continue
             item = next((i for i in status.refunds if i.out_refund_no == refund.out_refund_no), None)
             if item is not None:
@@ -441,8 +442,7 @@ class RefundService:
             status = self.client.refund_query(out_refund_no=refund.out_refund_no)
         except WeChatPayError as exc:
             # Accepted, not yet confirmed: the notice or a later sync() will settle it.
-            log.info("event=refund_unconfirmed out_refund_no=%s error=%s", refund.out_refund_no,
-                     type(exc).__name__)  # fmt: skip
+            log.info("refund_unconfirmed", out_refund_no=refund.out_refund_no, error=type(exc).__name__)
             return self.ledger.get_refund(refund.out_refund_no)
         item = next((i for i in status.refunds if i.out_refund_no == refund.out_refund_no), None)
         if item is not None:
@@ -462,7 +462,7 @@ class RefundService:
                         "wechat": item.refund_fee},
                 now=self._now(),
             )  # fmt: skip
-            log.error("event=refund_amount_mismatch out_refund_no=%s", refund.out_refund_no)
+            log.error("refund_amount_mismatch", out_refund_no=refund.out_refund_no)
             return
         try:
             if item.refund_status == "SUCCESS":
@@ -482,8 +482,7 @@ class RefundService:
                 },
                 now=self._now(),
             )
-            log.error("event=refund_conflict out_refund_no=%s status=%s", refund.out_refund_no,
-                      item.refund_status)  # fmt: skip
+            log.error("refund_conflict", out_refund_no=refund.out_refund_no, status=item.refund_status)
 
     def _fail(self, refund: Refund, reason: str) -> Refund:
         try:
@@ -504,7 +503,7 @@ class RefundService:
             detail={"out_refund_no": refund.out_refund_no, "problem": key, "detail": detail},
             now=self._now(),
         )
-        log.warning("event=refund_unknown out_refund_no=%s problem=%s", refund.out_refund_no, key)
+        log.warning("refund_unknown", out_refund_no=refund.out_refund_no, problem=key)
         return RefundPending(key, self._t(key, detail=detail, **values), current)
 
 

@@ -28,7 +28,6 @@ import csv
 import functools
 import io
 import json
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -44,13 +43,14 @@ from pos.ledger import Flag, FlagKind, Ledger, SaleState
 from pos.ledger.database import READ_ONLY
 from pos.ledger.models import PAID_STATES
 from pos.ledger.schema import DAY_REVISION_BLOCK, day_revisions, flags, sales
+from pos.log import get_logger
 from pos.money import format_yuan
 from pos.receipts import templates
 
 if TYPE_CHECKING:
     from pos.till.csv_helper import CsvHelper
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 __all__ = [
     "CLOSING",
@@ -473,7 +473,7 @@ def csv_chunks(
     try:
         data, table = later.result(timeout=CSV_HELPER_PATIENCE)
     except Exception as error:  # the helper's process died, failed or hangs: write that half here
-        log.warning("event=csv_helper_failed day=%s error=%s", day, type(error).__name__)
+        log.warning("csv_helper_failed", day=day, error=type(error).__name__)
         yield from rows(ledger.engine, after=split)
         return
     if not table:  # a ledger that does not count its changes: one chunk

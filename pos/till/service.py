@@ -11,7 +11,6 @@ against the simulator and a ``dir:`` printer.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from pos.ledger import (
     business_date,
     open_ledger,
 )
+from pos.log import get_logger
 from pos.money import parse_yuan
 from pos.orders.checkout import Checkout, CheckoutError
 from pos.till.csv_helper import CsvHelper
@@ -42,7 +42,7 @@ from pos.till.validation import CatalogueEntry, InputError, SaleRequest
 from pos.till.watcher import Watcher
 from pos.wechatpay import WeChatPayClient
 
-log = logging.getLogger("pos.till.service")
+log = get_logger("pos.till.service")
 
 Clock = Callable[[], datetime]
 
@@ -123,7 +123,7 @@ class Till:
             self.spooler.start()
             self.watcher.start()
             self._started = True
-            log.info("event=till_started store=%s lane=%s", self.config.store.id, self.config.till.lane)
+            log.info("till_started", store=self.config.store.id, lane=self.config.till.lane)
         return self
 
     def stop(self) -> None:
@@ -134,9 +134,9 @@ class Till:
                 try:
                     worker.stop()
                 except Exception:  # one worker failing to stop must not keep the other running
-                    log.exception("event=worker_stop_failed worker=%s", type(worker).__name__)
+                    log.exception("worker_stop_failed", worker=type(worker).__name__)
             sys.setswitchinterval(self._switch_interval)
-            log.info("event=till_stopped")
+            log.info("till_stopped")
         self._close_connections()
 
     def _settled(self) -> None:

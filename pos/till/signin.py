@@ -21,7 +21,6 @@ Anything else asking ``/api/`` is answered 401 and changes nothing.
 
 from __future__ import annotations
 
-import logging
 import secrets
 import threading
 from collections import OrderedDict
@@ -33,11 +32,12 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from pos.ledger import cashiers as store
+from pos.log import get_logger
 from pos.till.guard import CSRF_HEADER, SAFE_METHODS, is_loopback, refuse
 from pos.till.manager import auth
 from pos.till.validation import InputError, read_json
 
-log = logging.getLogger("pos.till.signin")
+log = get_logger("pos.till.signin")
 
 bp = Blueprint("signin", __name__, url_prefix="/api/session")
 
@@ -174,7 +174,7 @@ def _authorize() -> Response | None:
         bearer = scheme.lower() == "bearer" and config.api_token
         if bearer and auth.tokens_match(config.api_token, token.strip()):
             return None
-        log.warning("event=till_token_refused path=%s address=%s", request.path, request.remote_addr)
+        log.warning("till_token_refused", path=request.path, address=request.remote_addr)
         return refuse(401, "error.bad_token")
     if session is not None and session.cashier:
         if state.sessions.idle_out(session):
@@ -237,11 +237,11 @@ def sign_in() -> Response | tuple[Response, int]:
             return refuse(429, "error.pin_locked", minutes=max(1, int(wait.total_seconds() // 60) + 1))
         if not auth.check_password(store.pin_hash(till.ledger, name.strip()) or "", pin):
             state.guard.failed(address)
-            log.warning("event=cashier_pin_refused address=%s", address)
+            log.warning("cashier_pin_refused", address=address)
             return refuse(401, "error.pin")
         state.guard.succeeded(address)
     signed = state.sessions.sign_in(session, name.strip())
-    log.info("event=cashier_signed_in cashier=%r", signed.cashier)
+    log.info("cashier_signed_in", cashier=signed.cashier)
     return _with_cookie(jsonify(cashier=signed.cashier, csrf_token=signed.csrf_token), signed)
 
 
@@ -266,7 +266,7 @@ def sign_out() -> Response | tuple[Response, int]:
     if session is None or not _token_ok(session):
         return refuse(403, "error.csrf")
     if session.cashier:
-        log.info("event=cashier_signed_out cashier=%r", session.cashier)
+        log.info("cashier_signed_out", cashier=session.cashier)
     state.sessions.drop(session.id)
     fresh = state.sessions.new()
     return _with_cookie(jsonify(cashier=None, csrf_token=fresh.csrf_token), fresh)

@@ -73,7 +73,6 @@ Usage::
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -84,6 +83,7 @@ from typing import Any
 
 from pos.config import Config, ConfigError
 from pos.ledger import InvalidJobState, JobKind, JobState, Ledger, PrintJob, UnknownJob
+from pos.log import get_logger
 from pos.printing import fonts
 from pos.printing.devices import DeviceSpecError, PrinterDevice, PrinterError, open_device
 from pos.printing.devices import PrintJob as DeviceJob
@@ -92,8 +92,9 @@ from pos.printing.profiles import PrinterProfile, ProfileError, load_profile
 from pos.printing.status import PrinterState, PrinterStatus, check_status
 from pos.receipts import samples, templates
 from pos.till.documents import RenderError, render_job
+from pos.till.exceptions import TillError
 
-log = logging.getLogger("pos.till.spooler")
+log = get_logger("pos.till.spooler")
 
 # PrinterState -> the word the till's page and API use.
 PRINTER_WORDS = {
@@ -109,7 +110,7 @@ NOT_READY = frozenset({PrinterState.PAPER_OUT, PrinterState.COVER_OPEN, PrinterS
 PARKED_PREFIX = "cannot print: "
 
 
-class SpoolerConfigError(ConfigError):
+class SpoolerConfigError(TillError, ConfigError):
     """The spooler cannot start with this ``[printer]`` section; the message says what to change."""
 
 
@@ -291,19 +292,18 @@ class Spooler:
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
-                log.error("event=spooler_stop_timeout seconds=%s", timeout)
+                log.error("spooler_stop_timeout", seconds=timeout)
                 return
         self._thread = None
         if self._unmarked:
             log.error(
-                "event=spooler_stopped_unmarked jobs=%s note=printed but not marked done; "
-                "the next start prints them again",
-                ",".join(str(j.id) for j in self._unmarked),
+                "spooler_stopped_unmarked", jobs=",".join(str(j.id) for j in self._unmarked),
+                note="printed but not marked done; the next start prints them again",
             )
         try:
             self.device.close()
         except Exception:  # closing must not fail a shutdown
-            log.exception("event=device_close_failed")
+            log.exception("device_close_failed")
 
     @property
     def running(self) -> bool:
@@ -321,8 +321,8 @@ class Spooler:
             self._parked.clear()  # parked jobs were "printing" too: they are queued again now
         if jobs:
             log.warning(
-                "event=spooler_requeued jobs=%s note=interrupted while printing; printing them again",
-                ",".join(str(j.id) for j in jobs),
+                "spooler_requeued", jobs=",".join(str(j.id) for j in jobs),
+                note="interrupted while printing; printing them again",
             )
         return jobs
 
@@ -334,7 +334,7 @@ class Spooler:
                 break
             except Exception as exc:  # the database may be briefly unavailable
                 self._note_error(f"cannot re-queue interrupted jobs: {exc}")
-                log.exception("event=spooler_recover_failed")
+                log.exception("spooler_recover_failed")
                 self._pause(self.retry_delay(failures))
                 failures += 1
         self._refresh_status()
@@ -344,7 +344,7 @@ class Spooler:
             try:
                 outcome = self._step()
             except Exception as exc:  # the loop must outlive any one failure
-                log.exception("event=spooler_error")
+                log.exception("spooler_error")
                 self._note_error(f"spooler error: {exc}")
                 outcome = Outcome.FAILED
             if outcome in (Outcome.PRINTED, Outcome.PARKED):
@@ -361,7 +361,7 @@ class Spooler:
                 self._refresh_status()
                 last_check = time.monotonic()
             self._pause(self.idle_poll)
-        log.info("event=spooler_stopped")
+        log.info("spooler_stopped")
 
     def retry_delay(self, failures: int) -> float:
         """Seconds to wait after ``failures`` failures in a row: base x 2^n, capped at backoff_max."""
@@ -406,10 +406,10 @@ class Spooler:
             return self._park(job, str(exc))
         except Exception as exc:
             if _is_database_error(exc):  # worth retrying: keep the job queued, in order
-                log.warning("event=render_db_error job=%s error=%r", job.id, exc)
+                log.warning("render_db_error", job=job.id, error=exc)
                 self._fail(job, f"database error while rendering: {exc}")
                 return Outcome.FAILED
-            log.exception("event=render_crashed job=%s kind=%s", job.id, job.kind)
+            log.exception("render_crashed", job=job.id, kind=job.kind)
             return self._park(job, f"{type(exc).__name__}: {exc}")
 
         status = self._refresh_status()
@@ -422,7 +422,7 @@ class Spooler:
         except Exception as exc:
             if not _is_database_error(exc):
                 raise
-            log.warning("event=job_sending_db_error job=%s error=%r", job.id, exc)
+            log.warning("job_sending_db_error", job=job.id, error=exc)
             self._fail(job, f"database error before sending: {exc}")
             return Outcome.FAILED
         try:
@@ -431,14 +431,12 @@ class Spooler:
             )
         except Exception as exc:  # PrinterUnavailable, or a driver error: not printed
             if not isinstance(exc, PrinterError):
-                log.exception("event=write_crashed job=%s", job.id)
+                log.exception("write_crashed", job=job.id)
             written_before = getattr(exc, "written", 0)
             if written_before:
                 log.warning(
-                    "event=job_partly_written job=%s bytes=%s of=%s note=the retry prints it again",
-                    job.id,
-                    written_before,
-                    len(data),
+                    "job_partly_written", job=job.id, bytes=written_before, of=len(data),
+                    note="the retry prints it again",
                 )
             with self._lock:
                 self._printer = PrinterStatus(PrinterState.OFFLINE, str(exc), virtual=self.device.virtual)
@@ -455,13 +453,9 @@ class Spooler:
             done = self.ledger.job_done(job.id, **self._now())
         except Exception as exc:  # the job is printed; never write it again
             log.error(
-                "event=job_done_failed job=%s kind=%s sale=%s out_trade_no=%s error=%r "
-                "note=PRINTED but not marked done; retrying the mark before the next job",
-                job.id,
-                job.kind,
-                job.sale_id or "-",
-                out_trade_no or "-",
-                exc,
+                "job_done_failed", job=job.id, kind=job.kind, sale=job.sale_id or "-",
+                out_trade_no=out_trade_no or "-", error=exc,
+                note="PRINTED but not marked done; retrying the mark before the next job",
             )
             with self._lock:
                 self._unmarked.append(job)
@@ -474,13 +468,8 @@ class Spooler:
             self._last_error = None
             self._current = None
         log.info(
-            "event=printed job=%s kind=%s sale=%s out_trade_no=%s bytes=%s attempts=%s",
-            job.id,
-            job.kind,
-            job.sale_id or "-",
-            out_trade_no or "-",
-            written,
-            job.attempts,
+            "printed", job=job.id, kind=job.kind, sale=job.sale_id or "-", out_trade_no=out_trade_no or "-",
+            bytes=written, attempts=job.attempts,
         )
 
     def _mark_unmarked(self) -> bool:
@@ -493,11 +482,11 @@ class Spooler:
                 # Not "printing" any more: done by someone else, or (against the rules) re-queued by
                 # another process, which will print it again. Nothing this spooler can mend.
                 if getattr(exc, "current", None) is not JobState.DONE:
-                    log.error("event=job_done_impossible job=%s error=%r", job.id, exc)
+                    log.error("job_done_impossible", job=job.id, error=exc)
             except Exception as exc:
-                log.error("event=job_done_failed job=%s error=%r note=still not marked done", job.id, exc)
+                log.error("job_done_failed", job=job.id, error=exc, note="still not marked done")
                 return False
-            log.warning("event=job_done_late job=%s", job.id)
+            log.warning("job_done_late", job=job.id)
             with self._lock:
                 self._unmarked.pop(0)
                 if not self._unmarked:
@@ -511,12 +500,8 @@ class Spooler:
             self._current = failed
             self._last_error = error
         log.warning(
-            "event=print_failed job=%s kind=%s sale=%s attempts=%s error=%r",
-            job.id,
-            job.kind,
-            job.sale_id or "-",
-            failed.attempts,
-            error,
+            "print_failed", job=job.id, kind=job.kind, sale=job.sale_id or "-", attempts=failed.attempts,
+            error=error,
         )
 
     def _park(self, job: PrintJob, error: str) -> Outcome:
@@ -526,21 +511,18 @@ class Spooler:
             self.ledger.job_failed(job.id, message, **self._now())
             again = self.ledger.claim_next_job(**self._now())
         except Exception:  # the job stays "printing": parked all the same
-            log.exception("event=park_record_failed job=%s", job.id)
+            log.exception("park_record_failed", job=job.id)
             again = job
         if again is not None and again.id != job.id:  # cannot happen with one spooler; be safe
-            log.error("event=park_claimed_other job=%s other=%s", job.id, again.id)
+            log.error("park_claimed_other", job=job.id, other=again.id)
             self._fail(again, f"re-queued while parking job {job.id}")
         with self._lock:
             self._parked[job.id] = message
             self._current = None
             self._last_error = f"job {job.id}: {message}"
         log.error(
-            "event=job_parked job=%s kind=%s sale=%s error=%r note=later jobs go on printing",
-            job.id,
-            job.kind,
-            job.sale_id or "-",
-            error,
+            "job_parked", job=job.id, kind=job.kind, sale=job.sale_id or "-", error=error,
+            note="later jobs go on printing",
         )
         return Outcome.PARKED
 
@@ -550,7 +532,7 @@ class Spooler:
         try:
             status = check_status(self.device, timeout=self.status_timeout, supported=self.profile.status)
         except Exception as exc:  # a driver error while asking: we do not know
-            log.warning("event=status_check_failed error=%r", exc)
+            log.warning("status_check_failed", error=exc)
             status = PrinterStatus(
                 PrinterState.UNKNOWN, f"status check failed: {exc}", virtual=self.device.virtual
             )

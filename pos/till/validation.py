@@ -21,6 +21,7 @@ from werkzeug.routing import IntegerConverter
 from pos.config import product_key
 from pos.ledger import FIRST_DAY, LAST_DAY, MAX_ROW_ID, LineItem
 from pos.money import MAX_FEN, YUAN_SIGN, AmountTooLarge, MoneyError, max_price, parse_yuan
+from pos.till.exceptions import TillError
 
 MAX_ITEMS = 100
 MAX_NAME = 60  # a receipt line is 32-48 columns; longer names are typing accidents (checkout's limit)
@@ -38,7 +39,7 @@ MAX_JSON_BYTES = 64 * 1024  # the app refuses bigger bodies first; this holds fo
 _JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
 
 
-class InputError(ValueError):
+class InputError(TillError, ValueError):
     """A refusal: ``key`` names the message in :mod:`pos.till.i18n`, ``values`` fill it in;
     ``status`` is the HTTP answer (400 bad input, 404 unknown sale, 409 the sale's state forbids it)."""
 

@@ -38,13 +38,13 @@ to one attempt per sale every 30 s at most.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pos.config import Config
 from pos.ledger import InvalidTransition, Ledger, Sale, SaleState
+from pos.log import get_logger
 from pos.orders.checkout import (
     close_allowed_at,
     close_and_settle,
@@ -55,7 +55,7 @@ from pos.orders.checkout import (
 )
 from pos.wechatpay import BusinessError, OrderStatus, WeChatPayClient, WeChatPayError
 
-log = logging.getLogger("pos.till.watcher")
+log = get_logger("pos.till.watcher")
 
 # (age of the order below which, query every): the customer is at the counter, then less and less likely.
 SCHEDULE: tuple[tuple[timedelta, timedelta], ...] = (
@@ -137,7 +137,7 @@ class Watcher:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="pos-watcher", daemon=True)
         self._thread.start()
-        log.info("event=watcher_started")
+        log.info("watcher_started")
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -147,7 +147,7 @@ class Watcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        log.info("event=watcher_stopped")
+        log.info("watcher_stopped")
 
     @property
     def running(self) -> bool:
@@ -164,7 +164,7 @@ class Watcher:
                 self.poll_once()
             except Exception as exc:  # never let the thread die: log, count, carry on
                 self._count_error(exc)
-                log.exception("event=watcher_pass_failed error=%s", exc)
+                log.exception("watcher_pass_failed", error=exc)
             self._wake.wait(self._sleep_seconds())
 
     def _sleep_seconds(self) -> float:
@@ -206,7 +206,7 @@ class Watcher:
                     following = self._handle(sale, now)
                 except Exception as exc:  # a bug or the database: this sale later, the others now
                     self._count_error(exc)
-                    log.exception("event=watch_failed sale=%s out_trade_no=%s", sale.id, sale.out_trade_no)
+                    log.exception("watch_failed", sale=sale.id, out_trade_no=sale.out_trade_no)
                     following = self._failed(sale, now)
                 if following is None:
                     self._forget(sale.id)
@@ -243,11 +243,8 @@ class Watcher:
             result = close_and_settle(self.ledger, self.client, sale, now=now)
             if result.settled:
                 log.info(
-                    "event=watch_closed sale=%s out_trade_no=%s state=%s reason=%s",
-                    sale.id,
-                    sale.out_trade_no,
-                    result.sale.state,
-                    result.reason,
+                    "watch_closed", sale=sale.id, out_trade_no=sale.out_trade_no, state=result.sale.state,
+                    reason=result.reason,
                 )
                 return None
             if result.reason.startswith("Transport"):
@@ -259,17 +256,10 @@ class Watcher:
         except BusinessError as exc:
             # ORDERNOTEXIST for an order we hold a code_url for, SYSTEMERROR...: ask again later;
             # the close at the deadline settles it whatever happened.
-            log.warning(
-                "event=query_refused sale=%s out_trade_no=%s err_code=%s",
-                sale.id,
-                sale.out_trade_no,
-                exc.err_code,
-            )
+            log.warning("query_refused", sale=sale.id, out_trade_no=sale.out_trade_no, err_code=exc.err_code)
             return self._failed(sale, now)
         except WeChatPayError as exc:
-            log.warning(
-                "event=query_failed sale=%s out_trade_no=%s error=%s", sale.id, sale.out_trade_no, exc
-            )
+            log.warning("query_failed", sale=sale.id, out_trade_no=sale.out_trade_no, error=exc)
             self._count_error(exc)
             return self._failed(sale, now)
         self._failures.pop(sale.id, None)
@@ -282,12 +272,7 @@ class Watcher:
             settled = settle_paid(self.ledger, sale, status, now=now)  # mark_paid keeps the raw answer
             self._last_state[sale.id] = status.trade_state
             if settled is not None and settled.state is not SaleState.AWAITING_PAYMENT:
-                log.info(
-                    "event=watch_paid sale=%s out_trade_no=%s state=%s",
-                    sale.id,
-                    sale.out_trade_no,
-                    settled.state,
-                )
+                log.info("watch_paid", sale=sale.id, out_trade_no=sale.out_trade_no, state=settled.state)
                 return None
             return self._next_query(sale, now, deadline)
         if self._last_state.get(sale.id) != status.trade_state:
@@ -298,12 +283,7 @@ class Watcher:
             # else. Nobody can pay it any more: VOIDED if the cashier asked, else EXPIRED.
             self.ledger.log_event("closed_at_wechat", sale_id=sale.id, now=now)
             closed = mark_closed(self.ledger, sale, now=now)
-            log.warning(
-                "event=closed_at_wechat sale=%s out_trade_no=%s state=%s",
-                sale.id,
-                sale.out_trade_no,
-                closed.state,
-            )
+            log.warning("closed_at_wechat", sale=sale.id, out_trade_no=sale.out_trade_no, state=closed.state)
             return None
         return self._next_query(sale, now, deadline)
 
@@ -330,7 +310,7 @@ class Watcher:
                 return None if settled is not None and settled.state.is_paid else self._failed(sale, now)
         with contextlib.suppress(InvalidTransition):  # ordered after all, meanwhile: the next pass watches it
             self.ledger.record_order_failure(sale.id, message("interrupted", self.language), now=now)
-        log.warning("event=order_interrupted sale=%s out_trade_no=%s", sale.id, sale.out_trade_no)
+        log.warning("order_interrupted", sale=sale.id, out_trade_no=sale.out_trade_no)
         return None
 
     def _failed(self, sale: Sale, now: datetime) -> datetime:

@@ -23,6 +23,7 @@ from pos.wechatpay.errors import (
     MalformedXml,
     NestedElement,
     NotUtf8,
+    WeChatPayError,
 )
 
 MAX_BODY = 64 * 1024
@@ -31,7 +32,7 @@ _BOM = b"\xef\xbb\xbf"
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-class _Refused(Exception):
+class _Refused(WeChatPayError):
     """Raised from inside expat handlers to stop parsing at once."""
 
     def __init__(self, error: Exception) -> None:

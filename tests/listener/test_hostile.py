@@ -12,6 +12,7 @@ import socket
 import pytest
 
 from pos.ledger import FlagKind, JobKind, SaleState
+from pos.log import fields_of
 from pos.wechatpay import notices
 
 FAIL = b"<return_code><![CDATA[FAIL]]></return_code>"
@@ -47,12 +48,12 @@ def assert_clean(stack, caplog, *responses):
     assert all(record.exc_info is None for record in caplog.records)
 
 
-def rejected(caplog, reason: str) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.getMessage().startswith("event=notice_rejected") and f"reason={reason}" in r.getMessage()
-    ]
+def events(caplog, name: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if fields_of(r).get("event") == name]
+
+
+def rejected(caplog, reason: str) -> list[logging.LogRecord]:
+    return [r for r in events(caplog, "notice_rejected") if fields_of(r)["reason"] == reason]
 
 
 @pytest.fixture
@@ -170,10 +171,10 @@ def test_refused_notices_get_fail_and_change_nothing(stack, sale, caplog, make):
 def test_a_bad_signature_is_a_security_event_line(stack, sale, caplog):
     body, _ = _forged(stack, sale)
     stack.post(body)
-    (line,) = rejected(caplog, "signature")
-    assert f"out_trade_no={sale.out_trade_no}" in line
-    assert "remote=127.0.0.1" in line
-    assert next(r for r in caplog.records if r.getMessage() == line).levelno == logging.WARNING
+    (record,) = rejected(caplog, "signature")
+    assert fields_of(record)["out_trade_no"] == sale.out_trade_no
+    assert fields_of(record)["remote"] == "127.0.0.1"
+    assert record.levelno == logging.WARNING
 
 
 def test_wrong_amount_is_stored_and_flagged_but_not_paid(stack, sale, caplog):
@@ -186,7 +187,7 @@ def test_wrong_amount_is_stored_and_flagged_but_not_paid(stack, sale, caplog):
     assert [p.accepted for p in stack.ledger.payments_for_sale(sale.id)] == [False]
     assert [m.verdict for m in stack.ledger.messages_for(sale.out_trade_no)] == ["amount_mismatch"]
     assert not [j for j in stack.ledger.jobs_for_sale(sale.id) if j.kind is JobKind.CONFIRMATION]
-    assert any("event=notice_flagged outcome=amount_mismatch" in r.getMessage() for r in caplog.records)
+    assert [fields_of(r)["outcome"] for r in events(caplog, "notice_flagged")] == ["amount_mismatch"]
     assert_clean(stack, caplog, response)
 
 
@@ -218,7 +219,7 @@ def test_a_replayed_old_notice_for_a_paid_sale_changes_nothing(stack, sale, capl
         response = stack.post(old)
         assert response.content == notices.success_reply()
     assert snapshot(stack, sale) == before
-    duplicates = [r for r in caplog.records if r.getMessage().startswith("event=notice_duplicate")]
+    duplicates = events(caplog, "notice_duplicate")
     assert len(duplicates) == 3
     assert_clean(stack, caplog, response)
 
@@ -293,9 +294,12 @@ def stack_app(stack):
 def test_log_lines_cannot_be_forged_through_a_field(stack, sale, caplog):
     fields = stack.notice_for(sale, out_trade_no="x\nevent=notice_paid sale=1")
     stack.post(stack.signed(fields, key=FORGED_KEY))
-    messages = [r.getMessage() for r in caplog.records if r.name.startswith("pos.listener")]
-    assert messages and all("\n" not in m for m in messages)
-    assert not any(m.startswith("event=notice_paid") for m in messages)
+    records = [r for r in caplog.records if r.name.startswith("pos.listener")]
+    assert records and all("\n" not in r.getMessage() for r in records)
+    assert not any(r.getMessage().startswith("event=notice_paid") for r in records)
+    (refused,) = rejected(caplog, "signature")
+    assert fields_of(refused)["out_trade_no"] == "x\nevent=notice_paid sale=1"  # kept whole, as a field
+    assert events(caplog, "notice_paid") == []
 
 
 def raw_post(base_url: str, body: bytes) -> tuple[int, bytes]:

@@ -1,18 +1,19 @@
-"""Log lines: values cleaned, and in the listener's process one INFO line per notice, not two."""
+"""In the listener's process one INFO line per notice, not two: the ledger's ``mark_paid`` goes to DEBUG."""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
+from structlog.testing import capture_logs
 
 from pos.listener.reply import (
     LEDGER_LOGGER,
     NoticePaymentLinesAtDebug,
-    clean,
     lean_log_records,
     quiet_duplicate_lines,
 )
+from pos.log import fields_of, get_logger
 
 
 @pytest.fixture
@@ -27,14 +28,8 @@ def quiet():
         ledger_log.removeFilter(f)
 
 
-def lines(caplog, logger: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == logger]
-
-
-def test_clean_keeps_a_value_on_one_line():
-    assert clean("a b\nevent=forged") == "a_b_event=forged"
-    assert clean("") == "-"
-    assert clean("x" * 100) == "x" * 64 + "..."
+def lines(caplog, logger: str, event: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == logger and fields_of(r).get("event") == event]
 
 
 def test_a_paid_notice_is_one_info_line_with_the_ledgers_facts(stack, caplog, quiet):
@@ -43,22 +38,44 @@ def test_a_paid_notice_is_one_info_line_with_the_ledgers_facts(stack, caplog, qu
     fields = stack.notice_for(sale)
     assert stack.post(stack.signed(fields)).status_code == 200
     assert stack.post(stack.signed(fields)).status_code == 200  # a new nonce: through the ledger again
-    assert not any(r.getMessage().startswith("event=mark_paid") for r in lines(caplog, LEDGER_LOGGER))
-    notify = [r.getMessage() for r in lines(caplog, "pos.listener.notify")]
-    paid = [m for m in notify if m.startswith("event=notice_paid")]
+    assert lines(caplog, LEDGER_LOGGER, "mark_paid") == []
+    paid = [dict(fields_of(r)) for r in lines(caplog, "pos.listener.notify", "notice_paid")]
     assert paid == [
-        f"event=notice_paid out_trade_no={sale.out_trade_no} sale={sale.id} "
-        f"transaction_id={fields['transaction_id']} remote=127.0.0.1"
+        {
+            "event": "notice_paid",
+            "out_trade_no": sale.out_trade_no,
+            "sale": sale.id,
+            "transaction_id": fields["transaction_id"],
+            "remote": "127.0.0.1",
+        }
     ]
-    assert sum(m.startswith("event=notice_duplicate") for m in notify) == 1
+    assert len(lines(caplog, "pos.listener.notify", "notice_duplicate")) == 1
+
+
+def test_a_paid_notice_is_told_by_the_listener_with_its_fields(stack):
+    sale = stack.ring_up(100)
+    fields = stack.notice_for(sale)
+    with capture_logs() as events:
+        assert stack.post(stack.signed(fields)).status_code == 200
+    (paid,) = [e for e in events if e["event"] == "notice_paid"]
+    assert paid == {
+        "event": "notice_paid",
+        "log_level": "info",
+        "out_trade_no": sale.out_trade_no,
+        "sale": sale.id,
+        "transaction_id": fields["transaction_id"],
+        "remote": "127.0.0.1",
+    }
+    (ledger,) = [e for e in events if e["event"] == "mark_paid"]
+    assert (ledger["source"], ledger["outcome"], ledger["sale"]) == ("notice", "paid", sale.id)
 
 
 def test_with_debug_on_the_ledgers_line_is_still_written_at_debug(stack, caplog, quiet):
     caplog.set_level(logging.DEBUG)
     sale = stack.ring_up(100)
     stack.post(stack.signed(stack.notice_for(sale)))
-    (record,) = [r for r in lines(caplog, LEDGER_LOGGER) if r.getMessage().startswith("event=mark_paid")]
-    assert record.levelno == logging.DEBUG and "outcome=paid" in record.getMessage()
+    (record,) = lines(caplog, LEDGER_LOGGER, "mark_paid")
+    assert record.levelno == logging.DEBUG and fields_of(record)["outcome"] == "paid"
 
 
 def test_flagged_payments_and_other_sources_keep_their_level(stack, caplog, quiet):
@@ -73,10 +90,10 @@ def test_flagged_payments_and_other_sources_keep_their_level(stack, caplog, quie
         time_end=other.created_at,
         source="query",
     )
-    ledger_lines = [r for r in lines(caplog, LEDGER_LOGGER) if r.getMessage().startswith("event=mark_paid")]
-    assert [(r.levelno, "source=" + r.getMessage().rsplit("source=", 1)[1]) for r in ledger_lines] == [
-        (logging.WARNING, "source=notice"),
-        (logging.INFO, "source=query"),
+    ledger_lines = lines(caplog, LEDGER_LOGGER, "mark_paid")
+    assert [(r.levelno, fields_of(r)["source"]) for r in ledger_lines] == [
+        (logging.WARNING, "notice"),
+        (logging.INFO, "query"),
     ]
 
 
@@ -85,9 +102,9 @@ def test_lean_log_records_drop_what_the_format_never_prints(monkeypatch, caplog)
         monkeypatch.setattr(logging, name, getattr(logging, name))  # restored after the test
     lean_log_records()
     caplog.set_level(logging.INFO)
-    logging.getLogger("pos.listener.notify").info("event=notice_paid out_trade_no=X")
+    get_logger("pos.listener.notify").info("notice_paid", out_trade_no="X")
     (record,) = caplog.records
-    assert record.getMessage() == "event=notice_paid out_trade_no=X"
+    assert fields_of(record) == {"event": "notice_paid", "out_trade_no": "X"}
     assert (record.funcName, record.thread, record.process) == ("(unknown function)", None, None)
     assert "level=INFO logger=pos.listener.notify event=notice_paid" in logging.Formatter(
         "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"

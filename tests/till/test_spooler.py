@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import logging
 import socket
 import sqlite3
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import zxingcpp
+from structlog.testing import capture_logs
 
 from pos import config
 from pos.ledger import JobKind, JobState, LineItem, open_ledger
@@ -685,20 +685,17 @@ class LocksTheLedgerAfterWriting(DirPrinter):
         self.blocker.execute("ROLLBACK")
 
 
-def test_job_printed_but_not_marked_done_is_never_written_again(
-    clock, cfg, printer_dir, db_path, spoolers, caplog
-):
+def test_job_printed_but_not_marked_done_is_never_written_again(clock, cfg, printer_dir, db_path, spoolers):
     with open_ledger(f"sqlite:///{db_path}", clock=clock, busy_timeout_ms=50) as ledger:
         (sale,) = ring_up(ledger, clock)
         job_id = ledger.jobs_for_sale(sale.id)[0].id
         device = LocksTheLedgerAfterWriting(f"dir:{printer_dir}", db_path)
         spooler = Spooler(ledger, cfg, device=device, clock=clock, **FAST)
-        with caplog.at_level(logging.ERROR, logger="pos.till.spooler"):
+        with capture_logs() as events:
             assert spooler.run_once() is True  # written; job_done failed
             assert spooler.run_once() is False  # still locked: no new claim, no second write
-        assert any(
-            "job_done_failed" in r.getMessage() and f"job={job_id}" in r.getMessage() for r in caplog.records
-        )
+        failed = [e for e in events if e["event"] == "job_done_failed"]
+        assert failed and all(e["job"] == job_id and e["log_level"] == "error" for e in failed)
         assert len(journal(printer_dir)) == 1
         assert "not marked done" in spooler.status().last_error
         device.release()

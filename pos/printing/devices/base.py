@@ -19,8 +19,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
+from pos.printing.errors import PrintingError
 
-class PrinterError(Exception):
+
+class PrinterError(PrintingError):
     """Base of every printer-connection error."""
 
 

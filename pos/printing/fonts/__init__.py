@@ -28,6 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pos.printing.errors import PrintingError
+
 if TYPE_CHECKING:  # for types only: Pillow loads when something is drawn, not on import
     from PIL import Image, ImageFont
 
@@ -85,7 +87,7 @@ def for_config(cfg: Config, override: str | None = None) -> Font:
 # -- coverage ----------------------------------------------------------------------------------
 
 
-class FontUnreadable(ValueError):
+class FontUnreadable(PrintingError, ValueError):
     """The file is not a font fontTools or Pillow can read."""
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from PIL import Image
 
+from pos.printing.errors import PrintingError
 from pos.printing.preview.commands import (
     Align,
     Barcode,
@@ -110,7 +111,7 @@ _FS_FIXED = {
 }
 
 
-class _Truncated(Exception):
+class _Truncated(PrintingError):
     pass
 
 

@@ -11,7 +11,6 @@ The listener (the internet-facing process) never registers this blueprint.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -35,6 +34,7 @@ from pos.ledger import Flag, JobKind, LedgerError, SaleState
 from pos.ledger.cashiers import CashierTakings, takings_by_cashier
 from pos.ledger.models import PAID_STATES
 from pos.ledger.reconciliation import latest_reconciliation
+from pos.log import get_logger
 from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
 from pos.reconcile import reconcile_day
 from pos.till import report
@@ -46,7 +46,7 @@ from pos.till.refunds import RefundError, RefundService
 from pos.till.service import Till
 from pos.till.validation import InputError, parse_day
 
-log = logging.getLogger("pos.till.manager")
+log = get_logger("pos.till.manager")
 
 bp = Blueprint(
     "manager",
@@ -117,7 +117,7 @@ def guard_every_request() -> Response | None:
     if session is None or not session.authenticated:
         return _not_logged_in(expired=bool(request.cookies.get(auth.COOKIE)))
     if request.method == "POST" and not auth.tokens_match(session.csrf_token, _posted_token()):
-        log.warning("event=manager_csrf_refused path=%s address=%s", request.path, _address())
+        log.warning("manager_csrf_refused", path=request.path, address=_address())
         return _page_error(403, words()("csrf"))
     return None
 
@@ -211,18 +211,18 @@ def login_post() -> Response:
     if not auth.tokens_match(session.csrf_token, request.form.get("csrf_token")):
         # Perhaps a form on another site: refused, and the session this browser has (a manager's
         # logged-in one, perhaps) is left as it is, cookie and all.
-        log.warning("event=manager_csrf_refused path=%s address=%s", request.path, _address())
+        log.warning("manager_csrf_refused", path=request.path, address=_address())
         if session.authenticated:
             return _page_error(403, w("csrf"))
         return _login_page(session, [("error", w("csrf"))], 403)
     address = _address()
     mark = manager.guard.attempt(address)  # counted before the password is checked
     if isinstance(mark, timedelta):
-        log.warning("event=manager_login_locked address=%s", address)
+        log.warning("manager_login_locked", address=address)
         return _login_page(session, [], 429)
     password = request.form.get("password", "")
     if not auth.check_password(till().config.manager.password_hash, password):
-        log.warning("event=manager_login_failed address=%s", address)
+        log.warning("manager_login_failed", address=address)
         notices = [("error", w("login.wrong"))]
         left = manager.guard.max_failures - manager.guard.failures(address)
         if manager.guard.locked_for(address) is None and 0 < left <= 2:
@@ -231,7 +231,7 @@ def login_post() -> Response:
     manager.guard.succeeded(address, mark)
     manager.sessions.drop(session.id)
     fresh = manager.sessions.new(authenticated=True, address=address)
-    log.info("event=manager_login address=%s", address)
+    log.info("manager_login", address=address)
     return _set_cookie(redirect(_safe_next(request.form.get("next")), code=303), fresh)
 
 
@@ -508,7 +508,7 @@ def print_z_report() -> Response:
     service = till()
     day = _day_arg()
     job = service.spooler.enqueue(JobKind.Z_REPORT, payload={"business_date": day.isoformat()})
-    log.info("event=manager_z_report day=%s job=%s", day, job.id)
+    log.info("manager_z_report", day=day, job=job.id)
     _notice("info", words()("day.z_queued", job=job.id))
     return _back_to_day(day)
 
@@ -534,7 +534,7 @@ def reconcile_now() -> Response:
     try:
         result = reconcile_day(service.ledger, service.client, service.config, day, now=service.now())
     except Exception as exc:  # the page must say what happened, not crash
-        log.exception("event=manager_reconcile_failed day=%s", day)
+        log.exception("manager_reconcile_failed", day=day)
         _notice("error", w("recon.failed", detail=str(exc) or type(exc).__name__))
         return _back_to_day(day)
     status = str(getattr(result.status, "value", result.status))
@@ -573,7 +573,7 @@ def refund_sale(sale_id: int) -> Response:
     try:
         refund = refunds.refund(sale_id, fee, reason=reason, by=_by())
     except RefundError as exc:  # its text is already a sentence for the manager
-        log.warning("event=manager_refund_refused sale=%s fee=%s error=%s", sale_id, fee, exc.code)
+        log.warning("manager_refund_refused", sale=sale_id, fee=fee, error=exc.code)
         _notice("error", w("refund.refused", detail=str(exc)))
         return _back_to_day(day, **back)
     _notice("info", f"{sale.out_trade_no}: {refunds.describe(refund)}")
