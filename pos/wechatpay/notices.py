@@ -277,7 +277,7 @@ def _refund_key(api_key: str) -> bytes:
 
 def encrypt_req_info(fields: Mapping[str, str], api_key: str) -> str:
     """What WeChat puts in ``req_info``: base64(AES-256-ECB(PKCS#7(<root>…</root>)))."""
-    plaintext = xmlcodec.encode(fields, root="root")
+    plaintext = xmlcodec.encode_as_wechat(fields, root="root")
     padder = padding.PKCS7(128).padder()
     padded = padder.update(plaintext) + padder.finalize()
     encryptor = Cipher(
