@@ -11,14 +11,14 @@ DOCTYPE outright also stops internal-entity expansion (billion laughs).
 
 Writing, two ways:
 
-- :func:`encode`, what the till sends (requests, the listener's and mode one's replies), is
-  ``xmltodict.unparse``: plain escaped text. WeChat documents that as equivalent to CDATA
-  ("参数值用XML转义即可,CDATA标签用于说明数据不被XML解析器解析", reference
-  wechatpay-v2.md, "XML format"), and WeChat's own Java SDK writes its requests this way.
-- :func:`encode_as_wechat`, what the simulator and the test gateway send in WeChat's name, keeps
-  WeChat's own habit (CDATA, with chosen fields bare) so our reader is always tested against the
-  bytes WeChat writes. xmltodict cannot write a CDATA section (its writer escapes every text), so
-  this one stays a few lines by hand.
+- :func:`encode`, the till's requests to WeChat, is ``xmltodict.unparse``: plain escaped text.
+  WeChat documents that as equal to CDATA ("参数值用XML转义即可,CDATA标签用于说明数据不被XML解析器解析",
+  reference wechatpay-v2.md, "XML format"), and WeChat's own Java SDK writes its requests so.
+- :func:`encode_as_wechat` writes WeChat's own habit (CDATA, chosen fields bare): the listener's
+  replies to notices and mode-one callbacks (in the exact form WeChat's pages show, which the
+  listener's tests hold byte for byte), and what the simulator and test gateways send in WeChat's
+  name, so our reader is always tested against the bytes WeChat writes. xmltodict cannot write a
+  CDATA section (its writer escapes every text), so this one stays a few lines by hand.
 
 Both check names and values first: a field name must be a plain identifier, a value a string
 that XML 1.0 can carry (xmltodict would write a C0 control byte that no parser then reads).
