@@ -172,7 +172,7 @@ def prepare(db_url: str, sales: int) -> list[bytes]:
                 "time_end": to_compact(now),
             }
             signed = signing.signed(fields, merchant.api_key)
-            bodies.append(xmlcodec.encode(dict(sorted(signed.items())), bare={"total_fee"}))
+            bodies.append(xmlcodec.encode_as_wechat(dict(sorted(signed.items())), bare={"total_fee"}))
     return bodies
 
 

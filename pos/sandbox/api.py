@@ -53,7 +53,7 @@ _SANDBOX_SIGN_MSG = "沙箱验证签名失败，请确认沙箱签名key是否�
 
 
 def xml_response(fields: Mapping[str, str]) -> Response:
-    return Response(xmlcodec.encode(fields), status=200, content_type=XML_TYPE)
+    return Response(xmlcodec.encode_as_wechat(fields), status=200, content_type=XML_TYPE)
 
 
 def refusal(exc: Refused) -> Response:

@@ -400,7 +400,7 @@ class Simulator:
             body = self.v3.refund_notice(order, refund)
             url, signer = refund.notify_url, self.v3.notice_signer()
             return self.notifier.submit("refund", url, body, order.out_trade_no, body, sign=signer, api="v3")
-        body = xmlcodec.encode(self.refund_notice(order, refund))
+        body = xmlcodec.encode_as_wechat(self.refund_notice(order, refund))
         return self.notifier.submit("refund", refund.notify_url, body, order.out_trade_no)
 
     def refund_query(self, fields: Mapping[str, str], sandbox: bool) -> dict[str, str]:
@@ -502,7 +502,7 @@ class Simulator:
         try:
             response = requests.post(
                 s.callback_url,
-                data=xmlcodec.encode(callback),
+                data=xmlcodec.encode_as_wechat(callback),
                 headers={"Content-Type": "text/xml; charset=utf-8"},
                 timeout=s.notify_timeout,
                 allow_redirects=False,
@@ -546,4 +546,4 @@ class Simulator:
 
 def encode_notice(fields: Mapping[str, str]) -> bytes:
     """WeChat's own layout: fields in name order, ``total_fee`` bare, everything else in CDATA."""
-    return xmlcodec.encode(dict(sorted(fields.items())), bare={"total_fee"})
+    return xmlcodec.encode_as_wechat(dict(sorted(fields.items())), bare={"total_fee"})

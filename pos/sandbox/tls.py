@@ -256,7 +256,8 @@ class ClientCertGate:
                 )
                 return [NO_CERT_PAGE]
             if certificate_cn(pem) != self.mch_id:
-                body = xmlcodec.encode({"return_code": "FAIL", "return_msg": "certificate not match"})
+                refusal = {"return_code": "FAIL", "return_msg": "certificate not match"}
+                body = xmlcodec.encode_as_wechat(refusal)
                 start_response(
                     "200 OK",
                     [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))],

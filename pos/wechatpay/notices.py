@@ -180,7 +180,7 @@ def success_reply() -> bytes:
 
 def fail_reply(message: str) -> bytes:
     """A FAIL acknowledgement: WeChat will send the notice again later (e.g. the database is down)."""
-    return xmlcodec.encode({"return_code": "FAIL", "return_msg": message})
+    return xmlcodec.encode_as_wechat({"return_code": "FAIL", "return_msg": message})
 
 
 # -- mode-one scan callbacks ----------------------------------------------------------------------
@@ -264,7 +264,7 @@ def _scan_answer(
     }
     if sign_type != signing.MD5:
         reply["sign_type"] = sign_type
-    return xmlcodec.encode(signing.signed(reply, api_key, sign_type))
+    return xmlcodec.encode_as_wechat(signing.signed(reply, api_key, sign_type))
 
 
 # -- refund notices -------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def _refund_key(api_key: str) -> bytes:
 
 def encrypt_req_info(fields: Mapping[str, str], api_key: str) -> str:
     """What WeChat puts in ``req_info``: base64(AES-256-ECB(PKCS#7(<root>…</root>)))."""
-    plaintext = xmlcodec.encode(fields, root="root")
+    plaintext = xmlcodec.encode_as_wechat(fields, root="root")
     padder = padding.PKCS7(128).padder()
     padded = padder.update(plaintext) + padder.finalize()
     encryptor = Cipher(

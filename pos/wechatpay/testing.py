@@ -55,7 +55,7 @@ def ok(**business: str) -> Callable[[dict[str, str]], bytes]:
             "result_code": "SUCCESS",
             **business,
         }
-        return xmlcodec.encode(signing.signed(fields, KEY, request.get("sign_type", "MD5")))
+        return xmlcodec.encode_as_wechat(signing.signed(fields, KEY, request.get("sign_type", "MD5")))
 
     return reply
 

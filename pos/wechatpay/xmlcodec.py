@@ -4,11 +4,24 @@ WeChat mixes ``<![CDATA[...]]>`` and plain text (``<total_fee>1</total_fee>`` be
 ``<cash_fee><![CDATA[1]]></cash_fee>``); both decode to the same string, and the
 signature is over that decoded string, never over the CDATA markers.
 
-The decoder is expat driven by hand rather than xmltodict: we need a distinct
-error for each kind of bad body (too large, not UTF-8, DOCTYPE/ENTITY, nested
-elements, malformed), and we must refuse a DOCTYPE before any entity is expanded.
-Expat never fetches external entities; refusing the DOCTYPE outright also stops
-internal-entity expansion (billion laughs).
+Reading: expat driven by hand rather than xmltodict: we need a distinct error for each kind of
+bad body (too large, not UTF-8, DOCTYPE/ENTITY, nested elements, malformed), and we must refuse a
+DOCTYPE before any entity is expanded. Expat never fetches external entities; refusing the
+DOCTYPE outright also stops internal-entity expansion (billion laughs).
+
+Writing, two ways:
+
+- :func:`encode`, the till's requests to WeChat, is ``xmltodict.unparse``: plain escaped text.
+  WeChat documents that as equal to CDATA ("参数值用XML转义即可,CDATA标签用于说明数据不被XML解析器解析",
+  reference wechatpay-v2.md, "XML format"), and WeChat's own Java SDK writes its requests so.
+- :func:`encode_as_wechat` writes WeChat's own habit (CDATA, chosen fields bare): the listener's
+  replies to notices and mode-one callbacks (in the exact form WeChat's pages show, which the
+  listener's tests hold byte for byte), and what the simulator and test gateways send in WeChat's
+  name, so our reader is always tested against the bytes WeChat writes. xmltodict cannot write a
+  CDATA section (its writer escapes every text), so this one stays a few lines by hand.
+
+Both check names and values first: a field name must be a plain identifier, a value a string
+that XML 1.0 can carry (xmltodict would write a C0 control byte that no parser then reads).
 """
 
 from __future__ import annotations
@@ -16,6 +29,8 @@ from __future__ import annotations
 import re
 import xml.parsers.expat
 from collections.abc import Mapping
+
+import xmltodict
 
 from pos.wechatpay.errors import (
     BodyTooLarge,
@@ -121,20 +136,7 @@ def decode(body: bytes, *, max_bytes: int = MAX_BODY, root: str = "xml") -> dict
     return fields
 
 
-def _cdata(value: str) -> str:
-    # "]]>" cannot stand inside one CDATA section; split it across two.
-    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
-
-
-def encode(
-    fields: Mapping[str, str], *, bare: frozenset[str] | set[str] = frozenset(), root: str = "xml"
-) -> bytes:
-    """Write ``fields`` as ``<xml>``: values in CDATA except the names in ``bare``.
-
-    ``bare`` mirrors WeChat's own habit (``<total_fee>1</total_fee>``); bare values
-    are XML-escaped. Field names must be plain identifiers.
-    """
-    parts = [f"<{root}>"]
+def _checked(fields: Mapping[str, str]) -> Mapping[str, str]:
     for name, value in fields.items():
         if not name.replace("_", "").isalnum() or not name.isascii():
             raise ValueError(f"field name {name!r} is not a plain identifier")
@@ -142,6 +144,30 @@ def encode(
             raise TypeError(f"field {name!r} must be a string, not {type(value).__name__}")
         if _NOT_XML_CHAR.search(value):
             raise ValueError(f"field {name!r} holds a character XML cannot carry")
+    return fields
+
+
+def encode(fields: Mapping[str, str], *, root: str = "xml") -> bytes:
+    """Write ``fields`` as a flat ``<xml>`` of escaped text, in the given order (no declaration)."""
+    text = xmltodict.unparse({root: dict(_checked(fields))}, full_document=False)
+    return text.encode("utf-8")
+
+
+def _cdata(value: str) -> str:
+    # "]]>" cannot stand inside one CDATA section; split it across two.
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def encode_as_wechat(
+    fields: Mapping[str, str], *, bare: frozenset[str] | set[str] = frozenset(), root: str = "xml"
+) -> bytes:
+    """Write ``fields`` as WeChat does: values in CDATA except the names in ``bare``.
+
+    ``bare`` mirrors WeChat's own habit (``<total_fee>1</total_fee>``); bare values
+    are XML-escaped. For the simulator and test gateways, which speak in WeChat's name.
+    """
+    parts = [f"<{root}>"]
+    for name, value in _checked(fields).items():
         if name in bare:
             body = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         else:

@@ -19,22 +19,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from pos.ledger import Ledger, LineItem, Sale, SaleState, open_ledger
+from pos.testing.clock import FakeClock
 
 PG_URL = os.environ.get("POS_TEST_DATABASE_URL", "")
-
-
-class Clock:
-    """A clock the test sets and moves; starts at 10:00 Beijing time on 2026-11-27."""
-
-    def __init__(self, start: datetime = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @pytest.fixture
@@ -56,8 +43,8 @@ def db_url(tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 27, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
 
 
 @pytest.fixture
@@ -69,7 +56,7 @@ def ledger(db_url, clock) -> Iterator[Ledger]:
 class Factory:
     """Builds sales in a given state through the public API only (tests import nothing from here)."""
 
-    def __init__(self, ledger: Ledger, clock: Clock) -> None:
+    def __init__(self, ledger: Ledger, clock: FakeClock) -> None:
         self.ledger = ledger
         self.clock = clock
         self._transactions = 0

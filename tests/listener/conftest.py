@@ -138,7 +138,7 @@ class Stack:
 
     def signed(self, fields: dict[str, str], sign_type: str = "MD5", key: str | None = None) -> bytes:
         body = signing.signed(fields, key or self.config.merchant.api_key, sign_type)
-        return xmlcodec.encode(dict(sorted(body.items())), bare={"total_fee"})
+        return xmlcodec.encode_as_wechat(dict(sorted(body.items())), bare={"total_fee"})
 
 
 def signing_zone():

@@ -69,7 +69,7 @@ def _forged(stack, sale):
 def _unsigned(stack, sale):
     from pos.wechatpay import xmlcodec
 
-    return xmlcodec.encode(stack.notice_for(sale)), "signature"
+    return xmlcodec.encode_as_wechat(stack.notice_for(sale)), "signature"
 
 
 def _probe(stack, sale):
@@ -239,7 +239,8 @@ def test_return_code_fail_is_acknowledged_and_changes_nothing(stack, sale, caplo
     from pos.wechatpay import xmlcodec
 
     before = snapshot(stack, sale)
-    response = stack.post(xmlcodec.encode({"return_code": "FAIL", "out_trade_no": sale.out_trade_no}))
+    fail = {"return_code": "FAIL", "out_trade_no": sale.out_trade_no}
+    response = stack.post(xmlcodec.encode_as_wechat(fail))
     assert response.content == notices.success_reply()
     assert snapshot(stack, sale) == before
 

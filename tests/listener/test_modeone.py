@@ -29,7 +29,7 @@ def callback_body(stack, key: str | None = None, **changes: str) -> bytes:
         "product_id": "latte",
         **changes,
     }
-    return xmlcodec.encode(signing.signed(fields, key or m.api_key))
+    return xmlcodec.encode_as_wechat(signing.signed(fields, key or m.api_key))
 
 
 def test_a_scanned_label_becomes_a_paid_sale_with_a_confirmation_and_no_qr_slip(stack):

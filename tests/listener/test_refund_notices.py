@@ -82,7 +82,7 @@ def notice_body(stack, sale, refund, *, key: str | None = None, status: str = "S
         "nonce_str": "abcdef",
         "req_info": notices.encrypt_req_info(inner, key or stack.config.merchant.api_key),
     }
-    return xmlcodec.encode(outer)
+    return xmlcodec.encode_as_wechat(outer)
 
 
 def is_success(response) -> bool:
@@ -216,14 +216,14 @@ def hostile_bodies(stack, sale, refund):
         ),
         "nested": b"<xml><return_code><a>SUCCESS</a></return_code></xml>",
         "latin-1": "<xml><return_code>SUCCESS</return_code><x>\xe9</x></xml>".encode("latin-1"),
-        "no return_code": xmlcodec.encode({k: v for k, v in good.items() if k != "return_code"}),
-        "no req_info": xmlcodec.encode({k: v for k, v in good.items() if k != "req_info"}),
-        "req_info not base64": xmlcodec.encode({**good, "req_info": "!!!not base64!!!"}),
-        "req_info not blocks": xmlcodec.encode({**good, "req_info": "QUJD"}),
-        "req_info truncated": xmlcodec.encode({**good, "req_info": good["req_info"][:-24]}),
-        "other mch_id": xmlcodec.encode({**good, "mch_id": "19999999"}),
-        "other appid": xmlcodec.encode({**good, "appid": "wx0000000000000000"}),
-        "encrypted junk": xmlcodec.encode(
+        "no return_code": xmlcodec.encode_as_wechat({k: v for k, v in good.items() if k != "return_code"}),
+        "no req_info": xmlcodec.encode_as_wechat({k: v for k, v in good.items() if k != "req_info"}),
+        "req_info not base64": xmlcodec.encode_as_wechat({**good, "req_info": "!!!not base64!!!"}),
+        "req_info not blocks": xmlcodec.encode_as_wechat({**good, "req_info": "QUJD"}),
+        "req_info truncated": xmlcodec.encode_as_wechat({**good, "req_info": good["req_info"][:-24]}),
+        "other mch_id": xmlcodec.encode_as_wechat({**good, "mch_id": "19999999"}),
+        "other appid": xmlcodec.encode_as_wechat({**good, "appid": "wx0000000000000000"}),
+        "encrypted junk": xmlcodec.encode_as_wechat(
             {**good, "req_info": notices.encrypt_req_info({"x": "1"}, stack.config.merchant.api_key)}
         ),
     }
@@ -257,6 +257,6 @@ def test_only_post_on_the_refund_path(stack):
 
 
 def test_return_code_fail_is_acknowledged_and_changes_nothing(stack):
-    body = xmlcodec.encode({"return_code": "FAIL", "return_msg": "参数格式校验错误"})
+    body = xmlcodec.encode_as_wechat({"return_code": "FAIL", "return_msg": "参数格式校验错误"})
     response = stack.post(body, PATH)
     assert is_success(response)

@@ -25,28 +25,12 @@ from pos.orders.checkout import (
     wechat_body,
 )
 from pos.sandbox.testing import RunningSimulator, running_simulator
+from pos.testing.clock import FakeClock
 from pos.wechatpay import WeChatPayClient, xmlcodec
 from pos.wechatpay import testing as fake
 from pos.wechatpay.times import to_compact
 
 TIMEOUT = 0.3  # seconds a test client waits for an answer that never comes
-
-
-class Clock:
-    """The till's clock: starts at the real now (the simulator's clock is real time plus an offset)
-    and moves the simulator's clock with it."""
-
-    def __init__(self, sim: RunningSimulator) -> None:
-        self.now = datetime.now(UTC)
-        self.sim = sim
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        self.sim.advance(seconds)
-        return self.now
 
 
 @pytest.fixture
@@ -62,8 +46,8 @@ def gateway() -> Iterator[fake.FakeGateway]:
 
 
 @pytest.fixture
-def clock(sim) -> Clock:
-    return Clock(sim)
+def clock(sim) -> FakeClock:
+    return FakeClock(datetime.now(UTC), follow=sim.advance)
 
 
 @pytest.fixture
@@ -76,13 +60,13 @@ def config(demo_config: Config, sim: RunningSimulator) -> Config:
 
 
 @pytest.fixture
-def ledger(config: Config, clock: Clock) -> Iterator[Ledger]:
+def ledger(config: Config, clock: FakeClock) -> Iterator[Ledger]:
     with open_ledger(config.database.url, clock=clock) as opened:
         yield opened
 
 
 def make_checkout(
-    ledger: Ledger, config: Config, clock: Clock, api_base: str | None = None, **client_kw
+    ledger: Ledger, config: Config, clock: FakeClock, api_base: str | None = None, **client_kw
 ) -> Checkout:
     options = {"timeout": TIMEOUT, "retries": 1, "backoff": 0, **client_kw}
     if api_base:

@@ -11,6 +11,7 @@ import pytest
 
 from pos.config import TillConfig
 from pos.sandbox.testing import running_simulator
+from pos.testing.clock import FakeClock
 from pos.till.testing import running_till, till_config
 
 
@@ -34,19 +35,6 @@ def refusing_till(tmp_path_factory):
         running_till(till_config(tmp_path_factory.mktemp("refusals"), sim)) as running,
     ):
         yield running
-
-
-class FakeClock:
-    """Aware UTC "now" that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def post_sale(till, body):

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pos.ledger import LineItem, open_ledger
+from pos.testing.clock import FakeClock
 from pos.till import report
 from pos.till.csv_helper import CsvHelper
 
@@ -27,20 +28,12 @@ ZONE = ZoneInfo("Asia/Shanghai")
 SALES = 40
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=37)
-        return self.now
-
-
 @pytest.fixture(scope="module")
 def day(tmp_path_factory):
     """A day of SALES sales: paid, unpaid, awkward names, a keyed-in amount; and one the day before."""
     url = f"sqlite:///{tmp_path_factory.mktemp('csv-helper') / 'pos.sqlite3'}"
-    clock = Clock()
+    start = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+    clock = FakeClock(start, tick=timedelta(seconds=37))
     with open_ledger(url, clock=clock) as ledger:
         yesterday = ledger.create_sale(
             store="S01", lane="01", total_fee=100, body="昨天", now=clock.now - timedelta(days=1)

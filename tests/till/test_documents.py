@@ -15,26 +15,16 @@ from pos.printing.profiles import load_profile
 from pos.receipts import templates
 from pos.receipts.document import QR, Document
 from pos.receipts.i18n import state_name, word
+from pos.testing.clock import FakeClock
 from pos.till.documents import RenderError, render_job
 from pos.wechatpay.modeone import parse_bizpayurl
 
 START = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture

@@ -338,7 +338,7 @@ def test_systemerror_keeps_it_pending_and_a_real_refusal_releases_it(ledger, cli
         def reply(request):
             body = {"return_code": "SUCCESS", "appid": sim.appid, "mch_id": sim.mch_id,
                     "nonce_str": "n", "result_code": "FAIL", **fields}  # fmt: skip
-            return xmlcodec.encode(sign.signed(body, sim.api_key))
+            return xmlcodec.encode_as_wechat(sign.signed(body, sim.api_key))
 
         return reply
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pos.ledger.cashiers import set_cashier
 from pos.sandbox.testing import running_simulator
+from pos.testing.clock import FakeClock
 from pos.till.signin import hash_pin
 from pos.till.testing import running_till, till_config
 
@@ -18,17 +18,6 @@ TOKEN = "a-long-enough-api-token-for-tests"
 SIGNIN_ERROR = (
     "!document.getElementById('signin-error').hidden && document.getElementById('signin-error').textContent"
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

@@ -26,21 +26,12 @@ from pos.printing.devices.testing import REPLIES
 from pos.printing.devices.virtual import DirPrinter
 from pos.printing.encoder import encode
 from pos.printing.profiles import load_profile
+from pos.testing.clock import FakeClock
 from pos.till.documents import render_job
 from pos.till.spooler import Spooler, SpoolerConfigError
 
 DLE_EOT = b"\x10\x04"
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "idle_poll": 0.02}
-
-
-class Clock:
-    """Wall-clock-free "now" for the ledger and the spooler; moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def wait_until(predicate, what: str, timeout: float = 10.0) -> None:
@@ -145,8 +136,8 @@ def _without_status_requests(data: bytes) -> bytes:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 27, 2, 0, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -16,27 +16,12 @@ from pos.config import Config
 from pos.ledger import JobKind, Ledger, LineItem, MessageKind, SaleState, open_ledger
 from pos.orders.checkout import Checkout, message
 from pos.sandbox.testing import RunningSimulator, running_simulator
+from pos.testing.clock import FakeClock
 from pos.till.watcher import NEW_GRACE, Watcher, backoff, query_interval
 from pos.wechatpay import WeChatPayClient, xmlcodec
 from pos.wechatpay import testing as fake
 
 S = timedelta(seconds=1)
-
-
-class Clock:
-    """Starts at the real now (the simulator's clock is real time plus an offset); moves both."""
-
-    def __init__(self, sim: RunningSimulator) -> None:
-        self.now = datetime.now(UTC)
-        self.sim = sim
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> datetime:
-        self.now += timedelta(seconds=seconds)
-        self.sim.advance(seconds)
-        return self.now
 
 
 @pytest.fixture
@@ -46,8 +31,8 @@ def sim() -> Iterator[RunningSimulator]:
 
 
 @pytest.fixture
-def clock(sim) -> Clock:
-    return Clock(sim)
+def clock(sim) -> FakeClock:
+    return FakeClock(datetime.now(UTC), follow=sim.advance)
 
 
 @pytest.fixture
@@ -59,7 +44,7 @@ def config(demo_config: Config, sim: RunningSimulator) -> Config:
 
 
 @pytest.fixture
-def ledger(config: Config, clock: Clock) -> Iterator[Ledger]:
+def ledger(config: Config, clock: FakeClock) -> Iterator[Ledger]:
     with open_ledger(config.database.url, clock=clock) as opened:
         yield opened
 

@@ -129,7 +129,7 @@ def test_missing_response_sign(gateway):
         "mch_id": MCH_ID,
         **PREPAY,
     }
-    gateway.answer("/pay/unifiedorder", xmlcodec.encode(unsigned))
+    gateway.answer("/pay/unifiedorder", xmlcodec.encode_as_wechat(unsigned))
     with pytest.raises(SignatureError, match="no sign"):
         make_client(gateway).unified_order(**ORDER)
     assert len(gateway.seen) == 1
@@ -138,7 +138,7 @@ def test_missing_response_sign(gateway):
 def test_wrong_response_sign(gateway):
     def forged(request):
         fields = xmlcodec.decode(ok(**PREPAY)(request))
-        return xmlcodec.encode({**fields, "code_url": "weixin://wxpay/bizpayurl?pr=EVIL"})
+        return xmlcodec.encode_as_wechat({**fields, "code_url": "weixin://wxpay/bizpayurl?pr=EVIL"})
 
     gateway.answer("/pay/unifiedorder", forged)
     with pytest.raises(SignatureError, match="does not match"):
@@ -154,7 +154,7 @@ def test_response_signed_with_another_algorithm_is_refused(gateway):
 def test_business_error_with_bad_sign_is_a_signature_error(gateway):
     gateway.answer(
         "/pay/unifiedorder",
-        xmlcodec.encode(
+        xmlcodec.encode_as_wechat(
             {"return_code": "SUCCESS", "result_code": "FAIL", "err_code": "ORDERPAID", "sign": "X"}
         ),
     )
@@ -249,7 +249,7 @@ def test_timeout_then_success_is_retried(gateway):
     [
         protocol_fail("SYSTEMERROR"),
         business_fail("SYSTEMERROR", "系统超时"),
-        xmlcodec.encode({"return_code": "SUCCESS"}),
+        xmlcodec.encode_as_wechat({"return_code": "SUCCESS"}),
     ],
     ids=["protocol-fail", "business-error", "unsigned"],
 )

@@ -49,7 +49,7 @@ HMAC_SIGN = "A4A75E54C4242CC7923DBCA191465373D2BF8500008487A4EDC7645FC487A276"
 
 def wire(fields):
     """As WeChat writes it: total_fee bare, the rest in CDATA."""
-    return xmlcodec.encode(fields, bare={"total_fee"})
+    return xmlcodec.encode_as_wechat(fields, bare={"total_fee"})
 
 
 def test_two_step_md5_notice():
@@ -171,7 +171,7 @@ CALLBACK = {
 
 
 def test_scan_callback_verifies():
-    fields = notices.read_notice(xmlcodec.encode(signing.signed(CALLBACK, KEY)))
+    fields = notices.read_notice(xmlcodec.encode_as_wechat(signing.signed(CALLBACK, KEY)))
     callback = notices.verify_scan_callback(fields, **OURS)
     assert (callback.openid, callback.product_id, callback.is_subscribe) == (
         "o8GeHuLAsgefS_80exEr1cTqekUs",
@@ -261,7 +261,7 @@ def test_req_info_matches_an_independent_aes_ecb():
 
 
 def test_refund_notice_verifies_and_types():
-    body = xmlcodec.encode(refund_notice_fields())
+    body = xmlcodec.encode_as_wechat(refund_notice_fields())
     notice = notices.parse_refund_notice(body, **OURS)
     assert notice.out_refund_no == "R0120240101120000001"
     assert (notice.total_fee, notice.refund_fee, notice.settlement_refund_fee) == (100, 40, 40)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import xmltodict
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -152,36 +153,52 @@ def test_decode_wants_bytes():
         xmlcodec.decode("<xml></xml>")  # type: ignore[arg-type]
 
 
-def test_encode_cdata_and_bare():
-    body = xmlcodec.encode({"body": "咖啡 & <茶>", "total_fee": "1"}, bare={"total_fee"})
+def test_encode_writes_escaped_text_as_xmltodict_does():
+    """What the till sends: plain escaped text, which WeChat documents as equal to CDATA."""
+    fields = {"body": "咖啡 & <茶>", "total_fee": "1", "attach": "a]]>b", "device_info": ""}
+    body = xmlcodec.encode(fields)
+    assert body == (
+        "<xml><body>咖啡 &amp; &lt;茶&gt;</body><total_fee>1</total_fee>"
+        "<attach>a]]&gt;b</attach><device_info></device_info></xml>"
+    ).encode()
+    assert body == xmltodict.unparse({"xml": fields}, full_document=False).encode()
+    assert xmlcodec.decode(body) == fields
+
+
+def test_encode_as_wechat_cdata_and_bare():
+    body = xmlcodec.encode_as_wechat({"body": "咖啡 & <茶>", "total_fee": "1"}, bare={"total_fee"})
     assert body == "<xml><body><![CDATA[咖啡 & <茶>]]></body><total_fee>1</total_fee></xml>".encode()
     assert xmlcodec.decode(body) == {"body": "咖啡 & <茶>", "total_fee": "1"}
 
 
-def test_encode_escapes_bare_values():
-    body = xmlcodec.encode({"a": "x<&>y"}, bare={"a"})
+def test_encode_as_wechat_escapes_bare_values():
+    body = xmlcodec.encode_as_wechat({"a": "x<&>y"}, bare={"a"})
     assert body == b"<xml><a>x&lt;&amp;&gt;y</a></xml>"
 
 
 def test_cdata_terminator_inside_a_value_round_trips():
     value = "a]]>b]]]]>c"
-    body = xmlcodec.encode({"attach": value})
-    assert xmlcodec.decode(body) == {"attach": value}
+    assert xmlcodec.decode(xmlcodec.encode_as_wechat({"attach": value})) == {"attach": value}
+    assert xmlcodec.decode(xmlcodec.encode({"attach": value})) == {"attach": value}
 
 
-def test_encode_refuses_bad_names_values_and_characters():
+@pytest.mark.parametrize("write", [xmlcodec.encode, xmlcodec.encode_as_wechat])
+def test_encode_refuses_bad_names_values_and_characters(write):
     with pytest.raises(ValueError, match="identifier"):
-        xmlcodec.encode({"a b": "1"})
+        write({"a b": "1"})
     with pytest.raises(ValueError, match="identifier"):
-        xmlcodec.encode({"名": "1"})
+        write({"名": "1"})
+    with pytest.raises(ValueError, match="identifier"):
+        write({"a><b": "1"})
     with pytest.raises(TypeError):
-        xmlcodec.encode({"total_fee": 1})  # type: ignore[dict-item]
+        write({"total_fee": 1})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="cannot carry"):
-        xmlcodec.encode({"a": "bell\x07"})
+        write({"a": "bell\x07"})
 
 
 def test_encode_with_another_root():
-    assert xmlcodec.encode({"a": "1"}, root="root") == b"<root><a><![CDATA[1]]></a></root>"
+    assert xmlcodec.encode({"a": "1"}, root="root") == b"<root><a>1</a></root>"
+    assert xmlcodec.encode_as_wechat({"a": "1"}, root="root") == b"<root><a><![CDATA[1]]></a></root>"
 
 
 # Any text XML 1.0 can carry (no C0 controls except tab/newline, no surrogates, no U+FFFE/FFFF).
@@ -201,10 +218,12 @@ field_names = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)
 @given(st.dictionaries(field_names, st.one_of(xml_text, chinese), max_size=10), st.booleans())
 def test_round_trip(fields, all_bare):
     bare = set(fields) if all_bare else set()
-    assert xmlcodec.decode(xmlcodec.encode(fields, bare=bare)) == fields
+    assert xmlcodec.decode(xmlcodec.encode_as_wechat(fields, bare=bare)) == fields
+    assert xmlcodec.decode(xmlcodec.encode(fields)) == fields
 
 
 @given(chinese)
 def test_chinese_round_trip_in_cdata_and_plain(text):
     assert xmlcodec.decode(xmlcodec.encode({"body": text}))["body"] == text
-    assert xmlcodec.decode(xmlcodec.encode({"body": text}, bare={"body"}))["body"] == text
+    assert xmlcodec.decode(xmlcodec.encode_as_wechat({"body": text}))["body"] == text
+    assert xmlcodec.decode(xmlcodec.encode_as_wechat({"body": text}, bare={"body"}))["body"] == text

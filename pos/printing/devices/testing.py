@@ -92,18 +92,20 @@ class _FakePrinter:
 
 
 class FakeNetworkPrinter(_FakePrinter):
-    """A raw-TCP printer on 127.0.0.1 (a free port): ``spec`` is its device string.
+    """A raw-TCP printer on loopback (a free port): ``spec`` is its device string.
 
     ``jobs`` lists what each connection delivered, leaving out connections that only asked
-    for status.
+    for status. ``host="::1"`` listens on IPv6 loopback instead of 127.0.0.1.
     """
 
-    def __init__(self, mode: str = "online"):
+    def __init__(self, mode: str = "online", *, host: str = "127.0.0.1"):
         super().__init__(mode)
-        self._server = socket.create_server(("127.0.0.1", 0))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._server = socket.create_server((host, 0), family=family)
         self._server.settimeout(0.05)
         self.port = self._server.getsockname()[1]
-        self.spec = f"tcp:127.0.0.1:{self.port}?connect_timeout=1&timeout=2"
+        address = f"[{host}]" if family == socket.AF_INET6 else host
+        self.spec = f"tcp:{address}:{self.port}?connect_timeout=1&timeout=2"
         self.connections: list[bytes] = []
         self._start(self._accept)
 

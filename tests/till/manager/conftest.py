@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,23 +16,11 @@ import requests
 from werkzeug.security import generate_password_hash
 
 from pos.sandbox.testing import running_simulator
+from pos.testing.clock import FakeClock
 from pos.till.testing import RunningTill, running_till, till_config
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class MovableClock:
-    """Wall-clock time plus an offset the test moves (sessions and lock-outs use the till's clock)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, **delta: float) -> None:
-        self.offset += timedelta(**delta)
 
 
 def csrf_token(html: str) -> str:
@@ -84,8 +71,8 @@ def sim():
 
 
 @pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
+def clock() -> FakeClock:
+    return FakeClock(live=True)
 
 
 def manager_config(tmp_path, sim, *, language: str = "zh-CN", **manager: Any):
@@ -124,7 +111,6 @@ class Kit:
 
     PASSWORD = PASSWORD
     Manager = Manager
-    MovableClock = MovableClock
     manager_config = staticmethod(manager_config)
     csrf_token = staticmethod(csrf_token)
 

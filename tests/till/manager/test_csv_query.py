@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from pos.ledger import LineItem, open_ledger
+from pos.testing.clock import FakeClock
 from pos.till import report
 
 DAY = date(2026, 11, 27)
@@ -27,14 +28,10 @@ sqlite_only = pytest.mark.skipif(
 )
 
 
-class Clock:
-    def __call__(self) -> datetime:
-        return datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
-
-
 @pytest.fixture
 def ledger(tmp_path):
-    with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}", clock=Clock()) as ledger:
+    clock = FakeClock(datetime(2026, 11, 27, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
+    with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}", clock=clock) as ledger:
         yield ledger
 
 

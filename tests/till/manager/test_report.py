@@ -11,17 +11,10 @@ import pytest
 
 from pos.ledger import LineItem, SaleState, open_ledger
 from pos.money import format_yuan
+from pos.testing.clock import FakeClock
 from pos.till import report
 
 DAY = date(2026, 11, 27)
-
-
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def paid(ledger, clock, items, *, lane="01", cashier="", minutes_to_pay=1):
@@ -51,7 +44,7 @@ def csv_rows(ledger, zone, **options) -> list[list[str]]:
 
 @pytest.fixture
 def shanghai(tmp_path):
-    clock = Clock(datetime(2026, 11, 27, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
+    clock = FakeClock(datetime(2026, 11, 27, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
     with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}", clock=clock) as ledger:
         yield ledger, clock
 
@@ -86,7 +79,7 @@ def test_the_csv_is_the_same_whatever_the_batch_size(shanghai, monkeypatch):
 
 
 def test_times_in_a_zone_half_an_hour_off_utc(tmp_path):
-    clock = Clock(datetime(2026, 11, 27, 4, 10, 30, tzinfo=UTC))  # 09:40:30 in Kolkata (+05:30)
+    clock = FakeClock(datetime(2026, 11, 27, 4, 10, 30, tzinfo=UTC))  # 09:40:30 in Kolkata (+05:30)
     zone = ZoneInfo("Asia/Kolkata")
     with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}", timezone="Asia/Kolkata", clock=clock) as ledger:
         sale = paid(ledger, clock, [LineItem("chai", 2000)], minutes_to_pay=25)  # paid 10:05:30 local
