@@ -108,15 +108,13 @@ WORDS: dict[str, dict[str, str]] = {
     "flag.amount_mismatch.what": {
         "zh-CN": "微信报告的付款金额 {reported} 与销售单金额 {expected} 不同，销售单未记为已付款。",
         "en": "WeChat reported a payment of {reported} for a sale of {expected}; the sale was NOT marked "
-        "paid.WeChat reported a payment of {reported} for a sale of {expected}; the sale was NOT ma"
-        "rked paid.",
+        "paid.",
     },
     "flag.amount_mismatch.todo": {
-        "zh-CN": "不要凭此交货。在微信支付商户平台查这笔交易；若确实收到钱，请在商户平台退还给顾客，再重新收"
-        "款。不要凭此交货。在微信支付商户平台查这笔交易；若确实收到钱，请在商户平台退还给顾客，再重"
-        "新收款。",
-        "en": "Do not hand over goods on it. Look the transaction up in the WeChat Pay merchant platform;"
-        " if the money really arrived, refund it there and ring the sale up again.",
+        "zh-CN": "不要凭此交货。在微信支付商户平台查这笔交易；若确实收到钱，"
+        "请在商户平台退还给顾客，再重新收款。",
+        "en": "Do not hand over goods on it. Look the transaction up in the WeChat Pay merchant "
+        "platform; if the money really arrived, refund it there and ring the sale up again.",
     },
     "flag.paid_after_close": {"zh-CN": "关单后付款", "en": "Paid after void or expiry"},
     "flag.paid_after_close.what": {
@@ -126,14 +124,14 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "flag.paid_after_close.todo": {
         "zh-CN": "若顾客已拿到商品，无需处理；若顾客没拿到商品，请在下方销售明细中全额退款。",
-        "en": "If the customer got the goods, nothing to do. If not, refund the sale in full from the lis"
-        "t below.",
+        "en": "If the customer got the goods, nothing to do. If not, refund the sale in full from the "
+        "list below.",
     },
     "flag.second_payment": {"zh-CN": "重复付款", "en": "Second payment"},
     "flag.second_payment.what": {
         "zh-CN": "已付款的销售单又收到一笔微信付款（{transaction_id}，{amount}），未计入收款。",
-        "en": "A sale already paid received another WeChat payment ({transaction_id}, {amount}); it is no"
-        "t in the takings.",
+        "en": "A sale already paid received another WeChat payment ({transaction_id}, {amount}); it is "
+        "not in the takings.",
     },
     "flag.second_payment.todo": {
         "zh-CN": "在微信支付商户平台核对这笔交易，把多付的钱退还给顾客。",
@@ -146,11 +144,11 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "WeChat reported order {out_trade_no} paid ({amount}), but this till has no such order.",
     },
     "flag.unknown_order.todo": {
-        "zh-CN": "若它属于本商户号的其他销售渠道，请把它的单号前缀加入配置 [store] other_channels；否则在商"
-        "户平台核对并联系技术支持。",
-        "en": "If it belongs to another sales channel on this merchant account, add its prefix to [store]"
-        " other_channels in the config; otherwise check it in the merchant platform and call suppor"
-        "t.",
+        "zh-CN": "若它属于本商户号的其他销售渠道，请把它的单号前缀加入配置 [store] other_channels；"
+        "否则在商户平台核对并联系技术支持。",
+        "en": "If it belongs to another sales channel on this merchant account, add its prefix to "
+        "[store] other_channels in the config; otherwise check it in the merchant platform and "
+        "call support.",
     },
     "flag.refund_failed": {"zh-CN": "退款失败", "en": "Refund failed"},
     "flag.refund_failed.what": {
@@ -159,20 +157,20 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "flag.refund_failed.todo": {
         "zh-CN": "再次从销售明细退款；若仍失败，在微信支付商户平台查看原因（如顾客零钱账户异常）。",
-        "en": "Refund again from the list below; if it fails again, see the reason in the WeChat Pay merc"
-        "hant platform.",
+        "en": "Refund again from the list below; if it fails again, see the reason in the WeChat Pay "
+        "merchant platform.",
     },
     "flag.missed_payment": {"zh-CN": "漏记付款", "en": "Missed payment"},
     "flag.missed_payment.what": {
-        "zh-CN": "微信账单显示订单 {out_trade_no} 已付款（{amount}），但通知和查询都没有报告；对账时已补记为"
-        "已付款。",
-        "en": "WeChat's bill shows order {out_trade_no} paid ({amount}) though no notice or query reporte"
-        "d it; reconciliation marked it paid.",
+        "zh-CN": "微信账单显示订单 {out_trade_no} 已付款（{amount}），但通知和查询都没有报告；"
+        "对账时已补记为已付款。",
+        "en": "WeChat's bill shows order {out_trade_no} paid ({amount}) though no notice or query "
+        "reported it; reconciliation marked it paid.",
     },
     "flag.missed_payment.todo": {
         "zh-CN": "钱已收到并计入收款。若顾客当时没拿到商品（收银员以为没付款），请联系顾客补货或全额退款。",
-        "en": "The money arrived and is in the takings. If the customer left without the goods (the cashi"
-        "er thought it unpaid), hand them over or refund the sale in full.",
+        "en": "The money arrived and is in the takings. If the customer left without the goods (the "
+        "cashier thought it unpaid), hand them over or refund the sale in full.",
     },
     "closed.VOIDED": {"zh-CN": "作废", "en": "voided"},
     "closed.EXPIRED": {"zh-CN": "过期", "en": "expired"},

@@ -62,26 +62,26 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "checkout.default_body": {"zh-CN": "{store}-收款", "en": "{store} payment"},
     "refunds.certificate_missing": {
-        "zh-CN": "退款需要微信支付商户 API 证书：请在配置文件 [merchant] 中设置 cert_file 和 key_file（apicl"
-        "ient_cert.pem 和 apiclient_key.pem 的路径）。",
-        "en": "Refunds need the WeChat Pay merchant API certificate: set cert_file and key_file in the [m"
-        "erchant] section of the config (the paths of apiclient_cert.pem and apiclient_key.pem).",
+        "zh-CN": "退款需要微信支付商户 API 证书：请在配置文件 [merchant] 中设置 cert_file 和 "
+        "key_file（apiclient_cert.pem 和 apiclient_key.pem 的路径）。",
+        "en": "Refunds need the WeChat Pay merchant API certificate: set cert_file and key_file in the "
+        "[merchant] section of the config (the paths of apiclient_cert.pem and apiclient_key.pem).",
     },
     "refunds.certificate_unreadable": {
         "zh-CN": "无法使用 [merchant] {key} 指定的文件 {path}：{problem}。",
         "en": "The file {path} named by [merchant] {key} cannot be used: {problem}.",
     },
     "refunds.certificate_expired": {
-        "zh-CN": "商户 API 证书（[merchant] cert_file = {path}）已于 {date} 过期：请在微信支付商户平台下载新"
-        "证书。",
-        "en": "The merchant API certificate ([merchant] cert_file = {path}) expired on {date}: download a"
-        " new one from the WeChat Pay merchant platform.",
+        "zh-CN": "商户 API 证书（[merchant] cert_file = {path}）已于 {date} 过期："
+        "请在微信支付商户平台下载新证书。",
+        "en": "The merchant API certificate ([merchant] cert_file = {path}) expired on {date}: download "
+        "a new one from the WeChat Pay merchant platform.",
     },
     "refunds.certificate_mismatch": {
-        "zh-CN": "[merchant] key_file 不是 cert_file 证书的私钥：请使用同一次下载的 apiclient_cert.pem 和 ap"
-        "iclient_key.pem。",
-        "en": "[merchant] key_file is not the private key of the cert_file certificate: use the apiclient"
-        "_cert.pem and apiclient_key.pem of the same download.",
+        "zh-CN": "[merchant] key_file 不是 cert_file 证书的私钥：请使用同一次下载的 apiclient_cert.pem 和 "
+        "apiclient_key.pem。",
+        "en": "[merchant] key_file is not the private key of the cert_file certificate: use the "
+        "apiclient_cert.pem and apiclient_key.pem of the same download.",
     },
     "refunds.amount": {
         "zh-CN": "退款金额须为大于 0 的整数（单位：分）。",
@@ -94,8 +94,8 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "refunds.too_much": {
         "zh-CN": "退款 {amount} 超过可退金额：交易 {out_trade_no} 实付 {total}，最多还能退 {left}。",
-        "en": "A refund of {amount} is more than is left: sale {out_trade_no} was paid {total}, at most {"
-        "left} can still be refunded.",
+        "en": "A refund of {amount} is more than is left: sale {out_trade_no} was paid {total}, at most "
+        "{left} can still be refunded.",
     },
     "refunds.refused": {
         "zh-CN": "微信支付拒绝了退款 {out_refund_no}（{amount}）：{reason}。没有退款，金额可以重新退。",
@@ -103,29 +103,29 @@ WORDS: dict[str, dict[str, str]] = {
         "amount can be refunded again.",
     },
     "refunds.pending_unreachable": {
-        "zh-CN": "暂时无法连接微信支付（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，稍后会用"
-        "同一退款单号确认或重发，请勿重复退款。",
-        "en": "WeChat Pay could not be reached ({detail}). Refund {out_refund_no} ({amount}) is kept as p"
-        "ending: it will be confirmed, or sent again under the same number. Do not refund again.",
+        "zh-CN": "暂时无法连接微信支付（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，"
+        "稍后会用同一退款单号确认或重发，请勿重复退款。",
+        "en": "WeChat Pay could not be reached ({detail}). Refund {out_refund_no} ({amount}) is kept as "
+        "pending: it will be confirmed, or sent again under the same number. Do not refund again.",
     },
     "refunds.pending_tls": {
-        "zh-CN": "与微信支付的安全连接失败（{detail}）：请检查商户证书 [merchant] cert_file / key_file。退款"
-        " {out_refund_no}（{amount}）保留为“处理中”，请勿重复退款。",
-        "en": "The secure connection to WeChat Pay failed ({detail}): check the merchant certificate, [me"
-        "rchant] cert_file / key_file. Refund {out_refund_no} ({amount}) is kept as pending. Do not"
-        " refund again.",
+        "zh-CN": "与微信支付的安全连接失败（{detail}）：请检查商户证书 [merchant] cert_file / key_file。"
+        "退款 {out_refund_no}（{amount}）保留为“处理中”，请勿重复退款。",
+        "en": "The secure connection to WeChat Pay failed ({detail}): check the merchant certificate, "
+        "[merchant] cert_file / key_file. Refund {out_refund_no} ({amount}) is kept as pending. Do "
+        "not refund again.",
     },
     "refunds.pending_busy": {
-        "zh-CN": "微信支付繁忙（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，稍后会用同一退款"
-        "单号重发，请勿重复退款。",
-        "en": "WeChat Pay is busy ({detail}). Refund {out_refund_no} ({amount}) is kept as pending and wi"
-        "ll be sent again under the same number. Do not refund again.",
+        "zh-CN": "微信支付繁忙（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，"
+        "稍后会用同一退款单号重发，请勿重复退款。",
+        "en": "WeChat Pay is busy ({detail}). Refund {out_refund_no} ({amount}) is kept as pending and "
+        "will be sent again under the same number. Do not refund again.",
     },
     "refunds.pending_untrusted": {
-        "zh-CN": "微信支付的回复无法验证（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，稍后查"
-        "询确认，请勿重复退款。",
-        "en": "WeChat Pay's answer could not be verified ({detail}). Refund {out_refund_no} ({amount}) is"
-        " kept as pending until a query confirms it. Do not refund again.",
+        "zh-CN": "微信支付的回复无法验证（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，"
+        "稍后查询确认，请勿重复退款。",
+        "en": "WeChat Pay's answer could not be verified ({detail}). Refund {out_refund_no} ({amount}) "
+        "is kept as pending until a query confirms it. Do not refund again.",
     },
     "refunds.state_succeeded": {
         "zh-CN": "已退款 {amount}（退款单号 {out_refund_no}）。",

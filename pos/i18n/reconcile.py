@@ -49,8 +49,8 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "reconcile.unknown_order": {
         "zh-CN": "微信账单有这笔收款，账本中没有：请查明是哪台收银机或哪个渠道收的款",
-        "en": "WeChat took this payment but the ledger has no such sale: find out which till or channel s"
-        "old it",
+        "en": "WeChat took this payment but the ledger has no such sale: find out which till or channel "
+        "sold it",
     },
     "reconcile.unknown_refund": {
         "zh-CN": "微信账单有退款 {refund}，但账本中没有这笔订单",
@@ -71,8 +71,8 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "reconcile.fixed_conflict": {
         "zh-CN": "微信账单的交易号与账本已记录的付款不同：已标记，请核实是否重复收款",
-        "en": "WeChat's transaction differs from the payment the ledger holds: flagged; check for a doubl"
-        "e payment",
+        "en": "WeChat's transaction differs from the payment the ledger holds: flagged; check for a "
+        "double payment",
     },
     "reconcile.fixed_invalid": {
         "zh-CN": "微信账单的这一行无法记入账本（{error}），请人工核实",
@@ -96,8 +96,8 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "reconcile.missing_at_wechat": {
         "zh-CN": "账本为已支付（微信交易号 {tx}），微信账单中没有：请用订单查询核实",
-        "en": "paid in the ledger (transaction {tx}) but absent from WeChat's bill: check it with an orde"
-        "r query",
+        "en": "paid in the ledger (transaction {tx}) but absent from WeChat's bill: check it with an "
+        "order query",
     },
     "reconcile.refund_missing_in_ledger": {
         "zh-CN": "微信有退款 {refund}（{bill}），账本中没有这笔退款",

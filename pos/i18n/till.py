@@ -98,8 +98,8 @@ WORDS: dict[str, dict[str, str]] = {
     },
     "error.host": {
         "zh-CN": "本收银台不接受这个主机名（Host）；请用收银台的地址，或加入 [till] allowed_hosts",
-        "en": "This till does not answer to that host name; use its address or add the name to [till] all"
-        "owed_hosts",
+        "en": "This till does not answer to that host name; use its address or add the name to [till] "
+        "allowed_hosts",
     },
     "error.origin": {
         "zh-CN": "已拒绝：请求来自其他网站",
@@ -231,9 +231,9 @@ WORDS: dict[str, dict[str, str]] = {
     "cli.exposed": {
         "zh-CN": "收银台拒绝在 {host} 上启动：局域网内任何人都能操作它。请添加收银员（pos cashier add 姓名）"
         "或设置 [till] api_token（或 POS_TILL_API_TOKEN），或改用 127.0.0.1",
-        "en": "The till will not listen on {host} with nobody to sign in: anyone on the network could dri"
-        "ve it. Add a cashier (pos cashier add NAME) or set [till] api_token (or POS_TILL_API_TOKEN"
-        "), or listen on 127.0.0.1",
+        "en": "The till will not listen on {host} with nobody to sign in: anyone on the network could "
+        "drive it. Add a cashier (pos cashier add NAME) or set [till] api_token (or "
+        "POS_TILL_API_TOKEN), or listen on 127.0.0.1",
     },
     "cli.rung_up": {
         "zh-CN": "销售单 {id}  单号 {out_trade_no}  金额 {total}",
@@ -255,9 +255,10 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "Stopped waiting; sale {id} was not voided and is still {state}",
     },
     "cli.bad_item": {
-        "zh-CN": "无法识别商品 “{item}”：须写成 名称=价格、名称=价格x数量 或商品编号，例如 拿铁=18.00x2、latte*2",
-        "en": "Cannot read item '{item}': write NAME=PRICE, NAME=PRICExQTY or a product id, e.g. Latte=18"
-        ".00x2 or latte*2",
+        "zh-CN": "无法识别商品 “{item}”：须写成 名称=价格、名称=价格x数量 或商品编号，"
+        "例如 拿铁=18.00x2、latte*2",
+        "en": "Cannot read item '{item}': write NAME=PRICE, NAME=PRICExQTY or a product id, e.g. "
+        "Latte=18.00x2 or latte*2",
     },
     "cli.amount_with_products": {
         "zh-CN": "按商品编号收款时不要再写金额 {amount}：合计由收银机按商品价格算出",

@@ -15,7 +15,7 @@ import logging
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from pos.till.i18n import Translator
+from pos.i18n import Translator
 from pos.till.validation import InputError
 
 log = logging.getLogger("pos.till.errors")

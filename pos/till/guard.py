@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, jsonify, request
 
-from pos.till.i18n import Translator
+from pos.i18n import Translator
 
 log = logging.getLogger("pos.till.guard")
 

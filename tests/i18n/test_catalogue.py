@@ -43,12 +43,14 @@ def test_each_state_is_named_once_per_language_and_the_lookups_agree() -> None:
     assert set(STATE_NAMES) == {state.value for state in SaleState} | {"CLOSING"}
     assert set(STATUS_BY_STATE) == set(STATE_NAMES)
     zh, en = Translator("zh-CN"), Translator("en")
-    assert (zh.state(SaleState.PARTLY_REFUNDED), en.state("PARTLY_REFUNDED")) == ("部分退款", "Partly refunded")
+    partly = (zh.state(SaleState.PARTLY_REFUNDED), en.state("PARTLY_REFUNDED"))
+    assert partly == ("部分退款", "Partly refunded")
     assert en.state(SaleState.AWAITING_PAYMENT, in_sentence=True) == "awaiting payment"
     assert zh.state("PAID", in_sentence=True) == "已支付"
     # The cashier's page says "paid" with the state's own name, not a second spelling of it.
     assert CATALOGUE["status.partly_refunded"] is STATE_NAMES["PARTLY_REFUNDED"]
-    assert en.status("AWAITING_PAYMENT") == "Awaiting payment" and en.status("CLOSING") == "Past deadline, closing"
+    assert en.status("AWAITING_PAYMENT") == "Awaiting payment"
+    assert en.status("CLOSING") == "Past deadline, closing"
     assert en.state("SOMETHING_NEW") == "SOMETHING_NEW"
     assert {en.refund_state(state) for state in RefundState} == {"refunded", "pending", "failed"}
 
