@@ -208,4 +208,15 @@ WORDS: dict[str, dict[str, str]] = {
     "cli.report_title": {"zh-CN": "{store} 营业日 {day}", "en": "{store}, business day {day}"},
     "cli.total_line": {"zh-CN": "合计", "en": "All sales"},
     "cli.csv_written": {"zh-CN": "已写入 {path}（{n} 字节）", "en": "Wrote {path} ({n} bytes)"},
+    # The manager's CSV download: its header row.
+    "csv.time": {"zh-CN": "下单时间", "en": "Time"},
+    "csv.out_trade_no": {"zh-CN": "商户订单号", "en": "out_trade_no"},
+    "csv.transaction_id": {"zh-CN": "微信支付订单号", "en": "WeChat transaction_id"},
+    "csv.items": {"zh-CN": "商品", "en": "Items"},
+    "csv.amount": {"zh-CN": "金额(元)", "en": "Amount (yuan)"},
+    "csv.refunded": {"zh-CN": "已退款(元)", "en": "Refunded (yuan)"},
+    "csv.state": {"zh-CN": "状态", "en": "State"},
+    "csv.lane": {"zh-CN": "机号", "en": "Lane"},
+    "csv.cashier": {"zh-CN": "收银员", "en": "Cashier"},
+    "csv.paid_at": {"zh-CN": "支付时间", "en": "Paid at"},
 }
