@@ -175,7 +175,7 @@ def test_help_imports_none_of_the_heavy_libraries():
 def test_help_imports_nothing_heavy_by_importtime():
     """The same seen from -X importtime, which lists the modules import statements load (not those
     importlib.import_module loads, such as the command modules themselves: so the marker here is
-    pos.till.i18n, which pos.till.cli imports)."""
+    pos.i18n, which pos.till.cli imports)."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "from pos.cli import main; main(['till', '--help'])"],
         capture_output=True,
@@ -184,5 +184,5 @@ def test_help_imports_nothing_heavy_by_importtime():
     )
     assert result.returncode == 0, result.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
-    assert "pos.till.i18n" in imported and "argparse" in imported
+    assert "pos.i18n" in imported and "argparse" in imported
     assert {name for name in imported if name.split(".")[0] in HEAVY} == set()

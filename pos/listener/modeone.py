@@ -19,6 +19,7 @@ from __future__ import annotations
 from sqlalchemy.exc import SQLAlchemyError
 
 from pos.config import Config, Product, product_key
+from pos.i18n import translator
 from pos.ledger import Ledger, LineItem, MessageKind, SaleState
 from pos.listener.reply import Reply
 from pos.log import get_logger
@@ -38,21 +39,6 @@ log = get_logger("pos.listener.modeone")
 
 MIN_TTL_MINUTES = 5  # WeChat closes orders only after five minutes
 
-# What the customer reads in WeChat when we cannot sell: per [store] language.
-CUSTOMER_TEXT = {
-    "zh-CN": {
-        "unknown_product": "商品不存在或已下架",
-        "order_failed": "下单失败，请稍后重试或到收银台付款",
-        "busy": "系统繁忙，请稍后重试",
-    },
-    "en": {
-        "unknown_product": "This product is not available.",
-        "order_failed": "The order could not be placed; please try again or pay at the till.",
-        "busy": "The shop's system is busy; please try again.",
-    },
-}
-
-
 class ScanCallbacks:
     """Turns one mode-one callback body into one :class:`Reply` (signed XML)."""
 
@@ -60,7 +46,7 @@ class ScanCallbacks:
         self.merchant = config.merchant
         self.max_body = config.listener.max_body
         self.products = {product_key(product.id): product for product in config.products}
-        self.text = CUSTOMER_TEXT.get(config.store.language, CUSTOMER_TEXT["zh-CN"])
+        self.t = translator(config.store.language)  # what the customer reads in WeChat when we cannot sell
         self.ledger = ledger
         self.checkout = checkout
 
@@ -125,7 +111,7 @@ class ScanCallbacks:
 
     def _refuse(self, what: str) -> Reply:
         reply = notices.scan_fail_reply(
-            self.text[what],
+            self.t(f"modeone.{what}"),
             appid=self.merchant.appid,
             mch_id=self.merchant.mch_id,
             api_key=self.merchant.api_key,

@@ -47,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pos.config import Config
+from pos.i18n import translator
 from pos.ledger import (
     InvalidInput,
     InvalidTransition,
@@ -84,70 +85,6 @@ MAX_ITEM_NAME = 60
 MAX_QTY = 999
 MAX_BODY = 120
 MAX_ITEMS = 100
-
-_LANGUAGES = ("zh-CN", "en")
-_MESSAGES: dict[str, tuple[str, str]] = {
-    # order failures (kept on the FAILED sale, shown to the cashier)
-    "unreachable": (
-        "微信支付暂时无法连接，请稍后重试",
-        "WeChat Pay cannot be reached right now; please try again",
-    ),
-    "bad_key": ("签名错误：请检查商户 API 密钥", "Signature error: check the merchant API key"),
-    "untrusted": (
-        "无法验证微信支付的应答：请检查商户号和 API 密钥",
-        "WeChat Pay's answer could not be verified: check the merchant id and API key",
-    ),
-    "refused": ("微信支付拒绝下单：{detail}", "WeChat Pay refused the order: {detail}"),
-    "order_closed": (
-        "此单号在微信已关闭或过期，请重新收款",
-        "WeChat has closed this order number; ring the sale up again",
-    ),
-    "interrupted": ("下单被中断，请点“重试”", "Placing the order was interrupted; press Retry"),
-    # refusals of bad input and impossible actions (CheckoutError)
-    "need_items": ("请添加商品或输入金额", "Add items or enter an amount"),
-    "items_and_amount": ("商品和金额只能二选一", "Give items or an amount, not both"),
-    "too_many_items": ("商品最多 {max} 行", "At most {max} item lines"),
-    "bad_item": ("第 {n} 行商品无效", "Item {n} is not valid"),
-    "bad_name": ("第 {n} 行商品名称须为 1–{max} 个字", "Item {n} needs a name of 1-{max} characters"),
-    "bad_qty": ("第 {n} 行数量须为 1–{max}", "Item {n}: quantity must be 1-{max}"),
-    "bad_price": ("第 {n} 行单价须大于 0", "Item {n}: the price must be more than 0"),
-    "bad_amount": ("金额须大于 0", "The amount must be more than 0"),
-    "too_much": ("金额过大", "The amount is too large"),
-    "bad_body": ("商品描述最多 {max} 个字", "The description may have at most {max} characters"),
-    "bad_cashier": ("收银员名称最多 64 个字", "The cashier's name may have at most 64 characters"),
-    "cannot_void": ("第 {id} 单{state}，不能作废", "Sale {id} is {state} and cannot be voided"),
-    "still_ordering": (
-        "第 {id} 单正在下单，请稍候再试",
-        "Sale {id} is still being ordered; try again in a moment",
-    ),
-    "cannot_retry": (
-        "第 {id} 单{state}，只有下单失败的单可以重试",
-        "Sale {id} is {state}; only a failed sale can be retried",
-    ),
-    "default_body": ("{store}-收款", "{store} payment"),
-}
-_STATE_WORDS: dict[str, tuple[str, str]] = {
-    "NEW": ("正在下单", "being ordered"),
-    "AWAITING_PAYMENT": ("待支付", "awaiting payment"),
-    "PAID": ("已支付", "paid"),
-    "PARTLY_REFUNDED": ("已部分退款", "partly refunded"),
-    "REFUNDED": ("已退款", "refunded"),
-    "EXPIRED": ("已过期", "expired"),
-    "VOIDED": ("已作废", "voided"),
-    "FAILED": ("下单失败", "failed"),
-}
-
-
-def message(key: str, language: str = "zh-CN", **values: Any) -> str:
-    """A message for people in ``language`` (zh-CN or en; anything else reads as zh-CN)."""
-    text = _MESSAGES[key][1 if language == "en" else 0]
-    return text.format(**values)
-
-
-def state_word(state: SaleState | str, language: str = "zh-CN") -> str:
-    words = _STATE_WORDS.get(str(state))
-    return words[1 if language == "en" else 0] if words else str(state)
-
 
 class CheckoutError(OrdersError, ValueError):
     """The cashier asked for something that cannot be done; ``str()`` is the readable message and
@@ -211,6 +148,7 @@ class Checkout:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.order_attempts = order_attempts
         self.language = config.store.language
+        self.t = translator(self.language)
         self.ttl = max(timedelta(minutes=config.till.order_ttl), MIN_TTL)
 
     # -- the cashier's buttons ----------------------------------------------------------------
@@ -263,7 +201,7 @@ class Checkout:
         if sale.state in (SaleState.NEW, SaleState.AWAITING_PAYMENT) or sale.state.is_paid:
             return sale
         if sale.state is not SaleState.FAILED:
-            raise self._error("cannot_retry", id=sale.id, state=state_word(sale.state, self.language))
+            raise self._error("cannot_retry", id=sale.id, state=self.t.state(sale.state, in_sentence=True))
         try:
             sale = self.ledger.retry_order(sale_id, now=self._now())
         except InvalidTransition:
@@ -273,7 +211,7 @@ class Checkout:
             if known.paid:
                 return settle_paid(self.ledger, sale, known, now=self._now()) or self.ledger.get_sale(sale.id)
             if known.trade_state == "CLOSED":
-                return self._fail(sale, message("order_closed", self.language), "closed_at_wechat")
+                return self._fail(sale, self.t("checkout.order_closed"), "closed_at_wechat")
             # WeChat has the order: only the original parameters get its code_url back.
             return self._place(sale, self._params(sale, fresh=False))
         if known is _NOT_EXIST:
@@ -300,7 +238,7 @@ class Checkout:
         if sale.state is SaleState.NEW:
             raise self._error("still_ordering", id=sale.id)
         if sale.state is not SaleState.AWAITING_PAYMENT:
-            raise self._error("cannot_void", id=sale.id, state=state_word(sale.state, self.language))
+            raise self._error("cannot_void", id=sale.id, state=self.t.state(sale.state, in_sentence=True))
         try:
             sale = self.ledger.request_void(sale.id, by=by[:64], now=now)
         except InvalidTransition:
@@ -323,7 +261,7 @@ class Checkout:
                 if isinstance(known, OrderStatus) and known.paid:
                     return settle_paid(self.ledger, sale, known, now=self._now()) or self._reload(sale)
                 if isinstance(known, OrderStatus) and known.trade_state == "CLOSED":
-                    return self._fail(sale, message("order_closed", self.language), "closed_at_wechat")
+                    return self._fail(sale, self.t("checkout.order_closed"), "closed_at_wechat")
                 # Never created, created and unpaid, or still unknown: the same order again is safe.
                 continue
             except BusinessError as exc:
@@ -333,20 +271,20 @@ class Checkout:
                     _log("order_systemerror", sale, attempt=attempt)
                     continue
                 if exc.err_code == "ORDERCLOSED":
-                    return self._fail(sale, message("order_closed", self.language), exc.err_code)
+                    return self._fail(sale, self.t("checkout.order_closed"), exc.err_code)
                 if exc.err_code == "SIGNERROR":
-                    return self._fail(sale, message("bad_key", self.language), exc.err_code)
+                    return self._fail(sale, self.t("checkout.bad_key"), exc.err_code)
                 detail = f"{exc.err_code_des or exc.err_code} ({exc.err_code})" if exc.err_code else str(exc)
-                return self._fail(sale, message("refused", self.language, detail=detail), exc.err_code)
+                return self._fail(sale, self.t("checkout.refused", detail=detail), exc.err_code)
             except ProtocolFail as exc:
                 if "签名" in exc.return_msg or "sign" in exc.return_msg.lower():
-                    return self._fail(sale, message("bad_key", self.language), "return_code_fail")
+                    return self._fail(sale, self.t("checkout.bad_key"), "return_code_fail")
                 detail = exc.return_msg or "return_code=FAIL"
-                return self._fail(sale, message("refused", self.language, detail=detail), "return_code_fail")
+                return self._fail(sale, self.t("checkout.refused", detail=detail), "return_code_fail")
             except (SignatureError, WrongMerchant) as exc:
-                return self._fail(sale, message("untrusted", self.language), type(exc).__name__, error=exc)
+                return self._fail(sale, self.t("checkout.untrusted"), type(exc).__name__, error=exc)
             except WeChatPayError as exc:  # an answer we cannot read
-                return self._fail(sale, message("untrusted", self.language), type(exc).__name__, error=exc)
+                return self._fail(sale, self.t("checkout.untrusted"), type(exc).__name__, error=exc)
             else:
                 try:
                     return self.ledger.record_order(
@@ -359,7 +297,7 @@ class Checkout:
                     )
                 except InvalidTransition:
                     return self._reload(sale)  # paid through a notice already; that state stands
-        return self._fail(sale, message("unreachable", self.language), "unreachable")
+        return self._fail(sale, self.t("checkout.unreachable"), "unreachable")
 
     def _paid_on_reentry(self, sale: Sale) -> Sale:
         """unifiedorder said ORDERPAID: fetch the payment and record it. If even the query fails
@@ -455,7 +393,7 @@ class Checkout:
                 raise self._error("bad_amount")
             total = amount_fen
             if body is None:
-                body = message("default_body", self.language, store=self.config.store.name)[:MAX_BODY]
+                body = self.t("checkout.default_body", store=self.config.store.name)[:MAX_BODY]
         else:
             raise self._error("need_items")
         if total > MAX_FEN:
@@ -463,7 +401,7 @@ class Checkout:
         return lines, total, body
 
     def _error(self, code: str, **values: Any) -> CheckoutError:
-        return CheckoutError(code, message(code, self.language, **values))
+        return CheckoutError(code, self.t(f"checkout.{code}", **values))
 
     def _now(self) -> datetime:
         return self.clock().astimezone(UTC)

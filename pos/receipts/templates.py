@@ -19,13 +19,20 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from pos.i18n import CATALOGUE, check_language, literal, translator
 from pos.money import MAX_FEN, format_price
 from pos.receipts.document import QR, Align, Block, Cut, Document, Feed, Row, Rule, Text
-from pos.receipts.i18n import check_language, state_name, word
 from pos.receipts.layout import cells, pad_row, table_row, wrap
 
 WIDE_TABLE_COLUMNS = 40  # from this width items fit on one line with quantity, unit price and amount
 SAMPLE_CODE_URL = "weixin://wxpay/bizpayurl?pr=AbCdEfG"
+
+
+def printed_words(language: str) -> list[str]:
+    """Every word a slip in ``language`` can print (placeholders removed): what a font must cover."""
+    check_language(language)
+    slips = ("slip.", "state.")
+    return [literal(texts[language]) for key, texts in CATALOGUE.items() if key.startswith(slips)]
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ def reprint_mark(document: Document, first_at: datetime, timezone: str, language
     reprint, or a job a crash cut short) must never pass for a second sale. The mark, at double
     size (it fits 58 mm paper), the first copy's time in the store's zone, and a line saying so."""
     _aware("first_at", first_at)
-    w = lambda k, **v: word(k, language, **v)  # noqa: E731
+    w = lambda k, **v: translator(language)(f"slip.{k}", **v)  # noqa: E731
     mark: list[Block] = [
         Text(w("reprint_mark"), align=Align.CENTER, bold=True, width=2, height=2),
         Text(w("reprint_first", at=_local(first_at, timezone, "%Y-%m-%d %H:%M")), align=Align.CENTER),
@@ -226,7 +233,7 @@ def item_lines(items: Sequence[LineItem], columns: int, language: str) -> list[B
     name wrapping inside its column. Narrow paper: the name on its own line(s), then
     "qty x unit price" and the amount right-aligned.
     """
-    w = lambda k: word(k, language)  # noqa: E731
+    w = lambda k: translator(language)(f"slip.{k}")  # noqa: E731
     blocks: list[Block] = []
     if columns >= WIDE_TABLE_COLUMNS:
         widths = (columns - 24, 4, 10, 10)
@@ -247,7 +254,7 @@ def item_lines(items: Sequence[LineItem], columns: int, language: str) -> list[B
 def sale_slip(data: SaleSlipData, columns: int, language: str = "zh-CN") -> Document:
     """The pay slip: shop, lane and cashier, order number, items, total, the WeChat QR and the deadline."""
     check_language(language)
-    w = lambda k, **v: word(k, language, **v)  # noqa: E731
+    w = lambda k, **v: translator(language)(f"slip.{k}", **v)  # noqa: E731
     blocks = _header(
         data.store_name, w("sale_title"), columns, address=data.store_address, phone=data.store_phone
     )
@@ -278,7 +285,7 @@ def sale_slip(data: SaleSlipData, columns: int, language: str = "zh-CN") -> Docu
 def paid_slip(data: PaidSlipData, columns: int, language: str = "zh-CN") -> Document:
     """The confirmation: amount, payment method, WeChat transaction_id and the paid time."""
     check_language(language)
-    w = lambda k: word(k, language)  # noqa: E731
+    w = lambda k: translator(language)(f"slip.{k}")  # noqa: E731
     blocks = _header(data.store_name, w("paid_title"), columns)
     if data.lane:
         blocks.append(_field(w("lane"), data.lane))
@@ -300,7 +307,7 @@ def paid_slip(data: PaidSlipData, columns: int, language: str = "zh-CN") -> Docu
 def void_slip(data: VoidSlipData, columns: int, language: str = "zh-CN") -> Document:
     """The notice that an unpaid sale is closed (voided or expired): its QR must not be scanned."""
     check_language(language)
-    w = lambda k: word(k, language)  # noqa: E731
+    w = lambda k: translator(language)(f"slip.{k}")  # noqa: E731
     title = w("expired_title") if data.expired else w("void_title")
     blocks = _header(data.store_name, title, columns)
     blocks += [
@@ -317,7 +324,7 @@ def void_slip(data: VoidSlipData, columns: int, language: str = "zh-CN") -> Docu
 def refund_slip(data: RefundSlipData, columns: int, language: str = "zh-CN") -> Document:
     """The refund slip: which sale, how much back, WeChat's refund id and when."""
     check_language(language)
-    w = lambda k: word(k, language)  # noqa: E731
+    w = lambda k: translator(language)(f"slip.{k}")  # noqa: E731
     blocks = _header(data.store_name, w("refund_title"), columns)
     blocks += [
         _field(w("order_no"), data.out_trade_no),
@@ -340,7 +347,7 @@ def refund_slip(data: RefundSlipData, columns: int, language: str = "zh-CN") -> 
 def z_report(data: ZReportData, columns: int, language: str = "zh-CN") -> Document:
     """The daily Z report: counts and totals by state, then paid, refunded and net."""
     check_language(language)
-    w = lambda k: word(k, language)  # noqa: E731
+    w = lambda k: translator(language)(f"slip.{k}")  # noqa: E731
     blocks = _header(data.store_name, w("z_title"), columns)
     blocks.append(_field(w("business_day"), data.business_day.isoformat()))
     if data.lane:
@@ -367,9 +374,9 @@ def z_report_widths(
     """Cells of the state, count and amount columns: the amount column holds the largest amount one
     sale may have (￥10000000.00) or the largest total, whichever is wider, and the count column its
     widest count, each with a space before it. None when the paper is too narrow for three columns."""
-    amounts = [format_price(MAX_FEN), word("amount", language)]
+    amounts = [format_price(MAX_FEN), translator(language)("slip.amount")]
     amounts += [format_price(line.total_fen) for line in by_state]
-    counts = [word("count", language)] + [str(line.count) for line in by_state]
+    counts = [translator(language)("slip.count")] + [str(line.count) for line in by_state]
     amount = 1 + max(cells(text) for text in amounts)
     count = 1 + max(cells(text) for text in counts)
     state = columns - amount - count
@@ -382,13 +389,13 @@ def _state_table(by_state: Sequence[StateTotal], columns: int, language: str) ->
     widths = z_report_widths(by_state, columns, language)
     if widths is None:
         return [
-            Row(f"{state_name(line.state, language)} ×{line.count}", format_price(line.total_fen))
+            Row(f"{translator(language).state(line.state)} ×{line.count}", format_price(line.total_fen))
             for line in by_state
         ]
-    w = lambda k: word(k, language)  # noqa: E731
+    w = lambda k: translator(language)(f"slip.{k}")  # noqa: E731
     blocks: list[Block] = [Text(x) for x in table_row([w("state"), w("count"), w("amount")], widths, "lrr")]
     for line in by_state:
-        values = [state_name(line.state, language), str(line.count), format_price(line.total_fen)]
+        values = [translator(language).state(line.state), str(line.count), format_price(line.total_fen)]
         blocks += [Text(x) for x in table_row(values, widths, "lrr")]
     return blocks
 
@@ -401,7 +408,7 @@ def product_label(data: LabelData, columns: int, language: str = "zh-CN") -> Doc
         Text(data.product_name, align=Align.CENTER, bold=True, width=2 if big else 1, height=2 if big else 1),
         Text(format_price(data.price_fen), align=Align.CENTER, bold=True, width=2, height=2),
         QR(data.code_url),
-        Text(word("label_scan", language), align=Align.CENTER),
+        Text(translator(language)("slip.label_scan"), align=Align.CENTER),
     ]
     if data.product_id:
         blocks.append(Text(data.product_id, align=Align.CENTER))
@@ -422,7 +429,7 @@ def calibration_slip(
     """``pos printer test``: native and raster QR one after the other with labels, a GB18030 line,
     a column ruler and the profile's name, to check a printer model once on the real hardware."""
     check_language(language)
-    w = lambda k: word(k, language)  # noqa: E731
+    w = lambda k: translator(language)(f"slip.{k}")  # noqa: E731
     blocks: list[Block] = [
         Text(w("test_title"), align=Align.CENTER, bold=True, width=2, height=2),
         _field(w("profile"), profile_name),

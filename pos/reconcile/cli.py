@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pos.config import Config, ConfigError, load
+from pos.i18n import translator
 from pos.money import format_price
 
 if TYPE_CHECKING:  # the ledger is imported when the command runs, not for `pos --help`
@@ -104,7 +105,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
         show(result, config)
         if args.print_slip:
             job = queue_print(ledger, result)
-            print(_word(config, "queued", job=job.id))
+            print(translator(config.store.language)("reconcile.queued", job=job.id))
     except (LedgerError, SQLAlchemyError) as exc:  # e.g. the database locked or gone mid-run
         print(f"pos reconcile: the ledger failed during the run, try again later: {exc}", file=sys.stderr)
         return EXIT_NO_BILL_YET
@@ -115,27 +116,17 @@ def run_reconcile(args: argparse.Namespace) -> int:
 
 def show(result: Reconciliation, config: Config, out=None) -> None:  # type: ignore[no-untyped-def]
     """The verdict on one line, then one line per difference: kind, out_trade_no, both amounts, detail."""
-    from pos.reconcile.words import say
-
     out = out or sys.stdout
-    language = config.store.language
+    t = translator(config.store.language)
     print(result.message, file=out)
     for d in result.differences:
         number = d.out_trade_no + (f" {d.out_refund_no}" if d.out_refund_no else "")
         amounts = "  ".join(
-            f"{say(side, language)} {format_price(fee) if fee is not None else '-'}"
+            f"{t('reconcile.' + side)} {format_price(fee) if fee is not None else '-'}"
             for side, fee in (("ledger", d.ledger_fee), ("wechat", d.bill_fee))
         )
         print(f"  {d.kind:<20} {number}  {amounts}  {d.detail}", file=out)
     out.flush()
-
-
-def _word(config: Config, key: str, **values: object) -> str:
-    words = {
-        "zh-CN": {"queued": "已送打印（打印任务 {job}）"},
-        "en": {"queued": "queued for printing (print job {job})"},
-    }
-    return words.get(config.store.language, words["zh-CN"])[key].format(**values)
 
 
 def _usage(message: str) -> int:

@@ -30,9 +30,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pos.i18n import translator
 from pos.ledger import RefundState
 from pos.ledger.reconciliation import Difference, DifferenceKind, KnownSale, LedgerRefund
-from pos.reconcile.words import say
+from pos.money import format_price
 from pos.wechatpay.bills import BillRow
 
 PAYMENT, REFUND = "SUCCESS", "REFUND"
@@ -72,6 +73,18 @@ def other_channel_prefix(out_trade_no: str, prefixes: Sequence[str]) -> str | No
     return next((p for p in prefixes if p and out_trade_no.startswith(p)), None)
 
 
+def sentence_values(values: Mapping[str, object]) -> dict[str, object]:
+    """Values for a sentence of the catalogue: the ``bill`` and ``ledger`` fees (fen) as prices,
+    a missing value as "-"."""
+    return {name: _shown(name, value) for name, value in values.items()}
+
+
+def _shown(name: str, value: object) -> object:
+    if name in ("bill", "ledger") and isinstance(value, int) and not isinstance(value, bool):
+        return format_price(value)
+    return "-" if value is None else value
+
+
 def match(
     rows: Sequence[BillRow],
     side: LedgerSide,
@@ -92,7 +105,7 @@ def match(
             number, tx, refund_no = row_or_no, str(values.get("tx") or ""), ""
         refund_no = str(values.pop("refund", refund_no) or "")
         ledger_fee, bill_fee = values.get("ledger"), values.get("bill")
-        detail = say(key, language, refund=refund_no, **values)
+        detail = translator(language)(f"reconcile.{key}", refund=refund_no, **sentence_values(values))
         result.differences.append(
             Difference(kind, number, tx, ledger_fee, bill_fee, detail, refund_no)  # type: ignore[arg-type]
         )
@@ -162,7 +175,7 @@ def match(
             "refund_only_in_ledger",
             ledger=ledger_refund.refund_fee,
             refund=ledger_refund.out_refund_no,
-            state=say(f"refund_{ledger_refund.state.value}", language),
+            state=translator(language).refund_state(ledger_refund.state),
         )
     # Other channels' orders last: they are shown, not worked on.
     result.differences.sort(key=lambda d: d.kind is DifferenceKind.OTHER_CHANNEL)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from pos.config import Config
+from pos.i18n import translator
 from pos.ledger import InvalidInput, Ledger, PaidStatus
 from pos.ledger.reconciliation import (
     Difference,
@@ -29,8 +30,7 @@ from pos.ledger.reconciliation import (
 )
 from pos.log import get_logger
 from pos.reconcile.errors import ReconcileError
-from pos.reconcile.matcher import LedgerSide, is_refund_row, match
-from pos.reconcile.words import say
+from pos.reconcile.matcher import LedgerSide, is_refund_row, match, sentence_values
 from pos.wechatpay import WeChatPayClient
 from pos.wechatpay.bills import BillRow, parse_bill
 from pos.wechatpay.errors import BillNotReady, MessageError, NoBill, ProtocolFail, TransportError
@@ -54,36 +54,34 @@ def fetch_bill_rows(
 
     Raises :class:`BillUnavailable` when the bill cannot be had or read.
     """
-    shown = day.isoformat()
+    shown, t = day.isoformat(), translator(language)
     try:
         text = client.download_bill(day, "ALL", gzip=True)
     except NoBill:
         return None
     except BillNotReady:
-        raise BillUnavailable(ReconciliationStatus.NOT_READY, say("not_ready", language, day=shown)) from None
+        raise BillUnavailable(ReconciliationStatus.NOT_READY, t("reconcile.not_ready", day=shown)) from None
     except TransportError as exc:
         raise BillUnavailable(
-            ReconciliationStatus.ERROR, say("unreachable", language, day=shown, error=exc)
+            ReconciliationStatus.ERROR, t("reconcile.unreachable", day=shown, error=exc)
         ) from None
     except ProtocolFail as exc:
         raise BillUnavailable(
-            ReconciliationStatus.ERROR, say("refused", language, day=shown, error=exc.return_msg or exc)
+            ReconciliationStatus.ERROR, t("reconcile.refused", day=shown, error=exc.return_msg or exc)
         ) from None
     except MessageError as exc:  # an XML refusal we cannot read, e.g.
         raise BillUnavailable(
-            ReconciliationStatus.ERROR, say("unreadable", language, day=shown, error=exc)
+            ReconciliationStatus.ERROR, t("reconcile.unreadable", day=shown, error=exc)
         ) from None
     try:
         bill = parse_bill(text)
     except MessageError as exc:
         raise BillUnavailable(
-            ReconciliationStatus.ERROR, say("unreadable", language, day=shown, error=exc)
+            ReconciliationStatus.ERROR, t("reconcile.unreadable", day=shown, error=exc)
         ) from None
     if bill.summary.count != len(bill.rows):
-        problem = say("truncated", language, expected=bill.summary.count, got=len(bill.rows))
-        raise BillUnavailable(
-            ReconciliationStatus.ERROR, say("unreadable", language, day=shown, error=problem)
-        )
+        problem = t("reconcile.truncated", expected=bill.summary.count, got=len(bill.rows))
+        raise BillUnavailable(ReconciliationStatus.ERROR, t("reconcile.unreadable", day=shown, error=problem))
     return bill.rows
 
 
@@ -107,7 +105,7 @@ def reconcile_day(
 ) -> Reconciliation:
     """Reconcile bill day ``day`` (Beijing's calendar day, WeChat's bill day) and store the run."""
     language = config.store.language
-    shown = day.isoformat()
+    shown, t = day.isoformat(), translator(language)
     ran_at = now or datetime.now(UTC)
     try:
         rows = fetch_bill_rows(client, day, language)
@@ -130,15 +128,17 @@ def reconcile_day(
     problems = [d for d in differences if d.is_difference]
     if rows is None:
         status = ReconciliationStatus.DIFFERENCES if problems else ReconciliationStatus.NO_BILL
-        message = say(
-            "no_bill_differences" if problems else "no_bill", language, day=shown, count=len(problems)
+        message = t(
+            "reconcile.no_bill_differences" if problems else "reconcile.no_bill",
+            day=shown,
+            count=len(problems),
         )
     else:
         status = ReconciliationStatus.DIFFERENCES if problems else ReconciliationStatus.MATCHED
-        message = say(status.value, language, day=shown, count=len(problems), matched=matched)
+        message = t(f"reconcile.{status.value}", day=shown, count=len(problems), matched=matched)
     others = len(differences) - len(problems)
     if others:
-        message += say("other_channels", language, count=others)
+        message += t("reconcile.other_channels", count=others)
     result = Reconciliation(
         day=day,
         ran_at=ran_at,
@@ -154,9 +154,12 @@ def reconcile_day(
 
 def _mark_paid_from_bill(ledger: Ledger, row: BillRow, sale: KnownSale, language: str) -> Difference | None:
     """Mark a sale WeChat's bill shows paid; the difference to report (None: it was paid meanwhile)."""
+    t = translator(language)
 
     def difference(kind: DifferenceKind, key: str, **values: object) -> Difference:
-        detail = say(key, language, ledger=sale.total_fee, bill=row.total_fee, **values)
+        detail = t(
+            f"reconcile.{key}", **sentence_values({"ledger": sale.total_fee, "bill": row.total_fee, **values})
+        )
         return Difference(kind, row.out_trade_no, row.transaction_id, sale.total_fee, row.total_fee, detail)
 
     try:
@@ -171,7 +174,7 @@ def _mark_paid_from_bill(ledger: Ledger, row: BillRow, sale: KnownSale, language
         )
     except InvalidInput as exc:
         return difference(DifferenceKind.STATE, "fixed_invalid", error=exc)
-    state = say(f"state_{sale.state.value}", language)
+    state = t.state(sale.state, in_sentence=True)
     if outcome.status in (PaidStatus.PAID, PaidStatus.PAID_AFTER_CLOSE):
         return difference(DifferenceKind.PAID_AT_WECHAT_ONLY, "fixed_paid", state=state)
     if outcome.status is PaidStatus.ALREADY_PAID:

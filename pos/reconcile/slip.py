@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from pos.i18n import translator
 from pos.ledger import JobKind, Ledger, PrintJob
 from pos.ledger.reconciliation import Reconciliation, latest_reconciliation, reconciliations_for_day
 from pos.money import format_price
-from pos.reconcile.words import say
 
 PAYLOAD_KEY = "reconciliation"
 
@@ -22,21 +22,22 @@ PAYLOAD_KEY = "reconciliation"
 def slip_rows(result: Reconciliation, language: str = "zh-CN") -> tuple[tuple[str, str], ...]:
     """The reconciliation as (label, value) rows: the verdict, the counts, then one row per difference
     (its out_trade_no, and what kind of difference with the amounts the two sides have)."""
+    t = translator(language)
     rows: list[tuple[str, str]] = [
-        (say("slip_title", language), result.day.isoformat()),
-        (say("slip_status", language), say(f"status_{result.status}", language)),
-        (say("slip_matched", language), str(result.matched)),
-        (say("slip_differences", language), str(len(result.problems))),
+        (t("reconcile.slip_title"), result.day.isoformat()),
+        (t("reconcile.slip_status"), t(f"reconcile.status_{result.status}")),
+        (t("reconcile.slip_matched"), str(result.matched)),
+        (t("reconcile.slip_differences"), str(len(result.problems))),
     ]
     if result.other_channel:
-        rows.append((say("slip_other", language), str(len(result.other_channel))))
+        rows.append((t("reconcile.slip_other"), str(len(result.other_channel))))
     for difference in result.differences:
         sides = " / ".join(
-            f"{say(name, language)} {format_price(fee) if fee is not None else '-'}"
+            f"{t('reconcile.' + name)} {format_price(fee) if fee is not None else '-'}"
             for name, fee in (("ledger", difference.ledger_fee), ("wechat", difference.bill_fee))
         )
         label = difference.out_trade_no + (f" {difference.out_refund_no}" if difference.out_refund_no else "")
-        rows.append((label, f"{say(f'kind_{difference.kind}', language)} {sides}"))
+        rows.append((label, f"{t(f'reconcile.kind_{difference.kind}')} {sides}"))
     return tuple(rows)
 
 

@@ -24,9 +24,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pos.config import Config, load
+from pos.i18n import Translator
 from pos.money import MoneyError, format_price, parse_yuan
 from pos.ports import bind
-from pos.till.i18n import MESSAGES, Translator
 
 if TYPE_CHECKING:  # imported when a command runs, not for `pos --help`
     import requests
@@ -268,7 +268,7 @@ def _wait(
 def _status_word(t: Translator, sale: dict[str, Any]) -> str:
     """The status in this command's language (the till may speak another)."""
     key = f"status.{sale.get('status')}"
-    return t(key) if key in MESSAGES else str(sale.get("status_text") or sale.get("status"))
+    return t(key) if key in t else str(sale.get("status_text") or sale.get("status"))
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

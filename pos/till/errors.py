@@ -13,8 +13,8 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from pos.i18n import Translator
 from pos.log import get_logger
-from pos.till.i18n import Translator
 from pos.till.validation import InputError
 
 log = get_logger("pos.till.errors")

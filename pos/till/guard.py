@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, jsonify, request
 
+from pos.i18n import Translator
 from pos.log import get_logger
-from pos.till.i18n import Translator
 
 log = get_logger("pos.till.guard")
 

@@ -22,7 +22,7 @@ def cashier() -> str:
         "cashier.html",
         lang=config.store.language,
         t=till.t,
-        words=till.t.page_words(),
+        words=till.t.words("page.", "status.", "printer.", "error."),
         store=config.store,
         lane=config.till.lane,
         show_code_url=config.till.show_code_url,

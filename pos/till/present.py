@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pos.i18n import Translator
+from pos.i18n.states import STATUS_BY_STATE
 from pos.ledger import PrintJob, Sale, SaleState
 from pos.money import format_price, format_yuan
-from pos.till.i18n import STATUS_BY_STATE, Translator
 from pos.till.validation import CatalogueEntry
 
 

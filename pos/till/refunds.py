@@ -50,6 +50,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pos.config import Config
+from pos.i18n import translator
 from pos.ledger import (
     InvalidTransition,
     Ledger,
@@ -74,94 +75,6 @@ REFUND_NOTIFY_PATH = "/wechatpay/refund-notify"
 RETRY_CODES = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY"})
 FINAL_FAILURES = ("REFUNDCLOSE", "CHANGE")
 MAX_DESC = 80  # refund_desc is String(80)
-
-MESSAGES: dict[str, dict[str, str]] = {
-    "certificate_missing": {
-        "zh-CN": "退款需要微信支付商户 API 证书：请在配置文件 [merchant] 中设置 cert_file 和 key_file"
-        "（apiclient_cert.pem 和 apiclient_key.pem 的路径）。",
-        "en": "Refunds need the WeChat Pay merchant API certificate: set cert_file and key_file in the "
-        "[merchant] section of the config (the paths of apiclient_cert.pem and apiclient_key.pem).",
-    },
-    "certificate_unreadable": {
-        "zh-CN": "无法使用 [merchant] {key} 指定的文件 {path}：{problem}。",
-        "en": "The file {path} named by [merchant] {key} cannot be used: {problem}.",
-    },
-    "certificate_expired": {
-        "zh-CN": "商户 API 证书（[merchant] cert_file = {path}）已于 {date} 过期："
-        "请在微信支付商户平台下载新证书。",
-        "en": "The merchant API certificate ([merchant] cert_file = {path}) expired on {date}: "
-        "download a new one from the WeChat Pay merchant platform.",
-    },
-    "certificate_mismatch": {
-        "zh-CN": "[merchant] key_file 不是 cert_file 证书的私钥：请使用同一次下载的 apiclient_cert.pem 和 "
-        "apiclient_key.pem。",
-        "en": "[merchant] key_file is not the private key of the cert_file certificate: use the "
-        "apiclient_cert.pem and apiclient_key.pem of the same download.",
-    },
-    "amount": {
-        "zh-CN": "退款金额须为大于 0 的整数（单位：分）。",
-        "en": "The refund amount must be a whole number of fen above 0.",
-    },
-    "unknown_sale": {"zh-CN": "没有这笔交易（{sale}）。", "en": "There is no sale {sale}."},
-    "not_paid": {
-        "zh-CN": "交易 {out_trade_no} 的状态是 {state}，只有已支付的交易可以退款。",
-        "en": "Sale {out_trade_no} is {state}; only paid sales can be refunded.",
-    },
-    "too_much": {
-        "zh-CN": "退款 {amount} 超过可退金额：交易 {out_trade_no} 实付 {total}，最多还能退 {left}。",
-        "en": "A refund of {amount} is more than is left: sale {out_trade_no} was paid {total}, "
-        "at most {left} can still be refunded.",
-    },
-    "refused": {
-        "zh-CN": "微信支付拒绝了退款 {out_refund_no}（{amount}）：{reason}。没有退款，金额可以重新退。",
-        "en": "WeChat Pay refused refund {out_refund_no} ({amount}): {reason}. Nothing was refunded; "
-        "the amount can be refunded again.",
-    },
-    "pending_unreachable": {
-        "zh-CN": "暂时无法连接微信支付（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，"
-        "稍后会用同一退款单号确认或重发，请勿重复退款。",
-        "en": "WeChat Pay could not be reached ({detail}). Refund {out_refund_no} ({amount}) is kept as "
-        "pending: it will be confirmed, or sent again under the same number. Do not refund again.",
-    },
-    "pending_tls": {
-        "zh-CN": "与微信支付的安全连接失败（{detail}）：请检查商户证书 [merchant] cert_file / key_file。"
-        "退款 {out_refund_no}（{amount}）保留为“处理中”，请勿重复退款。",
-        "en": "The secure connection to WeChat Pay failed ({detail}): check the merchant certificate, "
-        "[merchant] cert_file / key_file. Refund {out_refund_no} ({amount}) is kept as pending. "
-        "Do not refund again.",
-    },
-    "pending_busy": {
-        "zh-CN": "微信支付繁忙（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，"
-        "稍后会用同一退款单号重发，请勿重复退款。",
-        "en": "WeChat Pay is busy ({detail}). Refund {out_refund_no} ({amount}) is kept as pending and "
-        "will be sent again under the same number. Do not refund again.",
-    },
-    "pending_untrusted": {
-        "zh-CN": "微信支付的回复无法验证（{detail}）。退款 {out_refund_no}（{amount}）保留为“处理中”，"
-        "稍后查询确认，请勿重复退款。",
-        "en": "WeChat Pay's answer could not be verified ({detail}). Refund {out_refund_no} ({amount}) is "
-        "kept as pending until a query confirms it. Do not refund again.",
-    },
-    "state_succeeded": {
-        "zh-CN": "已退款 {amount}（退款单号 {out_refund_no}）。",
-        "en": "Refunded {amount} (refund {out_refund_no}).",
-    },
-    "state_pending": {
-        "zh-CN": "退款 {out_refund_no}（{amount}）已提交，等待微信支付确认。",
-        "en": "Refund {out_refund_no} ({amount}) was sent; waiting for WeChat Pay to confirm it.",
-    },
-    "state_failed": {
-        "zh-CN": "退款 {out_refund_no}（{amount}）失败：{reason}。",
-        "en": "Refund {out_refund_no} ({amount}) failed: {reason}.",
-    },
-}
-
-
-def message(language: str, key: str, /, **values: Any) -> str:
-    """The sentence ``key`` in ``language`` (zh-CN when the language has none)."""
-    texts = MESSAGES[key]
-    return texts.get(language, texts["zh-CN"]).format(**values)
-
 
 class RefundError(TillError):
     """A refund that was not made (or not yet): ``str(exc)`` is the sentence for the manager.
@@ -307,7 +220,7 @@ class RefundService:
     # -- steps ------------------------------------------------------------------------------
 
     def _t(self, key: str, /, **values: Any) -> str:
-        return message(self.language, key, **values)
+        return translator(self.language)(f"refunds.{key}", **values)
 
     def _now(self) -> dt.datetime | None:
         return self._clock() if self._clock else None
@@ -352,20 +265,8 @@ class RefundService:
             raise self._unreadable(path, key, exc.strerror or type(exc).__name__) from None
 
     def _unreadable(self, path: str, key: str, problem: str) -> RefundError:
-        problems = {
-            "missing": {"zh-CN": "文件不存在", "en": "there is no such file"},
-            "permission": {
-                "zh-CN": "没有读取权限（运行 pos 的用户须能读取它）",
-                "en": "permission denied (the user running pos must be able to read it)",
-            },
-            "not_cert": {"zh-CN": "不是 PEM 格式的证书", "en": "it is not a PEM certificate"},
-            "not_key": {
-                "zh-CN": "不是未加密的 PEM 私钥",
-                "en": "it is not an unencrypted PEM private key",
-            },
-        }
-        words = problems.get(problem)
-        text = words.get(self.language, words["zh-CN"]) if words else problem
+        t, known = translator(self.language), f"refunds.problem.{problem}"
+        text = t(known) if known in t else problem
         return RefundError("certificate_unreadable", self._t("certificate_unreadable", path=path, key=key,
                                                              problem=text))  # fmt: skip
 

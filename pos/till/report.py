@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Engine, String, and_, case, func, literal, or
 from sqlalchemy.sql.elements import ColumnElement
 
 from pos.config import Config
+from pos.i18n import translator
 from pos.ledger import Flag, FlagKind, Ledger, SaleState
 from pos.ledger.database import READ_ONLY
 from pos.ledger.models import PAID_STATES
@@ -415,19 +416,19 @@ class _LocalTimes:
 
 # -- CSV -------------------------------------------------------------------------------------------
 
-CSV_COLUMNS: dict[str, tuple[str, str]] = {
-    # key: (zh-CN header, en header)
-    "time": ("下单时间", "Time"),
-    "out_trade_no": ("商户订单号", "out_trade_no"),
-    "transaction_id": ("微信支付订单号", "WeChat transaction_id"),
-    "items": ("商品", "Items"),
-    "amount": ("金额(元)", "Amount (yuan)"),
-    "refunded": ("已退款(元)", "Refunded (yuan)"),
-    "state": ("状态", "State"),
-    "lane": ("机号", "Lane"),
-    "cashier": ("收银员", "Cashier"),
-    "paid_at": ("支付时间", "Paid at"),
-}
+# The CSV's columns in order; each one's header is the word ``csv.<column>`` of pos.i18n.
+CSV_COLUMNS = (
+    "time",
+    "out_trade_no",
+    "transaction_id",
+    "items",
+    "amount",
+    "refunded",
+    "state",
+    "lane",
+    "cashier",
+    "paid_at",
+)
 
 # Cells a spreadsheet would run as a formula (CSV injection): shown as text instead.
 _FORMULA_START = frozenset("=+-@\t\r")
@@ -487,11 +488,11 @@ def csv_chunks(
 
 
 def csv_header(language: str) -> bytes:
-    """The CSV's first bytes: the BOM and the header row in ``language`` (zh-CN, else English)."""
-    index = 0 if language == "zh-CN" else 1
+    """The CSV's first bytes: the BOM and the header row in ``language``."""
+    t = translator(language)
     header = io.StringIO()
     header.write(BOM)
-    csv.writer(header, lineterminator="\r\n").writerow([headers[index] for headers in CSV_COLUMNS.values()])
+    csv.writer(header, lineterminator="\r\n").writerow([t(f"csv.{column}") for column in CSV_COLUMNS])
     return header.getvalue().encode("utf-8")
 
 

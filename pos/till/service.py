@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from pos.config import Config
+from pos.i18n import Translator
 from pos.ledger import (
     JobKind,
     NothingToReprint,
@@ -34,7 +35,6 @@ from pos.log import get_logger
 from pos.money import parse_yuan
 from pos.orders.checkout import Checkout, CheckoutError
 from pos.till.csv_helper import CsvHelper
-from pos.till.i18n import Translator
 from pos.till.kept_csv import KeptCsv
 from pos.till.qrsvg import qr_svg
 from pos.till.spooler import Spooler

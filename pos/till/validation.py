@@ -40,7 +40,7 @@ _JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
 
 
 class InputError(TillError, ValueError):
-    """A refusal: ``key`` names the message in :mod:`pos.till.i18n`, ``values`` fill it in;
+    """A refusal: ``key`` names the message in :mod:`pos.i18n`, ``values`` fill it in;
     ``status`` is the HTTP answer (400 bad input, 404 unknown sale, 409 the sale's state forbids it)."""
 
     status = 400

@@ -43,13 +43,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pos.config import Config
+from pos.i18n import translator
 from pos.ledger import InvalidTransition, Ledger, Sale, SaleState
 from pos.log import get_logger
 from pos.orders.checkout import (
     close_allowed_at,
     close_and_settle,
     mark_closed,
-    message,
     record_query,
     settle_paid,
 )
@@ -309,7 +309,8 @@ class Watcher:
                 settled = settle_paid(self.ledger, sale, status, now=now)
                 return None if settled is not None and settled.state.is_paid else self._failed(sale, now)
         with contextlib.suppress(InvalidTransition):  # ordered after all, meanwhile: the next pass watches it
-            self.ledger.record_order_failure(sale.id, message("interrupted", self.language), now=now)
+            failure = translator(self.language)("checkout.interrupted")
+            self.ledger.record_order_failure(sale.id, failure, now=now)
         log.warning("order_interrupted", sale=sale.id, out_trade_no=sale.out_trade_no)
         return None
 

@@ -15,13 +15,13 @@ import pytest
 import requests
 
 from pos.config import Config, Product
+from pos.i18n import translator
 from pos.ledger import JobKind, Ledger, LineItem, SaleState, open_ledger
 from pos.orders.checkout import (
     MAX_WECHAT_BODY,
     TILL_PRODUCT_ID,
     Checkout,
     CheckoutError,
-    message,
     wechat_body,
 )
 from pos.sandbox.testing import RunningSimulator, running_simulator
@@ -133,7 +133,7 @@ def test_the_order_carries_the_configured_fields(gateway, ledger, config, clock,
 
     other = checkout.ring_up(amount_fen=990)
     assert business_params(gateway)[-1]["product_id"] == TILL_PRODUCT_ID
-    assert other.body == message("default_body", store=config.store.name)
+    assert other.body == translator("zh-CN")("checkout.default_body", store=config.store.name)
 
 
 def test_order_ttl_is_never_under_five_minutes(ledger, config, clock, sim):
@@ -323,7 +323,7 @@ def test_a_forged_answer_is_not_believed(gateway, ledger, config, clock):
     other_key = config.replace(merchant=dataclasses.replace(config.merchant, api_key="1" * 32))
     sale = make_checkout(ledger, other_key, clock, api_base=gateway.url).ring_up(amount_fen=100)
     assert sale.state is SaleState.FAILED and sale.code_url is None
-    assert sale.failure == message("untrusted")
+    assert sale.failure == translator("zh-CN")("checkout.untrusted")
     assert ledger.jobs_for_sale(sale.id) == []
 
 

@@ -12,8 +12,9 @@ from fontTools.ttLib import TTFont
 from PIL import Image, ImageOps
 
 from pos import config
+from pos.i18n import LANGUAGES
 from pos.printing import fonts, raster_text
-from pos.receipts.i18n import LANGUAGES, printed_words
+from pos.receipts.templates import printed_words
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pos.i18n import translator
 from pos.money import MAX_FEN, format_price
 from pos.printing.encoder import encode
 from pos.printing.preview import commands
@@ -14,7 +15,6 @@ from pos.printing.preview.parser import parse
 from pos.printing.profiles import load_profile
 from pos.receipts import samples, templates
 from pos.receipts.document import QR, Cut, Document, Row, Text
-from pos.receipts.i18n import state_name
 from pos.receipts.layout import cells
 
 
@@ -208,7 +208,7 @@ def test_z_report_amounts_never_wrap_on_58_or_80_mm(name, language):
     for state_total in data.by_state:
         figures = [str(state_total.count), format_price(state_total.total_fen)]
         (line,) = [t for t in printed if t.split()[-2:] == figures]  # count and amount whole, together
-        first_word = state_name(state_total.state, language).split()[0]
+        first_word = translator(language).state(state_total.state).split()[0]
         assert line.startswith(first_word) and width(line, line) == profile.columns, line  # flush right
         count_ends.add(width(line[: line.rindex(figures[1])].rstrip(), line))
     assert len(count_ends) == 1, count_ends  # the counts line up, whatever the amounts' widths

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from pos.i18n import Translator
 from pos.sandbox.testing import running_simulator
 from pos.till.cli import parse_item, sale_request
-from pos.till.i18n import Translator
 from pos.till.testing import running_till, till_config
 
 

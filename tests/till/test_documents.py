@@ -9,12 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from pos import config
+from pos.i18n import translator
 from pos.ledger import JobKind, LineItem, open_ledger
 from pos.printing.encoder import encode
 from pos.printing.profiles import load_profile
 from pos.receipts import templates
 from pos.receipts.document import QR, Document
-from pos.receipts.i18n import state_name, word
 from pos.testing.clock import FakeClock
 from pos.till.documents import RenderError, render_job
 from pos.wechatpay.modeone import parse_bizpayurl
@@ -129,7 +129,7 @@ def test_sale_keyed_in_as_an_amount_prints_its_description(ledger, clock, cfg):
     )
     document = render_job(last_job(ledger, sale.id, JobKind.SALE_SLIP), ledger, cfg, 32)
     text = text_of(document)
-    assert "快速收款" in text and "￥9.90" in text and f"{word('lane', 'zh-CN')}: 02" in text
+    assert "快速收款" in text and "￥9.90" in text and f"{translator('zh-CN')('slip.lane')}: 02" in text
 
 
 def test_columns_may_be_given_as_a_profile(ledger, clock, cfg):
@@ -165,7 +165,7 @@ def test_void_notice_gives_the_reason_and_expired_notice_says_expired(ledger, cl
     ledger.mark_voided(voided.id, by="小王", reason="顾客改用现金")
     void_doc = render_job(last_job(ledger, voided.id, JobKind.VOID_NOTICE), ledger, cfg, 48)
     assert void_doc.kind == "void"
-    assert word("void_title", "zh-CN") in text_of(void_doc) and "顾客改用现金" in text_of(void_doc)
+    assert translator("zh-CN")("slip.void_title") in text_of(void_doc) and "顾客改用现金" in text_of(void_doc)
     assert "2026-11-27 10:01" in text_of(void_doc)
 
     expired = awaiting(ledger, clock)
@@ -173,7 +173,7 @@ def test_void_notice_gives_the_reason_and_expired_notice_says_expired(ledger, cl
     ledger.mark_expired(expired.id)
     expired_doc = render_job(last_job(ledger, expired.id, JobKind.EXPIRED_NOTICE), ledger, cfg, 48)
     assert expired_doc.kind == "expired"
-    assert word("expired_title", "zh-CN") in text_of(expired_doc)
+    assert translator("zh-CN")("slip.expired_title") in text_of(expired_doc)
     assert expired_doc.out_trade_no == expired.out_trade_no
 
 
@@ -245,7 +245,7 @@ def test_z_report_adds_up_the_business_day_from_sales_for_day(ledger, clock, cfg
         "zh-CN",
     )
     assert document == expected
-    assert state_name("EXPIRED", "zh-CN") in text_of(document) and "￥58.00" in text_of(document)
+    assert translator("zh-CN").state("EXPIRED") in text_of(document) and "￥58.00" in text_of(document)
 
     by_lane = ledger.enqueue_job("z_report", payload={"business_date": "2026-11-27", "lane": "02"})
     lane_doc = render_job(by_lane, ledger, cfg, 48)
@@ -317,8 +317,8 @@ def test_store_language_en_prints_english_words(ledger, clock):
     sale = paid(ledger, clock, awaiting(ledger, clock, items=(("Latte", 1800, 1),), cashier="Wang"))
     sale_doc = render_job(last_job(ledger, sale.id, JobKind.SALE_SLIP), ledger, cfg, 42)
     paid_doc = render_job(last_job(ledger, sale.id, JobKind.CONFIRMATION), ledger, cfg, 42)
-    assert word("sale_title", "en") in text_of(sale_doc) and "Corner Cafe" in text_of(sale_doc)
-    assert word("paid_title", "en") in text_of(paid_doc)
+    assert translator("en")("slip.sale_title") in text_of(sale_doc) and "Corner Cafe" in text_of(sale_doc)
+    assert translator("en")("slip.paid_title") in text_of(paid_doc)
     encode(sale_doc, load_profile("tm-t88v"))  # all-ASCII: no Chinese font needed
 
 

@@ -13,8 +13,9 @@ import pytest
 import requests
 
 from pos.config import Config
+from pos.i18n import translator
 from pos.ledger import JobKind, Ledger, LineItem, MessageKind, SaleState, open_ledger
-from pos.orders.checkout import Checkout, message
+from pos.orders.checkout import Checkout
 from pos.sandbox.testing import RunningSimulator, running_simulator
 from pos.testing.clock import FakeClock
 from pos.till.watcher import NEW_GRACE, Watcher, backoff, query_interval
@@ -275,7 +276,7 @@ def test_a_sale_left_new_by_a_crash_is_failed_or_paid(watcher, ledger, client, c
     clock.advance(NEW_GRACE.total_seconds())
     assert watcher.poll_once() == 2
     failed = ledger.get_sale(lost.id)
-    assert failed.state is SaleState.FAILED and failed.failure == message("interrupted")
+    assert failed.state is SaleState.FAILED and failed.failure == translator("zh-CN")("checkout.interrupted")
     assert ledger.get_sale(paid.id).state is SaleState.PAID
     assert watcher.next_due() is None
 

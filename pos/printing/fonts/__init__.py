@@ -118,7 +118,7 @@ def needed_characters(cfg: Config) -> str:
     """What this shop's slips print: store name, address, phone, footer, cashier, the products'
     names, the slip words in the store's language, digits and ￥: each once, the shop's own words
     first (a message lists them in this order), no spaces."""
-    from pos.receipts.i18n import printed_words
+    from pos.receipts.templates import printed_words
 
     store = cfg.store
     texts = [

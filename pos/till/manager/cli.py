@@ -162,7 +162,7 @@ def format_figures(figures: object, config: Config, w: Words) -> str:
         title += f"  {w('col.lane')} {figures.lane}"
     rows = [(w("col.state"), w("col.count"), w("col.amount"))]
     rows += [
-        (w.state(state), str(count), format_price(fee)) for state, count, fee in states_with_closing(figures)
+        (w.status(state), str(count), format_price(fee)) for state, count, fee in states_with_closing(figures)
     ]
     rows.append(
         (w("cli.total_line"), str(figures.count), format_price(sum(s.total_fee for s in figures.by_state)))

@@ -41,7 +41,7 @@ from pos.till import report
 from pos.till.kept_csv import CsvRequest
 from pos.till.manager import auth
 from pos.till.manager.chart import takings_svg
-from pos.till.manager.words import WORDS, Words
+from pos.till.manager.words import Words
 from pos.till.refunds import RefundError, RefundService
 from pos.till.service import Till
 from pos.till.validation import InputError, parse_day
@@ -332,7 +332,7 @@ def day_view() -> Response:
         figures=figures,
         by_cashier=_by_cashier(day),
         price=format_price,
-        state_word=w.state,
+        state_word=w.status,
         line_word=lambda line: w.line_state(line, now),
         closing=lambda line: line.closing(now),
         lines=lines,
@@ -410,11 +410,11 @@ def _flag_view(flag: Flag, w: Words) -> dict[str, Any]:
         "out_refund_no": detail.get("out_refund_no", "-"),
         "message": detail.get("message", ""),
     }
-    known = f"flag.{kind}.what" in WORDS
+    known = f"flag.{kind}.what" in w
     return {
         "id": flag.id,
         "kind": kind,
-        "title": w(f"flag.{kind}") if f"flag.{kind}" in WORDS else kind,
+        "title": w(f"flag.{kind}") if f"flag.{kind}" in w else kind,
         "what": w(f"flag.{kind}.what", **values) if known else str(detail),
         "todo": w(f"flag.{kind}.todo") if known else "",
         "out_trade_no": flag.out_trade_no,
@@ -557,7 +557,7 @@ def refund_sale(sale_id: int) -> Response:
     except LedgerError:
         return _page_error(404, service.t("error.no_sale", id=sale_id))
     if sale.state not in PAID_STATES:
-        _notice("error", w("refund.not_paid", out_trade_no=sale.out_trade_no, state=w.state(sale.state)))
+        _notice("error", w("refund.not_paid", out_trade_no=sale.out_trade_no, state=w.status(sale.state)))
         return _back_to_day(day, **back)
     try:
         fee = parse_yuan(request.form.get("amount", "").strip().lstrip("￥¥"))

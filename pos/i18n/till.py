@@ -1,20 +1,14 @@
-"""Words the cashier reads on the page, in API errors and from ``pos sale``: zh-CN by default, en.
+"""The cashier's words: the page, the till's JSON API errors, `pos sale` and `pos till`.
 
-One table, looked up by key; a missing translation falls back to zh-CN and a
-missing key is a bug the tests catch (every key has both languages). The page
-gets the ``page.*``, ``status.*`` and ``printer.*`` words as one JSON blob, so
-its script never carries text of its own.
+The page gets the ``page.*``, ``status.*``, ``printer.*`` and ``error.*`` words as one JSON blob
+(:meth:`pos.i18n.Translator.words`), so its script carries no text of its own.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pos.i18n.states import STATE_NAMES
 
-LANGUAGES = ("zh-CN", "en")
-DEFAULT_LANGUAGE = "zh-CN"
-
-MESSAGES: dict[str, dict[str, str]] = {
-    # -- API errors (400/404/409/413/500) --------------------------------------------------------
+WORDS: dict[str, dict[str, str]] = {
     "error.not_json": {
         "zh-CN": "请求须为 JSON（Content-Type: application/json）",
         "en": "Send JSON (Content-Type: application/json)",
@@ -35,10 +29,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "error.items_empty": {"zh-CN": "商品列表为空", "en": "The item list is empty"},
     "error.items_not_list": {"zh-CN": "items 须为列表", "en": "items must be a list"},
-    "error.too_many_items": {
-        "zh-CN": "一单最多 {max} 行商品",
-        "en": "At most {max} lines in one sale",
-    },
+    "error.too_many_items": {"zh-CN": "一单最多 {max} 行商品", "en": "At most {max} lines in one sale"},
     "error.item_not_object": {"zh-CN": "第 {n} 行商品须为对象", "en": "Item {n} must be an object"},
     "error.item_fields": {
         "zh-CN": "第 {n} 行商品须有 name 和 price，或 product_id",
@@ -105,11 +96,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "收银系统内部错误，已记录；请重试或联系管理员",
         "en": "Internal error in the till; it was logged. Try again or call the manager",
     },
-    # -- who may drive the till (pos.till.guard, pos.till.signin) ----------------------------------
     "error.host": {
         "zh-CN": "本收银台不接受这个主机名（Host）；请用收银台的地址，或加入 [till] allowed_hosts",
-        "en": "This till does not answer to that host name; use its address or add the name to "
-        "[till] allowed_hosts",
+        "en": "This till does not answer to that host name; use its address or add the name to [till] "
+        "allowed_hosts",
     },
     "error.origin": {
         "zh-CN": "已拒绝：请求来自其他网站",
@@ -133,7 +123,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "{minutes} 分钟未操作，已退出登录；请重新输入 PIN",
         "en": "Signed out after {minutes} minutes without a tap; enter your PIN again",
     },
-    # -- money problems (from pos.money's rules, said for a cashier) -----------------------------
     "money.format": {
         "zh-CN": "须为数字，最多两位小数，例如 12.50",
         "en": "must be a number with at most two decimals, like 12.50",
@@ -145,23 +134,20 @@ MESSAGES: dict[str, dict[str, str]] = {
     "money.zero": {"zh-CN": "须大于 0.00", "en": "must be more than 0.00"},
     "money.negative": {"zh-CN": "不能为负数", "en": "must not be negative"},
     "money.too_large": {"zh-CN": "过大：单笔最多 {max}", "en": "is too large: at most {max} for one sale"},
-    # -- sale statuses as the cashier sees them ----------------------------------------------------
     "page.code_url": {
         "zh-CN": "二维码内容（演示：粘贴到模拟器的顾客手机页）：",
         "en": "The QR's link (demo: paste it on the simulator's customer phone page):",
     },
     "status.new": {"zh-CN": "正在下单…", "en": "Placing the order…"},
     "status.awaiting": {"zh-CN": "等待顾客扫码支付", "en": "Awaiting payment"},
-    "status.paid": {"zh-CN": "已支付", "en": "Paid"},
+    "status.paid": STATE_NAMES["PAID"],
     "status.expired": {"zh-CN": "已过期（未支付）", "en": "Expired (not paid)"},
     "status.failed": {"zh-CN": "下单失败", "en": "Order failed"},
     "status.voiding": {"zh-CN": "正在作废…", "en": "Voiding…"},
-    # Past the deadline, not yet closed at WeChat (5-minute rule, or the watcher's next pass).
     "status.closing": {"zh-CN": "已超时，关单中", "en": "Past deadline, closing"},
-    "status.voided": {"zh-CN": "已作废", "en": "Voided"},
-    "status.refunded": {"zh-CN": "已退款", "en": "Refunded"},
-    "status.partly_refunded": {"zh-CN": "部分退款", "en": "Partly refunded"},
-    # -- the printer, always on screen -------------------------------------------------------------
+    "status.voided": STATE_NAMES["VOIDED"],
+    "status.refunded": STATE_NAMES["REFUNDED"],
+    "status.partly_refunded": STATE_NAMES["PARTLY_REFUNDED"],
     "printer.online": {"zh-CN": "打印机正常", "en": "Printer ready"},
     "printer.offline": {"zh-CN": "打印机离线", "en": "Printer offline"},
     "printer.paper_out": {"zh-CN": "打印机缺纸", "en": "Printer out of paper"},
@@ -170,7 +156,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "printer.virtual": {"zh-CN": "虚拟打印机", "en": "Virtual printer"},
     "printer.queued": {"zh-CN": "待打印 {n} 张", "en": "{n} queued"},
     "printer.unreachable": {"zh-CN": "无法连接收银服务", "en": "Cannot reach the till"},
-    # -- the page ---------------------------------------------------------------------------------
     "page.title": {"zh-CN": "收银台", "en": "Till"},
     "page.lane": {"zh-CN": "机号", "en": "Lane"},
     "page.products": {"zh-CN": "商品", "en": "Products"},
@@ -209,10 +194,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "No cashiers yet: run pos cashier add NAME on the till",
     },
     "page.today": {"zh-CN": "今日销售", "en": "Today's sales"},
-    "page.today_summary": {
-        "zh-CN": "已收款 {count} 笔，共 {total}",
-        "en": "{count} paid, {total} in all",
-    },
+    "page.today_summary": {"zh-CN": "已收款 {count} 笔，共 {total}", "en": "{count} paid, {total} in all"},
     "page.no_sales": {"zh-CN": "今天还没有销售", "en": "No sales yet today"},
     "page.order_no": {"zh-CN": "单号", "en": "Order"},
     "page.pay_before": {
@@ -241,7 +223,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "page.paid_note": {"zh-CN": "收款成功，付款凭条正在打印", "en": "Payment received; the slip is printing"},
     "page.state": {"zh-CN": "状态", "en": "State"},
     "page.time": {"zh-CN": "时间", "en": "Time"},
-    # -- pos sale / pos till ----------------------------------------------------------------------
     "cli.serving": {
         "zh-CN": "收银台已启动：{url}  （Ctrl-C 停止）",
         "en": "The till is serving {url}  (Ctrl-C stops)",
@@ -251,8 +232,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh-CN": "收银台拒绝在 {host} 上启动：局域网内任何人都能操作它。请添加收银员（pos cashier add 姓名）"
         "或设置 [till] api_token（或 POS_TILL_API_TOKEN），或改用 127.0.0.1",
         "en": "The till will not listen on {host} with nobody to sign in: anyone on the network could "
-        "drive it. Add a cashier (pos cashier add NAME) or set [till] api_token (or POS_TILL_API_TOKEN), "
-        "or listen on 127.0.0.1",
+        "drive it. Add a cashier (pos cashier add NAME) or set [till] api_token (or "
+        "POS_TILL_API_TOKEN), or listen on 127.0.0.1",
     },
     "cli.rung_up": {
         "zh-CN": "销售单 {id}  单号 {out_trade_no}  金额 {total}",
@@ -276,8 +257,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cli.bad_item": {
         "zh-CN": "无法识别商品 “{item}”：须写成 名称=价格、名称=价格x数量 或商品编号，"
         "例如 拿铁=18.00x2、latte*2",
-        "en": "Cannot read item '{item}': write NAME=PRICE, NAME=PRICExQTY or a product id, "
-        "e.g. Latte=18.00x2 or latte*2",
+        "en": "Cannot read item '{item}': write NAME=PRICE, NAME=PRICExQTY or a product id, e.g. "
+        "Latte=18.00x2 or latte*2",
     },
     "cli.amount_with_products": {
         "zh-CN": "按商品编号收款时不要再写金额 {amount}：合计由收银机按商品价格算出",
@@ -288,45 +269,3 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The amount {amount} is not the items' total {total}",
     },
 }
-
-# Sale states as the page names them: the ledger's state, or "voiding" while a void waits for WeChat.
-STATUS_BY_STATE = {
-    "CLOSING": "closing",  # not a ledger state: AWAITING_PAYMENT past its deadline (pos.till.report)
-    "NEW": "new",
-    "AWAITING_PAYMENT": "awaiting",
-    "PAID": "paid",
-    "PARTLY_REFUNDED": "partly_refunded",
-    "REFUNDED": "refunded",
-    "EXPIRED": "expired",
-    "VOIDED": "voided",
-    "FAILED": "failed",
-}
-
-
-def check_language(language: str) -> str:
-    """``language`` if the till speaks it, else ValueError (the config already refuses others)."""
-    if language not in LANGUAGES:
-        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {language!r}")
-    return language
-
-
-def translate(language: str, key: str, **values: Any) -> str:
-    """The message ``key`` in ``language`` (zh-CN when missing), with ``{name}`` fields filled in."""
-    entry = MESSAGES[key]
-    text = entry.get(language) or entry[DEFAULT_LANGUAGE]
-    return text.format(**values) if values else text
-
-
-class Translator:
-    """``t("error.no_sale", id=4)`` bound to one language; one per app, built once."""
-
-    def __init__(self, language: str = DEFAULT_LANGUAGE) -> None:
-        self.language = check_language(language)
-
-    def __call__(self, key: str, **values: Any) -> str:
-        return translate(self.language, key, **values)
-
-    def page_words(self) -> dict[str, str]:
-        """Everything the page's script shows, keyed as in :data:`MESSAGES`."""
-        prefixes = ("page.", "status.", "printer.", "error.")
-        return {key: self(key) for key in MESSAGES if key.startswith(prefixes)}
