@@ -56,7 +56,10 @@ class Served:
             for channel in list(server._map.values()):
                 channel.handle_close()
 
-        server.trigger.pull_trigger(close_all)
+        try:
+            server.trigger.pull_trigger(close_all)
+        except OSError:  # the loop's wake-up pipe is gone (seen rarely at teardown): no loop to ask
+            close_all()
         self._thread.join(timeout=5)
         server.task_dispatcher.shutdown()
 
