@@ -10,15 +10,21 @@ The streamed CSV must give the same bytes whatever its batch size.
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from pos.ledger import LineItem, SaleState, open_ledger, queries
 from pos.till import report
 
+PG_URL = os.environ.get("POS_TEST_DATABASE_URL", "")
 GOLDEN = Path(__file__).parent / "data" / "day_every_state.csv"
 DAY_START = datetime(2026, 11, 27, 1, 30, 15, tzinfo=UTC)  # 09:30:15 in Shanghai
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -102,11 +108,53 @@ def day_csv(ledger) -> bytes:
     return b"".join(report.csv_chunks(ledger, day, store="S01", zone=ZONE, state_words=WORDS))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A new SQLite file, or a new schema on ``POS_TEST_DATABASE_URL``'s PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'pos.sqlite3'}"
+        return
+    if not PG_URL:
+        pytest.skip("POS_TEST_DATABASE_URL names no PostgreSQL server")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
 @pytest.mark.parametrize("batch", [1, 2, 5000])
-def test_the_streamed_csv_is_byte_for_byte_the_csv_written_before(tmp_path, monkeypatch, batch):
+def test_the_streamed_csv_is_byte_for_byte_the_csv_written_before(database_url, monkeypatch, batch):
     clock = Clock()
-    url = f"sqlite:///{tmp_path / 'pos.sqlite3'}"
-    with open_ledger(url, timezone="Asia/Shanghai", clock=clock) as ledger:
+    with open_ledger(database_url, timezone="Asia/Shanghai", clock=clock) as ledger:
         build_day(ledger, clock)
         monkeypatch.setattr(queries, "CSV_BATCH", batch)
         assert day_csv(ledger) == GOLDEN.read_bytes()
+
+
+def test_a_csv_read_in_batches_is_one_moment_of_the_day_whatever_changes_meanwhile(database_url, monkeypatch):
+    clock = Clock()
+    with open_ledger(database_url, timezone="Asia/Shanghai", clock=clock) as ledger:
+        build_day(ledger, clock)
+        monkeypatch.setattr(queries, "CSV_BATCH", 1)
+        day = DAY_START.astimezone(ZONE).date()
+        chunks = report.csv_chunks(ledger, day, store="S01", zone=ZONE, state_words=WORDS)
+        first = next(chunks) + next(chunks)  # the header and the first sale: the snapshot is taken
+        waiting = ledger.sale_by_out_trade_no("S01-01-20261127-0007")
+        ledger.mark_paid(
+            waiting.out_trade_no,
+            transaction_id="4200000000000000000000000099",
+            total_fee=waiting.total_fee,
+            time_end=clock.now,
+            source="notice",
+        )  # committed by another connection while the file is being sent
+        rest = b"".join(chunks)
+        assert first + rest == GOLDEN.read_bytes()  # still the day as it was when the file began
+        assert b"4200000000000000000000000099" in day_csv(ledger)  # the next file has the payment
