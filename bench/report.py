@@ -1,68 +1,66 @@
-"""How fast the manager's day view and the day's CSV are for a day of 100,000 sales, against a naive way.
+"""How fast the manager's day view and streamed CSV are for a day of 100,000 sales, beside a naive way.
 
-    .venv/bin/python bench/report.py [--sales 100000] [--earlier 25000] [--weeks 4] [--keep DIR]
-                                     [--reading 1.0]
+    .venv/bin/python bench/report.py [--sales 100000] [--earlier 25000] [--weeks 4] [--runs 7]
+                                     [--database postgresql+psycopg://USER@HOST:PORT/DB] [--keep DIR]
 
-A SQLite ledger made by ``open_ledger`` (so it has the real schema and indexes)
-is filled quickly with bulk inserts through SQLAlchemy Core on the ledger's own
-tables: ``--sales`` sales on the business day measured, 1-3 items each, in
-every state (paid ones with their payment row, some partly or fully refunded,
-some flagged), spread over four lanes and the shop's hours; and ``--earlier``
-sales on each of the ``--weeks`` same weekdays before it, for the chart. The
-database size is printed.
+A ledger made by ``open_ledger`` (so it has the real schema and indexes) is
+filled quickly with bulk inserts through SQLAlchemy Core on the ledger's own
+tables: ``--sales`` sales on the business day measured, 1-3 items each, in every
+state (paid ones with their payment row, some partly or fully refunded, some
+flagged), spread over four lanes and the shop's hours; and ``--earlier`` sales
+on each of the ``--weeks`` same weekdays before it, for the chart. Always on a
+SQLite file; with ``--database``, also on that PostgreSQL server (in a schema
+of its own, dropped afterwards). The same seed fills both, and the two CSVs
+must be the same bytes.
 
-Then, in the same run, each measured three times (best shown):
+Then, on each database, over real HTTP on loopback (the till's app served by
+waitress in its own process, as ``pos till`` runs it; a logged-in manager
+session), ``--runs`` times each, median and p95 (not best of):
 
-- the day view: ``GET /manager/day?date=...`` over real HTTP on loopback
-  (the till's app served by waitress in its own process, as ``pos till`` runs
-  it; a logged-in manager session): totals, counts by state, flags,
-  the hourly chart beside the earlier weeks, and the first page of sales;
-  once the first time (the chart's earlier weeks are computed) and again
-  (they are kept a few minutes; the day itself is always computed afresh);
-- the CSV: ``GET /manager/day.csv?date=...``, every byte of it read. The
-  first time, a second after the day view (``--reading``; asked sooner, the
-  download waits for what is being written): the view had the till's helper
-  process write the day's rows meanwhile (pos/till/kept_csv.py), kept by
-  block of ids; again; after a change to one sale (straight in the database, as
-  another program would): its block's rows are written again, the rest sent as
-  kept; and after most of the day changed (every sale updated): the CSV is made
-  afresh by two processes while it streams (pos/till/csv_helper.py), the
-  slowest case, shown but not held to the target (a day rewritten wholesale is
-  not a manager's download);
-- the naive way, what the till's JSON API does for the cashier's "today" list:
-  ``ledger.sales_for_day`` loads every Sale record with its items and Python
-  adds them up; and the naivest, ``ledger.get_sale`` per sale, timed on the
-  first 2,000 sales and extrapolated to the day (said so in the output).
+- the day view, ``GET /manager/day?date=...``: totals, counts by state, flags,
+  the hourly chart beside the earlier weeks, the first page of sales;
+- the CSV, ``GET /manager/day.csv?date=...``: the time to its first byte and to
+  its last. The first run is the till's first download since it started
+  (cold: its pool, the database's caches of that day as the filling left them),
+  shown on its own and counted in the median and p95 too;
+- the naive way, in process, in the same run: ``ledger.sales_for_day`` loads
+  every Sale record with its items, and the csv module writes the whole file
+  in memory before a byte can be sent (its first byte is its last).
 
-Then, in process, where the CSV's time goes: ``csv_chunks`` as the till runs it,
-with its helper process writing the later half of the day; in one process; that
-one's database read (the driver's tuples, nothing formatted); the same query
-inside SQLite alone (every column computed, nothing handed to Python); Python's
-formatting; and what HTTP adds.
+Then, in process, the memory each holds at its peak (tracemalloc): the streamed
+CSV holds one batch of sales; the naive way holds the whole day.
 
-Target: at most 300 ms each for the day view and the CSV.
+Targets: the CSV's first byte within 300 ms; the day view within 300 ms (median).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
+import io
+import math
 import multiprocessing
+import os
 import random
 import shutil
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
-import types
+import tracemalloc
 import urllib.parse
+import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from http.client import HTTPConnection
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import requests
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -70,11 +68,10 @@ from pos import config as pos_config
 from pos.ledger import LineItem, SaleState, open_ledger
 from pos.ledger.models import items_listing
 from pos.ledger.schema import flags, payments, refunds, sale_items, sales
+from pos.money import format_yuan
 from pos.till import report
 
 TARGET_MS = 300
-READING_S = 1.0  # between the day view and the first CSV: the manager reads the page
-AFRESH = "CSV after most of the day changed (afresh)"
 DAY = date(2026, 11, 27)
 ZONE = ZoneInfo("Asia/Shanghai")
 PRODUCTS = (("拿铁", 1800), ("柠檬茶", 1250), ("芝士蛋糕", 2600), ("矿泉水", 200), ("美式咖啡", 1500))
@@ -232,46 +229,38 @@ def serve_till(config, ready, stop) -> None:
         till.stop()
 
 
-def best_ms(run, repeat: int = 3) -> tuple[float, object]:
-    times, value = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        value = run()
-        times.append((time.perf_counter() - started) * 1000)
-    return min(times), value
+def median_p95(values: list[float]) -> tuple[float, float]:
+    """Median and p95 (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sales", type=int, default=100_000, help="sales on the measured day")
-    parser.add_argument("--earlier", type=int, default=25_000, help="sales on each earlier same weekday")
-    parser.add_argument("--weeks", type=int, default=4, help="earlier weeks shown in the chart")
-    parser.add_argument("--keep", help="build the ledger in this folder and keep it")
-    parser.add_argument(
-        "--reading", type=float, default=READING_S, help="seconds between the day view and the first CSV"
-    )
-    args = parser.parse_args()
+def schema_url(base: str) -> tuple[str, Callable[[], None]]:
+    """A new schema on the PostgreSQL server at ``base``: its URL, and what drops it."""
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
 
-    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pos-bench-report-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    db = folder / "pos.sqlite3"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    url = f"sqlite:///{db}"
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+    return url.render_as_string(hide_password=False), drop
+
+
+def filled(url: str, args: argparse.Namespace) -> None:
     rng = random.Random(6)
-    started = time.perf_counter()
     next_id = 1
     for earlier in reversed(report.same_weekdays(DAY, args.weeks)):
         next_id = fill(url, earlier, args.earlier, rng, next_id)
     fill(url, DAY, args.sales, rng, next_id)
-    fill_s = time.perf_counter() - started
-    size = sum(Path(f"{db}{s}").stat().st_size for s in ("", "-wal") if Path(f"{db}{s}").exists())
-    total = args.sales + args.earlier * args.weeks
-    print(
-        f"ledger: {total:,} sales ({args.sales:,} on {DAY}), filled in {fill_s:.1f} s; "
-        f"database {size / 1e6:.1f} MB ({db})"
-    )
 
+
+def over_http(url: str, folder: Path, runs: int) -> dict[str, object]:
+    """The day view and the streamed CSV over HTTP from a till process of their own, ``runs`` times."""
     from werkzeug.security import generate_password_hash
 
     base = pos_config.from_mapping({}, "<bench>", env={})
@@ -284,162 +273,176 @@ def main() -> int:
     )
     spawn = multiprocessing.get_context("spawn")
     ready, stop = spawn.Queue(), spawn.Event()
-    till_process = spawn.Process(target=serve_till, args=(config, ready, stop))  # it has a child itself
+    till_process = spawn.Process(target=serve_till, args=(config, ready, stop))
     till_process.start()
-    server = types.SimpleNamespace(base_url=ready.get(timeout=120))
-    results = {}
+    base_url = ready.get(timeout=120)
     try:
         http = requests.Session()
-        login = http.get(f"{server.base_url}/manager/login")
-        token = _csrf(login.text)
+        token = _csrf(http.get(f"{base_url}/manager/login").text)
         answer = http.post(
-            f"{server.base_url}/manager/login", data={"password": password, "csrf_token": token}, timeout=30
+            f"{base_url}/manager/login", data={"password": password, "csrf_token": token}, timeout=30
         )
         assert answer.status_code == 200 and "login" not in answer.url, answer.status_code
-
-        def day_view() -> int:
-            response = http.get(
-                f"{server.base_url}/manager/day", params={"date": DAY.isoformat()}, timeout=60
-            )
-            assert response.status_code == 200, response.status_code
-            return len(response.content)
-
-        address = urllib.parse.urlsplit(server.base_url)
+        address = urllib.parse.urlsplit(base_url)
         cookies = "; ".join(f"{name}={value}" for name, value in http.cookies.items())
 
-        def csv_export() -> int:  # http.client: one read of the whole body, as a browser's would be
-            connection = HTTPConnection(address.hostname, address.port, timeout=60)
+        def csv_export() -> tuple[float, float, bytes]:
+            """Milliseconds to the body's first byte and to its last, and the body."""
+            connection = HTTPConnection(address.hostname, address.port, timeout=120)
             try:
-                connection.request(
-                    "GET", f"/manager/day.csv?date={DAY.isoformat()}", headers={"Cookie": cookies}
-                )
+                started = time.perf_counter()
+                path = f"/manager/day.csv?date={DAY.isoformat()}"
+                connection.request("GET", path, headers={"Cookie": cookies})
                 response = connection.getresponse()
-                body = response.read()
+                first = response.read(1)
+                first_ms = (time.perf_counter() - started) * 1000
+                body = first + response.read()
+                full_ms = (time.perf_counter() - started) * 1000
                 assert response.status == 200, response.status
-                return len(body)
+                assert response.getheader("Content-Length") is None  # streamed, chunked
+                return first_ms, full_ms, body
             finally:
                 connection.close()
 
-        results["day view, first time (HTTP)"] = best_ms(day_view, repeat=1)
-        results["day view, again (HTTP)"] = best_ms(day_view)
-        # The day view started the till's CSV helper process (a big day). A manager reads the page
-        # before asking for its CSV; the bench gives that a second, and shows the first CSV apart.
-        time.sleep(args.reading)
-        results["CSV, first time (HTTP, every sale)"] = best_ms(csv_export, repeat=1)
-        results["CSV, again (HTTP, every sale)"] = best_ms(csv_export)
-
-        def changed(where: str, *values: object) -> None:  # not timed: only the CSV after it is
-            with sqlite3.connect(db) as change:
-                change.execute(f"UPDATE sales SET cashier = cashier || '' WHERE {where}", values)
-
-        def after_change(where: str, *values: object) -> tuple[float, object]:
-            times = []
-            for _ in range(3):
-                changed(where, *values)
-                times.append(best_ms(csv_export, repeat=1))
-            return min(times, key=lambda t: t[0])
-
-        results["CSV after a change to one sale"] = after_change("id = ?", next_id + args.sales // 2)
-        results[AFRESH] = after_change("business_date = ?", DAY.isoformat())
+        csv_runs = [csv_export() for _ in range(runs)]  # the first is the till's first: cold
+        views = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            response = http.get(f"{base_url}/manager/day", params={"date": DAY.isoformat()}, timeout=120)
+            views.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.status_code
     finally:
         stop.set()
         till_process.join(timeout=30)
+    bodies = {body for _, _, body in csv_runs}
+    assert len(bodies) == 1, "the CSV changed between runs"
+    return {
+        "first_byte": [first for first, _, _ in csv_runs],
+        "full": [full for _, full, _ in csv_runs],
+        "body": bodies.pop(),
+        "day_view": views,
+    }
 
-    ledger = open_ledger(url)
-    breakdown = csv_breakdown(ledger, config)
 
-    def naive_day() -> int:
-        day_sales = ledger.sales_for_day(DAY, store="S01")
-        paid = [s for s in day_sales if s.state.is_paid]
-        return sum(s.total_fee for s in paid) - sum(s.refunded_fee for s in paid)
+def naive_csv(ledger, words: dict) -> bytes:
+    """The naive way: every Sale record with its items, then the whole file made in memory."""
+    out = io.StringIO()
+    out.write(report.BOM)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([zh for zh, _ in report.CSV_COLUMNS.values()])
+    for sale in ledger.sales_for_day(DAY, store="S01"):
+        writer.writerow(
+            [
+                sale.created_at.astimezone(ZONE).strftime("%Y-%m-%d %H:%M:%S"),
+                sale.out_trade_no,
+                sale.transaction_id or "",
+                items_listing(sale.items) or sale.body,
+                format_yuan(sale.total_fee),
+                format_yuan(sale.refunded_fee),
+                words.get(sale.state, sale.state.value),
+                sale.lane,
+                sale.cashier,
+                sale.paid_at.astimezone(ZONE).strftime("%Y-%m-%d %H:%M:%S") if sale.paid_at else "",
+            ]
+        )
+    return out.getvalue().encode("utf-8")
 
-    naive_ms, naive_net = best_ms(naive_day, repeat=1)
-    figures = report.day_figures(ledger, DAY, store="S01")
-    assert naive_net == figures.net_fee, (naive_net, figures.net_fee)
-    sample = 2000
+
+def in_process(url: str, runs: int) -> dict[str, object]:
+    """The naive way's time, and the peak memory of the streamed CSV and of the naive way."""
+    words = report_words(pos_config.from_mapping({}, "<bench>", env={}))
+    with open_ledger(url) as ledger:
+        naive = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            size = len(naive_csv(ledger, words))
+            naive.append((time.perf_counter() - started) * 1000)
+
+        def streamed() -> int:
+            chunks = report.csv_chunks(ledger, DAY, store="S01", zone=ZONE, state_words=words)
+            return sum(len(chunk) for chunk in chunks)
+
+        peaks = {}
+        for name, run in (("streamed", streamed), ("naive", lambda: len(naive_csv(ledger, words)))):
+            tracemalloc.start()
+            run()
+            peaks[name] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+    return {"naive": naive, "naive_size": size, "peaks": peaks}
+
+
+def measure(label: str, url: str, folder: Path, args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
-    for sale_id in range(next_id, next_id + sample):
-        ledger.get_sale(sale_id)
-    per_sale_ms = (time.perf_counter() - started) * 1000 / sample
-    ledger.close()
+    filled(url, args)
+    total = args.sales + args.earlier * args.weeks
+    fill_s = time.perf_counter() - started
+    print(f"{label}: {total:,} sales ({args.sales:,} on {DAY}), filled in {fill_s:.1f} s")
+    result = over_http(url, folder, args.runs)
+    result.update(in_process(url, max(1, min(3, args.runs))))
+    first, full = result["first_byte"], result["full"]
+    print(f"  {args.runs} runs each, median / p95 (the CSV's first run is the till's first download):")
+    rows = [
+        ("day view (HTTP)", result["day_view"]),
+        ("streamed CSV: first byte (HTTP)", first),
+        ("streamed CSV: whole file (HTTP)", full),
+    ]
+    for name, values in rows:
+        mid, p95 = median_p95(values)
+        print(f"    {name:<40} {mid:8.1f} ms  {p95:8.1f} ms")
+    print(f"    {'  its first run (cold): first byte, whole':<40} {first[0]:8.1f} ms  {full[0]:8.1f} ms")
+    mid, p95 = median_p95(result["naive"])
+    print(
+        f"    {'naive: sales_for_day + csv, in memory':<40} {mid:8.1f} ms  {p95:8.1f} ms"
+        "  (in process; its first byte is its last)"
+    )
+    peaks = result["peaks"]
+    print(
+        f"  peak memory (tracemalloc): streamed {peaks['streamed'] / 1e6:.1f} MB, "
+        f"naive {peaks['naive'] / 1e6:.1f} MB; file {len(result['body']) / 1e6:.2f} MB "
+        f"(naive's {result['naive_size'] / 1e6:.2f} MB)"
+    )
+    first_mid, _ = median_p95(first)
+    view_mid, _ = median_p95(result["day_view"])
+    result["over"] = [
+        name
+        for name, value in (("CSV first byte", first_mid), ("day view", view_mid))
+        if value > TARGET_MS
+    ]
+    for name in result["over"]:
+        print(f"  OVER the {TARGET_MS} ms target: {name}")
+    return result
 
-    print(
-        f"day {DAY}: {figures.count:,} sales, paid {figures.paid_fee / 100:,.2f}, "
-        f"refunded {figures.refunded_fee / 100:,.2f}, net {figures.net_fee / 100:,.2f} yuan"
-    )
-    for name, (ms, size_bytes) in results.items():
-        verdict = "ok" if ms <= TARGET_MS else f"OVER the {TARGET_MS} ms target"
-        if name == AFRESH:
-            verdict = (
-                f"({'under' if ms <= TARGET_MS else 'over'} {TARGET_MS} ms; the slowest case, not held to it)"
-            )
-        print(f"  {name:<40} {ms:8.1f} ms  ({size_bytes / 1e6:.2f} MB)  {verdict}")
-    http_ms = results[AFRESH][0]
-    print(f"  where the CSV's time goes (in process, best of 3; SQLite {sqlite3.sqlite_version}):")
-    for name, ms in breakdown.items():
-        print(f"    {name:<52} {ms:8.1f} ms")
-    transport_ms = http_ms - breakdown["csv_chunks with the helper: two processes"]
-    print(f"    {'the rest: HTTP (waitress, chunked) and the client':<52} {transport_ms:8.1f} ms")
-    print(f"  {'naive: sales_for_day + Python sums':<40} {naive_ms:8.1f} ms  (same net: yes)")
-    print(
-        f"  {'naivest: get_sale per sale':<40} {per_sale_ms * args.sales:8.0f} ms  "
-        f"(extrapolated from {sample:,} sales at {per_sale_ms:.2f} ms each)"
-    )
-    over = [name for name, (ms, _) in results.items() if ms > TARGET_MS and name != AFRESH]
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sales", type=int, default=100_000, help="sales on the measured day")
+    parser.add_argument("--earlier", type=int, default=25_000, help="sales on each earlier same weekday")
+    parser.add_argument("--weeks", type=int, default=4, help="earlier weeks shown in the chart")
+    parser.add_argument("--runs", type=int, default=7, help="runs of each measure (median and p95)")
+    parser.add_argument("--database", help="also on this PostgreSQL server (postgresql+psycopg://...)")
+    parser.add_argument("--keep", help="build the SQLite ledger in this folder and keep it")
+    args = parser.parse_args()
+
+    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="pos-bench-report-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "pos.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}")
+    results = {"SQLite": measure("SQLite", f"sqlite:///{db}", folder, args)}
+    if args.database:
+        url, drop = schema_url(args.database)
+        try:
+            results["PostgreSQL"] = measure("PostgreSQL", url, folder, args)
+        finally:
+            drop()
+        same = results["SQLite"]["body"] == results["PostgreSQL"]["body"]
+        print(f"the two CSVs are the same bytes: {'yes' if same else 'NO'}")
+        if not same:
+            return 1
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
-    return 1 if over else 0
-
-
-def csv_breakdown(ledger, config) -> dict[str, float]:
-    """Where the CSV's time goes, in process: with the helper process (as the till writes it); in
-    one process; that one's database read alone (the driver's tuples, nothing formatted); and the
-    same query inside SQLite alone."""
-    from sqlalchemy import func, select
-
-    from pos.till.csv_helper import CsvHelper
-
-    words = report_words(config)
-    helper = CsvHelper(str(ledger.engine.url))
-    helper.warm()
-
-    def whole(helper=None) -> int:  # with the helper as the till makes it afresh: kept by block too
-        blocks = [] if helper is not None else None
-        chunks = report.csv_chunks(
-            ledger, DAY, store="S01", zone=ZONE, state_words=words, helper=helper, blocks=blocks
-        )
-        return sum(len(chunk) for chunk in chunks)
-
-    def read(statement) -> int:
-        with ledger.engine.connect() as conn:
-            cursor = conn.execute(statement(conn)).cursor
-            count = 0
-            while rows := cursor.fetchmany(report.CSV_BATCH):
-                count += len(rows)
-            return count
-
-    def with_items(conn):
-        return report.csv_statement(conn, DAY, store="S01")
-
-    def sqlite_alone(conn):  # every column computed, one number back: no Python object per value
-        day = with_items(conn).subquery()
-        return select(*(func.count(column) for column in day.c))
-
-    try:
-        whole(helper)  # the helper has started
-        two, _ = best_ms(lambda: whole(helper))
-    finally:
-        helper.close()
-    total, _ = best_ms(whole)
-    read_ms, _ = best_ms(lambda: read(with_items))
-    engine_ms, _ = best_ms(lambda: read(sqlite_alone))
-    return {
-        "csv_chunks with the helper: two processes": two,
-        "csv_chunks in one process": total,
-        "  its database read (SQLite + the driver's tuples)": read_ms,
-        "    SQLite alone (same query, nothing handed over)": engine_ms,
-        "  formatting in Python (one process - the read)": total - read_ms,
-    }
+    return 1 if any(result["over"] for result in results.values()) else 0
 
 
 def report_words(config) -> dict:

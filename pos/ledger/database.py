@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 from pos.ledger.errors import LedgerError
@@ -74,6 +75,24 @@ def create_ledger_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_
         connection.exec_driver_sql(connection.get_execution_options().get("pos_begin", "BEGIN IMMEDIATE"))
 
     return engine
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction that sees one snapshot of the ledger for all its statements.
+
+    SQLite: a plain ``BEGIN`` (never blocks the writers; in WAL mode the snapshot is taken at the
+    first read and kept to the end). PostgreSQL: ``REPEATABLE READ, READ ONLY``, since its default
+    ``READ COMMITTED`` gives each statement its own snapshot, and a CSV read in batches must be one
+    moment of the day. A read-only transaction at that level never fails to serialize.
+    """
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        else:
+            connection.execution_options(**READ_ONLY)
+        with connection.begin():
+            yield connection
 
 
 def write_lock(engine: Engine, timeout: float) -> AbstractContextManager[object]:

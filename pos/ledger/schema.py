@@ -277,19 +277,3 @@ day_sequences = Table(
     Column("business_date", Date, primary_key=True),
     Column("last", Integer, nullable=False),
 )
-
-# How many times each block of a business day's sales of a store has changed (rung up, ordered, paid,
-# voided, refunded, ...): the SQLite triggers of revision 0006 add one in the same transaction as the
-# change, to the row of the sale's day, store and block of ids (id // DAY_REVISION_BLOCK). What was made
-# from a block at revision N (the manager's CSV, pos.till.kept_csv) is exact while the count is still
-# N. PostgreSQL ledgers have the table but no triggers: nothing is kept there.
-DAY_REVISION_BLOCK = 4096
-
-day_revisions = Table(
-    "day_revisions",
-    metadata,
-    Column("business_date", Date, primary_key=True),
-    Column("store", String(8), primary_key=True),
-    Column("block", Integer, primary_key=True, autoincrement=False),
-    Column("revision", Integer, nullable=False),
-)

@@ -10,8 +10,9 @@ all take their numbers from here, so they cannot disagree by a fen:
 - :func:`sale_lines`: the day's sales one row each (time, numbers, items,
   amount, lane, cashier, state), streamed from the database in id order, a
   page at a time or all of them;
-- :func:`csv_chunks` / :func:`write_csv`: those rows as UTF-8 CSV with a BOM
-  (spreadsheet programs then read Chinese correctly), amounts as yuan strings;
+- :func:`csv_chunks` / :func:`write_csv`: the day's sales as UTF-8 CSV with a
+  BOM (spreadsheet programs then read Chinese correctly), amounts as yuan
+  strings, streamed a batch of sales at a time from one snapshot of the day;
 - :func:`z_report_data`: the Z report's input from :func:`day_figures`.
 
 The rules: a sale belongs to the business day it was rung up on (its
@@ -20,75 +21,52 @@ were paid (PAID, PARTLY_REFUNDED, REFUNDED); "refunded" is what WeChat confirmed
 went back on those sales (``refunded_fee``), whenever that happened; "net" is
 paid less refunded. Refunds started but not yet confirmed are shown apart
 (``refund_pending_fee``) and are not in the net.
+
+The SQL is the ledger's (:mod:`pos.ledger.queries`): this module asks it and
+formats what comes back; it runs no query of its own.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import io
-import json
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import Connection, Engine, String, and_, case, func, literal, or_, select, type_coerce
-from sqlalchemy.sql.elements import ColumnElement
 
 from pos.config import Config
 from pos.i18n import translator
-from pos.ledger import Flag, FlagKind, Ledger, SaleState
-from pos.ledger.database import READ_ONLY
+from pos.ledger import Flag, Ledger, SaleState, queries
 from pos.ledger.models import PAID_STATES
-from pos.ledger.schema import DAY_REVISION_BLOCK, day_revisions, flags, sales
-from pos.log import get_logger
 from pos.money import format_yuan
 from pos.receipts import templates
-
-if TYPE_CHECKING:
-    from pos.till.csv_helper import CsvHelper
-
-log = get_logger(__name__)
 
 __all__ = [
     "CLOSING",
     "CSV_COLUMNS",
-    "CsvBlock",
     "CsvRowWriter",
     "DayFigures",
     "SaleLine",
     "StateCount",
-    "block_rows",
     "count_sales",
-    "counts_changes",
     "csv_chunks",
     "csv_header",
-    "csv_rows",
-    "csv_statement",
     "csv_words",
     "day_figures",
     "day_flags",
-    "day_versions",
     "hourly_takings",
     "is_closing",
     "sale_lines",
     "same_weekdays",
-    "split_blocks",
     "states_with_closing",
     "write_csv",
     "z_report_data",
 ]
 
 BOM = "\ufeff"
-CSV_BATCH = 5000  # rows fetched and written at a time
-CSV_SPLIT_FROM = 20_000  # sales in a day (ids it spans) from which csv_chunks gives half to a helper
-CSV_HELPER_PATIENCE = 60.0  # seconds to wait for the helper's half (it takes well under one)
-_PAID = [s.value for s in SaleState if s in PAID_STATES]
 CLOSING = "CLOSING"  # not a ledger state: an AWAITING_PAYMENT sale past its deadline (is_closing)
-
 
 @dataclass(frozen=True, slots=True)
 class StateCount:
@@ -169,52 +147,12 @@ def is_closing(state: SaleState, expires_at: datetime | None, now: datetime) -> 
 # -- totals ------------------------------------------------------------------------------------------
 
 
-def _day_filter(day: date, store: str, lane: str | None) -> ColumnElement[bool]:
-    where = [sales.c.business_date == day, sales.c.store == store]
-    if lane:
-        where.append(sales.c.lane == lane)
-    return and_(*where)
-
-
-def _read(ledger: Ledger) -> AbstractContextManager[Connection]:
-    return _reading(ledger.engine)
-
-
-@contextmanager
-def _reading(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction (a plain BEGIN on SQLite: never blocks the writers)."""
-    with engine.connect() as conn:
-        conn.execution_options(**READ_ONLY)
-        with conn.begin():
-            yield conn
-
-
 def day_figures(
     ledger: Ledger, day: date, *, store: str, lane: str | None = None, now: datetime | None = None
 ) -> DayFigures:
     """Counts and totals of ``day`` for ``store`` (and ``lane``), in one aggregate query; with
     ``now``, also the awaiting sales that are closing (past their deadline) at that moment."""
-    closing = (
-        and_(sales.c.expires_at.is_not(None), sales.c.expires_at <= now)
-        if now is not None
-        else literal(False)
-    )
-    statement = (
-        select(
-            sales.c.state,
-            func.count(),
-            func.coalesce(func.sum(sales.c.total_fee), 0),
-            func.coalesce(func.sum(sales.c.refunded_fee), 0),
-            func.coalesce(func.sum(sales.c.refund_reserved_fee - sales.c.refunded_fee), 0),
-            func.coalesce(func.sum(case((sales.c.flagged, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((closing, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((closing, sales.c.total_fee), else_=0)), 0),
-        )
-        .where(_day_filter(day, store, lane))
-        .group_by(sales.c.state)
-    )
-    with _read(ledger) as conn:
-        rows = {SaleState(r[0]): tuple(int(v) for v in r[1:]) for r in conn.execute(statement)}
+    rows = queries.day_state_totals(ledger, day, store=store, lane=lane, now=now)
     paid = [rows[s] for s in SaleState if s in PAID_STATES and s in rows]
     return DayFigures(
         day=day,
@@ -261,38 +199,13 @@ def hourly_takings(
     not, summer time or not -- is applied to at most 1,440 buckets a day, not to every sale.
     """
     days = list(dict.fromkeys(days))
-    result = {d: [0] * 24 for d in days}
     if not days:
         return {}
-    moment = func.coalesce(sales.c.paid_at, sales.c.created_at)
-    where = [
-        sales.c.business_date.in_(days),
-        sales.c.store == store,
-        sales.c.state.in_(_PAID),
-    ]
-    if lane:
-        where.append(sales.c.lane == lane)
-    with _read(ledger) as conn:
-        minute = _minute_text(conn, moment)
-        statement = (
-            select(sales.c.business_date, minute, func.sum(sales.c.total_fee))
-            .where(*where)
-            .group_by(sales.c.business_date, minute)
-        )
-        rows = conn.execute(statement).all()
-    for business_day, bucket, fee in rows:
-        if isinstance(business_day, str):
-            business_day = date.fromisoformat(business_day)
+    result = {d: [0] * 24 for d in days}
+    for business_day, bucket, fee in queries.hourly_minutes(ledger, days, store=store, lane=lane):
         at = datetime.strptime(bucket, "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
-        result[business_day][at.astimezone(zone).hour] += int(fee)
+        result[business_day][at.astimezone(zone).hour] += fee
     return {d: tuple(hours) for d, hours in result.items()}
-
-
-def _minute_text(conn: Connection, moment: Any) -> Any:
-    """``YYYY-MM-DD HH:MM`` of a UTC timestamp column, in SQL, on SQLite and PostgreSQL."""
-    if conn.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD HH24:MI")
-    return func.substr(type_coerce(moment, String), 1, 16)  # stored as "YYYY-MM-DD HH:MM:SS.ffffff" UTC
 
 
 # -- the sales, one line each ----------------------------------------------------------------------
@@ -315,62 +228,29 @@ def sale_lines(
     Times are read as stored text and converted here with a per-hour offset cache, so a day
     of 100,000 sales is not 200,000 datetime round trips through the ORM's type machinery.
     """
-    where = [_day_filter(day, store, lane)]
-    wanted = [s.value for s in states]
-    if wanted:
-        where.append(sales.c.state.in_(wanted))
-    if flagged_only:
-        where.append(sales.c.flagged.is_(True))
     local = _LocalTimes(zone)
-    with _read(ledger) as conn:
-        statement = _sale_lines_statement(conn, where, offset, limit)
-        result = conn.execution_options(yield_per=2000).execute(statement)
-        for row in result:
-            yield SaleLine(
-                id=row[0],
-                created_at=local(row[1]),
-                paid_at=local(row[2]) if row[2] is not None else None,
-                out_trade_no=row[3],
-                transaction_id=row[4],
-                items=row[5],
-                total_fee=row[6],
-                refunded_fee=row[7],
-                refund_reserved_fee=row[8],
-                lane=row[9],
-                cashier=row[10],
-                state=SaleState(row[11]),
-                flagged=bool(row[12]),
-                void_requested=bool(row[13]),
-                expires_at=local(row[14]) if row[14] is not None else None,
-            )
-
-
-def _sale_lines_statement(conn: Connection, where: list[Any], offset: int, limit: int | None) -> Any:
-    statement = (
-        select(
-            sales.c.id,
-            type_coerce(sales.c.created_at, String),
-            type_coerce(sales.c.paid_at, String),
-            sales.c.out_trade_no,
-            sales.c.transaction_id,
-            func.coalesce(sales.c.items_text, sales.c.body),
-            sales.c.total_fee,
-            sales.c.refunded_fee,
-            sales.c.refund_reserved_fee,
-            sales.c.lane,
-            sales.c.cashier,
-            sales.c.state,
-            sales.c.flagged,
-            sales.c.void_requested_at.is_not(None),
-            type_coerce(sales.c.expires_at, String),
+    rows = queries.sale_rows(
+        ledger, day, store=store, lane=lane, states=states, flagged_only=flagged_only,
+        offset=offset, limit=limit,
+    )  # fmt: skip
+    for row in rows:
+        yield SaleLine(
+            id=row[0],
+            created_at=local(row[1]),
+            paid_at=local(row[2]) if row[2] is not None else None,
+            out_trade_no=row[3],
+            transaction_id=row[4],
+            items=row[5],
+            total_fee=row[6],
+            refunded_fee=row[7],
+            refund_reserved_fee=row[8],
+            lane=row[9],
+            cashier=row[10],
+            state=SaleState(row[11]),
+            flagged=bool(row[12]),
+            void_requested=bool(row[13]),
+            expires_at=local(row[14]) if row[14] is not None else None,
         )
-        .where(*where)
-        .order_by(sales.c.id)
-        .offset(max(0, offset))
-    )
-    if limit is not None:
-        statement = statement.limit(max(0, limit))
-    return statement
 
 
 def count_sales(
@@ -383,14 +263,7 @@ def count_sales(
     flagged_only: bool = False,
 ) -> int:
     """How many lines :func:`sale_lines` gives with the same filters (for paging)."""
-    where = [_day_filter(day, store, lane)]
-    wanted = [s.value for s in states]
-    if wanted:
-        where.append(sales.c.state.in_(wanted))
-    if flagged_only:
-        where.append(sales.c.flagged.is_(True))
-    with _read(ledger) as conn:
-        return int(conn.execute(select(func.count()).select_from(sales).where(*where)).scalar_one())
+    return queries.count_sales(ledger, day, store=store, lane=lane, states=states, flagged_only=flagged_only)
 
 
 class _LocalTimes:
@@ -443,48 +316,19 @@ def csv_chunks(
     language: str = "zh-CN",
     lane: str | None = None,
     state_words: dict[SaleState, str] | None = None,
-    helper: CsvHelper | None = None,
-    blocks: list[CsvBlock] | None = None,
 ) -> Iterator[bytes]:
     """The day's CSV as UTF-8 byte chunks, BOM first, header, then one row per sale in id order.
 
-    With a ``helper`` (the till keeps one: :class:`pos.till.csv_helper.CsvHelper`) a day of
-    :data:`CSV_SPLIT_FROM` sales or more is written in two halves at once: this process writes the
-    first, the helper's process the second, and the second follows the first. A day that big
-    is otherwise bound by one core (bench/report.py). The two halves are read in two
-    transactions a few milliseconds apart, so a payment landing in between may show in one half
-    and not yet in the other, as it would in a file written a moment earlier. If the helper
-    fails, this process writes the second half itself: the file is the same either way.
-
-    ``blocks``, when given (and the ledger counts its changes, see :func:`day_versions`), receives
-    the rows again as :class:`CsvBlock`, one per block of ids in order, each with the count it was
-    read at: what pos.till.kept_csv keeps, to write again only the blocks that change.
+    Made as it is sent: the header goes out before any sale is read (the download starts at
+    once), then one chunk per batch of sales (:data:`pos.ledger.queries.CSV_BATCH`), all read in
+    one snapshot of the day. A generator the caller iterates (Flask's response, ``pos report
+    --csv``): at most one batch is held, so a 100,000-sale day takes the memory of a 5,000-sale
+    one, on SQLite and PostgreSQL alike. A client that goes away closes it, which ends the read.
     """
     yield csv_header(language)
-    words = csv_words(state_words)
-    rows = functools.partial(csv_rows, day=day, store=store, zone=zone, lane=lane, words=words, blocks=blocks)
-    split = (
-        _split_point(ledger.engine, day, on_a_block_edge=blocks is not None) if helper is not None else None
-    )
-    if helper is None or split is None:
-        yield from rows(ledger.engine)
-        return
-    later = helper.rows(day=day, store=store, zone=zone, lane=lane, words=words, after=split)
-    yield from rows(ledger.engine, through=split)
-    try:
-        data, table = later.result(timeout=CSV_HELPER_PATIENCE)
-    except Exception as error:  # the helper's process died, failed or hangs: write that half here
-        log.warning("csv_helper_failed", day=day, error=type(error).__name__)
-        yield from rows(ledger.engine, after=split)
-        return
-    if not table:  # a ledger that does not count its changes: one chunk
-        yield data
-        return
-    # Block by block (a chunk of half the file would be copied whole into the server's buffer).
-    for block in split_blocks(data, table):
-        if blocks is not None:
-            blocks.append(block)
-        yield block.data
+    writer = CsvRowWriter(zone, csv_words(state_words))
+    for batch in queries.csv_batches(ledger, day, store=store, lane=lane):
+        yield writer.rows(batch)
 
 
 def csv_header(language: str) -> bytes:
@@ -502,113 +346,13 @@ def csv_words(state_words: dict[SaleState, str] | None) -> dict[str, str]:
     return {state.value: given.get(state, state.value) for state in SaleState}
 
 
-def counts_changes(dialect_name: str) -> bool:
-    """Whether a ledger on this database counts the changes to its days' sales (revision 0006's
-    triggers: SQLite only), so that rows made from it can be known to be unchanged."""
-    return dialect_name == "sqlite"
-
-
-def day_versions(conn: Connection, day: date, store: str) -> dict[int, int] | None:
-    """Each block of ids holding ``day``'s sales of ``store`` (``id // DAY_REVISION_BLOCK``) and how
-    many times its sales have changed, read in ``conn``'s transaction; None where the ledger does
-    not count them (PostgreSQL, see revision 0006), so nothing can be known to be unchanged."""
-    if not counts_changes(conn.dialect.name):
-        return None
-    counted = select(day_revisions.c.block, day_revisions.c.revision).where(
-        day_revisions.c.business_date == day, day_revisions.c.store == store
-    )
-    return {block: revision for block, revision in conn.execute(counted)}
-
-
-@dataclass(frozen=True, slots=True)
-class CsvBlock:
-    """The CSV's rows of the sales of one block of ids, and the block's count when they were read
-    (None: only part of the block, or a ledger that does not count)."""
-
-    block: int
-    revision: int | None
-    data: bytes
-
-
-def split_blocks(data: bytes, table: Sequence[tuple[int, int | None, int]]) -> Iterator[CsvBlock]:
-    """``data`` cut back into blocks by ``table``: (block, revision, length) for each, in order."""
-    start = 0
-    for block, revision, length in table:
-        yield CsvBlock(block, revision, data[start : start + length])
-        start += length
-    if start != len(data):
-        raise ValueError(f"the blocks' lengths add up to {start} bytes, not {len(data)}")
-
-
-def csv_rows(
-    engine: Engine,
-    *,
-    day: date,
-    store: str,
-    zone: ZoneInfo,
-    lane: str | None,
-    words: dict[str, str],
-    after: int | None = None,
-    through: int | None = None,
-    blocks: list[CsvBlock] | None = None,
-) -> Iterator[bytes]:
-    """The CSV's rows of the day's sales with ``after < id <= through``, in UTF-8 chunks, read in
-    one transaction. With ``blocks`` on a ledger that counts changes (:func:`day_versions`), one
-    chunk per block of ids, each also appended there as a :class:`CsvBlock`.
-
-    This is the one path that reads every sale of the day (100,000 on a big day), so it stays
-    lean (see :class:`CsvRowWriter`).
-    """
-    writer = CsvRowWriter(zone, words)
-    with _reading(engine) as conn:
-        # The transaction's first read: its snapshot is the rows' snapshot.
-        versions = day_versions(conn, day, store) if blocks is not None else None
-        if versions is None:
-            yield from writer.rows(conn, csv_statement(conn, day, store=store, lane=lane, after=after,
-                                                       through=through))  # fmt: skip
-            return
-        for block in sorted(versions):
-            first, last = block * DAY_REVISION_BLOCK, (block + 1) * DAY_REVISION_BLOCK - 1
-            low = first - 1 if after is None else max(first - 1, after)
-            high = last if through is None else min(last, through)
-            if low >= high:
-                continue  # outside the range asked for
-            data = block_rows(
-                conn, writer, day=day, store=store, lane=lane, block=block, after=low, through=high
-            )
-            whole = low == first - 1 and high == last
-            blocks.append(CsvBlock(block, versions[block] if whole else None, data))  # type: ignore[union-attr]
-            yield data
-
-
-def block_rows(
-    conn: Connection,
-    writer: CsvRowWriter,
-    *,
-    day: date,
-    store: str,
-    lane: str | None,
-    block: int,
-    after: int | None = None,
-    through: int | None = None,
-) -> bytes:
-    """The CSV's rows of one block of ids (all of it, or ``after < id <= through`` within it), read
-    in ``conn``'s transaction."""
-    first, last = block * DAY_REVISION_BLOCK, (block + 1) * DAY_REVISION_BLOCK - 1
-    statement = csv_statement(
-        conn, day, store=store, lane=lane,
-        after=first - 1 if after is None else after, through=last if through is None else through,
-    )  # fmt: skip
-    return b"".join(writer.rows(conn, statement))
-
-
 class CsvRowWriter:
     """Turns the CSV query's rows into UTF-8 text, remembering what it learnt across calls.
 
     Lean on purpose: the items come as the one listing text the ledger stored with each sale;
     times stay text, converted to the store's zone once per minute seen, not once per sale;
     amounts, words and names become cells once per distinct value; each row is one f-string over
-    the driver's plain tuples; rows are encoded a few thousand at a time. ``words`` maps each
+    the driver's plain tuples; rows are encoded a batch at a time. ``words`` maps each
     state's value to the word printed for it. The cells follow the csv module's rules (see
     :class:`_Cells`).
     """
@@ -619,89 +363,24 @@ class CsvRowWriter:
         self.cell = _Cells()
         self.words = {state: self.cell(word) for state, word in words.items()}
 
-    def rows(self, conn: Connection, statement: Any) -> Iterator[bytes]:
+    def rows(self, batch: Iterable[Sequence[object]]) -> bytes:
+        """One batch of :func:`pos.ledger.queries.csv_batches`'s rows as CSV lines, ``\r\n`` after each."""
         local, yuan, cell, words = self.local, self.yuan, self.cell, self.words
         known, minute, amount = cell.get, local.get, yuan.get
-        result = conn.execute(statement)  # not stream_results: its strategy reads a row ahead
-        # The driver's own cursor: plain tuples, no Row objects for a whole day (every column is
-        # already what we print: text, ints, or datetimes that _LocalText takes as they come).
-        cursor = result.cursor
-        while partition := cursor.fetchmany(CSV_BATCH):
-            # out_trade_no and lane are letters, digits and dashes by the ledger's own rules;
-            # WeChat's transaction ids are digits (anything else goes through cell()).
-            lines = [
-                f"{minute(created[:16]) or local.learn(created)}{created[16:19]},{out_trade_no},"
-                f"{(tid if tid.isalnum() else cell(tid)) if tid else ''},{known(items) or cell(items)},"
-                f"{amount(total) or yuan(total)},{amount(refunded) or yuan(refunded)},"
-                f"{words.get(state) or cell(state)},{lane_id},{known(cashier) or cell(cashier)},"
-                f"{(minute(paid[:16]) or local.learn(paid)) + paid[16:19] if paid else ''}"
-                for created, out_trade_no, tid, items, total, refunded, state, lane_id, cashier, paid in (
-                    partition
-                )
-            ]
-            lines.append("")
-            yield "\r\n".join(lines).encode("utf-8")
-        result.close()
-
-
-def _split_point(engine: Engine, day: date, *, on_a_block_edge: bool = False) -> int | None:
-    """The id halfway through the day's ids, when they span at least CSV_SPLIT_FROM (else None).
-
-    Two lookups at the ends of the day's index (``ix_sales_business_date`` keeps a day's ids in
-    order) instead of counting the day's sales (25 ms on 100,000). The span
-    counts every store's sales of the day, an upper bound on this store's: at worst a small
-    store in a shared database uses the helper when it need not. Any split point gives the same
-    file; the middle of the span gives halves of about equal size.
-    """
-    by_id = select(sales.c.id).where(sales.c.business_date == day)
-    with _reading(engine) as conn:
-        first = conn.execute(by_id.order_by(sales.c.id).limit(1)).scalar()
-        last = conn.execute(by_id.order_by(sales.c.id.desc()).limit(1)).scalar()
-    if first is None or last is None or last - first + 1 < CSV_SPLIT_FROM:
-        return None
-    middle = int(first) + (int(last) - int(first)) // 2
-    if not on_a_block_edge:
-        return middle
-    # The last id of the block nearest the middle: each half then has whole blocks (which
-    # pos.till.kept_csv keeps), and a 20,000-sale day spans five blocks or more.
-    return round(middle / DAY_REVISION_BLOCK) * DAY_REVISION_BLOCK - 1
-
-
-def csv_statement(
-    conn: Connection,
-    day: date,
-    *,
-    store: str,
-    lane: str | None = None,
-    after: int | None = None,
-    through: int | None = None,
-) -> Any:
-    """The CSV's query: exactly the columns it prints, in id order (the order of the day's index,
-    so no sort), a sale's lines from its stored listing text, no join. bench/report.py times it.
-
-    A covering index for the sales' columns too (measured on a day of 100,000 sales) saved about
-    15 ms of a 340 ms read, for a fifth more database and a slower update of every sale: not kept."""
-    where = [_day_filter(day, store, lane)]
-    if after is not None:
-        where.append(sales.c.id > after)
-    if through is not None:
-        where.append(sales.c.id <= through)
-    return (
-        select(
-            _utc_text(conn, sales.c.created_at),
-            sales.c.out_trade_no,
-            sales.c.transaction_id,
-            func.coalesce(sales.c.items_text, sales.c.body),
-            sales.c.total_fee,
-            sales.c.refunded_fee,
-            sales.c.state,
-            sales.c.lane,
-            sales.c.cashier,
-            _utc_text(conn, sales.c.paid_at),
-        )
-        .where(*where)
-        .order_by(sales.c.id)
-    )
+        # out_trade_no and lane are letters, digits and dashes by the ledger's own rules;
+        # WeChat's transaction ids are digits (anything else goes through cell()).
+        lines = [
+            f"{minute(created[:16]) or local.learn(created)}{created[16:19]},{out_trade_no},"
+            f"{(tid if tid.isalnum() else cell(tid)) if tid else ''},{known(items) or cell(items)},"
+            f"{amount(total) or yuan(total)},{amount(refunded) or yuan(refunded)},"
+            f"{words.get(state) or cell(state)},{lane_id},{known(cashier) or cell(cashier)},"
+            f"{(minute(paid[:16]) or local.learn(paid)) + paid[16:19] if paid else ''}"
+            for created, out_trade_no, tid, items, total, refunded, state, lane_id, cashier, paid, _ in (
+                batch  # type: ignore[misc]
+            )
+        ]
+        lines.append("")
+        return "\r\n".join(lines).encode("utf-8")
 
 
 class _Cells(dict[str, str]):
@@ -734,13 +413,6 @@ class _LocalText(dict[str, str]):
         at = datetime.fromisoformat(minute).replace(tzinfo=UTC).astimezone(self.zone)
         local = self[minute] = at.strftime("%Y-%m-%d %H:%M")
         return local
-
-
-def _utc_text(conn: Connection, column: Any) -> Any:
-    """A UTC timestamp column as ``YYYY-MM-DD HH:MM:SS...`` text, on SQLite and PostgreSQL."""
-    if conn.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24:MI:SS")
-    return type_coerce(column, String)  # SQLite keeps them as UTC text already
 
 
 class _YuanText(dict[int, str]):
@@ -787,40 +459,5 @@ def z_report_data(
 
 def day_flags(ledger: Ledger, day: date, *, store: str, zone: ZoneInfo) -> list[Flag]:
     """Flags raised about ``day``'s sales, and flags without a sale (unknown orders) raised that day,
-    open ones first, each group oldest first."""
-    start = datetime(day.year, day.month, day.day, tzinfo=zone)
-    end = start + timedelta(days=1)
-    # Flags are few: walk them and look each one's sale up by its key, rather than list the day's sales.
-    statement = (
-        select(flags)
-        .outerjoin(sales, sales.c.id == flags.c.sale_id)
-        .where(
-            or_(
-                and_(sales.c.business_date == day, sales.c.store == store),
-                and_(flags.c.sale_id.is_(None), flags.c.raised_at >= start, flags.c.raised_at < end),
-            )
-        )
-        .order_by(flags.c.resolved_at.is_not(None), flags.c.id)
-    )
-    with _read(ledger) as conn:
-        return [
-            Flag(
-                id=row.id,
-                sale_id=row.sale_id,
-                out_trade_no=row.out_trade_no,
-                kind=_flag_kind(row.kind),
-                detail=json.loads(row.detail) if row.detail else None,
-                raised_at=row.raised_at,
-                resolved_at=row.resolved_at,
-                resolved_by=row.resolved_by,
-                resolution=row.resolution,
-            )
-            for row in conn.execute(statement)
-        ]
-
-
-def _flag_kind(value: str) -> FlagKind | str:
-    try:
-        return FlagKind(value)
-    except ValueError:  # a kind newer than this code: shown by its name
-        return value
+    open ones first, each group oldest first (read by :func:`pos.ledger.queries.day_flags`)."""
+    return queries.day_flags(ledger, day, store=store, zone=zone)

@@ -11,7 +11,6 @@ against the simulator and a ``dir:`` printer.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -34,8 +33,6 @@ from pos.ledger import (
 from pos.log import get_logger
 from pos.money import parse_yuan
 from pos.orders.checkout import Checkout, CheckoutError
-from pos.till.csv_helper import CsvHelper
-from pos.till.kept_csv import KeptCsv
 from pos.till.qrsvg import qr_svg
 from pos.till.spooler import Spooler
 from pos.till.validation import CatalogueEntry, InputError, SaleRequest
@@ -45,8 +42,6 @@ from pos.wechatpay import WeChatPayClient
 log = get_logger("pos.till.service")
 
 Clock = Callable[[], datetime]
-
-SWITCH_INTERVAL_S = 0.001  # how often the till's threads take turns (see Till.start)
 
 # Checkout refusals that are about the sale's state, not the input: 409 Conflict.
 CONFLICT_CODES = frozenset({"cannot_void", "still_ordering", "cannot_retry"})
@@ -80,9 +75,7 @@ def ensure_data_dir(config: Config) -> None:
 
 
 class Till:
-    """One per process. Attributes: config, ledger, client, checkout, watcher, spooler, catalogue, t,
-    csv_helper (the second process a big day's CSV uses; started on first need), kept_csv (the
-    big days' CSV rows, kept and written again only where the day changed)."""
+    """One per process. Attributes: config, ledger, client, checkout, watcher, spooler, catalogue, t."""
 
     def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
         self.config = config
@@ -92,8 +85,6 @@ class Till:
         self.catalogue = build_catalogue(config)
         ensure_data_dir(config)
         self.ledger = open_ledger(config.database.url, timezone=config.store.timezone, clock=clock)
-        self.csv_helper = CsvHelper(self.ledger.engine.url.render_as_string(hide_password=False))
-        self.kept_csv = KeptCsv(self.ledger, self.csv_helper)
         self.client = None
         try:
             self.client = WeChatPayClient.from_config(config.merchant)
@@ -104,22 +95,12 @@ class Till:
             self._close_connections()
             raise
         self._started = False
-        self._switch_interval = sys.getswitchinterval()
 
     # -- life cycle ---------------------------------------------------------------------------------
 
     def start(self) -> Till:
-        """Start the print spooler and the payment watcher (each resumes what a restart left).
-
-        The till owns its process, so it also sets how often CPython's threads take turns: a
-        sale wakes the spooler while the request thread is still answering, and with the default
-        5 ms turn the spooler can wait most of that before it may render the slip. 1 ms turns cut
-        the ring-up-to-slip time by about 3 ms in bench/checkout.py; nothing here runs long
-        enough in pure Python for the extra switches to cost anything measurable.
-        """
+        """Start the print spooler and the payment watcher (each resumes what a restart left)."""
         if not self._started:
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(SWITCH_INTERVAL_S)
             self.spooler.start()
             self.watcher.start()
             self._started = True
@@ -135,7 +116,6 @@ class Till:
                     worker.stop()
                 except Exception:  # one worker failing to stop must not keep the other running
                     log.exception("worker_stop_failed", worker=type(worker).__name__)
-            sys.setswitchinterval(self._switch_interval)
             log.info("till_stopped")
         self._close_connections()
 
@@ -144,8 +124,6 @@ class Till:
         self.spooler.wake()
 
     def _close_connections(self) -> None:
-        self.kept_csv.close()
-        self.csv_helper.close()
         if self.client is not None:
             self.client.close()
         self.ledger.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +11,7 @@ import pytest
 from pos.config import ConfigError, DatabaseConfig
 from pos.ledger import JobKind, SaleState
 from pos.sandbox.testing import running_simulator
-from pos.till.service import SWITCH_INTERVAL_S, Till
+from pos.till.service import Till
 from pos.till.testing import till_config
 from pos.till.validation import InputError, SaleRequest
 
@@ -111,12 +110,3 @@ def test_voids_before_five_minutes_are_left_to_the_watcher(sim, tmp_path):
         assert till.ledger.get_sale(sale.id).state is SaleState.VOIDED
     finally:
         till.stop()
-
-
-def test_a_running_till_shortens_the_threads_turns_and_gives_the_old_value_back(tmp_path, sim):
-    before = sys.getswitchinterval()
-    assert before != SWITCH_INTERVAL_S
-    till = Till(till_config(tmp_path, sim))
-    with till:
-        assert sys.getswitchinterval() == SWITCH_INTERVAL_S
-    assert sys.getswitchinterval() == before

@@ -38,7 +38,6 @@ from pos.log import get_logger
 from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
 from pos.reconcile import reconcile_day
 from pos.till import report
-from pos.till.kept_csv import CsvRequest
 from pos.till.manager import auth
 from pos.till.manager.chart import takings_svg
 from pos.till.manager.words import Words
@@ -281,8 +280,6 @@ def day_view() -> Response:
         shown = "all"
     now = service.now()
     figures = report.day_figures(service.ledger, day, store=store, now=now)
-    if figures.count >= report.CSV_SPLIT_FROM:  # a big day: its CSV is written ahead, while the page is read
-        service.kept_csv.prepare(_csv_request(service, day))
     states = [SaleState(shown)] if shown not in ("all", "flagged") else []
     total = (
         figures.count
@@ -469,34 +466,22 @@ def _reconciliation(day: date) -> dict[str, Any]:
 # -- actions ------------------------------------------------------------------------------------------
 
 
-def _csv_request(service: Till, day: date) -> CsvRequest:
+@bp.get("/day.csv")
+def day_csv() -> Response:
+    """The day's CSV, streamed as it is made (:func:`pos.till.report.csv_chunks`): the header at
+    once, then the sales a batch at a time from one snapshot of the day, in bounded memory."""
+    service = till()
     config = service.config
-    return CsvRequest.of(
+    day = _day_arg()
+    chunks = report.csv_chunks(
+        service.ledger,
         day,
         store=config.store.id,
         zone=config.store.zone,
         language=config.store.language,
         state_words=words().states(),
     )
-
-
-@bp.get("/day.csv")
-def day_csv() -> Response:
-    """The day's CSV: from the rows kept of it, with what changed since written again (sent with
-    its length), else made now and streamed (pos.till.kept_csv)."""
-    service = till()
-    config = service.config
-    day = _day_arg()
-    csv_request = _csv_request(service, day)
-    content_type = "text/csv; charset=utf-8"
-    current = service.kept_csv.current(csv_request)
-    if current is not None:
-        chunks, length = current
-        response = Response(chunks, content_type=content_type)
-        response.content_length = length
-    else:
-        made = service.kept_csv.made(csv_request)
-        response = Response(stream_with_context(made), content_type=content_type)
+    response = Response(stream_with_context(chunks), content_type="text/csv; charset=utf-8")
     name = f"pos-{config.store.id}-{day.isoformat()}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"

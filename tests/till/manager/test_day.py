@@ -12,21 +12,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from html import unescape
-from pathlib import Path
 
 import pytest
 
-from pos.ledger import JobKind, LineItem, SaleState
+from pos.ledger import JobKind, LineItem, SaleState, queries
 from pos.printing.profiles import load_profile
 from pos.till import report
-from pos.till.csv_helper import scratch_folder
 from pos.till.documents import render_job
-from pos.till.kept_csv import CsvRequest
 from pos.till.report import BOM
 
 STATE_WORDS = {
@@ -266,76 +262,52 @@ def test_csv_export(logged_in, day, till):
 
 
 def _csv(logged_in, day) -> tuple[bytes, str | None]:
-    """The day's CSV and its Content-Length header (kept rows have one; a CSV made now streams)."""
+    """The day's CSV and its Content-Length header (None: streamed as it is made)."""
     response = logged_in.get(f"/manager/day.csv?date={day['date']}")
     assert response.status_code == 200
     return response.content, response.headers.get("Content-Length")
 
 
-def _prepared(till) -> None:
-    """Wait until the rows the day view asked for are written and kept (or failed)."""
-    for done in list(till.till.kept_csv._preparing.values()):
-        assert done.wait(60)
-
-
-def test_a_big_days_view_has_its_csv_written_ahead_and_the_download_sends_it_with_its_length(
-    logged_in, day, till, monkeypatch
-):
+def test_the_csv_download_streams_the_same_bytes_the_report_makes(logged_in, day, till, monkeypatch):
     alone = b"".join(
         report.csv_chunks(till.till.ledger, till.till.today(), store="S01", zone=till.till.zone,
                           state_words=words_of(till))
     )  # fmt: skip
-    monkeypatch.setattr(report, "CSV_SPLIT_FROM", 2)  # this day is "big" now
-    helper = till.till.csv_helper
-    assert helper._pool is None
-    assert logged_in.get(f"/manager/day?date={day['date']}").status_code == 200
-    assert helper._pool is not None  # the view started the helper, which writes the day's rows
-    _prepared(till)
-    assert _csv(logged_in, day) == (alone, str(len(alone)))  # the kept rows, sent with their length
-    till.till.stop()
-    assert helper._pool is None  # the till's stop ends it
-    assert not till.till.kept_csv._kept  # and forgets the kept rows
+    monkeypatch.setattr(queries, "CSV_BATCH", 3)  # the day's 8 sales in three batches
+    raw, length = _csv(logged_in, day)
+    assert (raw, length) == (alone, None)  # streamed (chunked), never sized and kept in memory
+    assert len(_rows(raw)) == 8
 
 
-def test_a_csv_made_for_a_download_is_kept_and_sent_again_while_the_day_is_unchanged(logged_in, day, till):
-    first, length = _csv(logged_in, day)
-    assert length is None  # made now, streamed
-    assert _csv(logged_in, day) == (first, str(len(first)))
-
-
-def test_a_change_to_the_day_is_in_the_next_csv_never_the_kept_rows(logged_in, day, till, sim):
+def test_a_change_to_the_day_is_in_the_next_csv(logged_in, day, till, sim):
     first, _ = _csv(logged_in, day)
-    assert _csv(logged_in, day)[1] is not None  # kept
     waiting = next(sale for sale in day["sales"] if sale["body"] == "=HYPERLINK(1)")
     pay(till, sim, waiting)  # the listener's way: a paid notice changes one sale of the day
-    after, length = _csv(logged_in, day)
-    assert length is None and after != first  # the day's one block changed: made afresh
-    row = next(r for r in _rows(after) if r[1] == waiting["out_trade_no"])
-    assert row[6] == "已支付"
-    # Written to the file by another program, bypassing the ledger: the database still counts it.
+    after, _ = _csv(logged_in, day)
+    assert after != first
+    assert next(r for r in _rows(after) if r[1] == waiting["out_trade_no"])[6] == "已支付"
+    # Written to the file by another program, bypassing the ledger: the next CSV reads it.
     with sqlite3.connect(till.till.ledger.engine.url.database) as db:
         db.execute("UPDATE sales SET cashier = 'Zhang' WHERE out_trade_no = ?", (waiting["out_trade_no"],))
-    changed, length = _csv(logged_in, day)
-    assert length is None
+    changed, _ = _csv(logged_in, day)
     assert next(r for r in _rows(changed) if r[1] == waiting["out_trade_no"])[8] == "Zhang"
-    assert _csv(logged_in, day) == (changed, str(len(changed)))  # and that one is kept in turn
 
 
-def test_a_download_stopped_halfway_keeps_nothing_and_leaves_no_file(logged_in, day, till):
-    files = till.till.kept_csv
-    request = CsvRequest.of(till.till.today(), store="S01", zone=till.till.zone, language="zh-CN")
-    made = files.made(request)
-    next(made)  # the header, then the client goes away
-    made.close()
-    assert not files._kept and not _scratch_files()
+def test_a_download_stopped_halfway_gives_its_connection_back(day, till, monkeypatch):
+    ledger = till.till.ledger
+    monkeypatch.setattr(queries, "CSV_BATCH", 2)
+    before = ledger.engine.pool.checkedout()
+    chunks = report.csv_chunks(ledger, till.till.today(), store="S01", zone=till.till.zone)
+    assert next(chunks).startswith(BOM.encode("utf-8"))  # the header, before any sale is read
+    assert ledger.engine.pool.checkedout() == before
+    next(chunks)  # the first batch: the read transaction is open
+    assert ledger.engine.pool.checkedout() == before + 1
+    chunks.close()  # the client went away
+    assert ledger.engine.pool.checkedout() == before
 
 
 def _rows(raw: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))[1:]
-
-
-def _scratch_files() -> list[Path]:
-    return [p for p in Path(scratch_folder()).glob("pos-csv-*") if p.stat().st_uid == os.getuid()]
 
 
 def words_of(till) -> dict:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pos.ledger import LineItem, SaleState, open_ledger
+from pos.ledger import LineItem, SaleState, open_ledger, queries
 from pos.money import format_yuan
 from pos.testing.clock import FakeClock
 from pos.till import report
@@ -70,7 +70,7 @@ def test_the_csv_is_the_same_whatever_the_batch_size(shanghai, monkeypatch):
     for n in range(7):
         paid(ledger, clock, [LineItem("拿铁", 1800, qty=n + 1), LineItem("柠檬茶", 1250)])
     whole = b"".join(report.csv_chunks(ledger, DAY, store="S01", zone=ZoneInfo("Asia/Shanghai")))
-    monkeypatch.setattr(report, "CSV_BATCH", 2)
+    monkeypatch.setattr(queries, "CSV_BATCH", 2)
     chunks = list(report.csv_chunks(ledger, DAY, store="S01", zone=ZoneInfo("Asia/Shanghai")))
     assert len(chunks) >= 4 and b"".join(chunks) == whole
     rows = list(csv.reader(io.StringIO(whole.decode("utf-8-sig"), newline="")))

@@ -1,0 +1,160 @@
+"""The streamed CSV is byte for byte the CSV the till wrote before it streamed.
+
+``data/day_every_state.csv`` was written by the kept-CSV code this replaced
+(commit 9b21f76, ``pos.till.report.csv_chunks``) from the day :func:`build_day`
+makes: every state, a closing sale (awaiting payment past its deadline), a partial
+and a full refund, a failed refund, Chinese names and cashiers, cells that need
+quoting or would be a spreadsheet formula, another store's and yesterday's sales.
+The streamed CSV must give the same bytes whatever its batch size.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from pos.ledger import LineItem, SaleState, open_ledger, queries
+from pos.till import report
+
+PG_URL = os.environ.get("POS_TEST_DATABASE_URL", "")
+GOLDEN = Path(__file__).parent / "data" / "day_every_state.csv"
+DAY_START = datetime(2026, 11, 27, 1, 30, 15, tzinfo=UTC)  # 09:30:15 in Shanghai
+ZONE = ZoneInfo("Asia/Shanghai")
+WORDS = {
+    SaleState.PAID: "已支付",
+    SaleState.PARTLY_REFUNDED: "部分退款",
+    SaleState.REFUNDED: "已退款",
+    SaleState.EXPIRED: "已过期（未支付）",
+}  # the other states print their stored value
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = DAY_START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def build_day(ledger, clock: Clock) -> None:
+    """The day the golden file was written from; every step at a fixed time."""
+    n = 0
+
+    def sale(items=None, *, total_fee=None, body=None, lane="01", cashier="", store="S01", order=True):
+        nonlocal n
+        n += 1
+        clock.now += timedelta(minutes=7, seconds=13)
+        made = ledger.create_sale(
+            store=store, lane=lane, items=items or (), total_fee=total_fee, body=body, cashier=cashier
+        )
+        if order:
+            ledger.record_order(
+                made.id,
+                code_url=f"weixin://wxpay/bizpayurl?pr={n:07d}",
+                prepay_id=f"wx{n:030d}",
+                expires_at=clock.now + timedelta(minutes=5),
+            )
+        return made
+
+    def pay(made, fee=None):
+        ledger.mark_paid(
+            made.out_trade_no,
+            transaction_id=f"42000{made.id:023d}",
+            total_fee=made.total_fee if fee is None else fee,
+            time_end=clock.now + timedelta(seconds=41),
+            source="notice",
+            now=clock.now + timedelta(seconds=43),
+        )
+
+    latte = sale([LineItem("拿铁", 1800, qty=2), LineItem("柠檬茶", 1250)], cashier="王小明")
+    pay(latte)
+    partly = sale([LineItem('卡布奇诺 "大杯", 加浓', 2200)], lane="02", cashier="李")
+    pay(partly)
+    started = ledger.start_refund(partly.id, 700, reason="少了一杯")
+    ledger.complete_refund(started.out_refund_no, refund_id=f"5000{started.id:024d}")
+    failed = ledger.start_refund(partly.id, 100)
+    ledger.fail_refund(failed.out_refund_no, "NOTENOUGH")
+    whole = sale([LineItem("芝士蛋糕", 2600)], cashier="=cmd|' /C calc'!A0")
+    pay(whole)
+    started = ledger.start_refund(whole.id, 2600)
+    ledger.complete_refund(started.out_refund_no, refund_id=f"5000{started.id:024d}")
+    ledger.mark_expired(sale(total_fee=990, body="+手工金额").id)
+    ledger.mark_voided(sale([LineItem("矿泉水", 200, qty=3)]).id, by="店长")
+    sale(total_fee=100, body="没下单", order=False)  # NEW
+    failed_order = sale(total_fee=300, body="下单失败", order=False)
+    ledger.record_order_failure(failed_order.id, "SYSTEMERROR")
+    sale([LineItem("two\nlines", 500)], cashier="@SUM(1)")  # awaiting payment
+    closing = sale([LineItem("美式咖啡", 1500)], lane="03")
+    clock.now += timedelta(minutes=6)  # past the closing sale's deadline: closing, not yet expired
+    late = sale([LineItem("-2 折扣", 800)])
+    ledger.mark_voided(late.id, by="test")
+    pay(late)  # paid after the void: flagged
+    pay(sale(total_fee=1234, body="金额不符"), fee=1)  # WeChat reports 0.01: flagged, not paid
+    sale([LineItem("别的店", 999)], store="S02")
+    del closing
+    ledger.create_sale(store="S01", lane="01", total_fee=100, body="昨天", now=DAY_START - timedelta(days=1))
+
+
+def day_csv(ledger) -> bytes:
+    day = DAY_START.astimezone(ZONE).date()
+    return b"".join(report.csv_chunks(ledger, day, store="S01", zone=ZONE, state_words=WORDS))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A new SQLite file, or a new schema on ``POS_TEST_DATABASE_URL``'s PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'pos.sqlite3'}"
+        return
+    if not PG_URL:
+        pytest.skip("POS_TEST_DATABASE_URL names no PostgreSQL server")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5000])
+def test_the_streamed_csv_is_byte_for_byte_the_csv_written_before(database_url, monkeypatch, batch):
+    clock = Clock()
+    with open_ledger(database_url, timezone="Asia/Shanghai", clock=clock) as ledger:
+        build_day(ledger, clock)
+        monkeypatch.setattr(queries, "CSV_BATCH", batch)
+        assert day_csv(ledger) == GOLDEN.read_bytes()
+
+
+def test_a_csv_read_in_batches_is_one_moment_of_the_day_whatever_changes_meanwhile(database_url, monkeypatch):
+    clock = Clock()
+    with open_ledger(database_url, timezone="Asia/Shanghai", clock=clock) as ledger:
+        build_day(ledger, clock)
+        monkeypatch.setattr(queries, "CSV_BATCH", 1)
+        day = DAY_START.astimezone(ZONE).date()
+        chunks = report.csv_chunks(ledger, day, store="S01", zone=ZONE, state_words=WORDS)
+        first = next(chunks) + next(chunks)  # the header and the first sale: the snapshot is taken
+        waiting = ledger.sale_by_out_trade_no("S01-01-20261127-0007")
+        ledger.mark_paid(
+            waiting.out_trade_no,
+            transaction_id="4200000000000000000000000099",
+            total_fee=waiting.total_fee,
+            time_end=clock.now,
+            source="notice",
+        )  # committed by another connection while the file is being sent
+        rest = b"".join(chunks)
+        assert first + rest == GOLDEN.read_bytes()  # still the day as it was when the file began
+        assert b"4200000000000000000000000099" in day_csv(ledger)  # the next file has the payment
