@@ -44,7 +44,7 @@ def log_event(logger: logging.Logger, level: int, event: str, **fields: object) 
     logger.log(level, " ".join(parts))
 
 
-LEDGER_LOGGER = "pos.ledger.ledger"
+LEDGER_LOGGER = "pos.ledger.payments"  # where the ledger logs its mark_paid lines
 
 
 class NoticePaymentLinesAtDebug(logging.Filter):
