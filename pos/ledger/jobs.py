@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
 from pos.ledger.audit import write_event
 from pos.ledger.core import LedgerCore, check_enum, dumps, loads
@@ -27,6 +27,31 @@ from pos.ledger.schema import print_jobs
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted: the spooler stopped while this job was printing"
+
+# The spooler's and the payment path's statements, built once (building one costs more than running it).
+_INSERT_JOB = insert(print_jobs).returning(print_jobs.c.id)
+_queued = print_jobs.alias("queued")
+_CLAIM = (
+    update(print_jobs)
+    .where(
+        print_jobs.c.id
+        == select(_queued.c.id)
+        .where(_queued.c.state == JobState.QUEUED.value)
+        .order_by(_queued.c.id)
+        .limit(1)
+        .scalar_subquery(),
+        print_jobs.c.state == JobState.QUEUED.value,
+    )
+    .values(state=JobState.PRINTING.value, claimed_at=bindparam("b_at", type_=print_jobs.c.claimed_at.type))
+    .returning(*print_jobs.c)
+)
+_ANY_QUEUED = select(print_jobs.c.id).where(print_jobs.c.state == JobState.QUEUED.value).limit(1)
+_DONE = (
+    update(print_jobs)
+    .where(print_jobs.c.id == bindparam("b_id"), print_jobs.c.state == JobState.PRINTING.value)
+    .values(state=JobState.DONE.value, printed_at=bindparam("b_at", type_=print_jobs.c.printed_at.type))
+    .returning(*print_jobs.c)
+)
 
 
 class Jobs(LedgerCore):
@@ -52,42 +77,22 @@ class Jobs(LedgerCore):
         """Take the oldest queued job and mark it printing, atomically: two spoolers never get
         the same job. None when the queue is empty."""
         at = self._now(now)
-        queued = print_jobs.alias("queued")
-        oldest = (
-            select(queued.c.id)
-            .where(queued.c.state == JobState.QUEUED.value)
-            .order_by(queued.c.id)
-            .limit(1)
-            .scalar_subquery()
-        )
-        claim = (
-            update(print_jobs)
-            .where(print_jobs.c.id == oldest, print_jobs.c.state == JobState.QUEUED.value)
-            .values(state=JobState.PRINTING.value, claimed_at=at)
-            .returning(*print_jobs.c)
-        )
-        any_queued = select(print_jobs.c.id).where(print_jobs.c.state == JobState.QUEUED.value).limit(1)
         with self._write() as conn:
             while True:
                 # One statement: the oldest queued job becomes "printing" and comes back (RETURNING).
-                row = conn.execute(claim).first()
+                row = conn.execute(_CLAIM, {"b_at": at}).first()
                 if row is not None:
                     return _job(row)
                 # Nothing claimed: the queue is empty, or (PostgreSQL, READ COMMITTED) another
                 # spooler took the job between the subquery and the UPDATE; look again then.
-                if conn.execute(any_queued).first() is None:
+                if conn.execute(_ANY_QUEUED).first() is None:
                     return None
 
     def job_done(self, job_id: int, *, now: datetime | None = None) -> PrintJob:
         """The job's bytes were written to the printer: printing -> done."""
         at = self._now(now)
         with self._write() as conn:
-            row = conn.execute(
-                update(print_jobs)
-                .where(print_jobs.c.id == job_id, print_jobs.c.state == JobState.PRINTING.value)
-                .values(state=JobState.DONE.value, printed_at=at)
-                .returning(*print_jobs.c)
-            ).first()
+            row = conn.execute(_DONE, {"b_id": job_id, "b_at": at}).first()
             if row is None:
                 _refuse_job(conn, job_id, "finish")
             return _job(row)
@@ -240,7 +245,7 @@ def enqueue(
         "reprint_of": reprint_of,
         "created_at": at,
     }
-    return conn.execute(insert(print_jobs).returning(print_jobs.c.id), values).scalar_one()
+    return conn.execute(_INSERT_JOB, values).scalar_one()
 
 
 def _load_job(conn: Connection, job_id: int) -> PrintJob:

@@ -11,13 +11,14 @@ slip.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from pos.ledger.audit import raise_flag, write_event, write_message
 from pos.ledger.core import LedgerCore, Raw, check_enum, check_fen, upsert
@@ -235,16 +236,8 @@ def _mark_paid(conn: Connection, out_trade_no: str, report: dict[str, Any], at: 
     total_fee = report["total_fee"]
     detail = {"out_trade_no": out_trade_no, **report}
     # The sale and any payment already stored under this transaction_id, in one read.
-    known = payments.alias("known")
     row = conn.execute(
-        select(
-            sales,
-            known.c.sale_id.label("known_sale_id"),
-            known.c.total_fee.label("known_total_fee"),
-            known.c.accepted.label("known_accepted"),
-        )
-        .select_from(sales.outerjoin(known, known.c.transaction_id == transaction_id))
-        .where(sales.c.out_trade_no == out_trade_no)
+        _SALE_WITH_PAYMENT, {"b_out_trade_no": out_trade_no, "b_transaction_id": transaction_id}
     ).first()
     if row is None:
         flag_id = raise_flag(
@@ -301,12 +294,8 @@ def _mark_paid(conn: Connection, out_trade_no: str, report: dict[str, Any], at: 
             return PaidOutcome(PaidStatus.CONFLICTING_PAYMENT, load_sale(conn, sale_id), flag_id=flag_id)
         # Compare-and-set on the state we saw: exactly one racing report wins this UPDATE, and it
         # gets the updated row back (RETURNING) instead of reading the sale again.
-        paid_row = conn.execute(
-            update(sales)
-            .where(sales.c.id == sale_id, sales.c.state == observed.value)
-            .values(state=SaleState.PAID.value, paid_at=at, transaction_id=transaction_id, updated_at=at)
-            .returning(*sales.c)
-        ).first()
+        params = {"b_id": sale_id, "b_observed": observed.value, "b_at": at}
+        paid_row = conn.execute(_PAY_SALE, {**params, "b_transaction_id": transaction_id}).first()
         if paid_row is not None:
             break
         # Someone else changed the state first (PostgreSQL; SQLite's BEGIN IMMEDIATE serialises).
@@ -340,18 +329,52 @@ def _store_payment(
     conn: Connection, sale_id: int, report: dict[str, Any], *, accepted: bool, at: datetime
 ) -> None:
     """INSERT the payment unless its transaction_id is stored already."""
-    statement = upsert(conn.dialect.name)(payments).values(
-        sale_id=sale_id,
-        transaction_id=report["transaction_id"],
-        total_fee=report["total_fee"],
-        cash_fee=report["cash_fee"],
-        openid=report["openid"],
-        time_end=report["time_end"],
-        source=report["source"].value,
-        accepted=accepted,
-        recorded_at=at,
+    values = {
+        "sale_id": sale_id,
+        "transaction_id": report["transaction_id"],
+        "total_fee": report["total_fee"],
+        "cash_fee": report["cash_fee"],
+        "openid": report["openid"],
+        "time_end": report["time_end"],
+        "source": report["source"].value,
+        "accepted": accepted,
+        "recorded_at": at,
+    }
+    conn.execute(_payment_insert(conn.dialect.name), values)
+
+
+@functools.cache
+def _payment_insert(dialect: str) -> Any:
+    """INSERT a payment unless its transaction_id is stored already; built once per dialect."""
+    statement = upsert(dialect)(payments)
+    return statement.on_conflict_do_nothing(index_elements=[payments.c.transaction_id])
+
+
+# The statements every payment report runs, built once: building a statement costs more than
+# SQLite takes to run it. The sale and any payment already stored under the report's transaction_id:
+_known = payments.alias("known")
+_SALE_WITH_PAYMENT = (
+    select(
+        sales,
+        _known.c.sale_id.label("known_sale_id"),
+        _known.c.total_fee.label("known_total_fee"),
+        _known.c.accepted.label("known_accepted"),
     )
-    conn.execute(statement.on_conflict_do_nothing(index_elements=[payments.c.transaction_id]))
+    .select_from(sales.outerjoin(_known, _known.c.transaction_id == bindparam("b_transaction_id")))
+    .where(sales.c.out_trade_no == bindparam("b_out_trade_no"))
+)
+# Compare-and-set: PAID only from the state the report saw.
+_PAY_SALE = (
+    update(sales)
+    .where(sales.c.id == bindparam("b_id"), sales.c.state == bindparam("b_observed"))
+    .values(
+        state=SaleState.PAID.value,
+        paid_at=bindparam("b_at", type_=sales.c.paid_at.type),
+        transaction_id=bindparam("b_transaction_id", type_=sales.c.transaction_id.type),
+        updated_at=bindparam("b_at", type_=sales.c.updated_at.type),
+    )
+    .returning(*sales.c)
+)
 
 
 def _payment(row: Row[Any]) -> Payment:

@@ -10,12 +10,13 @@ refunding a sale are their own concerns (:mod:`pos.ledger.payments`,
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, insert, or_, select, update
 
 from pos.ledger.audit import write_event
 from pos.ledger.core import LedgerCore, check_fen, upsert
@@ -86,7 +87,7 @@ class Sales(LedgerCore):
         with self._write() as conn:
             sequence = _next_sequence(conn, store, lane, day)
             row = conn.execute(
-                insert(sales).returning(*sales.c),
+                _INSERT_SALE,
                 {
                     "out_trade_no": format_out_trade_no(store, lane, day, sequence),
                     "store": store,
@@ -112,7 +113,7 @@ class Sales(LedgerCore):
                     "unit_price": item.unit_price,
                     "amount": item.amount,
                 }
-                stored.append(_item(conn.execute(insert(sale_items).returning(*sale_items.c), line).one()))
+                stored.append(_item(conn.execute(_INSERT_ITEM, line).one()))
             write_event(conn, row.id, "created", {"total_fee": total, "cashier": cashier}, at)
             sale = sale_record(row, stored)  # the row as inserted (RETURNING): nothing to read back
         _log("created", sale, total_fee=total)
@@ -283,12 +284,10 @@ class Sales(LedgerCore):
     ) -> Any:
         """The one conditional UPDATE every simple transition is; returns the updated row (RETURNING),
         raises if it touched no row. ``values`` are plain column values."""
-        updated = conn.execute(
-            update(sales)
-            .where(sales.c.id == sale_id, sales.c.state.in_([s.value for s in allowed]))
-            .values(state=target.value, updated_at=at, **values)
-            .returning(*sales.c)
-        ).first()
+        statement = _transition_statement(tuple(s.value for s in allowed), target.value, tuple(values))
+        params = {"b_id": sale_id, "b_at": at}
+        params.update((f"v_{name}", value) for name, value in values.items())
+        updated = conn.execute(statement, params).first()
         if updated is None:
             row = conn.execute(
                 select(sales.c.state, sales.c.out_trade_no).where(sales.c.id == sale_id)
@@ -314,7 +313,7 @@ class Sales(LedgerCore):
     def sale_by_out_trade_no(self, out_trade_no: str) -> Sale:
         """The sale with its items; raises :class:`UnknownSale`."""
         with self._read() as conn:
-            row = conn.execute(select(sales).where(sales.c.out_trade_no == out_trade_no)).first()
+            row = conn.execute(_SALE_BY_OUT_TRADE_NO, {"b_out_trade_no": out_trade_no}).first()
             if row is None:
                 raise UnknownSale(out_trade_no)
             return sale_record(row, load_items(conn, row.id))
@@ -334,9 +333,7 @@ class Sales(LedgerCore):
         Sales with a void request come first (oldest request first: a customer
         must not be able to pay them any longer), then the rest, oldest first.
         """
-        pending = or_(sales.c.state == SaleState.NEW.value, sales.c.state == SaleState.AWAITING_PAYMENT.value)
-        order = (sales.c.void_requested_at.is_(None), sales.c.void_requested_at, sales.c.id)
-        return self._sales(pending, order_by=order)
+        return self._sales(_PENDING, order_by=_PENDING_ORDER)
 
     def _sales(self, where: Any, *, order_by: Sequence[Any] = (sales.c.id,)) -> list[Sale]:
         with self._read() as conn:
@@ -357,17 +354,14 @@ class Sales(LedgerCore):
 
 def load_sale(conn: Connection, sale_id: int) -> Sale:
     """The sale with its items, as the caller's transaction sees it; raises :class:`UnknownSale`."""
-    row = conn.execute(select(sales).where(sales.c.id == sale_id)).first()
+    row = conn.execute(_SALE_BY_ID, {"b_id": sale_id}).first()
     if row is None:
         raise UnknownSale(sale_id)
     return sale_record(row, load_items(conn, sale_id))
 
 
 def load_items(conn: Connection, sale_id: int) -> list[SaleItem]:
-    rows = conn.execute(
-        select(sale_items).where(sale_items.c.sale_id == sale_id).order_by(sale_items.c.position)
-    )
-    return [_item(i) for i in rows]
+    return [_item(i) for i in conn.execute(_ITEMS, {"b_id": sale_id})]
 
 
 def _next_sequence(conn: Connection, store: str, lane: str, day: date) -> int:
@@ -375,17 +369,53 @@ def _next_sequence(conn: Connection, store: str, lane: str, day: date) -> int:
     dialect = conn.dialect.name
     if dialect not in ("postgresql", "sqlite"):  # pragma: no cover - SQLite and PostgreSQL only
         raise LedgerError(f"unsupported database {dialect}")
+    params = {"b_store": store, "b_lane": lane, "b_day": day}
+    return conn.execute(_sequence_upsert(dialect), params).scalar_one()
+
+
+@functools.cache
+def _sequence_upsert(dialect: str) -> Any:
+    """The upsert behind :func:`_next_sequence`, built once per dialect."""
     columns = day_sequences.c
-    statement = (
+    return (
         upsert(dialect)(day_sequences)
-        .values(store=store, lane=lane, business_date=day, last=1)
+        .values(
+            store=bindparam("b_store", type_=columns.store.type),
+            lane=bindparam("b_lane", type_=columns.lane.type),
+            business_date=bindparam("b_day", type_=columns.business_date.type),
+            last=1,
+        )
         .on_conflict_do_update(
             index_elements=[columns.store, columns.lane, columns.business_date],
             set_={"last": columns.last + 1},
         )
         .returning(columns.last)
     )
-    return conn.execute(statement).scalar_one()
+
+
+@functools.cache
+def _transition_statement(allowed: tuple[str, ...], target: str, columns: tuple[str, ...]) -> Any:
+    """A sale's conditional UPDATE (state in ``allowed`` -> ``target``, setting ``columns`` from
+    ``v_<column>`` parameters), built once per shape; it returns the updated row."""
+    values: dict[str, Any] = {"state": target, "updated_at": bindparam("b_at", type_=sales.c.updated_at.type)}
+    values.update({name: bindparam(f"v_{name}", type_=sales.c[name].type) for name in columns})
+    return (
+        update(sales)
+        .where(sales.c.id == bindparam("b_id"), sales.c.state.in_(allowed))
+        .values(**values)
+        .returning(*sales.c)
+    )
+
+
+# Statements the checkout, the listener and the watcher run on every sale, built once: building a
+# statement costs more than SQLite takes to run it.
+_INSERT_SALE = insert(sales).returning(*sales.c)
+_INSERT_ITEM = insert(sale_items).returning(*sale_items.c)
+_SALE_BY_ID = select(sales).where(sales.c.id == bindparam("b_id"))
+_SALE_BY_OUT_TRADE_NO = select(sales).where(sales.c.out_trade_no == bindparam("b_out_trade_no"))
+_ITEMS = select(sale_items).where(sale_items.c.sale_id == bindparam("b_id")).order_by(sale_items.c.position)
+_PENDING = or_(sales.c.state == SaleState.NEW.value, sales.c.state == SaleState.AWAITING_PAYMENT.value)
+_PENDING_ORDER = (sales.c.void_requested_at.is_(None), sales.c.void_requested_at, sales.c.id)
 
 
 # -- rows to records ------------------------------------------------------------------------
