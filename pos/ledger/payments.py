@@ -184,18 +184,10 @@ class Payments(LedgerCore):
         type, its total, whether and by which transaction it is paid), in one small read; None for
         an unknown out_trade_no. A snapshot for deciding what to do: only :meth:`mark_paid` decides
         a payment."""
-        query = select(
-            sales.c.id,
-            sales.c.out_trade_no,
-            sales.c.sign_type,
-            sales.c.total_fee,
-            sales.c.state,
-            sales.c.transaction_id,
-        ).where(sales.c.out_trade_no == out_trade_no)
         # One statement is its own consistent snapshot: no BEGIN/COMMIT round (on SQLite the driver
         # runs it in autocommit; elsewhere the connection's implicit transaction ends at its return).
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_SUMMARY, {"b_out_trade_no": out_trade_no}).first()
         if row is None:
             return None
         return PaymentSummary(
@@ -363,6 +355,15 @@ _SALE_WITH_PAYMENT = (
     .select_from(sales.outerjoin(_known, _known.c.transaction_id == bindparam("b_transaction_id")))
     .where(sales.c.out_trade_no == bindparam("b_out_trade_no"))
 )
+# What a notice is checked against before anything is written (Payments.payment_summary).
+_SUMMARY = select(
+    sales.c.id,
+    sales.c.out_trade_no,
+    sales.c.sign_type,
+    sales.c.total_fee,
+    sales.c.state,
+    sales.c.transaction_id,
+).where(sales.c.out_trade_no == bindparam("b_out_trade_no"))
 # Compare-and-set: PAID only from the state the report saw.
 _PAY_SALE = (
     update(sales)
