@@ -13,15 +13,10 @@ Open it once per process and share it between threads::
 
 It knows nothing of HTTP, WeChat's XML or printers: callers hand it plain values
 (fen ints, aware datetimes, ids) and get frozen records back. See
-:mod:`pos.ledger.ledger` for the rules each method keeps.
+:mod:`pos.ledger.ledger` for the rules each method keeps and the module each
+concern lives in; every table is in :mod:`pos.ledger.schema`.
 """
 
-# Their tables (revisions 0003, 0008) join the schema's metadata here, so the migrated database and the
-# code agree.
-from pos.ledger import (
-    cashiers,  # noqa: F401  (see pos.ledger.cashiers)
-    reconciliation,  # noqa: F401  (see pos.ledger.reconciliation)
-)
 from pos.ledger.errors import (
     InvalidInput,
     InvalidJobState,

@@ -2,11 +2,11 @@
 
 A cashier is a name and the hash of a PIN (the same werkzeug hash as the
 manager's password; the PIN itself is never stored). ``pos cashier add`` writes
-one; the till's sign-in reads them. The table (revision 0008) lives beside the
-ledger's own, and, as for every table of the ledger, only this package runs SQL
-on it. Each sale already keeps the name of the cashier who rang it up
-(``sales.cashier``); :func:`takings_by_cashier` adds a day up per name for the
-manager's day view.
+one; the till's sign-in reads them. The table (revision 0008) is in
+:mod:`pos.ledger.schema` with the ledger's others, and, as for every table of
+the ledger, only this package runs SQL on it. Each sale already keeps the name
+of the cashier who rang it up (``sales.cashier``); :func:`takings_by_cashier`
+adds a day up per name for the manager's day view.
 """
 
 from __future__ import annotations
@@ -15,26 +15,16 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Column, Integer, String, Table, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from pos.ledger.errors import InvalidInput
 from pos.ledger.ledger import Ledger
 from pos.ledger.models import PAID_STATES
-from pos.ledger.schema import UTCDateTime, metadata, sales
+from pos.ledger.schema import CASHIER_NAME_MAX, cashiers, sales
 
-MAX_NAME = 32
+MAX_NAME = CASHIER_NAME_MAX
 # Letters (any script), digits, space, dot, dash, underscore: a name a person reads on paper.
 _NAME = re.compile(r"^[\w][\w .\-]{0,31}$")
-
-cashiers = Table(
-    "cashiers",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(MAX_NAME), nullable=False, unique=True),
-    Column("pin_hash", String(256), nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ shop's own books (see :mod:`pos.reconcile`, which does the matching). This
 module is the ledger's part of that:
 
 - the **results**: each run is one row in ``reconciliations`` with its
-  differences in ``reconciliation_differences`` (revision 0003), written in one
+  differences in ``reconciliation_differences`` (revision 0003; both tables in
+  :mod:`pos.ledger.schema`), written in one
   transaction, so a run is either fully there or not at all; the day view reads
   :func:`latest_reconciliation`;
 - the **ledger's side**, read in bulk without loading every sale's items:
@@ -28,26 +29,22 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    CheckConstraint,
-    Column,
-    Date,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    and_,
-    insert,
-    select,
-)
+from sqlalchemy import and_, insert, select
 
-from pos.ledger.errors import InvalidInput
+from pos.ledger.audit import raise_flag, write_event
+from pos.ledger.core import check_enum
 from pos.ledger.identifiers import check_aware
-from pos.ledger.ledger import Ledger, _event, _flag, _load_sale
+from pos.ledger.ledger import Ledger
 from pos.ledger.models import FlagKind, PaidOutcome, PaidStatus, PaymentSource, RefundState, SaleState
-from pos.ledger.schema import UTCDateTime, metadata, payments, refunds, sales
+from pos.ledger.payments import decide_payment, log_outcomes
+from pos.ledger.sales import load_sale
+from pos.ledger.schema import (
+    payments,
+    reconciliation_differences,
+    reconciliations,
+    refunds,
+    sales,
+)
 from pos.log import get_logger
 
 log = get_logger(__name__)
@@ -88,8 +85,6 @@ class DifferenceKind(enum.StrEnum):
 _CONCLUSIVE = frozenset(
     {ReconciliationStatus.MATCHED, ReconciliationStatus.DIFFERENCES, ReconciliationStatus.NO_BILL}
 )
-STATUSES = tuple(s.value for s in ReconciliationStatus)
-KINDS = tuple(k.value for k in DifferenceKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,47 +131,14 @@ class Reconciliation:
         return tuple(d for d in self.differences if not d.is_difference)
 
 
-reconciliations = Table(
-    "reconciliations",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("business_date", Date, nullable=False),
-    Column("ran_at", UTCDateTime, nullable=False),
-    Column("status", String(12), nullable=False),
-    Column("message", Text, nullable=False, server_default=""),
-    Column("matched", Integer, nullable=False),
-    Column("bill_rows", Integer, nullable=False),
-    Column("store", String(8), nullable=False, server_default=""),
-    CheckConstraint(f"status IN ({', '.join(repr(s) for s in STATUSES)})", name="status_known"),
-    Index(None, "business_date", "id"),
-)
-
-reconciliation_differences = Table(
-    "reconciliation_differences",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("reconciliation_id", Integer, ForeignKey("reconciliations.id"), nullable=False, index=True),
-    Column("position", Integer, nullable=False),
-    Column("kind", String(24), nullable=False),
-    # Bill values are WeChat's or another channel's: kept as they came, longer than ours may be.
-    Column("out_trade_no", String(64), nullable=False),
-    Column("transaction_id", String(64), nullable=False, server_default=""),
-    Column("out_refund_no", String(64), nullable=False, server_default=""),
-    Column("ledger_fee", Integer),
-    Column("bill_fee", Integer),
-    Column("detail", Text, nullable=False, server_default=""),
-    CheckConstraint(f"kind IN ({', '.join(repr(k) for k in KINDS)})", name="kind_known"),
-)
-
-
 # -- storing and reading results ---------------------------------------------------------------
 
 
 def save_reconciliation(ledger: Ledger, result: Reconciliation) -> Reconciliation:
     """Store a run and its differences in one transaction; returns it with its ``id``."""
     check_aware(result.ran_at, "ran_at")
-    status = _enum(ReconciliationStatus, result.status, "status")
-    kinds = [_enum(DifferenceKind, d.kind, "kind") for d in result.differences]
+    status = check_enum(ReconciliationStatus, result.status, "status")
+    kinds = [check_enum(DifferenceKind, d.kind, "kind") for d in result.differences]
     with ledger._write() as conn:
         run_id = conn.execute(
             insert(reconciliations)
@@ -423,17 +385,20 @@ def record_bill_payment(
     raw: str | None = None,
     now: datetime | None = None,
 ) -> PaidOutcome:
-    """WeChat's bill shows ``out_trade_no`` paid: :meth:`Ledger.mark_paid` with ``source="bill"``, then a
-    ``missed_payment`` flag when that made the sale PAID.
+    """WeChat's bill shows ``out_trade_no`` paid: :meth:`Ledger.mark_paid` with ``source="bill"`` and,
+    when that made the sale PAID, a ``missed_payment`` flag, in ONE transaction.
 
     mark_paid flags a payment after a void or expiry (``paid_after_close``), a wrong
     amount and a second transaction itself; a sale that was still waiting (or NEW,
     or FAILED) it simply marks PAID. Found only by the bill, that payment slipped
     past both the notice and the watcher's queries: the manager must know (the
-    customer may have left without goods), hence the flag. Repeats change nothing.
+    customer may have left without goods), hence the flag. The payment and its flag
+    commit together or not at all, so no crash can leave a paid sale the manager is
+    not told about (the next run finds it unpaid and tries again). Repeats change
+    nothing.
     """
     at = ledger._now(now)
-    outcome = ledger.mark_paid(
+    report = ledger.payment_report(
         out_trade_no,
         transaction_id=transaction_id,
         total_fee=total_fee,
@@ -441,34 +406,25 @@ def record_bill_payment(
         source=PaymentSource.BILL,
         openid=openid or None,
         raw=raw,
-        now=at,
     )
-    if outcome.status is not PaidStatus.PAID or outcome.sale is None:
-        return outcome
-    sale = outcome.sale
-    detail = {
-        "out_trade_no": out_trade_no,
-        "transaction_id": transaction_id,
-        "total_fee": total_fee,
-        "time_end": time_end,
-        "found_by": "bill",
-    }
     with ledger._write() as conn:
-        flag_id = _flag(
-            conn, FlagKind.MISSED_PAYMENT, sale.id, out_trade_no, detail, f"missed:{transaction_id}", at
-        )
-        _event(conn, sale.id, "paid_found_by_bill", {"transaction_id": transaction_id}, at)
-        sale = _load_sale(conn, sale.id)
-    return replace(outcome, sale=sale, flag_id=flag_id)
-
-
-def _enum(cls: Any, value: Any, name: str) -> Any:
-    try:
-        return cls(value)
-    except ValueError:
-        raise InvalidInput(
-            f"{name} must be one of {', '.join(m.value for m in cls)}, not {value!r}"
-        ) from None
+        outcome = decide_payment(conn, report, at)
+        if outcome.status is PaidStatus.PAID and outcome.sale is not None:
+            sale_id = outcome.sale.id
+            detail = {
+                "out_trade_no": out_trade_no,
+                "transaction_id": transaction_id,
+                "total_fee": total_fee,
+                "time_end": time_end,
+                "found_by": "bill",
+            }
+            flag_id = raise_flag(
+                conn, FlagKind.MISSED_PAYMENT, sale_id, out_trade_no, detail, f"missed:{transaction_id}", at
+            )
+            write_event(conn, sale_id, "paid_found_by_bill", {"transaction_id": transaction_id}, at)
+            outcome = replace(outcome, sale=load_sale(conn, sale_id), flag_id=flag_id)
+    log_outcomes([report], [outcome])
+    return outcome
 
 
 __all__ = [

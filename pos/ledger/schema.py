@@ -1,6 +1,8 @@
 """The ledger's tables, in SQLAlchemy Core, the same on SQLite and PostgreSQL.
 
-This is the shape the code reads and writes. The database gets it through the
+Every table the ledger keeps is here (sales and their lines, payments, refunds,
+the print queue, the audit trail, reconciliation results, cashiers): this is the
+shape the code reads and writes. The database gets it through the
 migrations in ``migrations/versions`` (never ``metadata.create_all``); a test
 checks that the migrated database and this metadata agree.
 """
@@ -276,4 +278,63 @@ day_sequences = Table(
     Column("lane", String(4), primary_key=True),
     Column("business_date", Date, primary_key=True),
     Column("last", Integer, nullable=False),
+)
+
+
+# Reconciliation with WeChat's bill (revision 0003): one row per run, its differences beside it, written
+# in one transaction (pos.ledger.reconciliation). The values are its enums' (a test checks they agree).
+RECONCILIATION_STATUSES = ("matched", "differences", "no_bill", "not_ready", "error")
+DIFFERENCE_KINDS = (
+    "missing_in_ledger",
+    "paid_at_wechat_only",
+    "missing_at_wechat",
+    "amount",
+    "state",
+    "other_channel",
+)
+
+reconciliations = Table(
+    "reconciliations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("business_date", Date, nullable=False),
+    Column("ran_at", UTCDateTime, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("matched", Integer, nullable=False),
+    Column("bill_rows", Integer, nullable=False),
+    Column("store", String(8), nullable=False, server_default=""),
+    CheckConstraint(_one_of("status", RECONCILIATION_STATUSES), name="status_known"),
+    Index(None, "business_date", "id"),
+)
+
+reconciliation_differences = Table(
+    "reconciliation_differences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("reconciliation_id", Integer, ForeignKey("reconciliations.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("kind", String(24), nullable=False),
+    # Bill values are WeChat's or another channel's: kept as they came, longer than ours may be.
+    Column("out_trade_no", String(64), nullable=False),
+    Column("transaction_id", String(64), nullable=False, server_default=""),
+    Column("out_refund_no", String(64), nullable=False, server_default=""),
+    Column("ledger_fee", Integer),
+    Column("bill_fee", Integer),
+    Column("detail", Text, nullable=False, server_default=""),
+    CheckConstraint(_one_of("kind", DIFFERENCE_KINDS), name="kind_known"),
+)
+
+# The cashiers who may sign in at the till (revision 0008; pos.ledger.cashiers): a name and the hash
+# of a PIN, never the PIN.
+CASHIER_NAME_MAX = 32
+
+cashiers = Table(
+    "cashiers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(CASHIER_NAME_MAX), nullable=False, unique=True),
+    Column("pin_hash", String(256), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

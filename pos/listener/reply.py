@@ -26,7 +26,7 @@ class Reply:
     verdict: str = ""
 
 
-LEDGER_LOGGER = "pos.ledger.ledger"
+LEDGER_LOGGER = "pos.ledger.payments"  # where the ledger logs its mark_paid lines
 
 
 def _is_notice_payment(fields: Mapping[str, object]) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -48,6 +50,17 @@ def test_migrated_schema_matches_the_code(db_url):
     with open_ledger(db_url) as ledger, ledger.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == []
+
+
+def test_every_table_is_in_schema_py_alone(db_url):
+    """schema.py by itself describes every table the migrations build: no other module has to be
+    imported for a table to join the metadata (a fresh interpreter imports schema.py alone)."""
+    code = "from pos.ledger.schema import metadata; print(' '.join(sorted(metadata.tables)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    with open_ledger(db_url) as ledger:
+        migrated = set(inspect(ledger.engine).get_table_names()) - {"alembic_version"}
+    assert set(out.split()) == migrated
+    assert {"reconciliations", "reconciliation_differences", "cashiers"} <= migrated
 
 
 def test_opening_twice_changes_nothing(db_url, clock):

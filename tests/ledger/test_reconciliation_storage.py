@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from pos.ledger import (
     FlagKind,
@@ -33,8 +34,14 @@ from pos.ledger.reconciliation import (
     sales_by_out_trade_no,
     save_reconciliation,
 )
+from pos.ledger.schema import DIFFERENCE_KINDS, RECONCILIATION_STATUSES
 
 DAY = date(2026, 11, 27)
+
+
+def test_the_tables_check_constraints_know_every_status_and_kind():
+    assert tuple(s.value for s in ReconciliationStatus) == RECONCILIATION_STATUSES
+    assert tuple(k.value for k in DifferenceKind) == DIFFERENCE_KINDS
 
 
 def run(
@@ -262,3 +269,41 @@ def test_a_wrong_amount_from_the_bill_is_not_paid(ledger, clock):
     )
     assert outcome.status is PaidStatus.AMOUNT_MISMATCH
     assert ledger.get_sale(sale.id).state is SaleState.NEW
+
+
+def test_a_bill_payment_and_its_flag_commit_together_or_not_at_all(tmp_path, clock):
+    """The missed_payment flag is written in mark_paid's own transaction: when writing the flag
+    fails (here a real SQLite trigger refuses it, as a crash or a full disk would stop it), the
+    payment is not committed either, so the ledger never holds a bill-found PAID sale the manager
+    was not told about; the next run finds the sale unpaid and records both."""
+    path = tmp_path / "bill.sqlite3"
+    with open_ledger(f"sqlite:///{path}", clock=clock) as ledger:
+        sale = ledger.create_sale(store="S01", lane="01", items=[LineItem("拿铁", 1800)])
+        ledger.record_order(
+            sale.id, code_url="weixin://wxpay/s/a", prepay_id="wx1", expires_at=clock() + timedelta(hours=1)
+        )
+        with ledger.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER no_missed_flag BEFORE INSERT ON flags WHEN NEW.kind = 'missed_payment' "
+                "BEGIN SELECT RAISE(ABORT, 'the flag write failed'); END"
+            )
+        with pytest.raises(IntegrityError, match="the flag write failed"):
+            record_bill_payment(
+                ledger, sale.out_trade_no, transaction_id="T9", total_fee=1800, time_end=clock(), raw="`row"
+            )
+        after = ledger.get_sale(sale.id)
+        assert after.state is SaleState.AWAITING_PAYMENT and after.transaction_id is None
+        assert not after.flagged and ledger.flags_for_sale(sale.id) == []
+        assert ledger.payments_for_sale(sale.id) == []
+        assert [j.kind for j in ledger.jobs_for_sale(sale.id)] == ["sale_slip"]  # no confirmation
+        assert ledger.messages_for(sale.out_trade_no) == []
+        assert [e.event for e in ledger.events_for_sale(sale.id)] == ["created", "ordered"]
+
+        with ledger.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER no_missed_flag")
+        outcome = record_bill_payment(
+            ledger, sale.out_trade_no, transaction_id="T9", total_fee=1800, time_end=clock(), raw="`row"
+        )
+        assert outcome.status is PaidStatus.PAID and outcome.sale.flagged
+        assert [f.kind for f in ledger.flags_for_sale(sale.id)] == [FlagKind.MISSED_PAYMENT]
+        assert [e.event for e in ledger.events_for_sale(sale.id)][-2:] == ["paid", "paid_found_by_bill"]
