@@ -63,11 +63,13 @@ class LedgerDatabase:
 
     :meth:`url_in` gives the ledger's URL: on SQLite a ``pos.sqlite3`` file in the folder asked for,
     on PostgreSQL the test's own database (one per test, a copy of the migrated template, dropped
-    after the test, whatever folder is asked for).
+    after the test, whatever folder is asked for). :attr:`url` and :attr:`config` are the ones in
+    ``tmp_path / "data"``, where ``pos.till.testing.till_config`` keeps a till's data.
     """
 
-    def __init__(self, kind: str, postgres: Postgres | None = None) -> None:
+    def __init__(self, kind: str, data_dir: Path, postgres: Postgres | None = None) -> None:
         self.kind = kind
+        self.data_dir = data_dir
         self._postgres = postgres
         self._names: dict[bool, str] = {}  # empty? -> the test's database of that kind
 
@@ -85,6 +87,14 @@ class LedgerDatabase:
     def config_in(self, folder: Path) -> config.DatabaseConfig:
         return config.DatabaseConfig(url=self.url_in(folder))
 
+    @property
+    def url(self) -> str:
+        return self.url_in(self.data_dir)
+
+    @property
+    def config(self) -> config.DatabaseConfig:
+        return self.config_in(self.data_dir)
+
     def close(self) -> None:
         if self._postgres is not None:
             for name in self._names.values():
@@ -92,11 +102,11 @@ class LedgerDatabase:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def database(request: pytest.FixtureRequest) -> Iterator[LedgerDatabase]:
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerDatabase]:
     """The one fixture that chooses the ledger's database: each test using it runs twice, on SQLite
     and on PostgreSQL (``-m "not postgresql"`` runs the SQLite half only)."""
     postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
-    chosen = LedgerDatabase(request.param, postgres)
+    chosen = LedgerDatabase(request.param, tmp_path / "data", postgres)
     try:
         yield chosen
     finally:

@@ -88,8 +88,8 @@ def clock() -> MovableClock:
     return MovableClock()
 
 
-def manager_config(tmp_path, sim, *, language: str = "zh-CN", **manager: Any):
-    config = till_config(tmp_path, sim, language=language)
+def manager_config(database, tmp_path, sim, *, language: str = "zh-CN", **manager: Any):
+    config = till_config(tmp_path, sim, database=database.config, language=language)
     settings = dataclasses.replace(
         config.manager, password_hash=generate_password_hash(PASSWORD, "pbkdf2:sha256:1000"), **manager
     )
