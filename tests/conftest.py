@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -47,6 +48,8 @@ def postgres() -> Iterator[Postgres]:
     from pos.ledger import open_ledger
 
     given = os.environ.get(POSTGRES_URL, "").strip() or None
+    if importlib.util.find_spec("psycopg") is None:
+        unavailable("psycopg is not installed for the PostgreSQL half (pip install -e '.[postgres]')")
     with contextlib.ExitStack() as stack:
         try:
             server = stack.enter_context(postgres_server(given))
