@@ -68,10 +68,10 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(database, tmp_path_factory) -> Iterator[Stack]:
+def stack(tmp_path_factory) -> Iterator[Stack]:
     tmp_path = tmp_path_factory.mktemp("hostile")
     with running_simulator() as sim:
-        config = till_config(tmp_path, sim, database=database.config)
+        config = till_config(tmp_path, sim)
         config = config.replace(
             manager=dataclasses.replace(
                 config.manager, password_hash=generate_password_hash(PASSWORD, "pbkdf2:sha256:1000")
