@@ -279,8 +279,10 @@ def _prepared(till) -> None:
 
 
 def test_a_big_days_view_has_its_csv_written_ahead_and_the_download_sends_it_with_its_length(
-    logged_in, day, till, monkeypatch
+    database, logged_in, day, till, monkeypatch
 ):
+    if database.kind != "sqlite":
+        pytest.skip("the kept CSV follows SQLite's day-revision counts (PostgreSQL keeps none)")
     alone = b"".join(
         report.csv_chunks(till.till.ledger, till.till.today(), store="S01", zone=till.till.zone,
                           state_words=words_of(till))
@@ -297,13 +299,19 @@ def test_a_big_days_view_has_its_csv_written_ahead_and_the_download_sends_it_wit
     assert not till.till.kept_csv._kept  # and forgets the kept rows
 
 
-def test_a_csv_made_for_a_download_is_kept_and_sent_again_while_the_day_is_unchanged(logged_in, day, till):
+def test_a_csv_made_for_a_download_is_kept_and_sent_again_while_the_day_is_unchanged(
+    database, logged_in, day, till
+):
+    if database.kind != "sqlite":
+        pytest.skip("the kept CSV follows SQLite's day-revision counts (PostgreSQL keeps none)")
     first, length = _csv(logged_in, day)
     assert length is None  # made now, streamed
     assert _csv(logged_in, day) == (first, str(len(first)))
 
 
-def test_a_change_to_the_day_is_in_the_next_csv_never_the_kept_rows(logged_in, day, till, sim):
+def test_a_change_to_the_day_is_in_the_next_csv_never_the_kept_rows(database, logged_in, day, till, sim):
+    if database.kind != "sqlite":
+        pytest.skip("the kept CSV follows SQLite's day-revision counts (PostgreSQL keeps none)")
     first, _ = _csv(logged_in, day)
     assert _csv(logged_in, day)[1] is not None  # kept
     waiting = next(sale for sale in day["sales"] if sale["body"] == "=HYPERLINK(1)")
