@@ -42,8 +42,8 @@ def clock():
     return FakeClock()
 
 
-def config_with(database, tmp_path, sim, **till):
-    config = till_config(tmp_path, sim, database=database.config)
+def config_with(tmp_path, sim, **till):
+    config = till_config(tmp_path, sim)
     return config.replace(till=dataclasses.replace(config.till, **till))
 
 
