@@ -1,9 +1,11 @@
-"""Fixtures shared by every test package: the demo's config, and headless Chromium (``browser``)."""
+"""Fixtures shared by every test package: the ledger's database (``database``: each test on SQLite
+and on PostgreSQL), the demo's config, and headless Chromium (``browser``)."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -13,22 +15,120 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pos import config
-from pos.testing.system import system_tool
+from pos.testing.postgres import PostgresUnavailable, Server, postgres_server
+from pos.testing.system import system_tool, unavailable
+
+# -- the ledger's database: every test that uses a ledger runs on SQLite and on PostgreSQL ---------
+
+POSTGRES_URL = "POS_TEST_POSTGRES_URL"  # a server to use instead of a throwaway cluster
+
+
+@dataclass
+class Postgres:
+    """The session's PostgreSQL server and its migrated, empty template database."""
+
+    server: Server
+    template: str
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server for the session: ``POS_TEST_POSTGRES_URL`` if set, else a throwaway
+    cluster (pos.testing.postgres). Without one the test skips (fails under CI=true).
+
+    The ledger is migrated once, into a template every test's database is copied from.
+    """
+    from pos.ledger import open_ledger
+
+    given = os.environ.get(POSTGRES_URL, "").strip() or None
+    if importlib.util.find_spec("psycopg") is None:
+        unavailable("psycopg is not installed for the PostgreSQL half (pip install -e '.[postgres]')")
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(postgres_server(given))
+        except PostgresUnavailable as exc:
+            unavailable(f"no PostgreSQL for the PostgreSQL half: {exc} (or set {POSTGRES_URL})")
+        template = server.create_database(prefix="pos_template")
+        stack.callback(server.drop_database, template)
+        open_ledger(server.url(template)).close()  # closed: a template must have no connections
+        yield Postgres(server, template)
+
+
+class LedgerDatabase:
+    """Where a test's ledger lives (the ``database`` fixture): ``kind`` is ``sqlite`` or ``postgresql``.
+
+    :meth:`url_in` gives the ledger's URL: on SQLite a ``pos.sqlite3`` file in the folder asked for,
+    on PostgreSQL the test's own database (one per test, a copy of the migrated template, dropped
+    after the test, whatever folder is asked for). :attr:`url` and :attr:`config` are the ones in
+    ``tmp_path / "data"``, where ``pos.till.testing.till_config`` keeps a till's data.
+    """
+
+    def __init__(self, kind: str, data_dir: Path, postgres: Postgres | None = None) -> None:
+        self.kind = kind
+        self.data_dir = data_dir
+        self._postgres = postgres
+        self._names: dict[bool, str] = {}  # empty? -> the test's database of that kind
+
+    def url_in(self, folder: Path, *, empty: bool = False) -> str:
+        """The ledger's URL; ``empty=True``: a database no migration has run on yet (on SQLite a
+        file that does not exist yet is just that)."""
+        if self._postgres is None:
+            return f"sqlite:///{folder / 'pos.sqlite3'}"
+        if empty not in self._names:
+            self._names[empty] = self._postgres.server.create_database(
+                template=None if empty else self._postgres.template
+            )
+        return self._postgres.server.url(self._names[empty])
+
+    def config_in(self, folder: Path) -> config.DatabaseConfig:
+        return config.DatabaseConfig(url=self.url_in(folder))
+
+    @property
+    def url(self) -> str:
+        return self.url_in(self.data_dir)
+
+    @property
+    def config(self) -> config.DatabaseConfig:
+        return self.config_in(self.data_dir)
+
+    def close(self) -> None:
+        if self._postgres is not None:
+            for name in self._names.values():
+                self._postgres.server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerDatabase]:
+    """The one fixture that chooses the ledger's database: each test using it runs twice, on SQLite
+    and on PostgreSQL (``-m "not postgresql"`` runs the SQLite half only)."""
+    postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    chosen = LedgerDatabase(request.param, tmp_path / "data", postgres)
+    try:
+        yield chosen
+    finally:
+        chosen.close()
 
 
 @pytest.fixture
-def demo_config(tmp_path) -> config.Config:
-    """The embedded defaults with the data directory and database under tmp_path."""
+def database_url(database: LedgerDatabase, tmp_path: Path) -> str:
+    """The test's ledger URL (SQLite: ``tmp_path / "pos.sqlite3"``)."""
+    return database.url_in(tmp_path)
+
+
+@pytest.fixture
+def demo_config(tmp_path, database_url) -> config.Config:
+    """The embedded defaults with the data directory under tmp_path, on the test's database."""
     cfg = config.from_mapping({}, "<test>", env={})
     return cfg.replace(
         till=config.TillConfig(data_dir=str(tmp_path)),
-        database=config.DatabaseConfig(url=f"sqlite:///{tmp_path / 'pos.sqlite3'}"),
+        database=config.DatabaseConfig(url=database_url),
         printer=config.PrinterConfig(device=f"dir:{tmp_path / 'printer'}"),
     )
 

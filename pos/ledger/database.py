@@ -14,7 +14,9 @@ pysqlite recipe from SQLAlchemy's documentation: the driver's own implicit
 BEGIN is switched off and we emit ours.
 
 PostgreSQL needs none of this: its row locks and ``READ COMMITTED`` already
-make a conditional ``UPDATE`` decide a race.
+make a conditional ``UPDATE`` decide a race. It gets ``lock_timeout`` from the
+same setting as SQLite's ``busy_timeout``, so a lock held too long fails a
+write rather than stalling it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ _PG_MIGRATION_LOCK = 0x706F735F6C6467  # "pos_ldg": one migrator at a time on a 
 def create_ledger_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
     """An engine for ``url`` with the per-connection settings above; creates the SQLite file's folder."""
     url = make_url(url)
+    if url.get_backend_name() == "postgresql":
+        # As SQLite's busy_timeout: a writer waits this long for another's row or table lock,
+        # then fails (the listener answers WeChat FAIL and is asked again) instead of hanging.
+        return create_engine(
+            url, pool_pre_ping=True, connect_args={"options": f"-c lock_timeout={int(busy_timeout_ms)}"}
+        )
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     database = url.database or ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import NoReturn
 
 
 def in_ci() -> bool:
@@ -22,13 +23,18 @@ def system_tool(*names: str, package: str) -> str:
 
     ``package`` is the Debian package that provides it, named in the skip or failure message.
     """
-    import pytest  # only tests call this; the package itself does not need pytest
 
     for name in names:
         found = shutil.which(name)
         if found:
             return found
-    message = f"{names[0]} is not installed (apt-get install {package}; .ci/run installs it)"
+    unavailable(f"{names[0]} is not installed (apt-get install {package}; .ci/run installs it)")
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip the test saying ``message`` (what is missing and how to get it); fail it under CI."""
+    import pytest
+
     if in_ci():
         pytest.fail(f"CI=true: {message}", pytrace=False)
     pytest.skip(message)

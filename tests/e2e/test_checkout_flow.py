@@ -7,8 +7,10 @@ from pos.ledger import JobKind, JobState, PaymentSource
 from pos.till.testing import running_till, till_config
 
 
-def test_slip_qr_is_the_order_and_a_silent_payment_prints_one_confirmation(sim, printer, tmp_path, e2e):
-    config = till_config(tmp_path, sim)
+def test_slip_qr_is_the_order_and_a_silent_payment_prints_one_confirmation(
+    database, sim, printer, tmp_path, e2e
+):
+    config = till_config(tmp_path, sim, database=database.config)
     with running_till(config, clock=e2e.clock_of(sim)) as till:
         answer = till.http.post(
             till.url("/api/sales"),

@@ -20,10 +20,12 @@ from pos.till.testing import running_till, till_config
 COPIES = 6
 
 
-def test_notices_and_the_watchers_query_at_once_make_one_paid_and_one_slip(sim, printer, tmp_path, e2e):
+def test_notices_and_the_watchers_query_at_once_make_one_paid_and_one_slip(
+    database, sim, printer, tmp_path, e2e
+):
     late = e2e.LateApp()
     listener_server = BackgroundServer(late, threads=8).start()
-    base = till_config(tmp_path, sim)
+    base = till_config(tmp_path, sim, database=database.config)
     merchant = dataclasses.replace(base.merchant, notify_url=listener_server.base_url + "/wechatpay/notify")
     config = dataclasses.replace(base, merchant=merchant)
     clock = e2e.clock_of(sim)

@@ -60,8 +60,8 @@ def switch(request, printer):
     device.close()
 
 
-def test_jobs_wait_while_the_printer_is_off_then_print_in_order_once(sim, switch, tmp_path, e2e):
-    base = till_config(tmp_path, sim)
+def test_jobs_wait_while_the_printer_is_off_then_print_in_order_once(database, sim, switch, tmp_path, e2e):
+    base = till_config(tmp_path, sim, database=database.config)
     config = dataclasses.replace(base, printer=dataclasses.replace(base.printer, device=switch.spec))
     switch.off()
     with running_till(config, clock=e2e.clock_of(sim)) as till:

@@ -68,8 +68,8 @@ def front(sim):
 
 
 @pytest.fixture
-def till(sim, front, tmp_path):
-    base = till_config(tmp_path, sim)
+def till(database, sim, front, tmp_path):
+    base = till_config(tmp_path, sim, database=database.config)
     merchant = dataclasses.replace(base.merchant, api_base=front.gateway.url, timeout=TIMEOUT)
     with running_till(dataclasses.replace(base, merchant=merchant)) as running:
         running.till.client.backoff = 0  # the client's pause between re-sends; the re-sends still happen

@@ -1,45 +1,29 @@
 """Fixtures for the ledger tests: a real database per test, and a clock the test moves.
 
-By default each test gets its own SQLite file under tmp_path. Set
-``POS_TEST_DATABASE_URL`` (e.g. ``postgresql+psycopg://postgres@/postgres?host=/run/postgresql``)
-to run the same tests against PostgreSQL instead: each test then gets a fresh
-schema on that server, dropped afterwards. psycopg is not a dependency; install
-it by hand for such a run.
+Each test runs twice, through the ``database`` fixture (tests/conftest.py): on its own SQLite file
+under tmp_path, and on its own fresh PostgreSQL database.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 from pos.ledger import Ledger, LineItem, Sale, SaleState, open_ledger
 from pos.testing.clock import FakeClock
 
-PG_URL = os.environ.get("POS_TEST_DATABASE_URL", "")
+
+@pytest.fixture
+def db_url(database, tmp_path) -> str:
+    return database.url_in(tmp_path / "ledger")
 
 
 @pytest.fixture
-def db_url(tmp_path) -> Iterator[str]:
-    if not PG_URL:
-        yield f"sqlite:///{tmp_path / 'ledger' / 'pos.sqlite3'}"
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+def empty_db_url(database, tmp_path) -> str:
+    """A database no migration has run on (PostgreSQL's test databases start migrated)."""
+    return database.url_in(tmp_path / "ledger", empty=True)
 
 
 @pytest.fixture

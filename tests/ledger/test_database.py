@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -16,10 +15,6 @@ from sqlalchemy import inspect
 from pos.ledger import LedgerError, open_ledger
 from pos.ledger.database import READ_ONLY, create_ledger_engine, current_revision, head_revision
 from pos.ledger.schema import metadata
-
-sqlite_only = pytest.mark.skipif(
-    bool(os.environ.get("POS_TEST_DATABASE_URL")), reason="checks SQLite files and pragmas"
-)
 
 TABLES = {
     "sales",
@@ -35,12 +30,12 @@ TABLES = {
 }
 
 
-def test_empty_database_is_migrated_to_head(db_url):
-    engine = create_ledger_engine(db_url)
+def test_empty_database_is_migrated_to_head(empty_db_url):
+    engine = create_ledger_engine(empty_db_url)
     assert current_revision(engine) is None
     engine.dispose()
 
-    with open_ledger(db_url) as ledger:
+    with open_ledger(empty_db_url) as ledger:
         assert current_revision(ledger.engine) == head_revision()
         assert set(inspect(ledger.engine).get_table_names()) >= TABLES
 
@@ -73,7 +68,6 @@ def test_opening_twice_changes_nothing(db_url, clock):
         assert second.get_sale(sale.id) == sale
 
 
-@sqlite_only
 def test_sqlite_file_is_created_with_its_folder_in_wal_mode(tmp_path):
     path = tmp_path / "data" / "deeper" / "pos.sqlite3"
     with open_ledger(f"sqlite:///{path}"):
@@ -82,9 +76,8 @@ def test_sqlite_file_is_created_with_its_folder_in_wal_mode(tmp_path):
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # WAL is kept by the file
 
 
-@sqlite_only
-def test_every_connection_gets_foreign_keys_and_busy_timeout(db_url):
-    with open_ledger(db_url, busy_timeout_ms=1234) as ledger:
+def test_every_connection_gets_foreign_keys_and_busy_timeout(tmp_path):
+    with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}", busy_timeout_ms=1234) as ledger:
         connections = [ledger.engine.connect().execution_options(**READ_ONLY) for _ in range(3)]
         try:
             for conn in connections:
@@ -101,7 +94,6 @@ def test_foreign_keys_are_enforced(ledger, clock):
         ledger.enqueue_job("sale_slip", sale_id=999_999)
 
 
-@sqlite_only
 def test_in_memory_sqlite_is_refused():
     with pytest.raises(LedgerError, match="file"):
         open_ledger("sqlite://")
@@ -128,7 +120,6 @@ def _open_at_once(url: str, openers: int) -> list[BaseException]:
     return errors
 
 
-@sqlite_only
 def test_several_openers_of_a_new_file_at_once_all_succeed(tmp_path):
     """Till and listener starting together on a new file: the WAL switch and the migration
     each happen once, and nobody fails with "database is locked"."""
@@ -140,9 +131,9 @@ def test_several_openers_of_a_new_file_at_once_all_succeed(tmp_path):
         engine.dispose()
 
 
-def test_two_openers_at_once_migrate_once(db_url):
-    assert _open_at_once(db_url, 4) == []
-    engine = create_ledger_engine(db_url)
+def test_two_openers_at_once_migrate_once(empty_db_url):
+    assert _open_at_once(empty_db_url, 4) == []
+    engine = create_ledger_engine(empty_db_url)
     assert current_revision(engine) == head_revision()
     engine.dispose()
 

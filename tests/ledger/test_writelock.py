@@ -16,10 +16,6 @@ from pos.ledger import open_ledger
 from pos.ledger.schema import sales
 from pos.ledger.writelock import WriteLock, lock_path_for
 
-pytestmark = pytest.mark.skipif(
-    bool(os.environ.get("POS_TEST_DATABASE_URL")), reason="SQLite files and their lock file"
-)
-
 
 @pytest.fixture
 def db(tmp_path):

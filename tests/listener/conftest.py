@@ -1,5 +1,6 @@
-"""The listener under test: served by waitress (its production settings) on loopback, a real SQLite
-ledger, and the WeChat simulator paying sales and sending notices over real HTTP."""
+"""The listener under test: served by waitress (its production settings) on loopback, a real ledger
+(SQLite and PostgreSQL: the ``database`` fixture), and the WeChat simulator paying sales and sending
+notices over real HTTP."""
 
 from __future__ import annotations
 
@@ -150,25 +151,29 @@ def signing_zone():
     return BEIJING
 
 
-def make_config(tmp_path, sim: RunningSimulator, **listener: Any) -> pos_config.Config:
+def make_config(
+    tmp_path, sim: RunningSimulator, database_url: str | None = None, **listener: Any
+) -> pos_config.Config:
     base = pos_config.from_mapping({}, "<test>", env={})
     return base.replace(
         merchant=pos_config.MerchantConfig(
             appid=sim.appid, mch_id=sim.mch_id, api_key=sim.api_key, api_base=sim.base_url, timeout=5.0
         ),
-        database=pos_config.DatabaseConfig(url=f"sqlite:///{tmp_path / 'pos.sqlite3'}"),
+        database=pos_config.DatabaseConfig(url=database_url or f"sqlite:///{tmp_path / 'pos.sqlite3'}"),
         listener=pos_config.ListenerConfig(**listener),
         products=PRODUCTS,
     )
 
 
 @contextlib.contextmanager
-def listener_stack(tmp_path, busy_timeout_ms: int = 5000, **sim_settings: Any) -> Iterator[Stack]:
+def listener_stack(
+    tmp_path, database_url: str | None = None, busy_timeout_ms: int = 5000, **sim_settings: Any
+) -> Iterator[Stack]:
     sim_settings.setdefault("time_scale", 0.001)
     with running_simulator(**sim_settings) as sim:
         served = Served(pos_config.ListenerConfig())
         try:
-            base = make_config(tmp_path, sim)
+            base = make_config(tmp_path, sim, database_url)
             config = base.replace(
                 merchant=pos_config.MerchantConfig(
                     **{**base.merchant.__dict__, "notify_url": served.base_url + "/wechatpay/notify"}
@@ -190,16 +195,16 @@ def listener_stack(tmp_path, busy_timeout_ms: int = 5000, **sim_settings: Any) -
 
 
 @pytest.fixture
-def stack(tmp_path) -> Iterator[Stack]:
-    with listener_stack(tmp_path) as s:
+def stack(tmp_path, database_url) -> Iterator[Stack]:
+    with listener_stack(tmp_path, database_url) as s:
         yield s
 
 
 @pytest.fixture
-def stack_factory(tmp_path) -> Iterator[Any]:
+def stack_factory(tmp_path, database_url) -> Iterator[Any]:
     """``stack_factory(busy_timeout_ms=..., **sim_settings)``: a stack with other settings (stopped after)."""
     with contextlib.ExitStack() as stacks:
-        yield lambda **settings: stacks.enter_context(listener_stack(tmp_path, **settings))
+        yield lambda **settings: stacks.enter_context(listener_stack(tmp_path, database_url, **settings))
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from sqlalchemy import create_engine
+
 from pos.ledger import FlagKind, JobKind, PaidStatus, SaleState
 from pos.wechatpay import notices
 
@@ -107,18 +109,27 @@ def test_paid_after_void_is_paid_and_flagged_not_dropped(stack):
     assert len(confirmations(stack, sale.id)) == 1
 
 
-def test_database_down_answers_fail_and_the_retry_pays(stack_factory, tmp_path):
+def test_database_down_answers_fail_and_the_retry_pays(stack_factory, tmp_path, database):
     stack = stack_factory(busy_timeout_ms=200)
     sale = stack.ring_up(700)
     # Another process holds the write lock longer than the ledger waits: the write fails.
     stack.ledger.engine.dispose()
-    blocker = sqlite3.connect(tmp_path / "pos.sqlite3", timeout=0, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        first = stack.post(stack.signed(stack.notice_for(sale)), timeout=30)
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    if database.kind == "sqlite":
+        blocker = sqlite3.connect(tmp_path / "pos.sqlite3", timeout=0, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            first = stack.post(stack.signed(stack.notice_for(sale)), timeout=30)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    else:  # PostgreSQL: the tables the notice writes are locked (lock_timeout = busy_timeout_ms)
+        engine = create_engine(stack.config.database.url)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("LOCK TABLE sales, messages IN ACCESS EXCLUSIVE MODE")
+                first = stack.post(stack.signed(stack.notice_for(sale)), timeout=30)
+        finally:
+            engine.dispose()
     assert first.status_code == 503
     assert b"<return_code><![CDATA[FAIL]]></return_code>" in first.content
     assert stack.ledger.get_sale(sale.id).state is SaleState.AWAITING_PAYMENT

@@ -1,10 +1,10 @@
-"""A shop for reconciliation tests: the simulator as WeChat, a real SQLite ledger on the simulator's clock,
+"""A shop for reconciliation tests: the simulator as WeChat, a real ledger (SQLite and PostgreSQL: the
+``database`` fixture) on the simulator's clock,
 the listener receiving WeChat's notices over HTTP, the cashier's Checkout and the payment Watcher."""
 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -13,8 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import create_engine, text
 
-from pos.config import Config
+from pos.config import Config, DatabaseConfig
 from pos.ledger import Ledger, LineItem, Refund, Sale, SaleState, open_ledger
 from pos.listener import create_app
 from pos.orders.checkout import Checkout
@@ -38,7 +39,9 @@ class _Later:
 
 
 class Shop:
-    def __init__(self, tmp_path: Path, sim: RunningSimulator, *, morning: bool = True) -> None:
+    def __init__(
+        self, tmp_path: Path, sim: RunningSimulator, database_url: str, *, morning: bool = True
+    ) -> None:
         self.sim = sim
         if morning:
             # Keep the simulated day clear of midnight: near it, move WeChat's clock on to 10:00 next day.
@@ -49,10 +52,9 @@ class Shop:
         self.day: date = sim.sim.clock.beijing().date()
         self._listener = _Later()
         self._server = BackgroundServer(self._listener).start()
-        base = till_config(tmp_path, sim)
+        base = till_config(tmp_path, sim, database=DatabaseConfig(url=database_url))
         merchant = dataclasses.replace(base.merchant, notify_url=self._server.base_url + "/wechatpay/notify")
         self.config: Config = base.replace(merchant=merchant)
-        self.db_path = Path(self.config.database.url.removeprefix("sqlite:///"))
         self.ledger: Ledger = open_ledger(self.config.database.url, clock=self.now)
         self._listener.app = create_app(self.config, self.ledger)
         self.client = WeChatPayClient.from_config(self.config.merchant, retries=0, backoff=0)
@@ -111,10 +113,15 @@ class Shop:
     def reconcile(self, config: Config | None = None, day: date | None = None) -> Reconciliation:
         return reconcile_day(self.ledger, self.client, config or self.config, day or self.day)
 
-    def sql(self, statement: str, *params: Any) -> None:
-        """Change the SQLite file behind the ledger's back (a tampered or broken ledger)."""
-        with sqlite3.connect(self.db_path) as conn:
-            conn.execute(statement, params)
+    def sql(self, statement: str, **params: Any) -> None:
+        """Change the database behind the ledger's back (a tampered or broken ledger): another
+        connection, not the ledger's code."""
+        engine = create_engine(self.config.database.url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text(statement), params)
+        finally:
+            engine.dispose()
 
     def close(self) -> None:
         self._server.stop()
@@ -131,8 +138,8 @@ def sim(request) -> Iterator[RunningSimulator]:
 
 
 @pytest.fixture
-def shop(tmp_path, sim) -> Iterator[Shop]:
-    opened = Shop(tmp_path, sim)
+def shop(tmp_path, sim, database_url) -> Iterator[Shop]:
+    opened = Shop(tmp_path, sim, database_url)
     try:
         yield opened
     finally:
@@ -140,9 +147,9 @@ def shop(tmp_path, sim) -> Iterator[Shop]:
 
 
 @pytest.fixture
-def shop_today(tmp_path, sim) -> Iterator[Shop]:
+def shop_today(tmp_path, sim, database_url) -> Iterator[Shop]:
     """A shop on WeChat's real "today" (no clock moved): for commands that check the date themselves."""
-    opened = Shop(tmp_path, sim, morning=False)
+    opened = Shop(tmp_path, sim, database_url, morning=False)
     try:
         yield opened
     finally:

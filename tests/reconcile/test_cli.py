@@ -74,7 +74,7 @@ def test_differences_exit_1_and_list_each_out_trade_no(shop_today, tmp_path, cap
     missed = shop.ring_up(2600)
     shop.pay_silently(missed)
     tampered = shop.pay_by_notice(shop.ring_up(1800))
-    shop.sql("UPDATE sales SET total_fee = 1500 WHERE id = ?", tampered.id)
+    shop.sql("UPDATE sales SET total_fee = 1500 WHERE id = :id", id=tampered.id)
     config = write_config(shop, tmp_path / "pos.toml", language="en")
     # --config after the sub-command works too, and --print queues the slip
     done = pos("reconcile", "--config", str(config), "--date", shop.day.isoformat(), "--print")

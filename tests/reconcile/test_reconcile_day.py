@@ -79,7 +79,7 @@ def test_a_payment_the_ledger_missed_is_found_marked_paid_and_flagged(shop):
 def test_a_tampered_ledger_amount_is_reported(shop):
     sale = shop.pay_by_notice(shop.ring_up(1800))
     honest = shop.pay_by_notice(shop.ring_up(900))
-    shop.sql("UPDATE sales SET total_fee = 1500 WHERE id = ?", sale.id)
+    shop.sql("UPDATE sales SET total_fee = 1500 WHERE id = :id", id=sale.id)
 
     result = shop.reconcile()
 

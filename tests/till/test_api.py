@@ -22,8 +22,8 @@ def sim():  # one per test: each test's fresh ledger numbers its sales from 0001
 
 
 @pytest.fixture
-def till(sim, tmp_path):
-    with running_till(till_config(tmp_path, sim)) as running:
+def till(database, sim, tmp_path):
+    with running_till(till_config(tmp_path, sim, database=database.config)) as running:
         yield running
 
 
@@ -140,9 +140,11 @@ def test_products(till):
 # -- void, retry, reprint, printer ---------------------------------------------------------------
 
 
-def test_void_waits_for_the_five_minute_rule_then_voids(sim, tmp_path):
+def test_void_waits_for_the_five_minute_rule_then_voids(database, sim, tmp_path):
     clock = FakeClock()
-    with running_till(till_config(tmp_path, sim), clock=clock, workers=False) as till:
+    with running_till(
+        till_config(tmp_path, sim, database=database.config), clock=clock, workers=False
+    ) as till:
         sale = post_sale(till, {"amount": "3.00"}).json()
         early = till.http.post(till.url(f"/api/sales/{sale['id']}/void"), json={})
         assert early.status_code == 200
@@ -157,9 +159,11 @@ def test_void_waits_for_the_five_minute_rule_then_voids(sim, tmp_path):
         assert again.status_code == 409 and "不能作废" in again.json()["error"]
 
 
-def test_void_after_five_minutes_closes_at_once(sim, tmp_path):
+def test_void_after_five_minutes_closes_at_once(database, sim, tmp_path):
     clock = FakeClock()
-    with running_till(till_config(tmp_path, sim), clock=clock, workers=False) as till:
+    with running_till(
+        till_config(tmp_path, sim, database=database.config), clock=clock, workers=False
+    ) as till:
         sale = post_sale(till, {"amount": "3.00"}).json()
         clock.advance(360)
         sim.advance(360)
@@ -168,10 +172,12 @@ def test_void_after_five_minutes_closes_at_once(sim, tmp_path):
         assert {o["out_trade_no"]: o for o in sim.orders()}[sale["out_trade_no"]]["state"] == "CLOSED"
 
 
-def test_failed_order_then_retry_keeps_the_number(sim, tmp_path):
+def test_failed_order_then_retry_keeps_the_number(database, sim, tmp_path):
     clock = FakeClock()
     sim.advance(3600)  # WeChat's clock is an hour ahead: our time_expire is "too short", the order fails
-    with running_till(till_config(tmp_path, sim), clock=clock, workers=False) as till:
+    with running_till(
+        till_config(tmp_path, sim, database=database.config), clock=clock, workers=False
+    ) as till:
         failed = post_sale(till, {"amount": "5.00"})
         assert failed.status_code == 201
         sale = failed.json()
@@ -414,8 +420,8 @@ def test_unexpected_errors_answer_a_plain_500(till, caplog):
     )  # logged, with its cause
 
 
-def test_english_store_answers_in_english(sim, tmp_path):
-    config = till_config(tmp_path, sim, language="en")
+def test_english_store_answers_in_english(database, sim, tmp_path):
+    config = till_config(tmp_path, sim, database=database.config, language="en")
     with running_till(config, workers=False) as till:
         assert assert_clean_refusal(post_sale(till, {"amount": "-5"})) == "The amount must not be negative"
         assert assert_clean_refusal(till.http.get(till.url("/api/sales/42")), 404) == "No sale with id 42"
@@ -428,8 +434,8 @@ def test_english_store_answers_in_english(sim, tmp_path):
         assert till.http.get(till.url("/api/printer")).json()["text"] == "Virtual printer"
 
 
-def test_default_cashier_comes_from_the_config(sim, tmp_path):
-    config = till_config(tmp_path, sim)
+def test_default_cashier_comes_from_the_config(database, sim, tmp_path):
+    config = till_config(tmp_path, sim, database=database.config)
     config = config.replace(till=dataclasses.replace(config.till, cashier="小李"))
     with running_till(config, workers=False) as till:
         assert post_sale(till, {"amount": "1.00"}).json()["cashier"] == "小李"

@@ -37,8 +37,8 @@ def sim():
 
 
 @pytest.fixture
-def till(sim, tmp_path):
-    with running_till(till_config(tmp_path, sim), workers=False) as running:
+def till(database, sim, tmp_path):
+    with running_till(till_config(tmp_path, sim, database=database.config), workers=False) as running:
         yield running
 
 
@@ -110,8 +110,10 @@ def test_page_renders_in_chinese(till):
     assert "Charge" not in html
 
 
-def test_page_renders_in_english(sim, tmp_path):
-    with running_till(till_config(tmp_path, sim, language="en"), workers=False) as till:
+def test_page_renders_in_english(database, sim, tmp_path):
+    with running_till(
+        till_config(tmp_path, sim, database=database.config, language="en"), workers=False
+    ) as till:
         html = till.http.get(till.url("/")).text
     assert '<html lang="en">' in html
     for words in ("Charge", "Today&#39;s sales", "Void", "Reprint", "Printer state unknown"):
@@ -154,11 +156,13 @@ def test_page_data_blocks_carry_words_and_products(till):
     ]
 
 
-def test_product_names_are_escaped(sim, tmp_path):
+def test_product_names_are_escaped(database, sim, tmp_path):
     from pos.config import Product
 
     evil = Product(id="X1", name="<script>alert(1)</script>", price="1.00")
-    with running_till(till_config(tmp_path, sim, products=(evil,)), workers=False) as till:
+    with running_till(
+        till_config(tmp_path, sim, database=database.config, products=(evil,)), workers=False
+    ) as till:
         html = till.http.get(till.url("/")).text
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the button
@@ -241,8 +245,8 @@ def test_code_url_under_the_qr_only_when_the_till_is_set_to_show_it(till, sim, t
         assert 'id="qr-link"' in page and "粘贴到模拟器的顾客手机页" in page
 
 
-def test_code_url_shows_under_the_qr_in_chromium(sim, tmp_path, browser):
-    config = till_config(tmp_path, sim)
+def test_code_url_shows_under_the_qr_in_chromium(database, sim, tmp_path, browser):
+    config = till_config(tmp_path, sim, database=database.config)
     config = config.replace(till=dataclasses.replace(config.till, show_code_url=True))
     with running_till(config, workers=False) as demo:
         sale = demo.http.post(demo.url("/api/sales"), json={"items": [{"product_id": "latte"}]}).json()

@@ -80,9 +80,9 @@ def test_the_till_will_not_face_the_network_with_nobody_to_sign_in(config, tmp_p
         assert not exposed("0.0.0.0", plain, ledger)
 
 
-def test_pos_sale_sends_the_api_token(tmp_path):
+def test_pos_sale_sends_the_api_token(database, tmp_path):
     with running_simulator() as sim:
-        base = till_config(tmp_path, sim)
+        base = till_config(tmp_path, sim, database=database.config)
         import dataclasses
 
         settings = base.replace(till=dataclasses.replace(base.till, api_token=TOKEN))

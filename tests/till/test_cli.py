@@ -25,8 +25,8 @@ def sim():
 
 
 @pytest.fixture
-def till(sim, tmp_path):
-    with running_till(till_config(tmp_path, sim)) as running:
+def till(database, sim, tmp_path):
+    with running_till(till_config(tmp_path, sim, database=database.config)) as running:
         yield running
 
 

@@ -28,13 +28,16 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def db_path(tmp_path):
+def db_path(database, tmp_path):
+    """The SQLite file, for tests that edit or lock it by hand (SQLite only)."""
+    if database.kind != "sqlite":
+        pytest.skip("edits or locks the SQLite file itself")
     return tmp_path / "pos.sqlite3"
 
 
 @pytest.fixture
-def ledger(db_path, clock):
-    with open_ledger(f"sqlite:///{db_path}", clock=clock) as opened:
+def ledger(database_url, clock):
+    with open_ledger(database_url, clock=clock) as opened:
         yield opened
 
 

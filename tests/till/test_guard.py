@@ -25,8 +25,8 @@ def sim():
 
 
 @pytest.fixture
-def till(sim, tmp_path):
-    with running_till(till_config(tmp_path, sim), workers=False) as running:
+def till(database, sim, tmp_path):
+    with running_till(till_config(tmp_path, sim, database=database.config), workers=False) as running:
         yield running
 
 
@@ -66,8 +66,8 @@ def test_a_rebound_host_name_cannot_read_the_sales_list(till):
     refused(till.http.get(till.url("/api/sales"), headers={"Host": "127.0.0.1:1"}), 400)
 
 
-def test_allowed_hosts_adds_names(sim, tmp_path):
-    config = till_config(tmp_path, sim)
+def test_allowed_hosts_adds_names(database, sim, tmp_path):
+    config = till_config(tmp_path, sim, database=database.config)
     config = config.replace(till=dataclasses.replace(config.till, allowed_hosts=("till.shop.lan",)))
     with running_till(config, workers=False) as till:
         ok = till.http.get(till.url("/api/sales"), headers={"Host": f"till.shop.lan:{port(till)}"})
@@ -120,8 +120,10 @@ def test_a_foreign_origin_is_refused_even_with_json(till):
     assert same.status_code == 200 and same.json()["state"] in ("AWAITING_PAYMENT", "VOIDED")
 
 
-def test_english_refusals(sim, tmp_path):
-    with running_till(till_config(tmp_path, sim, language="en"), workers=False) as till:
+def test_english_refusals(database, sim, tmp_path):
+    with running_till(
+        till_config(tmp_path, sim, database=database.config, language="en"), workers=False
+    ) as till:
         error = refused(till.http.get(till.url("/api/sales"), headers={"Host": "evil.example"}), 400)
         assert error.startswith("This till does not answer")
 

@@ -33,8 +33,8 @@ def sim():
 
 
 @pytest.fixture
-def config(tmp_path, sim):
-    base = till_config(tmp_path, sim, language="en")
+def config(database, tmp_path, sim):
+    base = till_config(tmp_path, sim, database=database.config, language="en")
     cert_file, key_file = sim.pki.client
     merchant = dataclasses.replace(
         base.merchant,

@@ -36,8 +36,8 @@ def test_opens_a_sqlite_ledger_in_a_new_data_directory(sim, tmp_path):
         till.stop()
 
 
-def test_start_runs_both_workers_and_stop_ends_them(sim, tmp_path):
-    till = Till(till_config(tmp_path, sim))
+def test_start_runs_both_workers_and_stop_ends_them(database, sim, tmp_path):
+    till = Till(till_config(tmp_path, sim, database=database.config))
     with till:
         assert till.watcher.running and till.spooler.running
         till.start()  # a second start changes nothing
@@ -45,8 +45,8 @@ def test_start_runs_both_workers_and_stop_ends_them(sim, tmp_path):
     till.stop()  # and a second stop is harmless
 
 
-def test_ring_up_is_paid_through_the_watcher_and_printed(sim, tmp_path):
-    with Till(till_config(tmp_path, sim)) as till:
+def test_ring_up_is_paid_through_the_watcher_and_printed(database, sim, tmp_path):
+    with Till(till_config(tmp_path, sim, database=database.config)) as till:
         sale = till.ring_up(SaleRequest(items=(), amount_fen=990, body=None, cashier=""))
         assert sale.state is SaleState.AWAITING_PAYMENT and sale.code_url
         sim.pay(sale.code_url, notify=False)
@@ -63,17 +63,17 @@ def test_ring_up_is_paid_through_the_watcher_and_printed(sim, tmp_path):
         assert till.today() == sale.business_date
 
 
-def test_business_day_follows_the_clock_in_the_store_zone(sim, tmp_path):
+def test_business_day_follows_the_clock_in_the_store_zone(database, sim, tmp_path):
     moment = datetime(2026, 11, 26, 16, 30, tzinfo=UTC)  # 00:30 on the 27th in Shanghai
-    till = Till(till_config(tmp_path, sim), clock=lambda: moment)
+    till = Till(till_config(tmp_path, sim, database=database.config), clock=lambda: moment)
     try:
         assert till.today().isoformat() == "2026-11-27"
     finally:
         till.stop()
 
 
-def test_refusals_are_input_errors_with_statuses(sim, tmp_path):
-    till = Till(till_config(tmp_path, sim))
+def test_refusals_are_input_errors_with_statuses(database, sim, tmp_path):
+    till = Till(till_config(tmp_path, sim, database=database.config))
     try:
         with pytest.raises(InputError) as unknown:
             till.get_sale(12345)
@@ -90,16 +90,16 @@ def test_refusals_are_input_errors_with_statuses(sim, tmp_path):
         till.stop()
 
 
-def test_a_bad_printer_profile_fails_at_start_up(sim, tmp_path):
-    config = till_config(tmp_path, sim)
+def test_a_bad_printer_profile_fails_at_start_up(database, sim, tmp_path):
+    config = till_config(tmp_path, sim, database=database.config)
     config = config.replace(printer=dataclasses.replace(config.printer, profile="no-such-printer"))
     with pytest.raises(ConfigError, match="no-such-printer"):
         Till(config)
 
 
-def test_voids_before_five_minutes_are_left_to_the_watcher(sim, tmp_path):
+def test_voids_before_five_minutes_are_left_to_the_watcher(database, sim, tmp_path):
     now = [datetime.now(UTC)]
-    till = Till(till_config(tmp_path, sim), clock=lambda: now[0])
+    till = Till(till_config(tmp_path, sim, database=database.config), clock=lambda: now[0])
     try:
         sale = till.ring_up(SaleRequest(items=(), amount_fen=100, body=None, cashier=""))
         voiding = till.void(sale.id, by="小王")

@@ -131,8 +131,8 @@ def test_sign_in_needs_the_session_token(till):
     assert till.http.get(till.url("/api/sales")).status_code == 401
 
 
-def test_one_kiosk_on_loopback_works_as_before(sim, tmp_path):
-    with running_till(till_config(tmp_path, sim), workers=False) as till:
+def test_one_kiosk_on_loopback_works_as_before(database, sim, tmp_path):
+    with running_till(till_config(tmp_path, sim, database=database.config), workers=False) as till:
         assert till.http.get(till.url("/api/session")).json()["required"] is False
         sale = till.http.post(till.url("/api/sales"), json={"amount": "2.00"})
         assert sale.status_code == 201

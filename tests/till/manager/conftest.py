@@ -75,8 +75,10 @@ def clock() -> FakeClock:
     return FakeClock(live=True)
 
 
-def manager_config(tmp_path, sim, *, language: str = "zh-CN", **manager: Any):
-    config = till_config(tmp_path, sim, language=language)
+def manager_config(tmp_path, sim, *, language: str = "zh-CN", database: Any = None, **manager: Any):
+    """The till's config with a manager's password; ``database``: a DatabaseConfig (default SQLite)."""
+    sections = {"database": database} if database is not None else {}
+    config = till_config(tmp_path, sim, language=language, **sections)
     settings = dataclasses.replace(
         config.manager, password_hash=generate_password_hash(PASSWORD, "pbkdf2:sha256:1000"), **manager
     )
@@ -84,8 +86,8 @@ def manager_config(tmp_path, sim, *, language: str = "zh-CN", **manager: Any):
 
 
 @pytest.fixture
-def config(tmp_path, sim):
-    return manager_config(tmp_path, sim)
+def config(database, tmp_path, sim):
+    return manager_config(tmp_path, sim, database=database.config)
 
 
 @pytest.fixture

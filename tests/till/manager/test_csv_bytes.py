@@ -10,21 +10,15 @@ The streamed CSV must give the same bytes whatever its batch size.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 from pos.ledger import LineItem, SaleState, open_ledger, queries
 from pos.till import report
 
-PG_URL = os.environ.get("POS_TEST_DATABASE_URL", "")
 GOLDEN = Path(__file__).parent / "data" / "day_every_state.csv"
 DAY_START = datetime(2026, 11, 27, 1, 30, 15, tzinfo=UTC)  # 09:30:15 in Shanghai
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -106,28 +100,6 @@ def build_day(ledger, clock: Clock) -> None:
 def day_csv(ledger) -> bytes:
     day = DAY_START.astimezone(ZONE).date()
     return b"".join(report.csv_chunks(ledger, day, store="S01", zone=ZONE, state_words=WORDS))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path) -> Iterator[str]:
-    """A new SQLite file, or a new schema on ``POS_TEST_DATABASE_URL``'s PostgreSQL server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'pos.sqlite3'}"
-        return
-    if not PG_URL:
-        pytest.skip("POS_TEST_DATABASE_URL names no PostgreSQL server")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 @pytest.mark.parametrize("batch", [1, 2, 5000])

@@ -13,11 +13,11 @@ import csv
 import io
 import json
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
+import sqlalchemy
 
 from pos.ledger import JobKind, LineItem, SaleState, queries
 from pos.printing.profiles import load_profile
@@ -287,8 +287,13 @@ def test_a_change_to_the_day_is_in_the_next_csv(logged_in, day, till, sim):
     assert after != first
     assert next(r for r in _rows(after) if r[1] == waiting["out_trade_no"])[6] == "已支付"
     # Written to the file by another program, bypassing the ledger: the next CSV reads it.
-    with sqlite3.connect(till.till.ledger.engine.url.database) as db:
-        db.execute("UPDATE sales SET cashier = 'Zhang' WHERE out_trade_no = ?", (waiting["out_trade_no"],))
+    other = sqlalchemy.create_engine(till.till.ledger.engine.url)  # its own connections, not the ledger's
+    with other.begin() as db:
+        db.execute(
+            sqlalchemy.text("UPDATE sales SET cashier = 'Zhang' WHERE out_trade_no = :no"),
+            {"no": waiting["out_trade_no"]},
+        )
+    other.dispose()
     changed, _ = _csv(logged_in, day)
     assert next(r for r in _rows(changed) if r[1] == waiting["out_trade_no"])[8] == "Zhang"
 

@@ -43,9 +43,9 @@ def csv_rows(ledger, zone, **options) -> list[list[str]]:
 
 
 @pytest.fixture
-def shanghai(tmp_path):
+def shanghai(database_url):
     clock = FakeClock(datetime(2026, 11, 27, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
-    with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}", clock=clock) as ledger:
+    with open_ledger(database_url, clock=clock) as ledger:
         yield ledger, clock
 
 
@@ -78,10 +78,10 @@ def test_the_csv_is_the_same_whatever_the_batch_size(shanghai, monkeypatch):
     assert [r[4] for r in rows[1:]] == [format_yuan(1800 * (n + 1) + 1250) for n in range(7)]
 
 
-def test_times_in_a_zone_half_an_hour_off_utc(tmp_path):
+def test_times_in_a_zone_half_an_hour_off_utc(database_url):
     clock = FakeClock(datetime(2026, 11, 27, 4, 10, 30, tzinfo=UTC))  # 09:40:30 in Kolkata (+05:30)
     zone = ZoneInfo("Asia/Kolkata")
-    with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}", timezone="Asia/Kolkata", clock=clock) as ledger:
+    with open_ledger(database_url, timezone="Asia/Kolkata", clock=clock) as ledger:
         sale = paid(ledger, clock, [LineItem("chai", 2000)], minutes_to_pay=25)  # paid 10:05:30 local
         rows = csv_rows(ledger, zone)
         assert rows[1][0] == "2026-11-27 09:40:30" and rows[1][9] == "2026-11-27 10:05:30"
