@@ -218,9 +218,9 @@ def fill(url: str, day: date, count: int, rng: random.Random, first_id: int) -> 
 def serve_till(config, ready, stop) -> None:
     """The till's app in its own process, as ``pos till`` runs it (its watcher and spooler not
     started: nothing here is for sale), so the bench's HTTP client does not share its interpreter."""
-    from pos.sandbox.server import BackgroundServer
     from pos.till.app import SERVER_OPTIONS, create_app
     from pos.till.service import Till
+    from pos.web import BackgroundServer
 
     till = Till(config)
     server = BackgroundServer(create_app(till), **SERVER_OPTIONS).start()

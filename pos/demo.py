@@ -266,12 +266,12 @@ def running_shop(
         from pos.listener.app import create_app as listener_app
         from pos.listener.server import create_guarded_server, waitress_limits
         from pos.sandbox.app import create_app as sim_app
-        from pos.sandbox.server import BackgroundServer
         from pos.sandbox.settings import SimSettings
         from pos.sandbox.tls import ClientCertGate, make_pki, server_context
         from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
         from pos.till.app import create_app as till_app
         from pos.till.service import Till
+        from pos.web import BackgroundServer
 
         stack.enter_context(exclusive(directory))
         config_path = write_demo_config(
