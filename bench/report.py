@@ -70,7 +70,7 @@ from pos import config as pos_config
 from pos.ledger import LineItem, SaleState, open_ledger
 from pos.ledger.models import items_listing
 from pos.ledger.schema import flags, payments, refunds, sale_items, sales
-from pos.till import report
+from pos.reports import day as report
 
 TARGET_MS = 300
 READING_S = 1.0  # between the day view and the first CSV: the manager reads the page
@@ -443,7 +443,7 @@ def csv_breakdown(ledger, config) -> dict[str, float]:
 
 
 def report_words(config) -> dict:
-    from pos.till.manager.words import Words
+    from pos.manager.words import Words
 
     return Words(config.store.language).states()
 

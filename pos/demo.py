@@ -168,8 +168,8 @@ def set_demo_manager_password(path: Path) -> str:
     """A fresh manager password for this run, its hash written into the demo's pos.toml; returns it."""
     import secrets
 
-    from pos.till.manager.auth import hash_password
-    from pos.till.manager.cli import write_password_hash
+    from pos.manager.auth import hash_password
+    from pos.manager.cli import write_password_hash
 
     password = secrets.token_urlsafe(9)
     write_password_hash(path, hash_password(password))
@@ -523,7 +523,7 @@ def _reconcile_today(shop: DemoShop) -> Any:
 def _refund(shop: DemoShop, sale_id: int, refund_fee: int) -> None:
     """The manager refunds part of a sale (as the day view's refund form does), over the
     simulator's HTTPS port with the merchant certificate."""
-    from pos.till.refunds import RefundError, RefundService
+    from pos.orders.refunds import RefundError, RefundService
 
     try:
         RefundService(shop.till.ledger, shop.till.client, shop.config).refund(

@@ -3,7 +3,7 @@
 A day of 100,000 sales is 100,000 rows of ten values to fetch and format: in one
 Python process that is bound by one core and its interpreter lock, however the
 query is written (bench/report.py prints where the time goes). The kiosk has a
-second core, so :func:`pos.till.report.csv_chunks` hands the later half of a big
+second core, so :func:`pos.reports.day.csv_chunks` hands the later half of a big
 day to this helper and writes the first half meanwhile.
 
 The helper's process is started on the first big day asked for, not with the
@@ -66,7 +66,7 @@ class CsvHelper:
     ) -> Future[tuple[bytes, list[tuple[int, int | None, int]]]]:
         """The CSV rows of the day's sales with an id above ``after``, written by the helper, and
         their blocks of ids: (block, count it was read at, length in bytes) each, in order, or none
-        where the ledger does not count (see pos.till.report.csv_rows).
+        where the ledger does not count (see pos.reports.day.csv_rows).
 
         Never raises: a helper that cannot start gives a failed future (the caller writes the
         half itself), and its process is replaced on the next call.
@@ -142,7 +142,7 @@ _engines: dict[str, Engine] = {}
 
 def _ready(url: str) -> None:
     """Import what a half needs, connect, and compile its query once (on no rows at all)."""
-    from pos.till.report import csv_rows
+    from pos.reports.day import csv_rows
 
     nothing = csv_rows(_engine(url), day=date.today(), store="", zone=ZoneInfo("UTC"), lane=None, words={},
                        after=2**62)  # fmt: skip
@@ -173,7 +173,7 @@ def _write_rows(
     their blocks. Through a file, not as the call's result: a result comes back through a pipe
     that the till's process must read, under its interpreter lock, while it is busy writing its
     own half (measured: the handover then came last, ~100 ms)."""
-    from pos.till.report import CsvBlock, csv_rows
+    from pos.reports.day import CsvBlock, csv_rows
 
     blocks: list[CsvBlock] = []
     rows = csv_rows(_engine(url), day=day, store=store, zone=ZoneInfo(zone_key), lane=lane, words=words,

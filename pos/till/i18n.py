@@ -291,7 +291,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 # Sale states as the page names them: the ledger's state, or "voiding" while a void waits for WeChat.
 STATUS_BY_STATE = {
-    "CLOSING": "closing",  # not a ledger state: AWAITING_PAYMENT past its deadline (pos.till.report)
+    "CLOSING": "closing",  # not a ledger state: AWAITING_PAYMENT past its deadline (pos.reports.day)
     "NEW": "new",
     "AWAITING_PAYMENT": "awaiting",
     "PAID": "paid",

@@ -1,7 +1,7 @@
 """The manager's CSV of a big day, kept in memory block by block, and written again only where it changed.
 
 A day of 100,000 sales takes two processes a few hundred milliseconds to write
-(:func:`pos.till.report.csv_chunks`), and on this project's shared test machine
+(:func:`pos.reports.day.csv_chunks`), and on this project's shared test machine
 anywhere from 200 to 450 ms from one minute to the next. A manager who opens a
 big day usually downloads its CSV next, and between two downloads most of a day
 stays as it was. So:
@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 from pos.ledger import Ledger, SaleState
 from pos.ledger.database import READ_ONLY
-from pos.till import report
+from pos.reports import day as report
 from pos.till.csv_helper import CsvHelper, discard_file, scratch_file
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ class KeptCsv:
         return chunks, sum(len(chunk) for chunk in chunks)
 
     def made(self, request: CsvRequest) -> Iterator[bytes]:
-        """``request``'s CSV made afresh (:func:`pos.till.report.csv_chunks`, with the helper),
+        """``request``'s CSV made afresh (:func:`pos.reports.day.csv_chunks`, with the helper),
         its rows kept by block as they go by."""
         blocks: list[report.CsvBlock] = []
         chunks = report.csv_chunks(

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pos.ledger import LineItem, open_ledger
-from pos.till import report
+from pos.reports import day as report
 from pos.till.csv_helper import CsvHelper
 
 DAY = date(2026, 11, 27)
@@ -144,7 +144,7 @@ def test_a_half_the_helper_cannot_write_is_written_here(day, big_from_a_few, tmp
     (tmp_path / "not-a-folder").write_text("")
     helper = CsvHelper(f"sqlite:///{tmp_path / 'not-a-folder' / 'pos.sqlite3'}")  # fails in the helper
     try:
-        with caplog.at_level(logging.WARNING, logger="pos.till.report"):
+        with caplog.at_level(logging.WARNING, logger="pos.reports.day"):
             assert csv_of(day, helper) == csv_of(day, None)
     finally:
         helper.close()
@@ -161,7 +161,7 @@ def test_a_helper_that_cannot_start_means_one_process_writes_it_all(day, big_fro
     monkeypatch.setattr(module, "ProcessPoolExecutor", no_processes)
     helper = CsvHelper(day)
     helper.warm()  # says nothing, starts nothing
-    with caplog.at_level(logging.WARNING, logger="pos.till.report"):
+    with caplog.at_level(logging.WARNING, logger="pos.reports.day"):
         assert csv_of(day, helper) == csv_of(day, None)
     assert "event=csv_helper_failed day=2026-11-27 error=OSError" in caplog.text
     assert helper._pool is None
@@ -195,6 +195,6 @@ def test_a_helper_that_never_answers_is_waited_for_only_so_long(day, big_from_a_
             return Future()  # never done
 
     monkeypatch.setattr(report, "CSV_HELPER_PATIENCE", 0.2)
-    with caplog.at_level(logging.WARNING, logger="pos.till.report"):
+    with caplog.at_level(logging.WARNING, logger="pos.reports.day"):
         assert csv_of(day, Stuck()) == csv_of(day, None)
     assert "event=csv_helper_failed day=2026-11-27 error=TimeoutError" in caplog.text

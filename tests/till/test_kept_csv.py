@@ -2,7 +2,7 @@
 
 A real ledger file and a real helper process. The day spans four blocks of ids (the ledger
 counts changes per block of 4,096 ids), so a change touches one block of several. The manager's
-pages over HTTP are in tests/till/manager/test_day.py.
+pages over HTTP are in tests/manager/test_day.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 
 from pos.ledger import LineItem, open_ledger
 from pos.ledger.schema import DAY_REVISION_BLOCK, sales
-from pos.till import report
+from pos.reports import day as report
 from pos.till.csv_helper import CsvHelper
 from pos.till.kept_csv import CsvRequest, KeptCsv
 

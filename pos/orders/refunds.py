@@ -66,7 +66,7 @@ from pos.wechatpay import WeChatPayClient
 from pos.wechatpay.client import RefundItem
 from pos.wechatpay.errors import BusinessError, MessageError, ProtocolFail, TransportError, WeChatPayError
 
-log = logging.getLogger("pos.till.refunds")
+log = logging.getLogger("pos.orders.refunds")
 
 REFUND_NOTIFY_PATH = "/wechatpay/refund-notify"
 # err_code values after which the same out_refund_no must simply be sent again.

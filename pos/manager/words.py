@@ -14,7 +14,7 @@ from pos.till.i18n import MESSAGES as TILL_MESSAGES
 from pos.till.i18n import STATUS_BY_STATE, check_language
 
 if TYPE_CHECKING:
-    from pos.till.report import SaleLine
+    from pos.reports.day import SaleLine
 
 WORDS: dict[str, dict[str, str]] = {
     "title": {"zh-CN": "店长", "en": "Manager"},

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from pos.ledger import LineItem, open_ledger
-from pos.till import report
+from pos.reports import day as report
 
 DAY = date(2026, 11, 27)
 ZONE = ZoneInfo("Asia/Shanghai")

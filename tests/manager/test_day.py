@@ -23,11 +23,11 @@ import pytest
 
 from pos.ledger import JobKind, LineItem, SaleState
 from pos.printing.profiles import load_profile
-from pos.till import report
+from pos.reports import day as report
+from pos.reports.day import BOM
 from pos.till.csv_helper import scratch_folder
 from pos.till.documents import render_job
 from pos.till.kept_csv import CsvRequest
-from pos.till.report import BOM
 
 STATE_WORDS = {
     "PAID": "已支付",
@@ -339,7 +339,7 @@ def _scratch_files() -> list[Path]:
 
 
 def words_of(till) -> dict:
-    from pos.till.manager.words import Words
+    from pos.manager.words import Words
 
     return Words(till.till.config.store.language).states()
 

@@ -35,18 +35,18 @@ from pos.ledger import Flag, JobKind, LedgerError, SaleState
 from pos.ledger.cashiers import CashierTakings, takings_by_cashier
 from pos.ledger.models import PAID_STATES
 from pos.ledger.reconciliation import latest_reconciliation
+from pos.manager import auth
+from pos.manager.chart import takings_svg
+from pos.manager.words import WORDS, Words
 from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
+from pos.orders.refunds import RefundError, RefundService
 from pos.reconcile import reconcile_day
-from pos.till import report
+from pos.reports import day as report
 from pos.till.kept_csv import CsvRequest
-from pos.till.manager import auth
-from pos.till.manager.chart import takings_svg
-from pos.till.manager.words import WORDS, Words
-from pos.till.refunds import RefundError, RefundService
 from pos.till.service import Till
 from pos.till.validation import InputError, parse_day
 
-log = logging.getLogger("pos.till.manager")
+log = logging.getLogger("pos.manager")
 
 bp = Blueprint(
     "manager",
