@@ -131,8 +131,8 @@ def notify_only(sim, tmp: Path, sales: int, lost: int) -> tuple[list[float], lis
     """A till without a watcher: the listener's notices are its only news of a payment."""
     from pos.ledger import open_ledger
     from pos.listener.app import create_app as listener_app
-    from pos.sandbox.server import BackgroundServer
     from pos.till.testing import running_till, till_config
+    from pos.web import BackgroundServer
 
     class Late:
         app = None

@@ -69,7 +69,7 @@ from pos.ledger import LineItem, SaleState, open_ledger
 from pos.ledger.models import items_listing
 from pos.ledger.schema import flags, payments, refunds, sale_items, sales
 from pos.money import format_yuan
-from pos.till import report
+from pos.reports import day as report
 
 TARGET_MS = 300
 DAY = date(2026, 11, 27)
@@ -215,9 +215,9 @@ def fill(url: str, day: date, count: int, rng: random.Random, first_id: int) -> 
 def serve_till(config, ready, stop) -> None:
     """The till's app in its own process, as ``pos till`` runs it (its watcher and spooler not
     started: nothing here is for sale), so the bench's HTTP client does not share its interpreter."""
-    from pos.sandbox.server import BackgroundServer
     from pos.till.app import SERVER_OPTIONS, create_app
     from pos.till.service import Till
+    from pos.web import BackgroundServer
 
     till = Till(config)
     server = BackgroundServer(create_app(till), **SERVER_OPTIONS).start()
@@ -446,7 +446,7 @@ def main() -> int:
 
 
 def report_words(config) -> dict:
-    from pos.till.manager.words import Words
+    from pos.manager.words import Words
 
     return Words(config.store.language).states()
 

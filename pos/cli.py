@@ -35,7 +35,7 @@ COMMAND_MODULES = (
     "pos.demo",
     "pos.till.cli",
     "pos.till.cashier_cli",
-    "pos.till.manager.cli",
+    "pos.manager.cli",
     "pos.listener.cli",
     "pos.sandbox.cli",
     "pos.printing.cli",

@@ -169,8 +169,8 @@ def set_demo_manager_password(path: Path) -> str:
     """A fresh manager password for this run, its hash written into the demo's pos.toml; returns it."""
     import secrets
 
-    from pos.till.manager.auth import hash_password
-    from pos.till.manager.cli import write_password_hash
+    from pos.manager.auth import hash_password
+    from pos.manager.cli import write_password_hash
 
     password = secrets.token_urlsafe(9)
     write_password_hash(path, hash_password(password))
@@ -267,12 +267,12 @@ def running_shop(
         from pos.listener.app import create_app as listener_app
         from pos.listener.server import create_guarded_server, waitress_limits
         from pos.sandbox.app import create_app as sim_app
-        from pos.sandbox.server import BackgroundServer
         from pos.sandbox.settings import SimSettings
         from pos.sandbox.tls import ClientCertGate, make_pki, server_context
         from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
         from pos.till.app import create_app as till_app
         from pos.till.service import Till
+        from pos.web import BackgroundServer
 
         stack.enter_context(exclusive(directory))
         config_path = write_demo_config(
@@ -524,7 +524,7 @@ def _reconcile_today(shop: DemoShop) -> Any:
 def _refund(shop: DemoShop, sale_id: int, refund_fee: int) -> None:
     """The manager refunds part of a sale (as the day view's refund form does), over the
     simulator's HTTPS port with the merchant certificate."""
-    from pos.till.refunds import RefundError, RefundService
+    from pos.orders.refunds import RefundError, RefundService
 
     try:
         RefundService(shop.till.ledger, shop.till.client, shop.config).refund(

@@ -1,6 +1,6 @@
 """Package exports loaded on first use (PEP 562), so that a package's light modules import alone.
 
-``pos.listener``, ``pos.reconcile`` and ``pos.till.manager`` re-export names from
+``pos.listener``, ``pos.reconcile`` and ``pos.manager`` re-export names from
 their heavy modules (Flask apps, the ledger) for callers' convenience, and also
 hold the light ``cli`` module that ``pos --help`` imports. With plain imports in
 their ``__init__``, importing ``pos.listener.cli`` would import Flask too. So

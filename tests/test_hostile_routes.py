@@ -39,9 +39,9 @@ from werkzeug.security import generate_password_hash
 
 from pos.ledger import Ledger
 from pos.listener import create_app as create_listener_app
+from pos.manager import auth
 from pos.sandbox.testing import running_simulator
 from pos.till.app import create_app as create_till_app
-from pos.till.manager import auth
 from pos.till.service import Till
 from pos.till.testing import till_config
 

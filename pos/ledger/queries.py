@@ -1,7 +1,7 @@
 """The ledger's reads for a business day: the manager's day view, the Z report and the day's CSV.
 
 The ledger is the only code that runs SQL on its tables (see DESIGN.md), so the day's
-report asks here and formats what it gets (:mod:`pos.till.report`). Every read runs
+report asks here and formats what it gets (:mod:`pos.reports.day`). Every read runs
 in :func:`pos.ledger.database.read_only`: one snapshot, never blocking a writer.
 
 Rows come back as the driver gives them (plain tuples, times as UTC text where the

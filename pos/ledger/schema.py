@@ -143,7 +143,7 @@ sales = Table(
     ),
 )
 
-# The manager's day view adds a day up from this index alone (revision 0004; pos.till.report).
+# The manager's day view adds a day up from this index alone (revision 0004; pos.reports.day).
 Index(
     "ix_sales_day_figures",
     sales.c.business_date,

@@ -38,10 +38,10 @@ import requests
 from pos.sandbox.app import create_app
 from pos.sandbox.engine import Simulator
 from pos.sandbox.errors import SandboxError
-from pos.sandbox.server import BackgroundServer
 from pos.sandbox.settings import SimSettings
 from pos.sandbox.state import SimState
 from pos.sandbox.tls import ClientCertGate, Pki, make_pki, server_context
+from pos.web import BackgroundServer
 
 
 class SimulatorError(SandboxError, RuntimeError):

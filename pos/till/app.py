@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from flask import Flask, Response
 
-from pos.till import api, errors, guard, manager, pages, signin
+from pos import manager
+from pos.till import api, errors, guard, pages, signin
 from pos.till.service import Till
 from pos.till.validation import RowIdConverter
 

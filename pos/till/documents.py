@@ -53,8 +53,8 @@ from pos.printing.profiles import PrinterProfile
 from pos.receipts import templates
 from pos.receipts.document import Document
 from pos.reconcile.slip import rows_for_job
+from pos.reports.day import z_report_data  # the day's figures, the same the manager's page shows
 from pos.till.exceptions import TillError
-from pos.till.report import z_report_data  # the day's figures, the same the manager's page shows
 
 __all__ = ["RenderError", "render_job"]
 

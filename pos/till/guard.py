@@ -20,7 +20,7 @@ Three rules, checked before any route runs, each refusal a 4xx with
   (``X-CSRF-Token``). A browser sends neither cross-site without first asking
   the till (a CORS preflight the till never grants), so an empty ``text/plain``
   POST from someone else's page is refused (400). The manager's pages keep their
-  own form tokens (:mod:`pos.till.manager.views`) and only get the first two rules.
+  own form tokens (:mod:`pos.manager.views`) and only get the first two rules.
 
 Who may then drive the till (a signed-in cashier, a script with the API token)
 is :mod:`pos.till.signin`'s job.

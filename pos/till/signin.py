@@ -7,7 +7,7 @@ on loopback, nobody set up) whoever sits at it.
   without a tap (the page reports taps, ``POST /api/session/active``; its own
   polling does not count). The session is a random id in an HttpOnly,
   SameSite=Strict cookie with its own CSRF token, the manager's mechanism
-  (:mod:`pos.till.manager.auth`): the PIN is checked like the manager's password
+  (:mod:`pos.manager.auth`): the PIN is checked like the manager's password
   and wrong PINs are counted per address by the same lock-out
   (``[manager] max_failures`` in 15 minutes). Every sale rung up records the
   signed-in cashier; voids and reprints record them too.
@@ -33,8 +33,8 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 from pos.ledger import cashiers as store
 from pos.log import get_logger
+from pos.manager import auth
 from pos.till.guard import CSRF_HEADER, SAFE_METHODS, is_loopback, refuse
-from pos.till.manager import auth
 from pos.till.validation import InputError, read_json
 
 log = get_logger("pos.till.signin")

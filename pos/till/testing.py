@@ -11,7 +11,7 @@
 
 Everything is real: a SQLite ledger in ``tmp_path``, the simulator as WeChat, a
 ``dir:`` printer in ``tmp_path / "printer"``, and the Flask app under waitress in
-a thread (:class:`pos.sandbox.server.BackgroundServer`).
+a thread (:class:`pos.web.BackgroundServer`).
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import requests
 
 from pos import config as pos_config
 from pos.config import Config, Product
-from pos.sandbox.server import BackgroundServer
 from pos.till.app import SERVER_OPTIONS, create_app
 from pos.till.service import Till
+from pos.web import BackgroundServer
 
 SAMPLE_PRODUCTS = (
     Product(id="LATTE", name="拿铁", price="18.00", barcode="6901234567892"),

@@ -14,8 +14,8 @@ from collections import Counter
 
 from pos.ledger import JobKind, SaleState, open_ledger
 from pos.listener.app import create_app as listener_app
-from pos.sandbox.server import BackgroundServer
 from pos.till.testing import running_till, till_config
+from pos.web import BackgroundServer
 
 COPIES = 6
 

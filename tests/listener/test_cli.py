@@ -182,10 +182,10 @@ def test_the_serving_listener_holds_no_printer_and_no_manager_pages(tmp_path):
     assert report["healthz"] == "ok\n"
     modules = set(report["modules"])
     assert {"flask", "waitress", "pos.listener.app", "pos.ledger.ledger"} <= modules  # it does see
-    assert "pos.till.manager.cli" in modules  # registered for `pos --help`: light by design
+    assert "pos.manager.cli" in modules  # registered for `pos --help`: light by design
     carried = {name for name in modules if name.split(".")[0] in ("PIL", "escpos", "qrcode")}
     carried |= modules & {
-        "pos.till.manager.views",  # the manager's pages and their blueprint
+        "pos.manager.views",  # the manager's pages and their blueprint
         "pos.till.app",
         "pos.till.service",
         "pos.till.spooler",

@@ -265,7 +265,7 @@ def test_a_chunked_body_over_the_limit_is_refused(stack, sale, caplog):
 
 def test_the_app_itself_refuses_a_large_body_behind_a_lenient_server(stack, sale, caplog):
     """Behind a server without a body cap (waitress defaults), the app checks Content-Length itself."""
-    from pos.sandbox.server import BackgroundServer
+    from pos.web import BackgroundServer
 
     app = stack_app(stack)
     server = BackgroundServer(app).start()

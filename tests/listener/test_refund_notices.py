@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pos.ledger import JobKind, MessageKind, RefundState, SaleState
-from pos.till.refunds import RefundService
+from pos.orders.refunds import RefundService
 from pos.wechatpay import WeChatPayClient, notices, xmlcodec
 
 PATH = "/wechatpay/refund-notify"

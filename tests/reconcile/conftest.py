@@ -20,10 +20,10 @@ from pos.ledger import Ledger, LineItem, Refund, Sale, SaleState, open_ledger
 from pos.listener import create_app
 from pos.orders.checkout import Checkout
 from pos.reconcile import Reconciliation, reconcile_day
-from pos.sandbox.server import BackgroundServer
 from pos.sandbox.testing import RunningSimulator, running_simulator
 from pos.till.testing import till_config
 from pos.till.watcher import Watcher
+from pos.web import BackgroundServer
 from pos.wechatpay import WeChatPayClient
 
 BEIJING = ZoneInfo("Asia/Shanghai")

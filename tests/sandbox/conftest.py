@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from pos.sandbox.server import BackgroundServer
 from pos.sandbox.testing import RunningSimulator, running_simulator
+from pos.web import BackgroundServer
 from pos.wechatpay import sign as signing
 from pos.wechatpay import xmlcodec
 

@@ -14,9 +14,9 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from pos.sandbox.clock import BEIJING
-from pos.sandbox.server import BackgroundServer
 from pos.sandbox.testing import running_simulator
 from pos.sandbox.tls import client_certificate, make_pki, server_context
+from pos.web import BackgroundServer
 from pos.wechatpay import WeChatPayClient, sign, xmlcodec
 from pos.wechatpay.bills import parse_bill
 from pos.wechatpay.errors import TransportError

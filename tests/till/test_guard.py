@@ -12,10 +12,10 @@ import pytest
 import requests
 from flask import Flask
 
-from pos.sandbox.server import BackgroundServer
 from pos.sandbox.testing import running_simulator
 from pos.till.guard import HostRule, same_origin
 from pos.till.testing import running_till, till_config
+from pos.web import BackgroundServer
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@
 
 from pos.lazy import lazy_exports
 
-# Loaded when first asked for: ``pos.till.manager.cli`` lives in this package and must import
+# Loaded when first asked for: ``pos.manager.cli`` lives in this package and must import
 # without Flask, for ``pos --help`` (see pos/cli.py and pos/lazy.py).
-__getattr__ = lazy_exports(__name__, {"bp": "pos.till.manager.views"})
+__getattr__ = lazy_exports(__name__, {"bp": "pos.manager.views"})
 
 __all__ = ["bp"]

@@ -21,9 +21,9 @@ import sqlalchemy
 
 from pos.ledger import JobKind, LineItem, SaleState, queries
 from pos.printing.profiles import load_profile
-from pos.till import report
+from pos.reports import day as report
+from pos.reports.day import BOM
 from pos.till.documents import render_job
-from pos.till.report import BOM
 
 STATE_WORDS = {
     "PAID": "已支付",
@@ -316,7 +316,7 @@ def _rows(raw: bytes) -> list[list[str]]:
 
 
 def words_of(till) -> dict:
-    from pos.till.manager.words import Words
+    from pos.manager.words import Words
 
     return Words(till.till.config.store.language).states()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pos import config as pos_config
 from pos.demo import banner, running_shop
-from pos.till.manager import auth
+from pos.manager import auth
 
 
 def test_demo_prints_a_manager_password_that_logs_in(tmp_path, kit):

@@ -1,4 +1,4 @@
-"""pos.till.report on a real SQLite ledger: figures, sale lines, CSV cells and times, in any time zone."""
+"""pos.reports.day on a real SQLite ledger: figures, sale lines, CSV cells and times, in any time zone."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from pos.ledger import LineItem, SaleState, open_ledger, queries
 from pos.money import format_yuan
+from pos.reports import day as report
 from pos.testing.clock import FakeClock
-from pos.till import report
 
 DAY = date(2026, 11, 27)
 

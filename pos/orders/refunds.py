@@ -63,12 +63,12 @@ from pos.ledger import (
 )
 from pos.log import get_logger
 from pos.money import format_price
-from pos.till.exceptions import TillError
+from pos.orders.errors import OrdersError
 from pos.wechatpay import WeChatPayClient
 from pos.wechatpay.client import RefundItem
 from pos.wechatpay.errors import BusinessError, MessageError, ProtocolFail, TransportError, WeChatPayError
 
-log = get_logger("pos.till.refunds")
+log = get_logger("pos.orders.refunds")
 
 REFUND_NOTIFY_PATH = "/wechatpay/refund-notify"
 # err_code values after which the same out_refund_no must simply be sent again.
@@ -76,7 +76,7 @@ RETRY_CODES = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY"})
 FINAL_FAILURES = ("REFUNDCLOSE", "CHANGE")
 MAX_DESC = 80  # refund_desc is String(80)
 
-class RefundError(TillError):
+class RefundError(OrdersError):
     """A refund that was not made (or not yet): ``str(exc)`` is the sentence for the manager.
 
     ``code`` is the stable key (``certificate_missing``, ``too_much``, ``refused``, ...);

@@ -1,4 +1,7 @@
-"""Serving a WSGI app in a background thread (tests, the demo).
+"""Serving a WSGI app in a background thread (tests, the demo, every service's testing helpers).
+
+A leaf below the services (it knows no app of ours), so the till's, the listener's and the
+simulator's helpers can all use it without importing one another.
 
 Plain HTTP goes through waitress. waitress speaks no TLS, so with an
 ``ssl_context`` (the simulator's HTTPS port, where the refund wants the

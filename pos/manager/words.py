@@ -13,7 +13,7 @@ from pos.i18n import Translator
 from pos.ledger import SaleState
 
 if TYPE_CHECKING:
-    from pos.till.report import SaleLine
+    from pos.reports.day import SaleLine
 
 
 class Words(Translator):

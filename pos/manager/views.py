@@ -35,17 +35,17 @@ from pos.ledger.cashiers import CashierTakings, takings_by_cashier
 from pos.ledger.models import PAID_STATES
 from pos.ledger.reconciliation import latest_reconciliation
 from pos.log import get_logger
+from pos.manager import auth
+from pos.manager.chart import takings_svg
+from pos.manager.words import Words
 from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
+from pos.orders.refunds import RefundError, RefundService
 from pos.reconcile import reconcile_day
-from pos.till import report
-from pos.till.manager import auth
-from pos.till.manager.chart import takings_svg
-from pos.till.manager.words import Words
-from pos.till.refunds import RefundError, RefundService
+from pos.reports import day as report
 from pos.till.service import Till
 from pos.till.validation import InputError, parse_day
 
-log = get_logger("pos.till.manager")
+log = get_logger("pos.manager")
 
 bp = Blueprint(
     "manager",
@@ -468,7 +468,7 @@ def _reconciliation(day: date) -> dict[str, Any]:
 
 @bp.get("/day.csv")
 def day_csv() -> Response:
-    """The day's CSV, streamed as it is made (:func:`pos.till.report.csv_chunks`): the header at
+    """The day's CSV, streamed as it is made (:func:`pos.reports.day.csv_chunks`): the header at
     once, then the sales a batch at a time from one snapshot of the day, in bounded memory."""
     service = till()
     config = service.config

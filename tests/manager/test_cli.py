@@ -13,8 +13,8 @@ import pytest
 
 from pos import config as pos_config
 from pos.ledger import LineItem, open_ledger
-from pos.till.manager import auth
-from pos.till.manager.cli import set_password_hash_text
+from pos.manager import auth
+from pos.manager.cli import set_password_hash_text
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 

@@ -12,11 +12,11 @@ import re
 from datetime import timedelta
 
 from pos.ledger import JobKind, SaleState
+from pos.manager.cli import format_figures
+from pos.manager.words import Words
 from pos.printing.profiles import load_profile
+from pos.reports.day import day_figures
 from pos.till.documents import render_job
-from pos.till.manager.cli import format_figures
-from pos.till.manager.words import Words
-from pos.till.report import day_figures
 
 
 def ring_up(till, amount: str) -> dict:

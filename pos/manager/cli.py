@@ -2,7 +2,7 @@
 
 ``pos report --date 2026-11-27 [--csv FILE] [--lane 01]`` prints the same
 figures as the manager's day view and the Z report (they all come from
-:mod:`pos.till.report`): counts and amounts by state, paid, refunded and net.
+:mod:`pos.reports.day`): counts and amounts by state, paid, refunded and net.
 ``--csv FILE`` also writes the day's sales as the day view's CSV export
 (``-`` writes it to standard output instead of the figures). It reads the
 ledger only; it needs no running till.
@@ -33,7 +33,7 @@ from pos.config import Config, ConfigError, load, write_secret_file
 from pos.money import format_price
 
 if TYPE_CHECKING:  # imported when a command runs, not for `pos --help` (see pos/cli.py)
-    from pos.till.manager.words import Words
+    from pos.manager.words import Words
 
 EXIT_OK = 0
 EXIT_REFUSED = 2
@@ -81,8 +81,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     from pos.ledger import business_date, open_ledger
-    from pos.till import report
-    from pos.till.manager.words import Words
+    from pos.manager.words import Words
+    from pos.reports import day as report
 
     config = load(args.config)
     w = Words(config.store.language)
@@ -154,7 +154,7 @@ def _now() -> datetime:
 
 def format_figures(figures: object, config: Config, w: Words) -> str:
     """The figures as a small table for a terminal (CJK-wide characters counted as two columns)."""
-    from pos.till.report import DayFigures, states_with_closing
+    from pos.reports.day import DayFigures, states_with_closing
 
     assert isinstance(figures, DayFigures)
     title = w("cli.report_title", store=config.store.name, day=figures.day.isoformat())
@@ -202,7 +202,7 @@ def _right(text: str, width: int) -> str:
 
 
 def run_set_password(args: argparse.Namespace) -> int:
-    from pos.till.manager.auth import hash_password
+    from pos.manager.auth import hash_password
 
     target = args.config or os.environ.get("POS_CONFIG")
     if not args.print and not target:
@@ -237,7 +237,7 @@ def run_set_password(args: argparse.Namespace) -> int:
 
 
 def _read_password(from_stdin: bool) -> str | None:
-    from pos.till.manager.auth import MIN_PASSWORD
+    from pos.manager.auth import MIN_PASSWORD
 
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from pos.ledger import LineItem, open_ledger, queries
+from pos.reports import day as report
 from pos.testing.clock import FakeClock
-from pos.till import report
 
 DAY = date(2026, 11, 27)
 ZONE = ZoneInfo("Asia/Shanghai")

@@ -9,9 +9,9 @@ import requests
 
 from pos.ledger import open_ledger
 from pos.listener.app import create_app as listener_app
-from pos.sandbox.server import BackgroundServer
-from pos.till.manager import auth
+from pos.manager import auth
 from pos.till.testing import running_till
+from pos.web import BackgroundServer
 
 PASSWORD = "correct horse battery"  # conftest's
 

@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from pos.ledger import JobKind, LineItem, RefundState, SaleState, open_ledger
+from pos.orders.refunds import RefundError, RefundPending, RefundService, refund_notify_url
 from pos.sandbox.testing import running_simulator
 from pos.sandbox.tls import client_certificate
-from pos.till.refunds import RefundError, RefundPending, RefundService, refund_notify_url
 from pos.till.spooler import Spooler
 from pos.till.testing import till_config
 from pos.wechatpay import WeChatPayClient, sign, xmlcodec

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pos.ledger import LineItem, SaleState, open_ledger, queries
-from pos.till import report
+from pos.reports import day as report
 
 GOLDEN = Path(__file__).parent / "data" / "day_every_state.csv"
 DAY_START = datetime(2026, 11, 27, 1, 30, 15, tzinfo=UTC)  # 09:30:15 in Shanghai

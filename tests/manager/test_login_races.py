@@ -2,7 +2,7 @@
 
 Parallel wrong passwords must not get more password checks than ``[manager] max_failures``:
 each attempt is counted before its password is checked. The checks are counted at the lowest
-seam (:func:`pos.till.manager.auth.check_password`, wrapped to count and then do the real work
+seam (:func:`pos.manager.auth.check_password`, wrapped to count and then do the real work
 with a real scrypt hash, so the requests overlap as they would against a shop's till).
 """
 
@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from werkzeug.security import generate_password_hash
 
-from pos.till.manager import auth
+from pos.manager import auth
 from pos.till.testing import running_till
 
 PASSWORD = "correct horse battery"  # conftest's
