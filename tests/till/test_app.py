@@ -254,8 +254,8 @@ def test_code_url_shows_under_the_qr_in_chromium(database, sim, tmp_path, browse
         browser.goto(demo.url(f"/#sale={sale['id']}"))
         shown = browser.wait_for(
             "(() => { const p = document.getElementById('qr-link');"
-            " return p && !p.hidden && p.offsetHeight > 0"
-            " && document.getElementById('qr-link-text').textContent; })()"
+            " return p && !p.hidden && p.offsetHeight > 0 && document.querySelector('#qr svg')"
+            " && document.getElementById('qr-link-text').textContent; })()"  # the SVG comes after the link
         )
         assert shown == sale["code_url"]
         picture = Image.open(browser.screenshot("awaiting-with-link.png")).convert("L")
