@@ -11,6 +11,7 @@ WORDS: dict[str, dict[str, str]] = {
         "zh-CN": "此单已打印收款码，请让顾客扫纸上的码，或先作废此单",
         "en": "This sale already has a printed QR order: let the customer scan the paper, or void it first",
     },
+    "paycode.bad_pay_by": {"zh-CN": "pay_by 只能是 qr 或 code", "en": "pay_by must be qr or code"},
     "paycode.not_payable": {"zh-CN": "此单不能再收款", "en": "This sale can no longer be paid"},
     "paycode.paid": {"zh-CN": "已收款", "en": "Paid"},
     "paycode.userpaying": {

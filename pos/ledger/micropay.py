@@ -25,6 +25,7 @@ from pos.ledger.schema import events, flags, sales
 
 ATTEMPT = "micropay_attempt"
 REVERSED = "micropay_reversed"
+REVERSE_FAILED = "micropay_reverse_failed"
 PAYABLE_BY_CODE = (SaleState.NEW, SaleState.FAILED)
 
 
@@ -74,6 +75,17 @@ def attempts(ledger: Any, sale_id: int) -> list[str]:
 
 def reversed_attempts(ledger: Any, sale_id: int) -> list[str]:
     return [e.detail["out_trade_no"] for e in ledger.events_for_sale(sale_id) if e.event == REVERSED]
+
+
+def given_up_attempts(ledger: Any, sale_id: int) -> list[str]:
+    """Attempts the till gave up on: reversed, or whose reverse never went through."""
+    kinds = (REVERSED, REVERSE_FAILED)
+    return [e.detail["out_trade_no"] for e in ledger.events_for_sale(sale_id) if e.event in kinds]
+
+
+def record_reverse_failed(ledger: Any, sale_id: int, attempt: str, *, now: datetime | None = None) -> None:
+    """The till gave up on ``attempt`` but WeChat never confirmed the reverse: the manager checks it."""
+    ledger.log_event(REVERSE_FAILED, sale_id=sale_id, detail={"out_trade_no": attempt}, now=now)
 
 
 def record_reversed(ledger: Any, sale_id: int, attempt: str, *, now: datetime | None = None) -> None:

@@ -68,6 +68,7 @@ class CodePayment:
         interval: float = 5.0,
         deadline: float = 60.0,
         reverse_tries: int = 5,
+        min_reverse_age: float = 15.0,
     ) -> None:
         self.ledger = ledger
         self.client = client
@@ -79,6 +80,7 @@ class CodePayment:
         self.interval = interval
         self.deadline = deadline
         self.reverse_tries = reverse_tries
+        self.min_reverse_age = min_reverse_age
 
     def pay(self, sale_id: int, auth_code: str) -> CodeOutcome:
         """Charge ``auth_code`` for the sale. Raises NotAPaymentCode, OpenNativeOrder, NotPayableByCode."""
@@ -99,7 +101,7 @@ class CodePayment:
     # -- outcomes ---------------------------------------------------------------------------------
 
     def _paid(self, sale: Sale, attempt: str, paid: MicropayPaid) -> CodeOutcome:
-        if attempt in ledger_micropay.reversed_attempts(self.ledger, sale.id):
+        if attempt in ledger_micropay.given_up_attempts(self.ledger, sale.id):
             ledger_micropay.flag_paid_after_reverse(
                 self.ledger, sale, attempt, paid.transaction_id, paid.total_fee
             )
@@ -147,6 +149,8 @@ class CodePayment:
             if status.trade_state == "PAYERROR":
                 cancelled = True
                 break
+        if self._elapsed(started) < self.min_reverse_age:  # WeChat: not sooner than ~15 s after the pay call
+            self.sleep(self.min_reverse_age - self._elapsed(started))
         if self._reverse(sale, attempt):
             return self._outcome("cancelled" if cancelled else "reversed", sale, attempt,
                                  "paycode.cancelled" if cancelled else "paycode.reversed")  # fmt: skip
@@ -167,15 +171,16 @@ class CodePayment:
                     ledger_micropay.record_reversed(self.ledger, sale.id, attempt)
                     return True
             self.sleep(self.interval)
-        self.ledger.log_event("micropay_reverse_failed", sale_id=sale.id, detail={"out_trade_no": attempt})
+        ledger_micropay.record_reverse_failed(self.ledger, sale.id, attempt)
         return False
 
     def recheck(self, sale_id: int) -> list[str]:
-        """Query every reversed attempt of the sale; one WeChat now reports paid is flagged (the
-        payment after a reverse), never taken as the sale's payment. Returns the flagged numbers."""
+        """Query every attempt the till gave up on; one WeChat now reports paid is flagged (paid
+        after a reverse, or after a reverse that never went through), never taken as the sale's
+        payment. Returns the flagged numbers. (The watcher does not call it yet: see README.)"""
         sale = self.ledger.get_sale(sale_id)
         flagged = []
-        for attempt in ledger_micropay.reversed_attempts(self.ledger, sale_id):
+        for attempt in ledger_micropay.given_up_attempts(self.ledger, sale_id):
             status = self.client.query_order(attempt)
             if status.trade_state == "SUCCESS":
                 paid = paid_from(status.fields, attempt, sale.total_fee)

@@ -101,12 +101,14 @@ def test_password_then_paid_while_querying(desk, ledger, customer):
     assert customer.sleeps >= 2
 
 
-def test_password_then_cancelled_reverses_and_stays_payable(sim, desk, ledger, customer):
+def test_password_then_cancelled_reverses_and_stays_payable(sim, desk, ledger, customer, clock):
     sale = new_sale(ledger)
     code = customer.code("password")
     customer.script[1] = lambda: customer.act(code, "cancel")
+    started = clock()
     outcome = desk.pay(sale.id, code)
     assert outcome.status == "cancelled" and outcome.sale.state == SaleState.NEW
+    assert (clock() - started).total_seconds() >= 15  # no reverse sooner than 15 s after the pay call
     assert trade_state(sim, outcome.out_trade_no) == "REVOKED"
     second = desk.pay(sale.id, customer.code("paid"))  # a new code, a new number
     assert second.paid and second.out_trade_no == sale.out_trade_no + "-M2"
