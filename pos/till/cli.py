@@ -27,7 +27,6 @@ from pos.config import Config, load
 from pos.i18n import Translator
 from pos.money import MoneyError, format_price, parse_yuan
 from pos.ports import bind
-from pos.wechatpay.micropay import is_payment_code
 
 if TYPE_CHECKING:  # imported when a command runs, not for `pos --help`
     import requests
@@ -213,6 +212,8 @@ def run_sale(args: argparse.Namespace) -> int:
         print(f"pos sale: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     if args.code is not None:
+        from pos.wechatpay.micropay import is_payment_code  # here: `pos --help` must not import requests
+
         if not is_payment_code(args.code):
             print(f"pos sale: {t('paycode.not_a_code')}", file=sys.stderr)
             return EXIT_REFUSED
