@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 WORDS: dict[str, dict[str, str]] = {
+    # The cashier's page (inlined with the other page.* words).
+    "page.charge_code": {"zh-CN": "扫付款码", "en": "Scan payment code"},
+    "page.scan_code": {
+        "zh-CN": "请扫描顾客的微信付款码（或输入 18 位数字后按回车）",
+        "en": "Scan the customer's WeChat payment code (or type its 18 digits and press Enter)",
+    },
+    "page.awaiting_code": {"zh-CN": "等待扫付款码", "en": "Waiting for the payment code"},
+    "page.print_qr": {"zh-CN": "顾客没有付款码：改为打印收款码", "en": "No code: print a QR instead"},
+    "page.paycode_waiting": {
+        "zh-CN": "正在向微信收款……如顾客手机要求输入密码，请顾客输入",
+        "en": "Charging with WeChat... if the phone asks for a password, the customer types it now",
+    },
     "paycode.not_a_code": {
         "zh-CN": "这不是微信付款码（应为 10–15 开头的 18 位数字）",
         "en": "This is not a WeChat payment code (18 digits starting 10-15)",

@@ -100,3 +100,40 @@ def test_bad_pay_by_and_unknown_sale(till):
     )
     answer = till.http.post(till.url("/api/sales/999/pay-code"), json={"auth_code": "134567890123456789"})
     assert answer.status_code == 404
+
+
+def test_cashier_page_scan_payment_code_in_chromium(till, sim, browser):
+    browser.size(1024, 768)
+    browser.goto(till.url("/"))
+    browser.wait_for("!!document.getElementById('charge-code')")
+    browser.eval("document.querySelector('[data-key=\"5\"]').click()")
+    browser.eval("document.getElementById('charge-code').click()")
+    browser.wait_for("!document.getElementById('paycode-form').hidden")
+    assert sim.orders() == []  # no Native order, no QR
+    assert browser.eval("document.getElementById('qr').hidden")
+    assert (
+        browser.eval("document.getElementById('sale-status').textContent") == "Waiting for the payment code"
+    )
+    browser.screenshot("scan-code.png")
+    browser.eval(
+        "(() => { const i = document.getElementById('paycode-input'); i.value = '6901234567892';"
+        " document.getElementById('paycode-form').requestSubmit(); })()"
+    )
+    refused = browser.wait_for(
+        "(() => { const m = document.getElementById('paycode-message').textContent;"
+        " return m.includes('not a WeChat payment code') && m; })()"
+    )
+    assert "18" in refused
+    code = paycode_for(sim, "paid")
+    browser.eval(
+        f"(() => {{ const i = document.getElementById('paycode-input'); i.value = '{code}';"
+        " document.getElementById('paycode-form').requestSubmit(); })()"
+    )
+    browser.wait_for("document.getElementById('sale-status').className === 'status paid'")
+    assert browser.eval("document.getElementById('paycode-form').hidden")
+    browser.screenshot("paid-by-code.png")
+    assert till.till.ledger.get_sale(1).state.value == "PAID"
+
+
+def paycode_for(sim: RunningSimulator, outcome: str) -> str:
+    return code(sim, outcome)
