@@ -14,6 +14,8 @@ from pos.ledger.micropay import NotPayableByCode, OpenNativeOrder, attempts
 from pos.orders.micropay import CodePayment
 from pos.sandbox.testing import RunningSimulator, running_simulator
 from pos.testing.clock import FakeClock
+from pos.wechatpay import testing as fake
+from pos.wechatpay import xmlcodec
 from pos.wechatpay.client import WeChatPayClient
 from pos.wechatpay.micropay import NotAPaymentCode
 
@@ -163,3 +165,65 @@ def test_not_a_payment_code_is_refused_before_anything(desk, ledger):
     with pytest.raises(NotAPaymentCode):
         desk.pay(sale.id, "6901234567892")
     assert attempts(ledger, sale.id) == []
+
+
+# -- what the simulator does not do: reverse asking recall=Y, a reverse that never goes through ------
+# (a scripted gateway over real HTTP, pos.wechatpay.testing.FakeGateway)
+
+
+@pytest.fixture
+def gateway() -> Iterator[fake.FakeGateway]:
+    with fake.running_gateway() as running:
+        yield running
+
+
+def scripted_desk(gateway, ledger, clock) -> CodePayment:
+    client = WeChatPayClient(fake.APPID, fake.MCH_ID, fake.KEY, api_base=gateway.url, timeout=5, backoff=0,
+                             retries=0)  # fmt: skip
+    return CodePayment(
+        ledger, client, language="en", clock=clock, sleep=clock.advance, interval=5, deadline=30
+    )
+
+
+def test_reverse_is_called_again_while_wechat_says_recall(gateway, ledger, clock):
+    gateway.answer("/pay/micropay", fake.business_fail("SYSTEMERROR", "系统超时"))
+    gateway.answer("/pay/orderquery", fake.ok(trade_state="USERPAYING", out_trade_no="x"))
+    recall = fake.ok(result_code="FAIL", err_code="SYSTEMERROR", err_code_des="系统错误", recall="Y")
+    gateway.answer("/secapi/pay/reverse", recall, (500, b"busy"), fake.ok(recall="N"))
+    sale = new_sale(ledger)
+    outcome = scripted_desk(gateway, ledger, clock).pay(sale.id, "134567890123456789")
+    assert outcome.status == "reversed" and outcome.sale.state == SaleState.NEW
+    assert len(gateway.requests_to("/secapi/pay/reverse")) == 3
+    assert len(gateway.requests_to("/pay/micropay")) == 1  # a code is never sent twice
+
+
+def test_a_reverse_that_never_goes_through_is_left_for_the_manager(gateway, ledger, clock):
+    gateway.answer("/pay/micropay", (502, b"bad gateway"))
+    gateway.answer("/pay/orderquery", fake.business_fail("ORDERNOTEXIST", "订单不存在"))
+    gateway.answer("/secapi/pay/reverse", fake.ok(result_code="FAIL", err_code="SYSTEMERROR", recall="Y"))
+    sale = new_sale(ledger)
+    desk = scripted_desk(gateway, ledger, clock)
+    outcome = desk.pay(sale.id, "134567890123456789")
+    assert outcome.status == "reverse_failed" and outcome.sale.state == SaleState.NEW
+    assert "Do not charge again" in outcome.message
+    assert len(gateway.requests_to("/secapi/pay/reverse")) == 5
+    # WeChat later says it was paid after all: flagged, not the sale's payment.
+    gateway.answer("/pay/orderquery", fake.ok(trade_state="SUCCESS", out_trade_no=outcome.out_trade_no,
+                                              transaction_id="4200000001", total_fee="1880"))  # fmt: skip
+    assert desk.recheck(sale.id) == [outcome.out_trade_no]
+    assert ledger.get_sale(sale.id).state == SaleState.NEW and ledger.get_sale(sale.id).flagged
+
+
+def test_an_unsigned_success_is_not_believed_the_query_settles_it(gateway, ledger, clock):
+    signed = fake.ok(transaction_id="4200000002", total_fee="1880")
+
+    def forged(request: dict[str, str]) -> bytes:  # a SUCCESS whose sign is not WeChat's
+        fields = xmlcodec.decode(signed(request))
+        return xmlcodec.encode_as_wechat({**fields, "sign": "0" * 32})
+
+    gateway.answer("/pay/micropay", forged)
+    gateway.answer("/pay/orderquery", fake.ok(trade_state="NOTPAY", out_trade_no="x"),
+                   fake.ok(trade_state="SUCCESS", transaction_id="4200000003", total_fee="1880"))  # fmt: skip
+    sale = new_sale(ledger)
+    outcome = scripted_desk(gateway, ledger, clock).pay(sale.id, "134567890123456789")
+    assert outcome.paid and outcome.transaction_id == "4200000003"
