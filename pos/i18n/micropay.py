@@ -24,6 +24,10 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "This sale already has a printed QR order: let the customer scan the paper, or void it first",
     },
     "paycode.bad_pay_by": {"zh-CN": "pay_by 只能是 qr 或 code", "en": "pay_by must be qr or code"},
+    "paycode.in_progress": {
+        "zh-CN": "此单正在用另一个付款码收款，请稍候",
+        "en": "Another payment code is being charged for this sale; wait for its outcome",
+    },
     "paycode.not_payable": {"zh-CN": "此单不能再收款", "en": "This sale can no longer be paid"},
     "paycode.paid": {"zh-CN": "已收款", "en": "Paid"},
     "paycode.userpaying": {

@@ -14,7 +14,7 @@ is open, and two payable orders for one sale invite a double payment.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -26,11 +26,19 @@ from pos.ledger.schema import events, flags, sales
 ATTEMPT = "micropay_attempt"
 REVERSED = "micropay_reversed"
 REVERSE_FAILED = "micropay_reverse_failed"
+SETTLED = "micropay_settled"  # paid, declined or closed at WeChat: nothing left to do for it
+# An attempt with no outcome recorded is in flight (the pay call, the queries, the reverse take
+# at most ~2 minutes); one older than this was cut off by a crash and no longer blocks the sale.
+IN_FLIGHT_LIMIT = timedelta(minutes=3)
 PAYABLE_BY_CODE = (SaleState.NEW, SaleState.FAILED)
 
 
 class OpenNativeOrder(LedgerError):
     """The sale has a Native (printed QR) order open: it is not paid by code."""
+
+
+class AttemptInProgress(LedgerError):
+    """Another code is being charged for this sale right now: one at a time, or both may pay."""
 
 
 class NotPayableByCode(LedgerError):
@@ -47,7 +55,8 @@ def _event(conn: Any, sale_id: int, event: str, detail: dict[str, Any], at: date
 
 def start_attempt(ledger: Any, sale_id: int, *, now: datetime | None = None) -> str:
     """Allocate the next attempt's WeChat order number for ``sale_id``; refuses a sale with an
-    open Native order (:class:`OpenNativeOrder`) or one that cannot be paid (:class:`NotPayableByCode`)."""
+    open Native order (:class:`OpenNativeOrder`), one that cannot be paid (:class:`NotPayableByCode`)
+    and one with another code being charged right now (:class:`AttemptInProgress`)."""
     at = _now(ledger, now)
     with ledger._write() as conn:
         row = conn.execute(select(sales.c.state, sales.c.out_trade_no).where(sales.c.id == sale_id)).first()
@@ -63,9 +72,31 @@ def start_attempt(ledger: Any, sale_id: int, *, now: datetime | None = None) -> 
             .select_from(events)
             .where(events.c.sale_id == sale_id, events.c.event == ATTEMPT)
         ).scalar_one()
+        if count and _in_flight(conn, sale_id, at):
+            raise AttemptInProgress(f"sale {sale_id} has a payment code being charged")
         number = f"{row.out_trade_no}-M{count + 1}"
         _event(conn, sale_id, ATTEMPT, {"out_trade_no": number}, at)
     return number
+
+
+def _in_flight(conn: Any, sale_id: int, at: datetime) -> bool:
+    """The sale's last attempt has no outcome yet and is recent enough to be still running."""
+    kinds = (ATTEMPT, SETTLED, REVERSED, REVERSE_FAILED)
+    last = conn.execute(
+        select(events.c.event, events.c.at)
+        .where(events.c.sale_id == sale_id, events.c.event.in_(kinds))
+        .order_by(events.c.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or last.event != ATTEMPT:
+        return False
+    started = last.at if last.at.tzinfo else last.at.replace(tzinfo=UTC)
+    return at - started < IN_FLIGHT_LIMIT
+
+
+def record_settled(ledger: Any, sale_id: int, attempt: str, outcome: str, **detail: Any) -> None:
+    """The attempt ended without a reverse: ``outcome`` paid, declined or closed."""
+    ledger.log_event(SETTLED, sale_id=sale_id, detail={"out_trade_no": attempt, "outcome": outcome, **detail})
 
 
 def attempts(ledger: Any, sale_id: int) -> list[str]:

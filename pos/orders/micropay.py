@@ -83,7 +83,8 @@ class CodePayment:
         self.min_reverse_age = min_reverse_age
 
     def pay(self, sale_id: int, auth_code: str) -> CodeOutcome:
-        """Charge ``auth_code`` for the sale. Raises NotAPaymentCode, OpenNativeOrder, NotPayableByCode."""
+        """Charge ``auth_code`` for the sale. Raises NotAPaymentCode, OpenNativeOrder, NotPayableByCode,
+        AttemptInProgress (another code for this sale is being charged)."""
         code = check_payment_code(auth_code)
         attempt = ledger_micropay.start_attempt(self.ledger, sale_id)
         sale = self.ledger.get_sale(sale_id)
@@ -106,6 +107,9 @@ class CodePayment:
                 self.ledger, sale, attempt, paid.transaction_id, paid.total_fee
             )
             return self._outcome("reverse_failed", sale, attempt, "paycode.reverse_failed")
+        ledger_micropay.record_settled(
+            self.ledger, sale.id, attempt, "paid", transaction_id=paid.transaction_id
+        )
         self.ledger.mark_paid(
             sale.out_trade_no, transaction_id=paid.transaction_id, total_fee=paid.total_fee,
             time_end=paid.time_end or self.clock(), source=PaymentSource.QUERY, cash_fee=paid.cash_fee,
@@ -115,8 +119,7 @@ class CodePayment:
                            transaction_id=paid.transaction_id)  # fmt: skip
 
     def _declined(self, sale: Sale, attempt: str, exc: BusinessError) -> CodeOutcome:
-        self.ledger.log_event("micropay_declined", sale_id=sale.id,
-                              detail={"out_trade_no": attempt, "err_code": exc.err_code})  # fmt: skip
+        ledger_micropay.record_settled(self.ledger, sale.id, attempt, "declined", err_code=exc.err_code)
         if exc.err_code in EXPIRED_CODES:
             message = self.t("paycode.expired")
         elif exc.err_code == "NOTENOUGH":
@@ -145,6 +148,7 @@ class CodePayment:
             if status.trade_state == "SUCCESS":
                 return self._paid(sale, attempt, paid_from(status.fields, attempt, sale.total_fee))
             if status.trade_state in ("REVOKED", "CLOSED"):
+                ledger_micropay.record_settled(self.ledger, sale.id, attempt, status.trade_state.lower())
                 return self._outcome("cancelled", sale, attempt, "paycode.cancelled")
             if status.trade_state == "PAYERROR":
                 cancelled = True

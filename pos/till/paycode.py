@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from pos.ledger.micropay import NotPayableByCode, OpenNativeOrder
+from pos.ledger.micropay import AttemptInProgress, NotPayableByCode, OpenNativeOrder
 from pos.orders.micropay import CodePayment
 from pos.till.present import sale_json
 from pos.till.service import Till
@@ -79,6 +79,8 @@ def pay_code(sale_id: int) -> Response:
         raise InputError("paycode.not_a_code") from None
     except OpenNativeOrder:
         raise InputError("paycode.open_native_order", status=409) from None
+    except AttemptInProgress:
+        raise InputError("paycode.in_progress", status=409) from None
     except NotPayableByCode:
         raise InputError("paycode.not_payable", status=409) from None
     service._wake(outcome.sale, watcher=False)  # the paid receipt prints now

@@ -34,6 +34,7 @@ from pos.wechatpay.errors import (
     ProtocolFail,
     TransportError,
     TransportTimeout,
+    WeChatPayError,
 )
 from pos.wechatpay.fields import fen, optional_fen, optional_time, required
 
@@ -43,7 +44,7 @@ PAYMENT_CODE = re.compile(r"1[0-5]\d{16}")
 UNKNOWN_CODES = frozenset({"SYSTEMERROR", "BANKERROR", "USERPAYING"})
 
 
-class NotAPaymentCode(ValueError):
+class NotAPaymentCode(WeChatPayError, ValueError):
     """The scanned or keyed text is not a WeChat payment code (18 digits starting 10-15)."""
 
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from pos.ledger import FlagKind, JobKind, Ledger, SaleState, open_ledger
-from pos.ledger.micropay import NotPayableByCode, OpenNativeOrder, attempts
+from pos.ledger.micropay import AttemptInProgress, NotPayableByCode, OpenNativeOrder, attempts, start_attempt
 from pos.orders.micropay import CodePayment
 from pos.sandbox.testing import RunningSimulator, running_simulator
 from pos.testing.clock import FakeClock
@@ -227,3 +227,12 @@ def test_an_unsigned_success_is_not_believed_the_query_settles_it(gateway, ledge
     sale = new_sale(ledger)
     outcome = scripted_desk(gateway, ledger, clock).pay(sale.id, "134567890123456789")
     assert outcome.paid and outcome.transaction_id == "4200000003"
+
+
+def test_one_code_at_a_time_per_sale(desk, ledger, customer, clock):
+    sale = new_sale(ledger)
+    start_attempt(ledger, sale.id)  # another request is charging a code for this sale right now
+    with pytest.raises(AttemptInProgress):
+        desk.pay(sale.id, customer.code("paid"))
+    clock.advance(minutes=4)  # that one was cut off by a crash long ago: no longer in the way
+    assert desk.pay(sale.id, customer.code("paid")).out_trade_no == sale.out_trade_no + "-M2"
