@@ -28,6 +28,13 @@ WORDS: dict[str, dict[str, str]] = {
         "zh-CN": "此单正在用另一个付款码收款，请稍候",
         "en": "Another payment code is being charged for this sale; wait for its outcome",
     },
+    "paycode.flagged": {
+        "zh-CN": "微信报告的付款与此单不符，已通知店长核对；请勿重复收款",
+        "en": (
+            "WeChat reported a payment that does not match this sale; the manager is told. "
+            "Do not charge again"
+        ),
+    },
     "paycode.not_payable": {"zh-CN": "此单不能再收款", "en": "This sale can no longer be paid"},
     "paycode.paid": {"zh-CN": "已收款", "en": "Paid"},
     "paycode.userpaying": {

@@ -38,7 +38,8 @@ EXPIRED_CODES = frozenset({"AUTH_CODE_INVALID", "AUTHCODEEXPIRE", "AUTH_CODE_ERR
 
 @dataclass(frozen=True)
 class CodeOutcome:
-    """What happened: ``status`` is paid, declined, cancelled, reversed or reverse_failed."""
+    """What happened: ``status`` is paid, declined, cancelled, reversed, reverse_failed or flagged
+    (WeChat reported a payment the ledger would not take as this sale's: the manager is told)."""
 
     status: str
     sale: Sale
@@ -115,8 +116,12 @@ class CodePayment:
             time_end=paid.time_end or self.clock(), source=PaymentSource.QUERY, cash_fee=paid.cash_fee,
             openid=paid.openid or None,
         )  # fmt: skip
-        return CodeOutcome("paid", self.ledger.get_sale(sale.id), attempt, self.t("paycode.paid"),
-                           transaction_id=paid.transaction_id)  # fmt: skip
+        after = self.ledger.get_sale(sale.id)
+        if not after.state.is_paid or after.transaction_id != paid.transaction_id:
+            # mark_paid stored and flagged it (another amount, a second payment): not this sale's.
+            return CodeOutcome("flagged", after, attempt, self.t("paycode.flagged"),
+                               transaction_id=paid.transaction_id)  # fmt: skip
+        return CodeOutcome("paid", after, attempt, self.t("paycode.paid"), transaction_id=paid.transaction_id)
 
     def _declined(self, sale: Sale, attempt: str, exc: BusinessError) -> CodeOutcome:
         ledger_micropay.record_settled(self.ledger, sale.id, attempt, "declined", err_code=exc.err_code)

@@ -294,8 +294,9 @@ def _pay_code(http: requests.Session, base: str, sale: dict[str, Any], code: str
         print(f"pos sale: {t('cli.refused', status=response.status_code, error=error)}", file=sys.stderr)
         return EXIT_REFUSED
     outcome = answer.get("paycode") or {}
-    key = {"paid": "paycode.paid", "cancelled": "paycode.cancelled", "reversed": "paycode.reversed",
-           "reverse_failed": "paycode.reverse_failed"}.get(outcome.get("status", ""))  # fmt: skip
+    status = outcome.get("status", "")
+    known = ("paid", "cancelled", "reversed", "reverse_failed", "flagged")
+    key = f"paycode.{status}" if status in known else None
     if outcome.get("status") == "declined":
         key = {"NOTENOUGH": "paycode.not_enough"}.get(outcome.get("err_code", ""))
         if outcome.get("err_code", "").startswith("AUTH"):

@@ -236,3 +236,10 @@ def test_one_code_at_a_time_per_sale(desk, ledger, customer, clock):
         desk.pay(sale.id, customer.code("paid"))
     clock.advance(minutes=4)  # that one was cut off by a crash long ago: no longer in the way
     assert desk.pay(sale.id, customer.code("paid")).out_trade_no == sale.out_trade_no + "-M2"
+
+
+def test_a_payment_of_another_amount_is_flagged_not_paid(gateway, ledger, clock):
+    gateway.answer("/pay/micropay", fake.ok(transaction_id="4200000004", total_fee="100", out_trade_no="x"))
+    sale = new_sale(ledger)
+    outcome = scripted_desk(gateway, ledger, clock).pay(sale.id, "134567890123456789")
+    assert outcome.status == "flagged" and outcome.sale.state == SaleState.NEW and outcome.sale.flagged
