@@ -115,6 +115,8 @@ class FlagKind(enum.StrEnum):
     REFUND_FAILED = "refund_failed"
     # WeChat's bill shows a payment neither a notice nor a query reported (pos reconcile marked it PAID).
     MISSED_PAYMENT = "missed_payment"
+    # A payment-code order the till reversed (it gave up) later read SUCCESS: refund it by hand.
+    PAID_AFTER_REVERSE = "paid_after_reverse"
 
 
 @dataclass(frozen=True, slots=True)

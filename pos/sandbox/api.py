@@ -43,6 +43,8 @@ PATHS: dict[str, str] = {
     "/pay/refundquery": "refund_query",
     "/pay/downloadbill": "download_bill",
     "/tools/shorturl": "short_url",
+    "/pay/micropay": "micropay",
+    "/secapi/pay/reverse": "reverse",
 }
 SANDBOX_ONLY: dict[str, str] = {
     "/pay/getsignkey": "get_sign_key",
@@ -132,6 +134,7 @@ class Gateway:
         except Rejected as exc:
             log.info("rejected", op=op, err_code=exc.err_code, des=exc.err_code_des)
             answer.update(result_code="FAIL", err_code=exc.err_code, err_code_des=exc.err_code_des)
+            answer.update(getattr(exc, "extra", {}))  # reverse's recall
         return xml_response(signing.signed(answer, self.sim.key(sandbox), sign_type))
 
     def authenticate(self, fields: dict[str, str], sandbox: bool, op: str) -> str:
@@ -166,6 +169,12 @@ class Gateway:
         validate.check(fields, validate.SHORT_URL)
         long_url = unquote(fields["long_url"]) if "%" in fields["long_url"] else fields["long_url"]
         return self.sim.short_url(long_url)
+
+    def _op_micropay(self, fields: Mapping[str, str], sandbox: bool) -> dict[str, str]:
+        return self.sim.paycodes.micropay(fields, sandbox)
+
+    def _op_reverse(self, fields: Mapping[str, str], sandbox: bool) -> dict[str, str]:
+        return self.sim.paycodes.reverse(fields, sandbox)
 
     def get_sign_key(self, fields: dict[str, str]) -> Response:
         settings = self.sim.settings

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import http_date
 
 from pos.log import get_logger
-from pos.sandbox import api, api_v3, customer
+from pos.sandbox import api, api_v3, customer, paycode_routes
 from pos.sandbox.engine import Simulator
 from pos.sandbox.settings import SimSettings
 from pos.sandbox.state import SimState
@@ -32,6 +32,7 @@ def create_app(state: SimState | None = None, settings: SimSettings | None = Non
     api.Gateway(sim).register(app)
     api_v3.GatewayV3(sim).register(app)
     customer.register(app, sim)
+    paycode_routes.register(app, sim)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):  # never a 500 with a traceback, whatever arrives

@@ -26,6 +26,8 @@ from pos.sandbox import ids, validate
 from pos.sandbox.clock import SimClock, dashed_time, parse_wechat_time, wechat_time
 from pos.sandbox.engine_v3 import V3Engine
 from pos.sandbox.errors import CustomerError, Rejected
+from pos.sandbox.micropay import TRADE_STATE_DESC as _MICROPAY_STATE_DESC
+from pos.sandbox.micropay import PayCodes
 from pos.sandbox.notifier import Notifier
 from pos.sandbox.settings import SimSettings
 from pos.sandbox.state import CLOSED, NOTPAY, REFUND, SUCCESS, Order, Refund, SimState
@@ -45,6 +47,7 @@ _TRADE_STATE_DESC = {
     SUCCESS: "支付成功",
     REFUND: "订单发生过退款，退款详情请查询退款单",
     CLOSED: "订单已关闭",
+    **_MICROPAY_STATE_DESC,
 }
 
 
@@ -59,6 +62,7 @@ class Simulator:
         self.notifier = Notifier(self.clock, self.settings)
         # API v3 on the same state: its merchant keys and WeChat's, made per simulator.
         self.v3 = V3Engine(self, make_identity(self.settings.mch_id, self.settings.appid))
+        self.paycodes = PayCodes(self)  # the customer's payment codes: /pay/micropay, reverse
         # WeChat keeps retrying across our restarts: notices still pending are sent again.
         for order in list(self.state.orders.values()):
             if order.notice == "pending":
@@ -120,7 +124,7 @@ class Simulator:
                     self.state.save()
             return {
                 "device_info": order.param("device_info"),
-                "trade_type": "NATIVE",
+                "trade_type": order.param("trade_type") or "NATIVE",
                 "prepay_id": order.prepay_id,
                 "code_url": order.code_url,
             }
@@ -173,7 +177,7 @@ class Simulator:
         return {
             "openid": order.openid,
             "is_subscribe": order.is_subscribe,
-            "trade_type": "NATIVE",
+            "trade_type": order.param("trade_type") or "NATIVE",
             "bank_type": order.bank_type,
             "total_fee": str(order.total_fee),
             "fee_type": "CNY",

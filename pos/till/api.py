@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from pos.ledger import JobKind
-from pos.till import signin
+from pos.till import paycode, signin
 from pos.till.present import day_summary, job_json, printer_json, product_json, sale_json
 from pos.till.service import Till
 from pos.till.validation import InputError, parse_day, parse_sale, read_json
@@ -56,11 +56,12 @@ def _optional_json() -> dict[str, Any]:
 @bp.post("/sales")
 def ring_up() -> tuple[Response, int]:
     service = till()
-    data = read_json(request.get_data(cache=False), request.content_type)
+    data = dict(read_json(request.get_data(cache=False), request.content_type))
+    pay_by = paycode.take_pay_by(data)
     wanted = parse_sale(data, service.catalogue, service.config.till.cashier)
     if signin.cashier():  # a signed-in cashier rang it up, whatever the body says
         wanted = dataclasses.replace(wanted, cashier=signin.cashier())
-    sale = service.ring_up(wanted)
+    sale = paycode.ring_up_for_code(service, wanted) if pay_by == "code" else service.ring_up(wanted)
     answer = sale_json(sale, service.zone, service.t)
     response = jsonify(answer)
     response.headers["Location"] = f"/api/sales/{sale.id}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask, Response
 
 from pos import manager
-from pos.till import api, errors, guard, pages, signin
+from pos.till import api, errors, guard, pages, paycode, signin
 from pos.till.service import Till
 from pos.till.validation import RowIdConverter
 
@@ -46,6 +46,7 @@ def create_app(till: Till, *, host: str | None = None) -> Flask:
     signin.install(app, bind_host)  # who may drive /api/: a cashier's PIN, the API token, or the kiosk
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(paycode.bp)  # payment codes: pay-code, charge-qr
     app.register_blueprint(manager.bp)  # the manager's pages (login, day view); never on the listener
     errors.register(app)
 

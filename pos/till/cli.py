@@ -77,6 +77,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sale.add_argument("--body", help="the description WeChat shows the customer (default: the till's)")
     sale.add_argument("--url", help="the till's address (default: http://[till] host:port)")
     sale.add_argument(
+        "--code",
+        metavar="AUTH_CODE",
+        help="charge the customer's WeChat payment code (18 digits starting 10-15) instead of printing a QR",
+    )
+    sale.add_argument(
         "--timeout",
         type=float,
         default=None,
@@ -206,6 +211,13 @@ def run_sale(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"pos sale: {exc}", file=sys.stderr)
         return EXIT_REFUSED
+    if args.code is not None:
+        from pos.wechatpay.micropay import is_payment_code  # here: `pos --help` must not import requests
+
+        if not is_payment_code(args.code):
+            print(f"pos sale: {t('paycode.not_a_code')}", file=sys.stderr)
+            return EXIT_REFUSED
+        body["pay_by"] = "code"
     with requests.Session() as http:
         if config.till.api_token:  # [till] api_token, POS_TILL_API_TOKEN or the systemd credential
             http.headers["Authorization"] = f"Bearer {config.till.api_token}"
@@ -220,6 +232,8 @@ def run_sale(args: argparse.Namespace) -> int:
             print(f"pos sale: {t('cli.refused', status=response.status_code, error=error)}", file=sys.stderr)
             return EXIT_REFUSED
         print(t("cli.rung_up", id=sale["id"], out_trade_no=sale["out_trade_no"], total=sale["total_text"]))
+        if args.code is not None:
+            return _pay_code(http, base, sale, args.code.strip(), t)
         if sale.get("code_url"):
             print(t("cli.code_url", code_url=sale["code_url"]))
         if sale.get("expires_at"):
@@ -263,6 +277,32 @@ def _wait(
         print(file=sys.stderr)
         print(t("cli.stopped_waiting", id=sale["id"], state=_status_word(t, sale)), file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _pay_code(http: requests.Session, base: str, sale: dict[str, Any], code: str, t: Translator) -> int:
+    """Charge the code; the till answers once the outcome is settled (up to about a minute)."""
+    import requests
+
+    try:
+        response = http.post(f"{base}/api/sales/{sale['id']}/pay-code", json={"auth_code": code}, timeout=150)
+    except requests.RequestException as exc:
+        print(f"pos sale: {t('cli.unreachable', url=base, detail=type(exc).__name__)}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    answer = _json(response)
+    if response.status_code != 200:
+        error = answer.get("error", response.reason)
+        print(f"pos sale: {t('cli.refused', status=response.status_code, error=error)}", file=sys.stderr)
+        return EXIT_REFUSED
+    outcome = answer.get("paycode") or {}
+    status = outcome.get("status", "")
+    known = ("paid", "cancelled", "reversed", "reverse_failed", "flagged")
+    key = f"paycode.{status}" if status in known else None
+    if outcome.get("status") == "declined":
+        key = {"NOTENOUGH": "paycode.not_enough"}.get(outcome.get("err_code", ""))
+        if outcome.get("err_code", "").startswith("AUTH"):
+            key = "paycode.expired"
+    print(t(key) if key else outcome.get("message", ""), flush=True)  # in this command's language
+    return EXIT_PAID if answer.get("state") == "PAID" else EXIT_NOT_PAID
 
 
 def _status_word(t: Translator, sale: dict[str, Any]) -> str:

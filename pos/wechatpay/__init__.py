@@ -1,4 +1,5 @@
-"""WeChat Pay API v2 (XML): signatures, the wire format, a client, notices, mode one, bills.
+"""WeChat Pay API v2 (XML): signatures, the wire format, a client, notices, mode one, bills,
+payment codes (:mod:`.micropay`: charge and reverse).
 
 Knows nothing of sales, printers or Flask: plain values in, typed values out.
 Everything that can go wrong is a :class:`WeChatPayError` (see :mod:`.errors`).
@@ -42,6 +43,8 @@ from pos.wechatpay.errors import (
     NoBill,
     NoticeNotVerified,
     NotUtf8,
+    OutcomeUnknown,
+    PaymentDeclined,
     ProtocolFail,
     SignatureError,
     SignTypeMismatch,
@@ -53,6 +56,7 @@ from pos.wechatpay.errors import (
     WrongMerchant,
     XmlError,
 )
+from pos.wechatpay.micropay import MicropayPaid, NotAPaymentCode, ReverseAnswer, is_payment_code
 from pos.wechatpay.modeone import BizPayUrl, bizpayurl, is_bizpayurl, parse_bizpayurl
 from pos.wechatpay.notices import (
     PaymentNotice,
@@ -96,17 +100,22 @@ __all__ = [
     "MalformedJson",
     "MalformedXml",
     "MessageError",
+    "MicropayPaid",
     "NestedElement",
     "NoBill",
+    "NotAPaymentCode",
     "NotUtf8",
     "NoticeNotVerified",
     "OrderStatus",
+    "OutcomeUnknown",
+    "PaymentDeclined",
     "PaymentNotice",
     "ProtocolFail",
     "RefundAccepted",
     "RefundItem",
     "RefundNotice",
     "RefundStatus",
+    "ReverseAnswer",
     "ScanCallback",
     "SignTypeMismatch",
     "SignatureError",
@@ -125,6 +134,7 @@ __all__ = [
     "fail_reply",
     "format_bill",
     "is_bizpayurl",
+    "is_payment_code",
     "parse_bill",
     "parse_bizpayurl",
     "parse_payment_notice",

@@ -243,9 +243,15 @@ class WeChatPayClient:
         fields.update({k: v for k, v in params.items() if v is not None and v != ""})
         return xmlcodec.encode(signing.signed(fields, self.api_key, self.sign_type))
 
-    def _post(self, path: str, body: bytes, *, use_cert: bool = False) -> requests.Response:
-        """POST ``body``, re-sending the identical bytes on transport failures (see module doc)."""
+    def _post(
+        self, path: str, body: bytes, *, use_cert: bool = False, retries: int | None = None
+    ) -> requests.Response:
+        """POST ``body``, re-sending the identical bytes on transport failures (see module doc).
+
+        ``retries=0`` for micropay: a payment code works once, so a lost answer is settled by
+        orderquery, never by sending the code again."""
         url = self.api_base + path
+        retries = self.retries if retries is None else retries
         attempt = 0
         while True:
             try:
@@ -269,7 +275,7 @@ class WeChatPayClient:
                         raise TransportError(f"{path}: HTTP {response.status_code}")
                     return response
                 error = TransportError(f"{path}: HTTP {response.status_code}")
-            if attempt >= self.retries:
+            if attempt >= retries:
                 raise error
             attempt += 1
             if self.backoff:

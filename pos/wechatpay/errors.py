@@ -22,7 +22,10 @@ Catch :class:`WeChatPayError` for all of it, or a branch for what you can act on
     ├── ProtocolFail            return_code=FAIL: WeChat refused the request itself
     │   ├── NoBill              downloadbill: "No Bill Exist" / 20002, nothing was paid that day
     │   └── BillNotReady        downloadbill: "Bill Creating", ask again after 10:00 next day
-    └── BusinessError           result_code=FAIL: carries err_code and err_code_des
+    ├── BusinessError           result_code=FAIL: carries err_code and err_code_des
+    │   └── PaymentDeclined     micropay: a definite failure (AUTH_CODE_INVALID, NOTENOUGH...)
+    └── OutcomeUnknown          micropay: USERPAYING, SYSTEMERROR, BANKERROR, a timeout or an
+                                unreadable answer; the customer may be charged: query, then reverse
 
 API v3 adds a few leaves to the same tree (see :mod:`pos.wechatpay.v3`):
 
@@ -139,6 +142,22 @@ class BusinessError(WeChatPayError):
         super().__init__(f"{err_code}: {err_code_des}" if err_code_des else err_code)
         self.err_code = err_code
         self.err_code_des = err_code_des
+        self.fields = dict(fields or {})
+
+
+class PaymentDeclined(BusinessError):
+    """A micropay answer that settles it: no money moved (expired or used code, no balance...)."""
+
+
+class OutcomeUnknown(WeChatPayError):
+    """A micropay whose outcome is not known: ``reason`` is USERPAYING, SYSTEMERROR, BANKERROR,
+    TIMEOUT or TRANSPORT (any unreadable or unsigned answer). Never a failure on its own: query
+    the order until it settles, and reverse it if it has not by the deadline."""
+
+    def __init__(self, reason: str, detail: str = "", fields: Mapping[str, str] | None = None) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
         self.fields = dict(fields or {})
 
 

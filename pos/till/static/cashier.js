@@ -292,7 +292,7 @@
 
   // -- charging ------------------------------------------------------------------------------------
 
-  async function charge() {
+  async function charge(payBy) {
     if (state.keyed && keyedFen() > 0) addKeyedAmount();
     if (state.cart.length === 0) {
       showBanner(t("page.enter_amount"));
@@ -310,7 +310,8 @@
         ),
       };
     }
-    const chargeButton = byId("charge");
+    if (payBy === "code") body.pay_by = "code"; // no QR order: the customer's payment code pays it
+    const chargeButton = byId(payBy === "code" ? "charge-code" : "charge");
     chargeButton.disabled = true;
     try {
       const answer = await api("POST", "/api/sales", body);
@@ -395,6 +396,7 @@
     byId("retry").hidden = sale.status !== "failed";
     byId("reprint").hidden = sale.status === "failed" || sale.status === "new";
     byId("paid-note").hidden = sale.status !== "paid";
+    renderPaycode(sale);
     const showQr = (awaiting || sale.status === "voiding") && !!sale.qr_svg_url;
     const box = byId("qr");
     box.hidden = !showQr;
@@ -420,6 +422,55 @@
       box.replaceChildren();
       box.dataset.codeUrl = "";
     }
+  }
+
+  // -- the customer's payment code (a sale rung up with pay_by "code" stays "new" until paid) ------
+
+  function renderPaycode(sale) {
+    const form = byId("paycode-form");
+    const wanted = sale.status === "new" && !sale.code_url;
+    if (wanted) byId("sale-status").textContent = t("page.awaiting_code"); // not "placing the order"
+    if (form.hidden === wanted) {
+      form.hidden = !wanted;
+      if (wanted) {
+        byId("paycode-message").textContent = "";
+        byId("paycode-input").focus();
+      }
+    }
+  }
+
+  async function payByCode(event) {
+    event.preventDefault();
+    const input = byId("paycode-input");
+    const code = input.value.trim();
+    if (!state.sale || !code || input.disabled) return;
+    input.disabled = true;
+    byId("paycode-message").textContent = t("page.paycode_waiting");
+    try {
+      const answer = await api("POST", "/api/sales/" + state.sale.id + "/pay-code", { auth_code: code });
+      input.value = "";
+      if (!answer.ok) {
+        byId("paycode-message").textContent = answer.data.error;
+        return;
+      }
+      byId("paycode-message").textContent = answer.data.paycode ? answer.data.paycode.message : "";
+      state.sale = answer.data;
+      renderSale();
+      scheduleSalePoll();
+    } finally {
+      input.disabled = false;
+      if (!byId("paycode-form").hidden) input.focus();
+    }
+  }
+
+  async function chargeQr() {
+    if (!state.sale) return;
+    const answer = await api("POST", "/api/sales/" + state.sale.id + "/charge-qr");
+    if (!answer.ok) {
+      showBanner(answer.data.error);
+      return;
+    }
+    openSale(answer.data);
   }
 
   function renderPrinterWarning() {
@@ -585,7 +636,10 @@
     renderCart();
     hideBanner();
   });
-  byId("charge").addEventListener("click", charge);
+  byId("charge").addEventListener("click", () => charge("qr"));
+  byId("charge-code").addEventListener("click", () => charge("code"));
+  byId("paycode-form").addEventListener("submit", payByCode);
+  byId("charge-qr").addEventListener("click", chargeQr);
   byId("void").addEventListener("click", () => {
     byId("confirm").hidden = false;
   });

@@ -1,0 +1,147 @@
+"""The ledger's side of payment codes: attempts, reverses and the late payment after a reverse.
+
+A sale paid by code keeps its own out_trade_no for a printed QR (Native); every code tried
+gets its own WeChat order number, ``<out_trade_no>-M<n>``, allocated here in one write
+transaction, so two tries never share a number and none collides with the Native order
+(WeChat wants a new number for each new code). Attempts, reverses and declines are events
+of the sale; the payment itself goes through :meth:`Ledger.mark_paid` (exactly once, by
+transaction_id) like every other payment.
+
+Only the states NEW and FAILED can be paid by code: AWAITING_PAYMENT means a Native order
+is open, and two payable orders for one sale invite a double payment.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from pos.ledger.errors import LedgerError
+from pos.ledger.models import FlagKind, Sale, SaleState
+from pos.ledger.schema import events, flags, sales
+
+ATTEMPT = "micropay_attempt"
+REVERSED = "micropay_reversed"
+REVERSE_FAILED = "micropay_reverse_failed"
+SETTLED = "micropay_settled"  # paid, declined or closed at WeChat: nothing left to do for it
+# An attempt with no outcome recorded is in flight (the pay call, the queries, the reverse take
+# at most ~2 minutes); one older than this was cut off by a crash and no longer blocks the sale.
+IN_FLIGHT_LIMIT = timedelta(minutes=3)
+PAYABLE_BY_CODE = (SaleState.NEW, SaleState.FAILED)
+
+
+class OpenNativeOrder(LedgerError):
+    """The sale has a Native (printed QR) order open: it is not paid by code."""
+
+
+class AttemptInProgress(LedgerError):
+    """Another code is being charged for this sale right now: one at a time, or both may pay."""
+
+
+class NotPayableByCode(LedgerError):
+    """The sale is paid, voided or expired: no code can pay it."""
+
+
+def _now(ledger: Any, now: datetime | None) -> datetime:
+    return ledger._now(now)
+
+
+def _event(conn: Any, sale_id: int, event: str, detail: dict[str, Any], at: datetime) -> None:
+    conn.execute(insert(events).values(sale_id=sale_id, event=event, detail=json.dumps(detail), at=at))
+
+
+def start_attempt(ledger: Any, sale_id: int, *, now: datetime | None = None) -> str:
+    """Allocate the next attempt's WeChat order number for ``sale_id``; refuses a sale with an
+    open Native order (:class:`OpenNativeOrder`), one that cannot be paid (:class:`NotPayableByCode`)
+    and one with another code being charged right now (:class:`AttemptInProgress`)."""
+    at = _now(ledger, now)
+    with ledger._write() as conn:
+        row = conn.execute(select(sales.c.state, sales.c.out_trade_no).where(sales.c.id == sale_id)).first()
+        if row is None:
+            raise NotPayableByCode(f"no sale {sale_id}")
+        state = SaleState(row.state)
+        if state == SaleState.AWAITING_PAYMENT:
+            raise OpenNativeOrder(f"sale {sale_id} has an open Native order")
+        if state not in PAYABLE_BY_CODE:
+            raise NotPayableByCode(f"sale {sale_id} is {state.value}")
+        count = conn.execute(
+            select(func.count())
+            .select_from(events)
+            .where(events.c.sale_id == sale_id, events.c.event == ATTEMPT)
+        ).scalar_one()
+        if count and _in_flight(conn, sale_id, at):
+            raise AttemptInProgress(f"sale {sale_id} has a payment code being charged")
+        number = f"{row.out_trade_no}-M{count + 1}"
+        _event(conn, sale_id, ATTEMPT, {"out_trade_no": number}, at)
+    return number
+
+
+def _in_flight(conn: Any, sale_id: int, at: datetime) -> bool:
+    """The sale's last attempt has no outcome yet and is recent enough to be still running."""
+    kinds = (ATTEMPT, SETTLED, REVERSED, REVERSE_FAILED)
+    last = conn.execute(
+        select(events.c.event, events.c.at)
+        .where(events.c.sale_id == sale_id, events.c.event.in_(kinds))
+        .order_by(events.c.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or last.event != ATTEMPT:
+        return False
+    started = last.at if last.at.tzinfo else last.at.replace(tzinfo=UTC)
+    return at - started < IN_FLIGHT_LIMIT
+
+
+def record_settled(ledger: Any, sale_id: int, attempt: str, outcome: str, **detail: Any) -> None:
+    """The attempt ended without a reverse: ``outcome`` paid, declined or closed."""
+    ledger.log_event(SETTLED, sale_id=sale_id, detail={"out_trade_no": attempt, "outcome": outcome, **detail})
+
+
+def attempts(ledger: Any, sale_id: int) -> list[str]:
+    """The sale's attempt numbers, oldest first."""
+    return [e.detail["out_trade_no"] for e in ledger.events_for_sale(sale_id) if e.event == ATTEMPT]
+
+
+def reversed_attempts(ledger: Any, sale_id: int) -> list[str]:
+    return [e.detail["out_trade_no"] for e in ledger.events_for_sale(sale_id) if e.event == REVERSED]
+
+
+def given_up_attempts(ledger: Any, sale_id: int) -> list[str]:
+    """Attempts the till gave up on: reversed, or whose reverse never went through."""
+    kinds = (REVERSED, REVERSE_FAILED)
+    return [e.detail["out_trade_no"] for e in ledger.events_for_sale(sale_id) if e.event in kinds]
+
+
+def record_reverse_failed(ledger: Any, sale_id: int, attempt: str, *, now: datetime | None = None) -> None:
+    """The till gave up on ``attempt`` but WeChat never confirmed the reverse: the manager checks it."""
+    ledger.log_event(REVERSE_FAILED, sale_id=sale_id, detail={"out_trade_no": attempt}, now=now)
+
+
+def record_reversed(ledger: Any, sale_id: int, attempt: str, *, now: datetime | None = None) -> None:
+    """The till gave up on ``attempt`` and WeChat confirmed the reverse: the sale stays payable."""
+    ledger.log_event(REVERSED, sale_id=sale_id, detail={"out_trade_no": attempt}, now=now)
+
+
+def flag_paid_after_reverse(
+    ledger: Any, sale: Sale, attempt: str, transaction_id: str, total_fee: int, *, now: datetime | None = None
+) -> None:
+    """WeChat says a reversed attempt was paid: never a silent second payment. The sale is not
+    marked paid by it; the manager sees the flag (once, however often it is reported)."""
+    at = _now(ledger, now)
+    detail = {"attempt": attempt, "transaction_id": transaction_id, "total_fee": total_fee}
+    key = f"{FlagKind.PAID_AFTER_REVERSE.value}:{transaction_id}"
+    with ledger._write() as conn:
+        if conn.execute(select(flags.c.id).where(flags.c.dedupe_key == key)).first() is None:
+            conn.execute(
+                insert(flags).values(
+                    sale_id=sale.id,
+                    out_trade_no=attempt,
+                    kind=FlagKind.PAID_AFTER_REVERSE.value,
+                    detail=json.dumps(detail),
+                    dedupe_key=key,
+                    raised_at=at.astimezone(UTC),
+                )
+            )
+            conn.execute(update(sales).where(sales.c.id == sale.id).values(flagged=True))
