@@ -46,15 +46,15 @@ def check_wechat_key(ctx: Context) -> Result:
         ProtocolFail,
         SignatureError,
         TransportError,
-        WeChatPayClient,
         WeChatPayError,
     )
+    from pos.wechatpay.factory import client_for
 
     merchant = ctx.cfg.merchant
     session = requests.Session()
     dates: list[str] = []
     session.hooks["response"].append(lambda response, *a, **k: dates.append(response.headers.get("Date", "")))
-    client = WeChatPayClient.from_config(merchant, session=session, retries=0)
+    client = client_for(merchant, session=session, retries=0)
     out_trade_no = f"DOCTOR{secrets.token_hex(8).upper()}"
     sent = ctx.now()
     outcome: WeChatPayError | None = None
