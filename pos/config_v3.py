@@ -54,7 +54,7 @@ def _apiv3_key(merchant: MerchantConfig, raw: Mapping[str, Any], source: str, en
     key = key or merchant.apiv3_key
     if not key:
         raise ConfigError(
-            f"{where} api = \"v3\" needs the APIv3 key: POS_APIV3_KEY, the systemd credential "
+            f'{where} api = "v3" needs the APIv3 key: POS_APIV3_KEY, the systemd credential '
             "apiv3_key, or apiv3_key_file (a 0600 file)"
         )
     if len(key.encode("utf-8")) != APIV3_KEY_BYTES:
@@ -81,7 +81,7 @@ def _private_key(
         setting = "private_key_file"
     if not pem:
         raise ConfigError(
-            f"{where} api = \"v3\" needs the merchant's private key (apiclient_key.pem): private_key_file "
+            f'{where} api = "v3" needs the merchant\'s private key (apiclient_key.pem): private_key_file '
             "(mode 0600), POS_MERCHANT_PRIVATE_KEY, or the systemd credential merchant_private_key"
         )
     pem = pem.strip()
@@ -98,7 +98,7 @@ def _wechatpay_public_key(merchant: MerchantConfig, source: str) -> str:
     where = f"{source}: [merchant]"
     if not merchant.wechatpay_public_key_file or not merchant.wechatpay_public_key_id:
         raise ConfigError(
-            f"{where} api = \"v3\" needs wechatpay_public_key_file and wechatpay_public_key_id (WeChat Pay's "
+            f'{where} api = "v3" needs wechatpay_public_key_file and wechatpay_public_key_id (WeChat Pay\'s '
             "public key and its PUB_KEY_ID_..., from the merchant platform); certificate mode is not "
             "configurable yet"
         )
@@ -124,7 +124,7 @@ def resolve_v3(
     where = f"{source}: [merchant]"
     if not merchant.merchant_serial_no.strip():
         raise ConfigError(
-            f"{where} api = \"v3\" needs merchant_serial_no (the serial number of the merchant API "
+            f'{where} api = "v3" needs merchant_serial_no (the serial number of the merchant API '
             "certificate that goes with the private key)"
         )
     return dataclasses.replace(

@@ -41,8 +41,11 @@ def test_a_v3_sale_is_ordered_found_paid_refunded_and_reconciled(tmp_path, sim, 
         sim.advance(2)
         till.till.watcher.nudge()
         paid = e2e.wait_until(
-            lambda: (s := till.http.get(till.url(f"/api/sales/{sale['id']}"), timeout=10).json())["state"]
-            == "PAID" and s,
+            lambda: (
+                (s := till.http.get(till.url(f"/api/sales/{sale['id']}"), timeout=10).json())["state"]
+                == "PAID"
+                and s
+            ),
             "the watcher to mark the v3 sale PAID",
         )
         [order] = [o for o in sim.orders() if o["out_trade_no"] == sale["out_trade_no"]]
