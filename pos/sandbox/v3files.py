@@ -9,6 +9,7 @@ checks included, rather than a shortcut around it.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -43,3 +44,17 @@ def v3_merchant(base: MerchantConfig, directory: Path, identity: Mapping[str, st
     settings = write_v3_files(directory, identity)
     merchant = dataclasses.replace(base, **settings)
     return resolve_v3(merchant, settings, "<sim v3>", {})
+
+
+def use_v3_in_config(config_path: Path, directory: Path, identity: Mapping[str, str]) -> None:
+    """Switch the demo's pos.toml (0600) to v3: key files under ``directory``, their names and
+    ``api = "v3"`` added at the top of its ``[merchant]`` table. The v2 keys stay (mode one)."""
+    settings = write_v3_files(directory, identity)
+    text = config_path.read_text(encoding="utf-8")
+    if "[merchant]\n" not in text:
+        raise ValueError(f"{config_path} has no [merchant] table")
+    for key in ("appid", "mch_id"):  # one merchant on both APIs: the v2 lines already name it
+        text = re.sub(rf"(?m)^{key} = .*\n", "", text, count=1)
+    lines = "".join(f'{key} = "{value}"\n' for key, value in settings.items())
+    note = "# API v3: the simulator's v3 merchant, keys in 0600 files beside this one\n"
+    write_secret_file(config_path, text.replace("[merchant]\n", "[merchant]\n" + note + lines, 1))

@@ -17,6 +17,7 @@ from pos.wechatpay.v3.client import WeChatPayV3Client
 from pos.wechatpay.v3.verify import Verifier
 
 AnyClient = WeChatPayClient | WeChatPayV3Client
+_V3_OPTIONS = ("session", "timeout", "retries", "backoff", "verify")
 
 
 def v3_verifier(merchant: MerchantConfig) -> Verifier:
@@ -29,8 +30,8 @@ def client_for(merchant: MerchantConfig, **overrides: Any) -> AnyClient:
     (both APIs); v2's ``cert``/``verify`` are passed to v2 only (v3 needs no client certificate)."""
     if merchant.api != "v3":
         return WeChatPayClient.from_config(merchant, **overrides)
-    options: dict[str, Any] = {"timeout": merchant.timeout}
-    options.update({k: v for k, v in overrides.items() if k in ("session", "timeout", "retries", "backoff")})
+    options: dict[str, Any] = {"timeout": merchant.timeout, "verify": merchant.ca_file or True}
+    options.update({k: v for k, v in overrides.items() if k in _V3_OPTIONS})
     client = WeChatPayV3Client(
         mchid=merchant.mch_id,
         appid=merchant.appid,
@@ -41,6 +42,4 @@ def client_for(merchant: MerchantConfig, **overrides: Any) -> AnyClient:
         api_base=merchant.api_base,
         **options,
     )
-    if "session" not in overrides and merchant.ca_file:
-        client.session.verify = merchant.ca_file  # a private gateway's CA, as v2's ``verify=``
     return client
