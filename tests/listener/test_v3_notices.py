@@ -212,3 +212,32 @@ def test_a_v3_refund_notice_completes_a_pending_refund_once(stack):
     assert deliveries and deliveries[0]["status"] == 204
     kept = [m for m in stack.ledger.messages_for(sale.out_trade_no) if m.kind is MessageKind.REFUND_NOTICE]
     assert [m.verdict for m in kept] == ["refunded"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Wechatpay-Timestamp": "\u00b2"},  # a digit to str.isdigit, not to int(): latin-1 byte 0xB2
+        {"Wechatpay-Timestamp": "9" * 40},
+        {"Wechatpay-Signature": "!!not base64!!"},
+        {"Wechatpay-Nonce": "\u00ff" * 300},
+        {"Wechatpay-Serial": "PUB_KEY_ID_\u00e9"},
+        {"Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA1024"},
+    ],
+)
+def test_hostile_signature_headers_get_a_4xx_and_change_nothing(stack, change):
+    sale = ring_up(stack)
+    body = sealed_notice(stack, transaction(stack, sale))
+    headers = {**wechat_signed(stack, body), **change}
+    answer = post(stack, body, headers)
+    assert 400 <= answer.status_code < 500, answer.text
+    assert answer.json()["code"] == "FAIL"
+    nothing_written(stack, sale)
+
+
+@pytest.mark.parametrize("body", [b"", b"null", b"[]", b"{" * 5000, '{"a": "\u00e9"}'.encode("latin-1")])
+def test_hostile_bodies_signed_by_wechat_get_a_4xx(stack, body):
+    answer = post(stack, body, wechat_signed(stack, body))
+    assert 400 <= answer.status_code < 500, answer.text
+    answer = post(stack, body, wechat_signed(stack, body), REFUND_PATH)
+    assert 400 <= answer.status_code < 500, answer.text
