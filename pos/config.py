@@ -80,10 +80,11 @@ class MerchantConfig:
     # Which WeChat Pay API the till speaks: "v2" (XML, the API key) or "v3" (JSON, RSA keys; see
     # pos.config_v3 for the keys below, all unused on v2). Mode one (shelf labels) is v2 only.
     api: str = "v2"
-    apiv3_key: str = ""  # better in POS_APIV3_KEY or the systemd credential apiv3_key
+    apiv3_key: str = field(default="", repr=False)  # better in POS_APIV3_KEY or the credential apiv3_key
     apiv3_key_file: str = ""
     private_key_file: str = ""  # apiclient_key.pem, or POS_MERCHANT_PRIVATE_KEY, or the credential
-    private_key: str = ""  # the PEM itself, filled from the credential, the environment or private_key_file
+    # The PEM itself, filled from the credential, the environment or private_key_file; never in repr().
+    private_key: str = field(default="", repr=False)
     merchant_serial_no: str = ""
     wechatpay_public_key_file: str = ""
     wechatpay_public_key_id: str = ""

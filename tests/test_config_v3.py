@@ -128,3 +128,10 @@ def test_the_sandbox_merchant_on_v3_is_still_refused_off_loopback(tmp_path, pems
     raw["mch_id"] = config.DEMO_MCH_ID
     with pytest.raises(ConfigError, match=r"mch_id is the sandbox merchant's"):
         config.from_mapping({"merchant": raw}, "pos.toml", env={})
+
+
+def test_v3_secrets_never_show_in_the_configs_repr(tmp_path, pems) -> None:
+    merchant = config.from_mapping({"merchant": v3_files(tmp_path, pems)}, "pos.toml", env={}).merchant
+    shown = repr(merchant)
+    assert APIV3_KEY not in shown and "PRIVATE KEY" not in shown
+    assert "merchant_serial_no=" in shown  # the rest is still there to read
