@@ -5,6 +5,9 @@
     POST /wechatpay/refund-notify    refund notices (see :mod:`pos.listener.refunds`)
     GET  /healthz                    "ok" while the ledger answers, 503 when it does not
 
+With ``[merchant] api = "v3"`` the two notice paths take v3's signed, encrypted JSON instead
+(see :mod:`pos.listener.v3`); mode one stays v2.
+
 It faces the internet, so it is small on purpose: no static files, no sessions,
 no debug pages; every other path and method is a plain 404; an error inside a
 handler is logged as one line and answered with a short generic body, never a
