@@ -77,6 +77,18 @@ class MerchantConfig:
     timeout: float = 10.0
     # The address WeChat sees in spbill_create_ip; never looked up by DNS at order time.
     client_ip: str = "127.0.0.1"
+    # Which WeChat Pay API the till speaks: "v2" (XML, the API key) or "v3" (JSON, RSA keys; see
+    # pos.config_v3 for the keys below, all unused on v2). Mode one (shelf labels) is v2 only.
+    api: str = "v2"
+    apiv3_key: str = field(default="", repr=False)  # better in POS_APIV3_KEY or the credential apiv3_key
+    apiv3_key_file: str = ""
+    private_key_file: str = ""  # apiclient_key.pem, or POS_MERCHANT_PRIVATE_KEY, or the credential
+    # The PEM itself, filled from the credential, the environment or private_key_file; never in repr().
+    private_key: str = field(default="", repr=False)
+    merchant_serial_no: str = ""
+    wechatpay_public_key_file: str = ""
+    wechatpay_public_key_id: str = ""
+    wechatpay_public_key: str = ""  # the PEM, filled from wechatpay_public_key_file
 
 
 @dataclass(frozen=True)
@@ -226,6 +238,7 @@ _CHECKS: dict[tuple[str, str], Callable[[Any], str | None]] = {
         if v == "" or (v.startswith(("http://", "https://")) and "?" not in v)
         else f"must be empty or an absolute http(s) URL without a query string, not {v!r}"
     ),
+    ("merchant", "api"): lambda v: None if v in ("v2", "v3") else f'must be "v2" or "v3", not {v!r}',
     ("merchant", "timeout"): lambda v: None if v > 0 else "must be more than 0 seconds",
     ("store", "timezone"): lambda v: _check_zone(v),
     ("store", "language"): lambda v: None if v in ("zh-CN", "en") else f"must be zh-CN or en, not {v!r}",
@@ -345,7 +358,7 @@ def _build_products(raw: Any, source: str) -> tuple[Product, ...]:
     return tuple(products)
 
 
-def _read_secret(name: str, env: Mapping[str, str]) -> str | None:
+def read_secret(name: str, env: Mapping[str, str]) -> str | None:
     credentials = env.get("CREDENTIALS_DIRECTORY")
     if credentials:
         path = Path(credentials) / name
@@ -401,19 +414,23 @@ def from_mapping(
     merchant_raw = data.get("merchant", {})
     if "api_key" in merchant_raw and "api_key_file" in merchant_raw:
         raise ConfigError(f"{source}: [merchant] has both api_key and api_key_file; keep one (the file)")
-    api_key = _read_secret("api_key", env)
+    api_key = read_secret("api_key", env)
     if not api_key and sections["merchant"].api_key_file:
         api_key = read_key_file(sections["merchant"].api_key_file, f"{source}: [merchant] api_key_file")
     if api_key:
         sections["merchant"] = dataclasses.replace(sections["merchant"], api_key=api_key)
-    password_hash = _read_secret("manager_password_hash", env)
+    password_hash = read_secret("manager_password_hash", env)
     if password_hash:
         sections["manager"] = dataclasses.replace(sections["manager"], password_hash=password_hash)
-    api_token = _read_secret("till_api_token", env)
+    api_token = read_secret("till_api_token", env)
     if api_token:
         if len(api_token) < MIN_API_TOKEN:
             raise ConfigError(f"till_api_token must have at least {MIN_API_TOKEN} characters")
         sections["till"] = dataclasses.replace(sections["till"], api_token=api_token)
+    if sections["merchant"].api == "v3":
+        from pos.config_v3 import resolve_v3
+
+        sections["merchant"] = resolve_v3(sections["merchant"], merchant_raw, source, env)
     _check_gateway_identity(sections["merchant"], source)
     products = _build_products(data.get("products", []), source)
     return Config(**sections, products=products, source=source)
@@ -447,12 +464,17 @@ def _check_gateway_identity(merchant: MerchantConfig, source: str) -> None:
         f"set your own appid, mch_id and api_key from WeChat Pay's merchant platform, "
         f"or point api_base at the simulator ({SIMULATOR})"
     )
-    for key, sandbox in (("appid", DEMO_APPID), ("mch_id", DEMO_MCH_ID), ("api_key", DEMO_API_KEY)):
+    sandboxes = [("appid", DEMO_APPID), ("mch_id", DEMO_MCH_ID)]
+    if merchant.api == "v2":  # v3's calls never use the v2 key (mode one still does: labels stay v2)
+        sandboxes.append(("api_key", DEMO_API_KEY))
+    for key, sandbox in sandboxes:
         if getattr(merchant, key) == sandbox:
             raise ConfigError(
                 f"{where} {key} is the sandbox merchant's, but api_base {merchant.api_base!r} is not "
                 f"the local simulator: {fix}"
             )
+    if merchant.api == "v3":
+        return  # the v2 API key is not used for v3's calls; pos.config_v3 checked v3's own keys
     if len(merchant.api_key) != API_KEY_LENGTH:
         raise ConfigError(
             f"{where} api_key (or POS_API_KEY, or the systemd credential api_key) must be the "

@@ -73,6 +73,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--language", choices=("zh-CN", "en"), default="zh-CN", help="the cashier's language")
     parser.add_argument(
+        "--api",
+        choices=("v2", "v3"),
+        default="v2",
+        help="the WeChat Pay API the till speaks (default v2); v3 keys are read from the simulator",
+    )
+    parser.add_argument(
         "--cashiers",
         action="store_true",
         help="sign in as on a shop's network: a cashier with a printed PIN, and an API token for scripts",
@@ -244,6 +250,7 @@ def running_shop(
     language: str,
     sim_tls_port: int = 0,
     cashiers: bool = False,
+    api: str = "v2",
 ) -> Iterator[DemoShop]:
     """Start simulator, listener and till (in that order) and stop them in reverse."""
     with ExitStack() as stack:
@@ -297,6 +304,11 @@ def running_shop(
         sim_application = sim_app(settings=settings)
         sim = sim_application.extensions["pos_sim"]
         stack.callback(sim.close)
+        if api == "v3":  # the simulator's v3 keys (new each run) into 0600 files named by pos.toml
+            from pos.sandbox.v3files import use_v3_in_config
+
+            use_v3_in_config(config_path, directory.resolve() / "v3", sim.v3.identity.public())
+            config = pos_config.load(config_path)
         sim_server = BackgroundServer(sim_application, sock=sockets["sim"]).start()
         stack.callback(sim_server.stop)
         pki = make_pki(directory.resolve() / "certs", mch_id=config.merchant.mch_id)
@@ -314,7 +326,8 @@ def running_shop(
         listener_ledger = open_ledger(config.database.url, timezone=config.store.timezone, clock=clock)
         stack.callback(listener_ledger.close)
         listener_server = BackgroundServer(
-            listener_app(config, listener_ledger, checkout=till.checkout),
+            # Mode one is v2 only: on v3 the listener orders for shelf labels with a v2 client of its own.
+            listener_app(config, listener_ledger, checkout=till.checkout if api == "v2" else None),
             sock=sockets["listener"],
             make_server=create_guarded_server,  # served as `pos listen` serves it: deadline and all
             **waitress_limits(config.listener),
@@ -357,6 +370,12 @@ def banner(shop: DemoShop) -> str:
             "sandbox merchant (sign a notice by hand with these):",
             f"  appid={merchant.appid} mch_id={merchant.mch_id} api_key={merchant.api_key} "
             f"sign_type={merchant.sign_type}",
+            *(
+                [f"  api=v3 mchid={merchant.mch_id} merchant_serial_no={merchant.merchant_serial_no} "
+                 f"wechatpay_public_key_id={merchant.wechatpay_public_key_id}"]
+                if merchant.api == "v3"
+                else []
+            ),
         ]
     )
 
@@ -395,6 +414,7 @@ def run(args: argparse.Namespace) -> int:
             sim_tls_port=args.sim_tls_port,
             language=args.language,
             cashiers=args.cashiers,
+            api=args.api,
         ) as shop:
             log_path = log_to_file(directory, verbose=getattr(args, "verbose", False))
             print(banner(shop), flush=True)
@@ -492,7 +512,8 @@ def auto_shift(shop: DemoShop, *, timeout: float = 30.0) -> int:
         shop.advance(ttl_seconds + 60)  # the customer walked away; the deadline passes
         steps.append(Step("not paid before the deadline, closed", wait_for(sale, "EXPIRED"), "EXPIRED"))
 
-        label = _scan_label(shop, http, simulator)
+        # Shelf labels (mode one) exist in v2 only; a v3 shift has none.
+        label = _scan_label(shop, http, simulator) if shop.config.merchant.api == "v2" else None
         if label is not None:
             steps.append(Step("mode one: a shelf label scanned and paid", wait_for(label, "PAID"), "PAID"))
     except (ShiftFailed, requests.RequestException) as exc:

@@ -210,3 +210,32 @@ def test_demo_names_whichever_of_its_ports_is_busy(tmp_path, busy_port, capsys, 
     assert main(argv) == 1
     assert capsys.readouterr().err == f"pos: port {busy_port} is in use (use {option})\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_on_api_v3_runs_the_same_shift_with_keys_in_0600_files(tmp_path):
+    process = demo(tmp_path / "shop", "--auto", "--api", "v3", ports=[0, 0, 0, 0])
+    try:
+        out, err = process.communicate(timeout=90)
+    finally:
+        process.kill()
+    assert process.returncode == 0, out + err
+    assert "Traceback" not in err
+    summary = out[out.index("shift summary:") :].splitlines()
+    steps = [line.split() for line in summary if line.startswith("  ok ") or line.startswith("  BAD")]
+    assert all(step[0] == "ok" for step in steps), summary
+    # No mode-one label: shelf labels stay v2.
+    assert [step[2] for step in steps] == ["PAID", "PARTLY_REFUNDED", "PAID", "VOIDED", "EXPIRED"], summary
+    [reconciled] = [line for line in summary if "reconciliation" in line]
+    assert "对账相符" in reconciled, reconciled
+
+    shop = tmp_path / "shop"
+    merchant = tomllib.loads((shop / "pos.toml").read_text(encoding="utf-8"))["merchant"]
+    assert merchant["api"] == "v3" and merchant["wechatpay_public_key_id"].startswith("PUB_KEY_ID_")
+    assert f"merchant_serial_no={merchant['merchant_serial_no']}" in out
+    for name in ("private_key_file", "apiv3_key_file"):
+        assert Path(merchant[name]).stat().st_mode & 0o777 == 0o600
+    assert (shop / "pos.toml").stat().st_mode & 0o777 == 0o600
+    # The first sale was paid by WeChat's v3 notice through the listener, not by a query.
+    log = (shop / "pos.log").read_text(encoding="utf-8")
+    assert "event=notice_paid" in log and "event=refund_notice_refunded" in log
+    assert "v3_notice_rejected" not in log

@@ -5,6 +5,9 @@
     POST /wechatpay/refund-notify    refund notices (see :mod:`pos.listener.refunds`)
     GET  /healthz                    "ok" while the ledger answers, 503 when it does not
 
+With ``[merchant] api = "v3"`` the two notice paths take v3's signed, encrypted JSON instead
+(see :mod:`pos.listener.v3`); mode one stays v2.
+
 It faces the internet, so it is small on purpose: no static files, no sessions,
 no debug pages; every other path and method is a plain 404; an error inside a
 handler is logged as one line and answered with a short generic body, never a
@@ -37,6 +40,7 @@ from pos.listener.modeone import ScanCallbacks
 from pos.listener.notify import MSG_BUSY, MSG_TOO_LARGE, PaymentNotices
 from pos.listener.refunds import RefundNotices
 from pos.listener.reply import XML, Reply
+from pos.listener.v3 import V3Notices, as_v3
 from pos.log import get_logger
 from pos.orders import Checkout
 from pos.wechatpay import WeChatPayClient, notices
@@ -169,6 +173,13 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
         checkout = Checkout(ledger, client, config, order_attempts=1)
     callbacks = ScanCallbacks(config, ledger, checkout)
     refunds = RefundNotices(config, ledger)
+    # API v3 (``[merchant] api = "v3"``): the same two paths take v3's signed, encrypted JSON
+    # instead of v2's XML (pos.listener.v3); a listener takes only the API it is configured for.
+    v3 = V3Notices(config, payments, refunds) if config.merchant.api == "v3" else None
+
+    def fail(message: str, status: int, verdict: str = "") -> Reply:
+        reply = Reply(notices.fail_reply(message), status=status, verdict=verdict)
+        return as_v3(reply) if v3 else reply
     app.extensions["pos_listener"] = {
         "payments": payments,
         "callbacks": callbacks,
@@ -182,7 +193,9 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
             body = read_body(limit)
         except TooLarge:
             log.warning("notice_rejected", reason="too_large", remote=_remote(), size=request.content_length)
-            return _respond(Reply(notices.fail_reply(MSG_TOO_LARGE), status=413, verdict="too_large"))
+            return _respond(fail(MSG_TOO_LARGE, 413, "too_large"))
+        if v3:
+            return _respond(v3.payment(request.headers, body, remote=_remote()))
         return _respond(payments.handle(body, remote=_remote()))
 
     @app.post("/wechatpay/native-callback", provide_automatic_options=False)
@@ -200,7 +213,9 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
             body = read_body(limit)
         except TooLarge:
             log.warning("refund_notice_rejected", reason="too_large", remote=_remote())
-            return _respond(Reply(notices.fail_reply(MSG_TOO_LARGE), status=413, verdict="too_large"))
+            return _respond(fail(MSG_TOO_LARGE, 413, "too_large"))
+        if v3:
+            return _respond(v3.refund(request.headers, body, remote=_remote()))
         return _respond(refunds.handle(body, remote=_remote()))
 
     @app.get("/healthz", provide_automatic_options=False)
@@ -216,7 +231,7 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         if exc.code == 413:
-            return _respond(Reply(notices.fail_reply(MSG_TOO_LARGE), status=413))
+            return _respond(fail(MSG_TOO_LARGE, 413))
         # Unknown paths and methods alike: say nothing about what is here.
         return Response("not found\n", status=404, mimetype="text/plain")
 
@@ -226,8 +241,9 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
         # exception text may quote it. WeChat retries on FAIL, so nothing is lost.
         log.error("listener_error", path=request.path, error=type(exc).__name__)
         if request.path.startswith("/wechatpay/"):
-            return _respond(Reply(notices.fail_reply(MSG_BUSY), status=500))
+            return _respond(fail(MSG_BUSY, 500))
         return Response("internal error\n", status=500, mimetype="text/plain")
 
-    app.wsgi_app = NotifyRoute(app.wsgi_app, payments, limit)  # type: ignore[method-assign]
+    if v3 is None:  # the fast path reads v2's XML bodies only (v3 needs the signature headers)
+        app.wsgi_app = NotifyRoute(app.wsgi_app, payments, limit)  # type: ignore[method-assign]
     return app

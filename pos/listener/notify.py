@@ -314,7 +314,25 @@ class PaymentNotices:
             self._store(body, "invalid_field", out_trade_no)
             log.error("notice_unreadable", out_trade_no=out_trade_no, error=exc, remote=remote)
             return Reply(notices.fail_reply(MSG_INVALID), verdict="invalid_field")
+        return self.settle(notice, body, known, sale, remote)
 
+    def lookup(self, out_trade_no: str) -> tuple[_Paid | None, PaymentSummary | None]:
+        """What a notice for ``out_trade_no`` is checked against: a remembered payment, else the sale."""
+        known = self.paid.get(out_trade_no)
+        return known, (None if known else self._find(out_trade_no))
+
+    def settle(
+        self,
+        notice: notices.PaymentNotice,
+        body: bytes,
+        known: _Paid | None,
+        sale: PaymentSummary | None,
+        remote: str,
+    ) -> Reply:
+        """The path after a notice is proven WeChat's (v2 signature, or v3 headers and decryption):
+        a repeat is answered from memory, anything else goes to the ledger, which pays the sale once
+        and flags what does not fit. ``body`` is kept as received, for the audit."""
+        out_trade_no = notice.out_trade_no
         if known and known.matches(notice):
             # WeChat repeating a payment this process already saw recorded: answered from memory.
             self.paid.put(out_trade_no, known, body=body)

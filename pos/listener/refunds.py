@@ -88,7 +88,11 @@ class RefundNotices:
             self._store(body, "invalid_field", None)
             log.error("refund_notice_unreadable", error=exc, remote=remote)
             return Reply(notices.fail_reply(MSG_INVALID), verdict="invalid_field")
+        return self.settle(notice, body, remote)
 
+    def settle(self, notice: notices.RefundNotice, body: bytes, remote: str) -> Reply:
+        """The path after a refund notice is proven WeChat's (v2 decryption, or v3 headers and
+        decryption): our refund completes or fails once; anything else is kept and flagged."""
         number = notice.out_refund_no
         log.info(
             "refund_notice_received", out_refund_no=number, out_trade_no=notice.out_trade_no,

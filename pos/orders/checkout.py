@@ -182,7 +182,9 @@ class Checkout:
             total_fee=None if lines else total_fee,
             body=body,
             cashier=cashier,
-            sign_type=self.client.sign_type,
+            # Which v2 signature this sale's notices must carry; a v3 client signs with RSA and its
+            # notices are proven by headers, so its sales keep the configured v2 value (unused).
+            sign_type=getattr(self.client, "sign_type", self.config.merchant.sign_type),
             now=at,
         )
         params = self._params(sale, fresh=False)

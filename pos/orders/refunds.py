@@ -228,6 +228,8 @@ class RefundService:
     def _use_certificate(self) -> None:
         """Check the configured certificate files and make the client present them."""
         merchant = self.config.merchant
+        if merchant.api == "v3":
+            return  # v3 refunds are signed with the merchant's private key; no TLS client certificate
         if not merchant.cert_file or not merchant.key_file:
             raise RefundError("certificate_missing", self._t("certificate_missing"))
         cert_data = self._read(merchant.cert_file, "cert_file")

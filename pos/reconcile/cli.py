@@ -81,7 +81,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
     from pos.ledger.reconciliation import ReconciliationStatus
     from pos.reconcile.runner import reconcile_day
     from pos.reconcile.slip import queue_print
-    from pos.wechatpay import WeChatPayClient
+    from pos.wechatpay.factory import client_for
 
     try:
         config = load(args.config)
@@ -100,7 +100,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
             f"cannot open the ledger ([database] url in {config.source}): {type(exc).__name__}: {exc}"
         )
     try:
-        with WeChatPayClient.from_config(config.merchant) as client:
+        with client_for(config.merchant) as client:
             result = reconcile_day(ledger, client, config, day)
         show(result, config)
         if args.print_slip:

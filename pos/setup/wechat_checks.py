@@ -26,6 +26,10 @@ _KEY_FIX = (
     "copy the 32-character API key from pay.weixin.qq.com (账户中心 > API安全) into [merchant] "
     "api_key_file, and check [merchant] sign_type"
 )
+_V3_KEY_FIX = (
+    "with api = \"v3\": check [merchant] private_key_file (apiclient_key.pem), merchant_serial_no (its "
+    "certificate's serial), and wechatpay_public_key_file / wechatpay_public_key_id (账户中心 > API安全)"
+)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -46,15 +50,15 @@ def check_wechat_key(ctx: Context) -> Result:
         ProtocolFail,
         SignatureError,
         TransportError,
-        WeChatPayClient,
         WeChatPayError,
     )
+    from pos.wechatpay.factory import client_for
 
     merchant = ctx.cfg.merchant
     session = requests.Session()
     dates: list[str] = []
     session.hooks["response"].append(lambda response, *a, **k: dates.append(response.headers.get("Date", "")))
-    client = WeChatPayClient.from_config(merchant, session=session, retries=0)
+    client = client_for(merchant, session=session, retries=0)
     out_trade_no = f"DOCTOR{secrets.token_hex(8).upper()}"
     sent = ctx.now()
     outcome: WeChatPayError | None = None
@@ -67,6 +71,9 @@ def check_wechat_key(ctx: Context) -> Result:
     received = ctx.now()
     _note_gateway_time(ctx, dates, sent, received)
     where = merchant.api_base
+    v3 = merchant.api == "v3"
+    key_fix = _V3_KEY_FIX if v3 else _KEY_FIX
+    wrong_key = "the merchant private key or merchant_serial_no is wrong" if v3 else "the API key is wrong"
     if outcome is None or (isinstance(outcome, BusinessError) and outcome.err_code == "ORDERNOTEXIST"):
         return Result(
             "wechat-key", Status.OK, f"{where} accepted the API key (a made-up order: ORDERNOTEXIST)"
@@ -77,8 +84,8 @@ def check_wechat_key(ctx: Context) -> Result:
             return Result(
                 "wechat-key",
                 Status.FAIL,
-                f"{where} refused our signature ({message}): the API key is wrong",
-                _KEY_FIX,
+                f"{where} refused our signature ({message}): {wrong_key}",
+                key_fix,
             )
         return Result(
             "wechat-key",
@@ -92,7 +99,7 @@ def check_wechat_key(ctx: Context) -> Result:
         )
     if isinstance(outcome, SignatureError):
         return Result(
-            "wechat-key", Status.FAIL, f"{where}'s answer does not verify with our key: {outcome}", _KEY_FIX
+            "wechat-key", Status.FAIL, f"{where}'s answer does not verify with our key: {outcome}", key_fix
         )
     if isinstance(outcome, TransportError):
         return Result(
@@ -138,6 +145,9 @@ def check_certificate(ctx: Context) -> Result:
     from cryptography.x509.oid import NameOID
 
     merchant = ctx.cfg.merchant
+    if merchant.api == "v3" and not merchant.cert_file and not merchant.key_file:
+        detail = "API v3: refunds are signed with the private key, no certificate needed"
+        return Result("certificate", Status.OK, detail)
     fetch = (
         "download apiclient_cert.pem and apiclient_key.pem from pay.weixin.qq.com "
         "(账户中心 > API安全 > API证书) and set [merchant] cert_file and key_file"

@@ -37,7 +37,7 @@ from pos.till.qrsvg import qr_svg
 from pos.till.spooler import Spooler
 from pos.till.validation import CatalogueEntry, InputError, SaleRequest
 from pos.till.watcher import Watcher
-from pos.wechatpay import WeChatPayClient
+from pos.wechatpay.factory import client_for
 
 log = get_logger("pos.till.service")
 
@@ -87,7 +87,7 @@ class Till:
         self.ledger = open_ledger(config.database.url, timezone=config.store.timezone, clock=clock)
         self.client = None
         try:
-            self.client = WeChatPayClient.from_config(config.merchant)
+            self.client = client_for(config.merchant)
             self.checkout = Checkout(self.ledger, self.client, config, clock=clock)
             self.watcher = Watcher(self.ledger, self.client, config, clock=clock, on_settled=self._settled)
             self.spooler = Spooler(self.ledger, config, clock=clock)

@@ -1,7 +1,7 @@
 """The streamed CSV is byte for byte the CSV the till wrote before it streamed.
 
 ``data/day_every_state.csv`` was written by the kept-CSV code this replaced
-(commit 9b21f76, ``pos.till.report.csv_chunks``) from the day :func:`build_day`
+(commit 9b21f76, ``pos.reports.day.csv_chunks``, then in pos.till.report) from the day :func:`build_day`
 makes: every state, a closing sale (awaiting payment past its deadline), a partial
 and a full refund, a failed refund, Chinese names and cashiers, cells that need
 quoting or would be a spreadsheet formula, another store's and yesterday's sales.

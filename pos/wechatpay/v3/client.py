@@ -94,6 +94,7 @@ class WeChatPayV3Client:
         retries: int = 2,
         backoff: float = 0.5,
         clock: Callable[[], float] = time.time,
+        verify: bool | str = True,
     ) -> None:
         if retries < 0:
             raise ValueError("retries must be 0 or more")
@@ -114,6 +115,9 @@ class WeChatPayV3Client:
         self.retries = retries
         self.backoff = backoff
         self.clock = clock
+        # A CA bundle for api_base (a private gateway, the demo's simulator), passed on every request:
+        # requests lets REQUESTS_CA_BUNDLE override a Session's own ``verify``, but not this.
+        self.verify = verify
 
     def close(self) -> None:
         """Close the HTTP session if this client created it."""
@@ -146,7 +150,7 @@ class WeChatPayV3Client:
             try:
                 response = self.session.request(
                     method, url, data=body if method != "GET" else None, headers=headers,
-                    timeout=self.timeout, allow_redirects=False,
+                    timeout=self.timeout, allow_redirects=False, verify=self.verify,
                 )  # fmt: skip
             except requests.Timeout:
                 error: TransportError = TransportTimeout(f"{signed_url}: no answer in {self.timeout}s")

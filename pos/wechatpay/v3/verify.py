@@ -121,7 +121,7 @@ class Verifier:
         if key is None:
             raise error(f"Wechatpay-Serial {serial!r} names no key we trust")
         stamp = values["Wechatpay-Timestamp"]
-        if not stamp.isdigit() or len(stamp) > 12:
+        if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
             raise error(f"Wechatpay-Timestamp {stamp!r} is not Unix seconds")
         skew = abs(self.now() - int(stamp))
         if skew >= MAX_SKEW:

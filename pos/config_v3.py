@@ -1,0 +1,135 @@
+"""The ``[merchant]`` keys of WeChat Pay API v3, read and checked when ``api = "v3"``.
+
+v3 proves messages with keys rather than one shared secret (docs/wechatpay-v3.md §1):
+
+- ``mch_id`` (v3's ``mchid``) and ``appid``, as for v2;
+- the APIv3 key (32 bytes, decrypts notices): ``POS_APIV3_KEY``, the systemd credential
+  ``apiv3_key``, ``apiv3_key_file`` (0600) or ``apiv3_key``, first found wins;
+- the merchant's private key (``apiclient_key.pem``, signs every request): the credential
+  ``merchant_private_key``, ``POS_MERCHANT_PRIVATE_KEY``, or ``private_key_file`` (0600);
+  and its certificate's serial number ``merchant_serial_no``;
+- WeChat's side, "public key mode": ``wechatpay_public_key_file`` and its id
+  ``wechatpay_public_key_id`` (``PUB_KEY_ID_…``). Certificate mode (platform certificates from
+  ``/v3/certificates``) is in the client but not yet configurable here.
+
+Why the keys are checked now and not at the first sale: a key that cannot be parsed would
+otherwise surface as a failed ring-up in front of a customer. Errors name the setting and
+never quote a key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+
+from pos.config import ConfigError, MerchantConfig, read_key_file, read_secret
+
+APIV3_KEY_BYTES = 32
+PUBLIC_KEY_PREFIX = "PUB_KEY_ID_"
+
+
+def _public_file(path: str, where: str) -> str:
+    """A public key's PEM (not secret: any mode will do)."""
+    file = Path(path).expanduser()
+    try:
+        return file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file {str(file)!r}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read {str(file)!r} ({type(exc).__name__})") from None
+
+
+def _apiv3_key(merchant: MerchantConfig, raw: Mapping[str, Any], source: str, env: Mapping[str, str]) -> str:
+    where = f"{source}: [merchant]"
+    if "apiv3_key" in raw and "apiv3_key_file" in raw:
+        raise ConfigError(f"{where} has both apiv3_key and apiv3_key_file; keep one (the file)")
+    key = read_secret("apiv3_key", env)
+    if not key and merchant.apiv3_key_file:
+        key = read_key_file(merchant.apiv3_key_file, f"{where} apiv3_key_file")
+    key = key or merchant.apiv3_key
+    if not key:
+        raise ConfigError(
+            f'{where} api = "v3" needs the APIv3 key: POS_APIV3_KEY, the systemd credential '
+            "apiv3_key, or apiv3_key_file (a 0600 file)"
+        )
+    if len(key.encode("utf-8")) != APIV3_KEY_BYTES:
+        raise ConfigError(
+            f"{where} apiv3_key (or POS_APIV3_KEY, apiv3_key_file, the credential apiv3_key) must be the "
+            f"{APIV3_KEY_BYTES}-byte key set in WeChat Pay's merchant platform, not {len(key.encode())} bytes"
+        )
+    return key
+
+
+def _private_key(
+    merchant: MerchantConfig, raw: Mapping[str, Any], source: str, env: Mapping[str, str]
+) -> str:
+    where = f"{source}: [merchant]"
+    if "private_key" in raw:
+        raise ConfigError(
+            f"{where} private_key may not sit in the config file; name the PEM file in private_key_file "
+            "(mode 0600) or use the systemd credential merchant_private_key"
+        )
+    pem = read_secret("merchant_private_key", env)
+    setting = "POS_MERCHANT_PRIVATE_KEY (or the credential merchant_private_key)"
+    if not pem and merchant.private_key_file:
+        pem = read_key_file(merchant.private_key_file, f"{where} private_key_file")
+        setting = "private_key_file"
+    if not pem:
+        raise ConfigError(
+            f'{where} api = "v3" needs the merchant\'s private key (apiclient_key.pem): private_key_file '
+            "(mode 0600), POS_MERCHANT_PRIVATE_KEY, or the systemd credential merchant_private_key"
+        )
+    pem = pem.strip()
+    try:
+        key = load_pem_private_key(pem.encode("ascii"), password=None)
+    except (ValueError, TypeError, UnicodeEncodeError):
+        raise ConfigError(f"{where} {setting} is not an unencrypted PEM private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
+        raise ConfigError(f"{where} {setting} must be an RSA key of 2048 bits or more (apiclient_key.pem)")
+    return pem
+
+
+def _wechatpay_public_key(merchant: MerchantConfig, source: str) -> str:
+    where = f"{source}: [merchant]"
+    if not merchant.wechatpay_public_key_file or not merchant.wechatpay_public_key_id:
+        raise ConfigError(
+            f'{where} api = "v3" needs wechatpay_public_key_file and wechatpay_public_key_id (WeChat Pay\'s '
+            "public key and its PUB_KEY_ID_..., from the merchant platform); certificate mode is not "
+            "configurable yet"
+        )
+    if not merchant.wechatpay_public_key_id.startswith(PUBLIC_KEY_PREFIX):
+        raise ConfigError(
+            f"{where} wechatpay_public_key_id must start with {PUBLIC_KEY_PREFIX}, "
+            f"not {merchant.wechatpay_public_key_id!r}"
+        )
+    pem = _public_file(merchant.wechatpay_public_key_file, f"{where} wechatpay_public_key_file")
+    try:
+        key = load_pem_public_key(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ConfigError(f"{where} wechatpay_public_key_file does not hold a PEM public key") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ConfigError(f"{where} wechatpay_public_key_file must hold an RSA public key")
+    return pem
+
+
+def resolve_v3(
+    merchant: MerchantConfig, raw: Mapping[str, Any], source: str, env: Mapping[str, str]
+) -> MerchantConfig:
+    """``merchant`` with its v3 secrets and keys read, or a :class:`ConfigError` naming the setting."""
+    where = f"{source}: [merchant]"
+    if not merchant.merchant_serial_no.strip():
+        raise ConfigError(
+            f'{where} api = "v3" needs merchant_serial_no (the serial number of the merchant API '
+            "certificate that goes with the private key)"
+        )
+    return dataclasses.replace(
+        merchant,
+        apiv3_key=_apiv3_key(merchant, raw, source, env),
+        private_key=_private_key(merchant, raw, source, env),
+        wechatpay_public_key=_wechatpay_public_key(merchant, source),
+    )
