@@ -106,6 +106,7 @@ def pad_row(left: str, right: str, width: int, gap: int = 1) -> list[str]:
     When both fit, one line. Otherwise ``left`` wraps and ``right`` ends the last
     line if there is room, or gets a line of its own.
     """
+    right = right.strip()  # spaces around a flush-right value would wrap into a blank line of their own
     right_lines = wrap(right, width) if right else [""]
     right_last = right_lines[-1]
     left_lines = wrap(left, width) if left else [""]

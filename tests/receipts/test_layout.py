@@ -48,6 +48,12 @@ def test_pad_row_fills_the_columns_exactly_when_both_fit(left, right, width):
         assert lines[-1].endswith(right.strip()) and cells(lines[-1]) == width
 
 
+def test_pad_row_a_right_value_with_a_trailing_space_that_just_fits_makes_one_line():
+    # Found by the property above: the space wrapped into a blank line of its own.
+    right = "1" * 15 + "×" * 13 + " "
+    assert pad_row("", right, 42) == [" " + right.strip()]
+
+
 def test_pad_row_mixed_chinese_and_ascii():
     assert pad_row("合计", "￥147.30", 32) == ["合计" + " " * 20 + "￥147.30"]
     long = "蒙牛纯牛奶 250ml×12 特价装 买一送一"
