@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import requests
 
 from pos.log import get_logger
-from pos.sandbox import ids, validate
+from pos.sandbox import ids, tradestates, validate
 from pos.sandbox.clock import SimClock, dashed_time, parse_wechat_time, wechat_time
 from pos.sandbox.engine_v3 import V3Engine
 from pos.sandbox.errors import CustomerError, Rejected
@@ -165,9 +165,16 @@ class Simulator:
                 "trade_state": order.state,
                 "trade_state_desc": _TRADE_STATE_DESC[order.state],
             }
+            shown = self._overlay(order)
+            if shown is not None:
+                out.update(trade_state=shown, trade_state_desc=tradestates.DESCRIPTIONS[shown])
             if order.state in (SUCCESS, REFUND):
                 out.update(self._paid_fields(order))
             return out
+
+    def _overlay(self, order: Order) -> str | None:
+        """USERPAYING / PAYERROR / REVOKED set by a switch for this unpaid order (tradestates)."""
+        return tradestates.overlay(self.settings.faults.trade_states, order.out_trade_no, order.state)
 
     def _paid_fields(self, order: Order) -> dict[str, str]:
         return {
@@ -190,7 +197,7 @@ class Simulator:
             order = self._find({"out_trade_no": fields["out_trade_no"]}, sandbox)
             if order.state in (SUCCESS, REFUND):
                 raise Rejected("ORDERPAID", "订单已支付，不能发起关单")
-            if order.state == CLOSED:
+            if order.state == CLOSED or self._overlay(order) == "REVOKED":
                 raise Rejected("ORDERCLOSED", "订单已关闭，无法重复关闭")
             now = self.clock.now()
             if now - order.created_at < self.settings.close_min_age:
@@ -221,6 +228,8 @@ class Simulator:
             raise CustomerError(409, "paid", "该订单已支付，请勿重复支付")
         if order.state == CLOSED:
             raise CustomerError(409, "closed", "该订单已关闭")
+        if self._overlay(order) == "REVOKED":
+            raise CustomerError(409, "revoked", "该订单已撤销")
         if now >= order.code_expires_at:
             raise CustomerError(410, "expired", "二维码已过期（超过2小时）")
         if order.expires_at is not None and now >= order.expires_at:

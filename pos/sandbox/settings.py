@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID
+from pos.sandbox import callfaults, tradestates
 
 # WeChat's notify retry schedule in seconds (15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h).
 RETRY_SCHEDULE: tuple[int, ...] = (
@@ -41,6 +42,10 @@ class Faults:
     - ``v3_answer``: every v3 answer is spoiled this way until reset to "": ``bad_signature``
       (signed by a key that is not WeChat's), ``stale_timestamp`` (10 minutes old),
       ``signtest`` (a probe signature), ``wrong_serial``, ``tampered_body``, ``missing_headers``.
+    - ``calls``: v2 calls that answer SYSTEMERROR or hang, before or after acting
+      (:mod:`pos.sandbox.callfaults`); ``hang_seconds``: how long a hung call holds its answer.
+    - ``trade_states``: out_trade_no -> a state the order query reports instead of NOTPAY
+      (:mod:`pos.sandbox.tradestates`).
     """
 
     drop_first: int = 0
@@ -49,6 +54,9 @@ class Faults:
     delay_seconds: float = 0.0
     bad_sign_probe: bool = False
     v3_answer: str = ""
+    calls: dict[str, Any] = field(default_factory=dict)
+    hang_seconds: float = 5.0
+    trade_states: dict[str, Any] = field(default_factory=dict)
 
     def update(self, changes: Mapping[str, Any]) -> Faults:
         """A checked copy with ``changes`` applied; ValueError names the bad key."""
@@ -58,7 +66,9 @@ class Faults:
             if key not in known:
                 raise ValueError(f"unknown fault {key!r}; known: {', '.join(sorted(known))}")
             current = values[key]
-            if isinstance(current, str):
+            if isinstance(current, dict):
+                value = _CHECKERS[key](value)
+            elif isinstance(current, str):
                 if value not in V3_ANSWER_FAULTS:
                     raise ValueError(f"{key} must be one of {', '.join(repr(v) for v in V3_ANSWER_FAULTS)}")
             elif isinstance(current, bool):
@@ -73,6 +83,9 @@ class Faults:
         if values["concurrent"] < 1:
             raise ValueError("concurrent must be at least 1")
         return Faults(**values)
+
+
+_CHECKERS = {"calls": callfaults.normalise, "trade_states": tradestates.normalise}
 
 
 @dataclass
