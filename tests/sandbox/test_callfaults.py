@@ -1,0 +1,111 @@
+"""The simulator's hard-case switches over real HTTP: ``calls`` (SYSTEMERROR / a held answer,
+before or after the work), ``hang_seconds`` and ``trade_states``; bad switches are a 400."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from pos.wechatpay import sign as signing
+from pos.wechatpay import xmlcodec
+
+
+def faults(sim) -> dict:
+    return requests.get(sim.base_url + "/_sim/faults", timeout=5).json()
+
+
+def test_systemerror_before_does_nothing_and_is_signed(sim, api):
+    sim.set_faults(calls={"unified_order": {"fault": "systemerror", "times": 1}})
+    fields = api.order_fields()
+    answer = api.call(sim, "/pay/unifiedorder", fields)
+    assert answer["return_code"] == "SUCCESS" and answer["result_code"] == "FAIL"
+    assert answer["err_code"] == "SYSTEMERROR"
+    assert signing.is_valid(answer, sim.api_key, signing.MD5)
+    assert [o for o in sim.orders() if o["out_trade_no"] == fields["out_trade_no"]] == []
+    assert faults(sim)["calls"] == {}  # used up: the next call is normal
+    assert api.call(sim, "/pay/unifiedorder", fields)["result_code"] == "SUCCESS"
+
+
+def test_systemerror_after_does_the_work(sim, api):
+    order = api.place_order(sim)
+    sim.set_faults(calls={"close_order": "systemerror_after"})
+    sim.advance(301)
+    answer = api.call(sim, "/pay/closeorder", {"out_trade_no": order["out_trade_no"]})
+    assert answer["err_code"] == "SYSTEMERROR"
+    [closed] = [o for o in sim.orders() if o["out_trade_no"] == order["out_trade_no"]]
+    assert closed["state"] == "CLOSED"
+    assert faults(sim)["calls"] == {"close_order": {"fault": "systemerror_after", "times": 0}}  # until reset
+
+
+def test_timeout_holds_the_answer_past_the_clients_patience(sim, api):
+    order = api.place_order(sim)
+    sim.set_faults(calls={"order_query": "timeout_after"}, hang_seconds=1.0)
+    fields = {
+        "appid": sim.appid,
+        "mch_id": sim.mch_id,
+        "nonce_str": "n1",
+        "out_trade_no": order["out_trade_no"],
+    }
+    body = xmlcodec.encode(signing.signed(fields, sim.api_key))
+    with pytest.raises(requests.Timeout):
+        requests.post(sim.base_url + "/pay/orderquery", data=body, timeout=0.2)
+    sim.set_faults(calls={})
+    assert (
+        api.call(sim, "/pay/orderquery", {"out_trade_no": order["out_trade_no"]})["trade_state"] == "NOTPAY"
+    )
+
+
+def test_bill_systemerror_is_return_code_fail(sim, api):
+    sim.set_faults(calls={"download_bill": "systemerror"})
+    response = api.raw_post(sim, "/pay/downloadbill", b"<xml><mch_id>x</mch_id></xml>")
+    assert b"FAIL" in response.content  # the gate first: a bad sign is still a sign error
+    day = sim.sim.clock.beijing().strftime("%Y%m%d")
+    answer = api.call(sim, "/pay/downloadbill", {"bill_date": day, "bill_type": "ALL"})
+    assert answer == {"return_code": "FAIL", "return_msg": "SYSTEMERROR", "error_code": "20007"}
+
+
+@pytest.mark.parametrize("state", ["USERPAYING", "PAYERROR"])
+def test_trade_state_overlay_keeps_the_order_payable(sim, api, state):
+    order = api.place_order(sim)
+    sim.set_faults(trade_states={order["out_trade_no"]: state})
+    answer = api.call(sim, "/pay/orderquery", {"out_trade_no": order["out_trade_no"]})
+    assert answer["trade_state"] == state and answer["trade_state_desc"]
+    sim.pay(order["code_url"], notify=False)
+    assert (
+        api.call(sim, "/pay/orderquery", {"out_trade_no": order["out_trade_no"]})["trade_state"] == "SUCCESS"
+    )
+
+
+def test_revoked_cannot_be_paid_or_closed(sim, api):
+    order = api.place_order(sim)
+    sim.set_faults(trade_states={order["out_trade_no"]: "REVOKED"})
+    assert (
+        api.call(sim, "/pay/orderquery", {"out_trade_no": order["out_trade_no"]})["trade_state"] == "REVOKED"
+    )
+    paid = requests.post(sim.base_url + "/_sim/pay", json={"code_url": order["code_url"]}, timeout=5)
+    assert paid.status_code == 409 and paid.json()["error"] == "revoked"
+    sim.advance(301)
+    assert (
+        api.call(sim, "/pay/closeorder", {"out_trade_no": order["out_trade_no"]})["err_code"] == "ORDERCLOSED"
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"calls": {"nope": "systemerror"}},
+        {"calls": {"refund": "explode"}},
+        {"calls": {"refund": {"fault": "timeout", "times": -1}}},
+        {"calls": {"refund": {"fault": "timeout", "extra": 1}}},
+        {"calls": ["refund"]},
+        {"hang_seconds": -1},
+        {"trade_states": {"T1": "SUCCESS"}},
+        {"trade_states": {"x" * 33: "REVOKED"}},
+        {"trade_states": "REVOKED"},
+    ],
+)
+def test_bad_switches_are_refused_and_change_nothing(sim, bad):
+    before = faults(sim)
+    answer = requests.post(sim.base_url + "/_sim/faults", json=bad, timeout=5)
+    assert answer.status_code == 400 and answer.json()["error"] == "bad_fault"
+    assert faults(sim) == before
