@@ -79,6 +79,9 @@ ORDER_ATTEMPTS = (
 )
 CLOSE_AFTER = timedelta(minutes=5)  # "订单生成后不能马上调用关单接口，最短调用时间间隔为5分钟"
 MIN_TTL = timedelta(minutes=5)  # time_expire at least 5 minutes ahead (the stricter of WeChat's two rules)
+# ...as WeChat's clock sees it when the request arrives: the sale's creation second, our clock's
+# drift and the network all eat into exactly 5 minutes, and the gateway refuses "时间过短".
+EXPIRE_MARGIN = timedelta(minutes=1)
 TILL_PRODUCT_ID = "TILL"  # product_id for NATIVE orders whose first item is not in the catalogue
 MAX_WECHAT_BODY = 127  # UTF-8 bytes: WeChat's String(127) (the simulator counts bytes, like WeChat)
 MAX_ITEM_NAME = 60
@@ -149,7 +152,7 @@ class Checkout:
         self.order_attempts = order_attempts
         self.language = config.store.language
         self.t = translator(self.language)
-        self.ttl = max(timedelta(minutes=config.till.order_ttl), MIN_TTL)
+        self.ttl = max(timedelta(minutes=config.till.order_ttl), MIN_TTL + EXPIRE_MARGIN)
 
     # -- the cashier's buttons ----------------------------------------------------------------
 
@@ -339,7 +342,7 @@ class Checkout:
         original ones while they leave the customer at least 5 minutes, else fresh."""
         now = self._now()
         start = sale.created_at.astimezone(UTC).replace(microsecond=0)
-        if fresh or (fresh is None and start + self.ttl - now < MIN_TTL):
+        if fresh or (fresh is None and start + self.ttl - now < MIN_TTL + EXPIRE_MARGIN):
             start = now.astimezone(UTC).replace(microsecond=0)
         merchant = self.config.merchant
         return OrderParams(

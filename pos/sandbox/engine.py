@@ -89,12 +89,13 @@ class Simulator:
         expires_at = None
         if fields.get("time_expire"):
             expires_at = parse_wechat_time(fields["time_expire"])
-            if expires_at < now + self.settings.min_expire:
-                raise Rejected("INVALID_REQUEST", "time_expire时间过短，刷卡至少1分钟，其他5分钟")
         params = {k: v for k, v in fields.items() if k not in _NOT_PARAMS}
         with self.state.lock:
             order = self.state.order(sandbox, fields["out_trade_no"])
             if order is None:
+                # A new order only: a re-entry is judged by its unchanged parameters (below).
+                if expires_at is not None and expires_at < now + self.settings.min_expire:
+                    raise Rejected("INVALID_REQUEST", "time_expire时间过短，刷卡至少1分钟，其他5分钟")
                 order = Order(
                     out_trade_no=fields["out_trade_no"],
                     sandbox=sandbox,

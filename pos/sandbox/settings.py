@@ -112,8 +112,9 @@ class SimSettings:
     close_min_age: int = 300
     # code_url / prepay_id lifetime.
     code_ttl: int = 7200
-    # time_expire must be at least this far in the future.
-    min_expire: int = 60
+    # time_expire of a new Native order must be at least this far in the future: the gateway's own
+    # text is "time_expire时间过短，刷卡至少1分钟，其他5分钟" (payment codes 1 minute, others 5).
+    min_expire: int = 300
     # Answer "Bill Creating" for a day until 10:00 Beijing time the next day, like the real one.
     bill_creating: bool = False
     max_body: int = 64 * 1024

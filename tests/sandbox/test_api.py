@@ -105,9 +105,9 @@ def beijing_in(seconds: float, now: float) -> str:
     return (datetime.fromtimestamp(now, BEIJING) + timedelta(seconds=seconds)).strftime("%Y%m%d%H%M%S")
 
 
-def test_time_expire_must_leave_a_minute(sim, api):
+def test_time_expire_must_leave_five_minutes(sim, api):
     now = sim.advance(0)
-    answer = api.call(sim, "/pay/unifiedorder", api.order_fields(time_expire=beijing_in(30, now)))
+    answer = api.call(sim, "/pay/unifiedorder", api.order_fields(time_expire=beijing_in(299, now)))
     assert answer["err_code"] == "INVALID_REQUEST" and "time_expire" in answer["err_code_des"]
     answer = api.call(sim, "/pay/unifiedorder", api.order_fields(time_expire=beijing_in(600, now)))
     assert answer["result_code"] == "SUCCESS"

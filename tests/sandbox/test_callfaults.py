@@ -109,3 +109,23 @@ def test_bad_switches_are_refused_and_change_nothing(sim, bad):
     answer = requests.post(sim.base_url + "/_sim/faults", json=bad, timeout=5)
     assert answer.status_code == 400 and answer.json()["error"] == "bad_fault"
     assert faults(sim) == before
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://pay.example.com/wechatpay/notify", True),
+        ("http://127.0.0.1:9/wechatpay/notify", True),
+        ("http://localhost:9/n", True),
+        ("http://[::1]:9/n", True),
+        ("http://pay.example.com/wechatpay/notify", False),
+        ("http://10.0.0.5/n", False),
+        ("ftp://127.0.0.1/n", False),
+    ],
+)
+def test_notify_url_must_be_https_except_on_loopback(sim, api, url, ok):
+    answer = api.call(sim, "/pay/unifiedorder", api.order_fields(notify_url=url))
+    if ok:
+        assert answer["result_code"] == "SUCCESS", answer
+    else:
+        assert answer["err_code"] == "INVALID_REQUEST" and "notify_url" in answer["err_code_des"]
