@@ -517,7 +517,32 @@ def close_and_settle(ledger: Ledger, client: WeChatPayClient, sale: Sale, *, now
         return CloseResult(sale, False, type(exc).__name__)
     else:
         _record_close(ledger, sale, closed.fields, "closed", now)
+        unsettled = _confirm_closed(ledger, client, sale, now=now)
+        if unsettled is not None:
+            return unsettled
     return CloseResult(mark_closed(ledger, sale, now=now), True, "closed")
+
+
+def _confirm_closed(ledger: Ledger, client: WeChatPayClient, sale: Sale, *, now: datetime) -> CloseResult | None:
+    """A close that answered SUCCESS is believed only when the order then reads CLOSED: an early close
+    can answer normally and leave the order payable. None: it is closed; else why the sale stays.
+
+    Paid meanwhile -> PAID; still open or no answer -> not settled (the next close, ORDERCLOSED or
+    SUCCESS again, decides later)."""
+    try:
+        status = client.query_order(sale.out_trade_no)
+    except WeChatPayError as exc:
+        _log("close_unconfirmed", sale, error=exc)
+        return CloseResult(sale, False, "close_unconfirmed")
+    if status.paid:
+        paid = settle_paid(ledger, sale, status, now=now)
+        return CloseResult(paid or sale, paid is not None and paid.state.is_paid, "paid")
+    record_query(ledger, sale, status, now=now)
+    if status.trade_state in ("CLOSED", "REVOKED"):
+        return None
+    _log("close_not_final", sale, trade_state=status.trade_state)
+    ledger.log_event("close_not_final", sale_id=sale.id, detail={"trade_state": status.trade_state}, now=now)
+    return CloseResult(sale, False, "close_not_final")
 
 
 def mark_closed(ledger: Ledger, sale: Sale, *, now: datetime) -> Sale:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import requests
 
 from pos.log import get_logger
-from pos.sandbox import ids, tradestates, validate
+from pos.sandbox import earlyclose, ids, tradestates, validate
 from pos.sandbox.clock import SimClock, dashed_time, parse_wechat_time, wechat_time
 from pos.sandbox.engine_v3 import V3Engine
 from pos.sandbox.errors import CustomerError, Rejected
@@ -202,10 +202,12 @@ class Simulator:
                 raise Rejected("ORDERCLOSED", "订单已关闭，无法重复关闭")
             now = self.clock.now()
             if now - order.created_at < self.settings.close_min_age:
-                minutes = self.settings.close_min_age // 60
-                raise Rejected(
-                    "TRADE_STATE_ERROR", f"订单生成后不能马上调用关单接口，最短调用时间间隔为{minutes}分钟"
-                )
+                mode = self.settings.faults.early_close
+                if mode == "refused":
+                    raise Rejected("TRADE_STATE_ERROR", earlyclose.refusal_text(self.settings.close_min_age))
+                if mode == "ignored":
+                    log.info("early_close_ignored", out_trade_no=order.out_trade_no)
+                    return {"result_msg": "OK"}  # ...and the order stays payable
             order.state = CLOSED
             order.closed_at = now
             self.state.save()

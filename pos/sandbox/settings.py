@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID
-from pos.sandbox import callfaults, tradestates
+from pos.sandbox import callfaults, earlyclose, tradestates
 
 # WeChat's notify retry schedule in seconds (15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h).
 RETRY_SCHEDULE: tuple[int, ...] = (
@@ -46,6 +46,8 @@ class Faults:
       (:mod:`pos.sandbox.callfaults`); ``hang_seconds``: how long a hung call holds its answer.
     - ``trade_states``: out_trade_no -> a state the order query reports instead of NOTPAY
       (:mod:`pos.sandbox.tradestates`).
+    - ``early_close``: what a close within the first 5 minutes does: ``ignored`` (answers
+      SUCCESS, the order stays payable), ``refused`` or ``closed`` (:mod:`pos.sandbox.earlyclose`).
     """
 
     drop_first: int = 0
@@ -57,6 +59,7 @@ class Faults:
     calls: dict[str, Any] = field(default_factory=dict)
     hang_seconds: float = 5.0
     trade_states: dict[str, Any] = field(default_factory=dict)
+    early_close: str = "ignored"
 
     def update(self, changes: Mapping[str, Any]) -> Faults:
         """A checked copy with ``changes`` applied; ValueError names the bad key."""
@@ -66,7 +69,7 @@ class Faults:
             if key not in known:
                 raise ValueError(f"unknown fault {key!r}; known: {', '.join(sorted(known))}")
             current = values[key]
-            if isinstance(current, dict):
+            if key in _CHECKERS:
                 value = _CHECKERS[key](value)
             elif isinstance(current, str):
                 if value not in V3_ANSWER_FAULTS:
@@ -85,7 +88,11 @@ class Faults:
         return Faults(**values)
 
 
-_CHECKERS = {"calls": callfaults.normalise, "trade_states": tradestates.normalise}
+_CHECKERS = {
+    "calls": callfaults.normalise,
+    "trade_states": tradestates.normalise,
+    "early_close": earlyclose.check_mode,
+}
 
 
 @dataclass
@@ -108,7 +115,8 @@ class SimSettings:
     # Which of WeChat's keys signs v3 answers (unless the request's Wechatpay-Serial names one)
     # and v3 notices: "public_key" (merchants opened since late 2024) or "certificate".
     v3_sign_with: str = "public_key"
-    # closeorder refuses orders younger than this (simulator clock seconds).
+    # A closeorder for an order younger than this (simulator clock seconds) is "early": what it
+    # does is Faults.early_close (by default: answers SUCCESS, closes nothing).
     close_min_age: int = 300
     # code_url / prepay_id lifetime.
     code_ttl: int = 7200

@@ -10,6 +10,7 @@ sale, PAID only when the money arrived, VOIDED/EXPIRED only when nobody can pay 
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -126,3 +127,67 @@ def test_revoked_ends_the_sale_as_nobody_can_pay(sim, till):
     sim.advance(3)
     wait_until(lambda: sale_state(till, sale["id"]) is SaleState.EXPIRED, "EXPIRED after REVOKED")
     assert till.till.ledger.get_sale(sale["id"]).transaction_id in (None, "")
+
+
+# -- 4. a close within 5 minutes answers SUCCESS and closes nothing -------------------------------------
+
+
+class SteppedClock:
+    """WeChat's clock plus ``ahead``: set it after the order to model an NTP step forward, so the
+    till's "5 minutes after the order" comes before WeChat's."""
+
+    def __init__(self, sim) -> None:
+        self.sim_now = clock_of(sim)
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return self.sim_now() + self.ahead
+
+
+@pytest.fixture
+def stepped():
+    return {}
+
+
+@pytest.fixture
+def hasty_till(sim, tmp_path, stepped):
+    base = till_config(tmp_path, sim)
+    merchant = dataclasses.replace(base.merchant, timeout=TIMEOUT)
+    clock = SteppedClock(sim)
+    stepped["clock"] = clock
+    with running_till(base.replace(merchant=merchant), clock=clock) as running:
+        running.till.client.backoff = 0
+        yield running
+
+
+def test_an_early_close_is_not_taken_as_final_and_a_later_payment_is_found(sim, hasty_till, stepped):
+    till = hasty_till
+    sale = ring_up(till)
+    stepped["clock"].ahead = timedelta(seconds=30)  # the till's clock steps forward after the order
+    voided = till.http.post(till.url(f"/api/sales/{sale['id']}/void"), json={}, timeout=30)
+    assert voided.status_code == 200 and voided.json()["state"] == "AWAITING_PAYMENT"  # "voiding"
+    sim.advance(275)  # the till thinks 5 minutes have passed; WeChat counts 4:35
+    wait_until(lambda: close_checked(till, sale["id"]), "the close checked")
+    assert sale_state(till, sale["id"]) is SaleState.AWAITING_PAYMENT  # not VOIDED: the order is still open
+    assert orders_at_wechat(sim, sale["out_trade_no"])[0]["state"] == "NOTPAY"
+    sim.pay(sale["code_url"], notify=False)  # the customer scans the "voided" sale's QR
+    sim.advance(40)
+    wait_until(lambda: sale_state(till, sale["id"]).is_paid, "the payment found and recorded")
+    assert orders_at_wechat(sim, sale["out_trade_no"])[0]["state"] == "SUCCESS"
+
+
+def test_an_early_close_is_tried_again_until_the_order_really_closes(sim, hasty_till, stepped):
+    till = hasty_till
+    sale = ring_up(till)
+    stepped["clock"].ahead = timedelta(seconds=30)  # the till's clock steps forward after the order
+    till.http.post(till.url(f"/api/sales/{sale['id']}/void"), json={}, timeout=30)
+    sim.advance(275)
+    wait_until(lambda: close_checked(till, sale["id"]), "the close checked")
+    sim.advance(60)  # WeChat's 5 minutes are up; the watcher's back-off too
+    wait_until(lambda: sale_state(till, sale["id"]) is SaleState.VOIDED, "VOIDED once really closed")
+    assert orders_at_wechat(sim, sale["out_trade_no"])[0]["state"] == "CLOSED"
+
+
+def close_checked(till, sale_id: int) -> bool:
+    """The till closed, then saw by a query that the order is still open."""
+    return any(e.event == "close_not_final" for e in till.till.ledger.events_for_sale(sale_id))

@@ -193,6 +193,10 @@ def test_query_notpay_subset_then_full_success_set(sim, api, sign_type):
 def test_close_five_minute_rule_and_states(sim, api):
     order = api.place_order(sim)
     ref = {"out_trade_no": order["out_trade_no"]}
+    early = api.call(sim, "/pay/closeorder", ref)  # default: answered as done, but nothing closed
+    assert early["result_code"] == "SUCCESS"
+    assert api.call(sim, "/pay/orderquery", ref)["trade_state"] == "NOTPAY"
+    sim.set_faults(early_close="refused")
     early = api.call(sim, "/pay/closeorder", ref)
     assert early["result_code"] == "FAIL" and "5分钟" in early["err_code_des"]
     assert api.call(sim, "/pay/orderquery", ref)["trade_state"] == "NOTPAY"

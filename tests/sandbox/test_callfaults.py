@@ -129,3 +129,22 @@ def test_notify_url_must_be_https_except_on_loopback(sim, api, url, ok):
         assert answer["result_code"] == "SUCCESS", answer
     else:
         assert answer["err_code"] == "INVALID_REQUEST" and "notify_url" in answer["err_code_des"]
+
+
+def test_an_early_close_is_answered_but_the_order_stays_payable(sim, api):
+    order = api.place_order(sim)
+    ref = {"out_trade_no": order["out_trade_no"]}
+    assert api.call(sim, "/pay/closeorder", ref)["result_code"] == "SUCCESS"
+    assert api.call(sim, "/pay/orderquery", ref)["trade_state"] == "NOTPAY"
+    sim.pay(order["code_url"], notify=False)  # the "closed" order takes the customer's money
+    assert api.call(sim, "/pay/orderquery", ref)["trade_state"] == "SUCCESS"
+
+
+def test_early_close_can_be_made_to_close(sim, api):
+    sim.set_faults(early_close="closed")
+    order = api.place_order(sim)
+    ref = {"out_trade_no": order["out_trade_no"]}
+    assert api.call(sim, "/pay/closeorder", ref)["result_code"] == "SUCCESS"
+    assert api.call(sim, "/pay/orderquery", ref)["trade_state"] == "CLOSED"
+    answer = requests.post(sim.base_url + "/_sim/faults", json={"early_close": "maybe"}, timeout=5)
+    assert answer.status_code == 400
