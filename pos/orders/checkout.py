@@ -523,7 +523,9 @@ def close_and_settle(ledger: Ledger, client: WeChatPayClient, sale: Sale, *, now
     return CloseResult(mark_closed(ledger, sale, now=now), True, "closed")
 
 
-def _confirm_closed(ledger: Ledger, client: WeChatPayClient, sale: Sale, *, now: datetime) -> CloseResult | None:
+def _confirm_closed(
+    ledger: Ledger, client: WeChatPayClient, sale: Sale, *, now: datetime
+) -> CloseResult | None:
     """A close that answered SUCCESS is believed only when the order then reads CLOSED: an early close
     can answer normally and leave the order payable. None: it is closed; else why the sale stays.
 
