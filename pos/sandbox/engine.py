@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import requests
 
 from pos.log import get_logger
-from pos.sandbox import earlyclose, ids, tradestates, validate
+from pos.sandbox import earlyclose, ids, refundflow, tradestates, validate
 from pos.sandbox.clock import SimClock, dashed_time, parse_wechat_time, wechat_time
 from pos.sandbox.engine_v3 import V3Engine
 from pos.sandbox.errors import CustomerError, Rejected
@@ -56,6 +56,7 @@ class Simulator:
         self.state = state if state is not None else SimState(self.settings.state_file or None)
         self.clock = SimClock(self.state.clock_offset)
         self.clock.on_advance(self._remember_clock)
+        self.clock.on_advance(self.settle_refunds)
         self.notifier = Notifier(self.clock, self.settings)
         # API v3 on the same state: its merchant keys and WeChat's, made per simulator.
         self.v3 = V3Engine(self, make_identity(self.settings.mch_id, self.settings.appid))
@@ -350,13 +351,26 @@ class Simulator:
                 refund_desc=fields.get("refund_desc", ""),
                 notify_url=fields.get("notify_url") or self.settings.refund_notify_url,
             )
+            faults = self.settings.faults
+            refundflow.begin(refund, faults.refund_outcome, now, faults.refund_seconds)
             order.refunds.append(refund)
             order.state = REFUND
             self.state.save()
-            log.info("refund", out_trade_no=order.out_trade_no, refund_fee=refund_fee)
-        if refund.notify_url:
+            log.info("refund", out_trade_no=order.out_trade_no, refund_fee=refund_fee, status=refund.status)
+        if refund.notify_url and refund.status != refundflow.PROCESSING:
             self.send_refund_notice(order, refund)
         return self._refund_answer(order, refund)
+
+    def settle_refunds(self) -> None:
+        """PROCESSING refunds whose moment has come end as the switch said; their notices go out."""
+        with self.state.lock:
+            settled = refundflow.settle_due(list(self.state.orders.values()), self.clock.now())
+            if settled:
+                self.state.save()
+        for order, refund in settled:
+            log.info("refund_settled", out_refund_no=refund.out_refund_no, status=refund.status)
+            if refund.notify_url:
+                self.send_refund_notice(order, refund)
 
     def _refund_no_used(self, sandbox: bool, out_refund_no: str) -> bool:
         return any(
@@ -417,6 +431,7 @@ class Simulator:
 
     def refund_query(self, fields: Mapping[str, str], sandbox: bool) -> dict[str, str]:
         validate.check(fields, validate.REFUND_QUERY)
+        self.settle_refunds()
         with self.state.lock:
             order, refunds = self._find_refunds(fields, sandbox)
             offset = fields.get("offset", "0")

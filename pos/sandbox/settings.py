@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID
-from pos.sandbox import callfaults, earlyclose, tradestates
+from pos.sandbox import callfaults, earlyclose, refundflow, tradestates
 
 # WeChat's notify retry schedule in seconds (15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h).
 RETRY_SCHEDULE: tuple[int, ...] = (
@@ -48,6 +48,8 @@ class Faults:
       (:mod:`pos.sandbox.tradestates`).
     - ``early_close``: what a close within the first 5 minutes does: ``ignored`` (answers
       SUCCESS, the order stays payable), ``refused`` or ``closed`` (:mod:`pos.sandbox.earlyclose`).
+    - ``refund_outcome``: how new refunds end: ``success`` (at once), ``processing`` (SUCCESS after
+      ``refund_seconds`` of simulator time), ``change`` or ``refundclose`` (:mod:`pos.sandbox.refundflow`).
     """
 
     drop_first: int = 0
@@ -60,6 +62,8 @@ class Faults:
     hang_seconds: float = 5.0
     trade_states: dict[str, Any] = field(default_factory=dict)
     early_close: str = "ignored"
+    refund_outcome: str = "success"
+    refund_seconds: float = 60.0
 
     def update(self, changes: Mapping[str, Any]) -> Faults:
         """A checked copy with ``changes`` applied; ValueError names the bad key."""
@@ -92,6 +96,7 @@ _CHECKERS = {
     "calls": callfaults.normalise,
     "trade_states": tradestates.normalise,
     "early_close": earlyclose.check_mode,
+    "refund_outcome": refundflow.check_outcome,
 }
 
 

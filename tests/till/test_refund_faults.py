@@ -11,7 +11,7 @@ import pytest
 
 from pos.ledger import LineItem, RefundState, SaleState, open_ledger
 from pos.sandbox.testing import running_simulator
-from pos.till.refunds import RefundPending, RefundService
+from pos.till.refunds import RefundError, RefundPending, RefundService
 from pos.till.testing import till_config
 from pos.wechatpay import WeChatPayClient
 
@@ -101,3 +101,56 @@ def test_refund_query_failing_leaves_it_pending_until_wechat_answers(ledger, cli
     [done] = service.sync(sale.id)
     assert done.state is RefundState.SUCCEEDED
     assert len(refunds_at_wechat(sim, sale.out_trade_no)) == 1
+
+
+# -- refunds that are not immediate (Faults.refund_outcome) ---------------------------------------
+
+
+def test_processing_then_success_is_pending_until_wechat_settles_it(ledger, client, sim, config):
+    sale = paid_sale(ledger, client, sim, total=600)
+    service = RefundService(ledger, client, config)
+    sim.set_faults(refund_outcome="processing", refund_seconds=60)
+    refund = service.refund(sale.id, 600)
+    assert refund.state is RefundState.PENDING  # accepted, not yet back with the customer
+    [still] = service.sync(sale.id)
+    assert still.state is RefundState.PENDING
+    assert ledger.get_sale(sale.id).refundable_fee == 0  # reserved meanwhile
+    sim.advance(61)
+    [done] = service.sync(sale.id)
+    assert done.state is RefundState.SUCCEEDED
+    assert ledger.get_sale(sale.id).state is SaleState.REFUNDED
+    assert [r["status"] for r in refunds_at_wechat(sim, sale.out_trade_no)] == ["SUCCESS"]
+    # WeChat's refund notice followed the settlement (to the configured notify URL).
+    assert any(d["kind"] == "refund" for d in sim.notifications())
+
+
+def test_refundclose_fails_the_refund_flags_it_and_frees_the_amount(ledger, client, sim, config):
+    sale = paid_sale(ledger, client, sim, total=600)
+    service = RefundService(ledger, client, config)
+    sim.set_faults(refund_outcome="refundclose", refund_seconds=30)
+    assert service.refund(sale.id, 600).state is RefundState.PENDING
+    sim.advance(31)
+    [closed] = service.sync(sale.id)
+    assert closed.state is RefundState.FAILED
+    after = ledger.get_sale(sale.id)
+    assert after.state is SaleState.PAID and after.refundable_fee == 600
+    assert [f.kind.value for f in ledger.flags_for_sale(sale.id)] == ["refund_failed"]
+    sim.set_faults(refund_outcome="success")
+    assert service.refund(sale.id, 600).state is RefundState.SUCCEEDED  # WeChat gave the amount back too
+
+
+def test_change_flags_the_manager_and_no_second_refund_reaches_the_customer(ledger, client, sim, config):
+    sale = paid_sale(ledger, client, sim, total=600)
+    service = RefundService(ledger, client, config)
+    sim.set_faults(refund_outcome="change", refund_seconds=30)
+    service.refund(sale.id, 600)
+    sim.advance(31)
+    [changed] = service.sync(sale.id)
+    assert changed.state is RefundState.FAILED
+    [flag] = ledger.flags_for_sale(sale.id)
+    assert flag.kind.value == "refund_failed" and "CHANGE" in str(flag.detail)
+    # The money left the merchant at WeChat: a second refund is refused there, never paid twice.
+    sim.set_faults(refund_outcome="success")
+    with pytest.raises(RefundError):
+        service.refund(sale.id, 600)
+    assert [r["status"] for r in refunds_at_wechat(sim, sale.out_trade_no)] == ["CHANGE"]
