@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import requests
 
 from pos.log import get_logger
-from pos.sandbox import earlyclose, ids, refundflow, tradestates, validate
+from pos.sandbox import coupons, earlyclose, ids, refundflow, tradestates, validate
 from pos.sandbox.clock import SimClock, dashed_time, parse_wechat_time, wechat_time
 from pos.sandbox.engine_v3 import V3Engine
 from pos.sandbox.errors import CustomerError, Rejected
@@ -191,6 +191,7 @@ class Simulator:
             "out_trade_no": order.out_trade_no,
             "attach": order.param("attach"),
             "time_end": order.time_end,
+            **coupons.fields(order.total_fee, order.coupon_fee, order.coupon_type, order.coupon_id),
         }
 
     def close_order(self, fields: Mapping[str, str], sandbox: bool) -> dict[str, str]:
@@ -268,7 +269,10 @@ class Simulator:
             order.transaction_id = self._fresh_transaction_id(now)
             order.openid = openid or ids.openid()
             order.bank_type = _BANKS[int(order.transaction_id[-1]) % len(_BANKS)]
-            order.cash_fee = order.total_fee
+            order.coupon_fee, order.coupon_type, order.coupon_id = coupons.apply(
+                self.settings.faults.coupon, order.total_fee
+            )
+            order.cash_fee = order.total_fee - order.coupon_fee
             self.state.save()
             log.info("paid", out_trade_no=order.out_trade_no, transaction_id=order.transaction_id)
         if notify:

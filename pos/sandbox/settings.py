@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID
-from pos.sandbox import callfaults, earlyclose, refundflow, tradestates
+from pos.sandbox import callfaults, coupons, earlyclose, refundflow, tradestates
 
 # WeChat's notify retry schedule in seconds (15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h).
 RETRY_SCHEDULE: tuple[int, ...] = (
@@ -50,6 +50,7 @@ class Faults:
       SUCCESS, the order stays payable), ``refused`` or ``closed`` (:mod:`pos.sandbox.earlyclose`).
     - ``refund_outcome``: how new refunds end: ``success`` (at once), ``processing`` (SUCCESS after
       ``refund_seconds`` of simulator time), ``change`` or ``refundclose`` (:mod:`pos.sandbox.refundflow`).
+    - ``coupon``: payments use a coupon, merchant- or WeChat-funded (:mod:`pos.sandbox.coupons`).
     """
 
     drop_first: int = 0
@@ -64,6 +65,7 @@ class Faults:
     early_close: str = "ignored"
     refund_outcome: str = "success"
     refund_seconds: float = 60.0
+    coupon: dict[str, Any] = field(default_factory=dict)
 
     def update(self, changes: Mapping[str, Any]) -> Faults:
         """A checked copy with ``changes`` applied; ValueError names the bad key."""
@@ -97,6 +99,7 @@ _CHECKERS = {
     "trade_states": tradestates.normalise,
     "early_close": earlyclose.check_mode,
     "refund_outcome": refundflow.check_outcome,
+    "coupon": coupons.normalise,
 }
 
 

@@ -67,6 +67,10 @@ class Order:
     refunds: list[Refund] = field(default_factory=list)
     # Which API placed the order ("v2" or "v3"): the payment notice speaks that API.
     api: str = "v2"
+    # A coupon used in the payment (coupons): its amount, CASH / NO_CASH, and id.
+    coupon_fee: int = 0
+    coupon_type: str = ""
+    coupon_id: str = ""
 
     @property
     def key(self) -> str:

@@ -26,3 +26,15 @@ def test_a_bill_that_fails_is_an_error_run_then_the_day_reconciles(shop, sim, fa
     assert shop.ledger.flags_for_sale(paid.id) == []  # nothing touched
     later = shop.reconcile()
     assert later.status == "matched" and later.matched == 1
+
+
+@pytest.mark.parametrize("funded_by", ["merchant", "wechat"])
+def test_a_coupon_payment_is_paid_in_full_keeps_the_cash_and_reconciles(shop, sim, funded_by):
+    sim.set_faults(coupon={"fee": 300, "funded_by": funded_by})
+    paid = shop.pay_by_notice(shop.ring_up(1800))
+    assert paid.state is SaleState.PAID
+    assert shop.ledger.flags_for_sale(paid.id) == []  # not an amount mismatch
+    [payment] = shop.ledger.payments_for_sale(paid.id)
+    assert (payment.total_fee, payment.cash_fee) == (1800, 1500)  # the sale's price; what the customer paid
+    result = shop.reconcile()
+    assert result.status == "matched" and result.matched == 1, result.message

@@ -148,3 +148,38 @@ def test_early_close_can_be_made_to_close(sim, api):
     assert api.call(sim, "/pay/orderquery", ref)["trade_state"] == "CLOSED"
     answer = requests.post(sim.base_url + "/_sim/faults", json={"early_close": "maybe"}, timeout=5)
     assert answer.status_code == 400
+
+
+@pytest.mark.parametrize(("funded_by", "settles"), [("merchant", 1500), ("wechat", 1800)])
+def test_a_coupon_shows_in_the_query_and_the_bill(sim, api, funded_by, settles):
+    sim.set_faults(coupon={"fee": 300, "funded_by": funded_by})
+    order = api.place_order(sim, total_fee="1800")
+    sim.pay(order["code_url"], notify=False)
+    paid = api.call(sim, "/pay/orderquery", {"out_trade_no": order["out_trade_no"]})
+    assert (paid["total_fee"], paid["cash_fee"], paid["coupon_fee"], paid["coupon_fee_0"]) == (
+        "1800", "1500", "300", "300",
+    )  # fmt: skip
+    assert paid["coupon_type_0"] == ("NO_CASH" if funded_by == "merchant" else "CASH")
+    assert paid.get("settlement_total_fee", paid["total_fee"]) == str(settles)
+    assert signing.is_valid(paid, sim.api_key, signing.MD5)
+    day = sim.sim.clock.beijing().strftime("%Y%m%d")
+    text = requests.post(
+        sim.base_url + "/pay/downloadbill",
+        data=xmlcodec.encode(
+            signing.signed(
+                {
+                    "appid": sim.appid,
+                    "mch_id": sim.mch_id,
+                    "nonce_str": "n2",
+                    "bill_date": day,
+                    "bill_type": "ALL",
+                },
+                sim.api_key,
+            )
+        ),
+        timeout=5,
+    ).text
+    from pos.wechatpay.bills import parse_bill
+
+    [row] = [r for r in parse_bill(text).rows if r.out_trade_no == order["out_trade_no"]]
+    assert (row.total_fee, row.settlement_total_fee, row.coupon_fee) == (1800, settles, 300)
