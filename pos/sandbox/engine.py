@@ -367,14 +367,7 @@ class Simulator:
 
     def settle_refunds(self) -> None:
         """PROCESSING refunds whose moment has come end as the switch said; their notices go out."""
-        with self.state.lock:
-            settled = refundflow.settle_due(list(self.state.orders.values()), self.clock.now())
-            if settled:
-                self.state.save()
-        for order, refund in settled:
-            log.info("refund_settled", out_refund_no=refund.out_refund_no, status=refund.status)
-            if refund.notify_url:
-                self.send_refund_notice(order, refund)
+        refundflow.settle(self)
 
     def _refund_no_used(self, sandbox: bool, out_refund_no: str) -> bool:
         return any(

@@ -16,7 +16,15 @@ its amount back to what the order can still refund.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from pos.log import get_logger
 from pos.sandbox.state import Order, Refund
+
+if TYPE_CHECKING:
+    from pos.sandbox.engine import Simulator
+
+log = get_logger(__name__)
 
 OUTCOMES = ("success", "processing", "change", "refundclose")
 FINAL = {"processing": "SUCCESS", "change": "CHANGE", "refundclose": "REFUNDCLOSE"}
@@ -48,3 +56,15 @@ def settle_due(orders: list[Order], now: float) -> list[tuple[Order, Refund]]:
                 refund.succeeded_at = refund.settles_at
                 settled.append((order, refund))
     return settled
+
+
+def settle(sim: Simulator) -> None:
+    """Settle ``sim``'s due refunds (under its lock, saved), then send their refund notices."""
+    with sim.state.lock:
+        settled = settle_due(list(sim.state.orders.values()), sim.clock.now())
+        if settled:
+            sim.state.save()
+    for order, refund in settled:
+        log.info("refund_settled", out_refund_no=refund.out_refund_no, status=refund.status)
+        if refund.notify_url:
+            sim.send_refund_notice(order, refund)
