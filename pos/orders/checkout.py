@@ -79,6 +79,9 @@ ORDER_ATTEMPTS = (
 )
 CLOSE_AFTER = timedelta(minutes=5)  # "订单生成后不能马上调用关单接口，最短调用时间间隔为5分钟"
 MIN_TTL = timedelta(minutes=5)  # time_expire at least 5 minutes ahead (the stricter of WeChat's two rules)
+# ...as WeChat's clock sees it when the request arrives: the sale's creation second, our clock's
+# drift and the network all eat into exactly 5 minutes, and the gateway refuses "时间过短".
+EXPIRE_MARGIN = timedelta(minutes=1)
 TILL_PRODUCT_ID = "TILL"  # product_id for NATIVE orders whose first item is not in the catalogue
 MAX_WECHAT_BODY = 127  # UTF-8 bytes: WeChat's String(127) (the simulator counts bytes, like WeChat)
 MAX_ITEM_NAME = 60
@@ -149,7 +152,7 @@ class Checkout:
         self.order_attempts = order_attempts
         self.language = config.store.language
         self.t = translator(self.language)
-        self.ttl = max(timedelta(minutes=config.till.order_ttl), MIN_TTL)
+        self.ttl = max(timedelta(minutes=config.till.order_ttl), MIN_TTL + EXPIRE_MARGIN)
 
     # -- the cashier's buttons ----------------------------------------------------------------
 
@@ -341,7 +344,7 @@ class Checkout:
         original ones while they leave the customer at least 5 minutes, else fresh."""
         now = self._now()
         start = sale.created_at.astimezone(UTC).replace(microsecond=0)
-        if fresh or (fresh is None and start + self.ttl - now < MIN_TTL):
+        if fresh or (fresh is None and start + self.ttl - now < MIN_TTL + EXPIRE_MARGIN):
             start = now.astimezone(UTC).replace(microsecond=0)
         merchant = self.config.merchant
         return OrderParams(
@@ -516,7 +519,34 @@ def close_and_settle(ledger: Ledger, client: WeChatPayClient, sale: Sale, *, now
         return CloseResult(sale, False, type(exc).__name__)
     else:
         _record_close(ledger, sale, closed.fields, "closed", now)
+        unsettled = _confirm_closed(ledger, client, sale, now=now)
+        if unsettled is not None:
+            return unsettled
     return CloseResult(mark_closed(ledger, sale, now=now), True, "closed")
+
+
+def _confirm_closed(
+    ledger: Ledger, client: WeChatPayClient, sale: Sale, *, now: datetime
+) -> CloseResult | None:
+    """A close that answered SUCCESS is believed only when the order then reads CLOSED: an early close
+    can answer normally and leave the order payable. None: it is closed; else why the sale stays.
+
+    Paid meanwhile -> PAID; still open or no answer -> not settled (the next close, ORDERCLOSED or
+    SUCCESS again, decides later)."""
+    try:
+        status = client.query_order(sale.out_trade_no)
+    except WeChatPayError as exc:
+        _log("close_unconfirmed", sale, error=exc)
+        return CloseResult(sale, False, "close_unconfirmed")
+    if status.paid:
+        paid = settle_paid(ledger, sale, status, now=now)
+        return CloseResult(paid or sale, paid is not None and paid.state.is_paid, "paid")
+    record_query(ledger, sale, status, now=now)
+    if status.trade_state in ("CLOSED", "REVOKED"):
+        return None
+    _log("close_not_final", sale, trade_state=status.trade_state)
+    ledger.log_event("close_not_final", sale_id=sale.id, detail={"trade_state": status.trade_state}, now=now)
+    return CloseResult(sale, False, "close_not_final")
 
 
 def mark_closed(ledger: Ledger, sale: Sale, *, now: datetime) -> Sale:

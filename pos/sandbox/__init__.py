@@ -14,6 +14,9 @@ Any correct v2 client works against it by changing only its base URL. Modules:
 - ``validate``  the field rules; ``ids`` WeChat-shaped identifiers; ``errors`` the three kinds of no
 - ``server``    waitress in a thread; ``testing`` ``running_simulator()`` for other tests and the demo
 - ``cli``       ``pos sim``
+- the hard cases, each a ``Faults`` switch: ``callfaults`` (SYSTEMERROR / hung calls),
+  ``tradestates`` (USERPAYING, PAYERROR, REVOKED), ``earlyclose`` (a close within 5 minutes),
+  ``refundflow`` (PROCESSING, CHANGE, REFUNDCLOSE), ``coupons`` (cash_fee < total_fee)
 
 Nothing in production imports this package except ``pos.cli`` and the demo.
 """

@@ -23,7 +23,7 @@ from urllib.parse import unquote
 from flask import Flask, Response, request
 
 from pos.log import get_logger
-from pos.sandbox import bills, ids
+from pos.sandbox import bills, callfaults, ids
 from pos.sandbox.engine import Simulator
 from pos.sandbox.errors import Refused, Rejected
 from pos.wechatpay import sign as signing
@@ -85,6 +85,7 @@ class Gateway:
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
+        self.call_faults = callfaults.CallFaults()
 
     def register(self, app: Flask) -> None:
         for path, op in PATHS.items():
@@ -113,6 +114,36 @@ class Gateway:
             if op == "download_bill":
                 return _bill_fail(exc.return_msg, "20001")
             return refusal(exc)
+        spoil = self.call_faults.take(settings.faults.calls, op)
+        if spoil is not None:
+            return self._spoiled(op, spoil, fields, sandbox, sign_type)
+        return self._answer(op, fields, sandbox, sign_type)
+
+    def _spoiled(
+        self, op: str, spoil: callfaults.Spoil, fields: dict[str, str], sandbox: bool, sign_type: str
+    ) -> Response:
+        """A call under a fault switch: maybe do the work, then SYSTEMERROR or a held answer."""
+        answer = None if spoil.before else self._answer(op, fields, sandbox, sign_type)
+        log.info("call_fault", op=op, before=spoil.before, hang=spoil.hang)
+        if spoil.hang:
+            callfaults.hang(self.sim.settings.faults.hang_seconds)
+            if answer is not None:
+                return answer
+        if op == "download_bill":
+            return _bill_fail("SYSTEMERROR", "20007")  # UNVERIFIED: the numeric code WeChat pairs with it
+        settings = self.sim.settings
+        failed = {
+            "return_code": "SUCCESS",
+            "return_msg": "OK",
+            "appid": settings.appid,
+            "mch_id": settings.mch_id,
+            "nonce_str": ids.nonce(),
+            **callfaults.systemerror_fields(),
+        }
+        return xml_response(signing.signed(failed, self.sim.key(sandbox), sign_type))
+
+    def _answer(self, op: str, fields: dict[str, str], sandbox: bool, sign_type: str) -> Response:
+        settings = self.sim.settings
         if op == "download_bill":
             return self.download_bill(fields, sandbox)
         operation: Callable[..., dict[str, str]] = getattr(self, "_op_" + op, None) or getattr(self.sim, op)

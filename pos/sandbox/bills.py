@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from pos.sandbox import coupons
 from pos.sandbox.clock import BEIJING
 from pos.sandbox.state import Order, Refund
 from pos.wechatpay import bills as wire
@@ -81,7 +82,10 @@ def payment_row(order: Order) -> BillRow:
         trade_time=_at(order.paid_at or 0),
         trade_state="SUCCESS",
         total_fee=order.total_fee,
-        settlement_total_fee=order.total_fee,
+        settlement_total_fee=coupons.settlement_total_fee(
+            order.total_fee, order.coupon_fee, order.coupon_type
+        ),
+        coupon_fee=order.coupon_fee,
         refund_id="0",
         out_refund_no="0",
         fee=Decimal(fee_fen(order.total_fee)) / 100,

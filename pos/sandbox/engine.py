@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import requests
 
 from pos.log import get_logger
-from pos.sandbox import ids, validate
+from pos.sandbox import coupons, earlyclose, ids, refundflow, tradestates, validate
 from pos.sandbox.clock import SimClock, dashed_time, parse_wechat_time, wechat_time
 from pos.sandbox.engine_v3 import V3Engine
 from pos.sandbox.errors import CustomerError, Rejected
@@ -59,6 +59,7 @@ class Simulator:
         self.state = state if state is not None else SimState(self.settings.state_file or None)
         self.clock = SimClock(self.state.clock_offset)
         self.clock.on_advance(self._remember_clock)
+        self.clock.on_advance(self.settle_refunds)
         self.notifier = Notifier(self.clock, self.settings)
         # API v3 on the same state: its merchant keys and WeChat's, made per simulator.
         self.v3 = V3Engine(self, make_identity(self.settings.mch_id, self.settings.appid))
@@ -93,12 +94,13 @@ class Simulator:
         expires_at = None
         if fields.get("time_expire"):
             expires_at = parse_wechat_time(fields["time_expire"])
-            if expires_at < now + self.settings.min_expire:
-                raise Rejected("INVALID_REQUEST", "time_expire时间过短，刷卡至少1分钟，其他5分钟")
         params = {k: v for k, v in fields.items() if k not in _NOT_PARAMS}
         with self.state.lock:
             order = self.state.order(sandbox, fields["out_trade_no"])
             if order is None:
+                # A new order only: a re-entry is judged by its unchanged parameters (below).
+                if expires_at is not None and expires_at < now + self.settings.min_expire:
+                    raise Rejected("INVALID_REQUEST", "time_expire时间过短，刷卡至少1分钟，其他5分钟")
                 order = Order(
                     out_trade_no=fields["out_trade_no"],
                     sandbox=sandbox,
@@ -169,9 +171,16 @@ class Simulator:
                 "trade_state": order.state,
                 "trade_state_desc": _TRADE_STATE_DESC[order.state],
             }
+            shown = self._overlay(order)
+            if shown is not None:
+                out.update(trade_state=shown, trade_state_desc=tradestates.DESCRIPTIONS[shown])
             if order.state in (SUCCESS, REFUND):
                 out.update(self._paid_fields(order))
             return out
+
+    def _overlay(self, order: Order) -> str | None:
+        """USERPAYING / PAYERROR / REVOKED set by a switch for this unpaid order (tradestates)."""
+        return tradestates.overlay(self.settings.faults.trade_states, order.out_trade_no, order.state)
 
     def _paid_fields(self, order: Order) -> dict[str, str]:
         return {
@@ -186,6 +195,7 @@ class Simulator:
             "out_trade_no": order.out_trade_no,
             "attach": order.param("attach"),
             "time_end": order.time_end,
+            **coupons.fields(order.total_fee, order.coupon_fee, order.coupon_type, order.coupon_id),
         }
 
     def close_order(self, fields: Mapping[str, str], sandbox: bool) -> dict[str, str]:
@@ -194,14 +204,16 @@ class Simulator:
             order = self._find({"out_trade_no": fields["out_trade_no"]}, sandbox)
             if order.state in (SUCCESS, REFUND):
                 raise Rejected("ORDERPAID", "订单已支付，不能发起关单")
-            if order.state == CLOSED:
+            if order.state == CLOSED or self._overlay(order) == "REVOKED":
                 raise Rejected("ORDERCLOSED", "订单已关闭，无法重复关闭")
             now = self.clock.now()
             if now - order.created_at < self.settings.close_min_age:
-                minutes = self.settings.close_min_age // 60
-                raise Rejected(
-                    "TRADE_STATE_ERROR", f"订单生成后不能马上调用关单接口，最短调用时间间隔为{minutes}分钟"
-                )
+                mode = self.settings.faults.early_close
+                if mode == "refused":
+                    raise Rejected("TRADE_STATE_ERROR", earlyclose.refusal_text(self.settings.close_min_age))
+                if mode == "ignored":
+                    log.info("early_close_ignored", out_trade_no=order.out_trade_no)
+                    return {"result_msg": "OK"}  # ...and the order stays payable
             order.state = CLOSED
             order.closed_at = now
             self.state.save()
@@ -225,6 +237,8 @@ class Simulator:
             raise CustomerError(409, "paid", "该订单已支付，请勿重复支付")
         if order.state == CLOSED:
             raise CustomerError(409, "closed", "该订单已关闭")
+        if self._overlay(order) == "REVOKED":
+            raise CustomerError(409, "revoked", "该订单已撤销")
         if now >= order.code_expires_at:
             raise CustomerError(410, "expired", "二维码已过期（超过2小时）")
         if order.expires_at is not None and now >= order.expires_at:
@@ -259,7 +273,10 @@ class Simulator:
             order.transaction_id = self._fresh_transaction_id(now)
             order.openid = openid or ids.openid()
             order.bank_type = _BANKS[int(order.transaction_id[-1]) % len(_BANKS)]
-            order.cash_fee = order.total_fee
+            order.coupon_fee, order.coupon_type, order.coupon_id = coupons.apply(
+                self.settings.faults.coupon, order.total_fee
+            )
+            order.cash_fee = order.total_fee - order.coupon_fee
             self.state.save()
             log.info("paid", out_trade_no=order.out_trade_no, transaction_id=order.transaction_id)
         if notify:
@@ -342,13 +359,19 @@ class Simulator:
                 refund_desc=fields.get("refund_desc", ""),
                 notify_url=fields.get("notify_url") or self.settings.refund_notify_url,
             )
+            faults = self.settings.faults
+            refundflow.begin(refund, faults.refund_outcome, now, faults.refund_seconds)
             order.refunds.append(refund)
             order.state = REFUND
             self.state.save()
-            log.info("refund", out_trade_no=order.out_trade_no, refund_fee=refund_fee)
-        if refund.notify_url:
+            log.info("refund", out_trade_no=order.out_trade_no, refund_fee=refund_fee, status=refund.status)
+        if refund.notify_url and refund.status != refundflow.PROCESSING:
             self.send_refund_notice(order, refund)
         return self._refund_answer(order, refund)
+
+    def settle_refunds(self) -> None:
+        """PROCESSING refunds whose moment has come end as the switch said; their notices go out."""
+        refundflow.settle(self)
 
     def _refund_no_used(self, sandbox: bool, out_refund_no: str) -> bool:
         return any(
@@ -409,6 +432,7 @@ class Simulator:
 
     def refund_query(self, fields: Mapping[str, str], sandbox: bool) -> dict[str, str]:
         validate.check(fields, validate.REFUND_QUERY)
+        self.settle_refunds()
         with self.state.lock:
             order, refunds = self._find_refunds(fields, sandbox)
             offset = fields.get("offset", "0")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pos.config import DEMO_API_KEY, DEMO_APPID, DEMO_MCH_ID
+from pos.sandbox import callfaults, coupons, earlyclose, refundflow, tradestates
 
 # WeChat's notify retry schedule in seconds (15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h).
 RETRY_SCHEDULE: tuple[int, ...] = (
@@ -41,6 +42,15 @@ class Faults:
     - ``v3_answer``: every v3 answer is spoiled this way until reset to "": ``bad_signature``
       (signed by a key that is not WeChat's), ``stale_timestamp`` (10 minutes old),
       ``signtest`` (a probe signature), ``wrong_serial``, ``tampered_body``, ``missing_headers``.
+    - ``calls``: v2 calls that answer SYSTEMERROR or hang, before or after acting
+      (:mod:`pos.sandbox.callfaults`); ``hang_seconds``: how long a hung call holds its answer.
+    - ``trade_states``: out_trade_no -> a state the order query reports instead of NOTPAY
+      (:mod:`pos.sandbox.tradestates`).
+    - ``early_close``: what a close within the first 5 minutes does: ``ignored`` (answers
+      SUCCESS, the order stays payable), ``refused`` or ``closed`` (:mod:`pos.sandbox.earlyclose`).
+    - ``refund_outcome``: how new refunds end: ``success`` (at once), ``processing`` (SUCCESS after
+      ``refund_seconds`` of simulator time), ``change`` or ``refundclose`` (:mod:`pos.sandbox.refundflow`).
+    - ``coupon``: payments use a coupon, merchant- or WeChat-funded (:mod:`pos.sandbox.coupons`).
     """
 
     drop_first: int = 0
@@ -49,6 +59,13 @@ class Faults:
     delay_seconds: float = 0.0
     bad_sign_probe: bool = False
     v3_answer: str = ""
+    calls: dict[str, Any] = field(default_factory=dict)
+    hang_seconds: float = 5.0
+    trade_states: dict[str, Any] = field(default_factory=dict)
+    early_close: str = "ignored"
+    refund_outcome: str = "success"
+    refund_seconds: float = 60.0
+    coupon: dict[str, Any] = field(default_factory=dict)
 
     def update(self, changes: Mapping[str, Any]) -> Faults:
         """A checked copy with ``changes`` applied; ValueError names the bad key."""
@@ -58,7 +75,9 @@ class Faults:
             if key not in known:
                 raise ValueError(f"unknown fault {key!r}; known: {', '.join(sorted(known))}")
             current = values[key]
-            if isinstance(current, str):
+            if key in _CHECKERS:
+                value = _CHECKERS[key](value)
+            elif isinstance(current, str):
                 if value not in V3_ANSWER_FAULTS:
                     raise ValueError(f"{key} must be one of {', '.join(repr(v) for v in V3_ANSWER_FAULTS)}")
             elif isinstance(current, bool):
@@ -73,6 +92,15 @@ class Faults:
         if values["concurrent"] < 1:
             raise ValueError("concurrent must be at least 1")
         return Faults(**values)
+
+
+_CHECKERS = {
+    "calls": callfaults.normalise,
+    "trade_states": tradestates.normalise,
+    "early_close": earlyclose.check_mode,
+    "refund_outcome": refundflow.check_outcome,
+    "coupon": coupons.normalise,
+}
 
 
 @dataclass
@@ -95,12 +123,14 @@ class SimSettings:
     # Which of WeChat's keys signs v3 answers (unless the request's Wechatpay-Serial names one)
     # and v3 notices: "public_key" (merchants opened since late 2024) or "certificate".
     v3_sign_with: str = "public_key"
-    # closeorder refuses orders younger than this (simulator clock seconds).
+    # A closeorder for an order younger than this (simulator clock seconds) is "early": what it
+    # does is Faults.early_close (by default: answers SUCCESS, closes nothing).
     close_min_age: int = 300
     # code_url / prepay_id lifetime.
     code_ttl: int = 7200
-    # time_expire must be at least this far in the future.
-    min_expire: int = 60
+    # time_expire of a new Native order must be at least this far in the future: the gateway's own
+    # text is "time_expire时间过短，刷卡至少1分钟，其他5分钟" (payment codes 1 minute, others 5).
+    min_expire: int = 300
     # Answer "Bill Creating" for a day until 10:00 Beijing time the next day, like the real one.
     bill_creating: bool = False
     max_body: int = 64 * 1024

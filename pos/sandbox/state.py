@@ -33,6 +33,9 @@ class Refund:
     status: str = "SUCCESS"
     # Which API asked for the refund: its notice goes out in that API's form.
     api: str = "v2"
+    # A refund that is not immediate (refundflow): the status it ends in, and when.
+    final_status: str = ""
+    settles_at: float | None = None
 
 
 @dataclass
@@ -64,6 +67,10 @@ class Order:
     refunds: list[Refund] = field(default_factory=list)
     # Which API placed the order ("v2" or "v3"): the payment notice speaks that API.
     api: str = "v2"
+    # A coupon used in the payment (coupons): its amount, CASH / NO_CASH, and id.
+    coupon_fee: int = 0
+    coupon_type: str = ""
+    coupon_id: str = ""
 
     @property
     def key(self) -> str:
@@ -71,7 +78,8 @@ class Order:
 
     @property
     def refunded(self) -> int:
-        return sum(r.refund_fee for r in self.refunds)
+        """Refunded or on the way back; a closed refund (REFUNDCLOSE) gave its amount back."""
+        return sum(r.refund_fee for r in self.refunds if r.status != "REFUNDCLOSE")
 
     def param(self, name: str) -> str:
         return self.params.get(name, "")

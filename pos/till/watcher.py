@@ -278,9 +278,10 @@ class Watcher:
         if self._last_state.get(sale.id) != status.trade_state:
             record_query(self.ledger, sale, status, now=now)
             self._last_state[sale.id] = status.trade_state
-        if status.trade_state == "CLOSED":
-            # Closed at WeChat while we still wait: by us just before a crash, or by someone
-            # else. Nobody can pay it any more: VOIDED if the cashier asked, else EXPIRED.
+        if status.trade_state in ("CLOSED", "REVOKED"):
+            # Closed (or, for a payment-code order, reversed) at WeChat while we still wait: by us
+            # just before a crash, or by someone else. Nobody can pay it any more: VOIDED if the
+            # cashier asked, else EXPIRED. USERPAYING and PAYERROR are not final: keep asking.
             self.ledger.log_event("closed_at_wechat", sale_id=sale.id, now=now)
             closed = mark_closed(self.ledger, sale, now=now)
             log.warning("closed_at_wechat", sale=sale.id, out_trade_no=sale.out_trade_no, state=closed.state)

@@ -105,9 +105,9 @@ def beijing_in(seconds: float, now: float) -> str:
     return (datetime.fromtimestamp(now, BEIJING) + timedelta(seconds=seconds)).strftime("%Y%m%d%H%M%S")
 
 
-def test_time_expire_must_leave_a_minute(sim, api):
+def test_time_expire_must_leave_five_minutes(sim, api):
     now = sim.advance(0)
-    answer = api.call(sim, "/pay/unifiedorder", api.order_fields(time_expire=beijing_in(30, now)))
+    answer = api.call(sim, "/pay/unifiedorder", api.order_fields(time_expire=beijing_in(299, now)))
     assert answer["err_code"] == "INVALID_REQUEST" and "time_expire" in answer["err_code_des"]
     answer = api.call(sim, "/pay/unifiedorder", api.order_fields(time_expire=beijing_in(600, now)))
     assert answer["result_code"] == "SUCCESS"
@@ -193,6 +193,10 @@ def test_query_notpay_subset_then_full_success_set(sim, api, sign_type):
 def test_close_five_minute_rule_and_states(sim, api):
     order = api.place_order(sim)
     ref = {"out_trade_no": order["out_trade_no"]}
+    early = api.call(sim, "/pay/closeorder", ref)  # default: answered as done, but nothing closed
+    assert early["result_code"] == "SUCCESS"
+    assert api.call(sim, "/pay/orderquery", ref)["trade_state"] == "NOTPAY"
+    sim.set_faults(early_close="refused")
     early = api.call(sim, "/pay/closeorder", ref)
     assert early["result_code"] == "FAIL" and "5分钟" in early["err_code_des"]
     assert api.call(sim, "/pay/orderquery", ref)["trade_state"] == "NOTPAY"
