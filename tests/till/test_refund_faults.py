@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from pos.ledger import LineItem, RefundState, SaleState, open_ledger
+from pos.orders.refunds import RefundError, RefundPending, RefundService
 from pos.sandbox.testing import running_simulator
-from pos.till.refunds import RefundError, RefundPending, RefundService
 from pos.till.testing import till_config
 from pos.wechatpay import WeChatPayClient
 
