@@ -9,7 +9,7 @@ on loopback, nobody set up) whoever sits at it.
   SameSite=Strict cookie with its own CSRF token, the manager's mechanism
   (:mod:`pos.manager.auth`): the PIN is checked like the manager's password
   and wrong PINs are counted per address by the same lock-out
-  (``[manager] max_failures`` in 15 minutes). Every sale rung up records the
+  (:mod:`pos.passwords`; ``[manager] max_failures`` in 15 minutes). Every sale rung up records the
   signed-in cashier; voids and reprints record them too.
 - **Scripts** (``pos sale``, a shop's own tools) send ``Authorization: Bearer
   <[till] api_token>``.
