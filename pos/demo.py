@@ -175,8 +175,8 @@ def set_demo_manager_password(path: Path) -> str:
     """A fresh manager password for this run, its hash written into the demo's pos.toml; returns it."""
     import secrets
 
-    from pos.manager.auth import hash_password
     from pos.manager.cli import write_password_hash
+    from pos.passwords import hash_password
 
     password = secrets.token_urlsafe(9)
     write_password_hash(path, hash_password(password))

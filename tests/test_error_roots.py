@@ -60,12 +60,12 @@ def test_every_exception_of_a_package_derives_from_its_root(package):
 
 
 def test_errors_callers_catch_as_value_errors_still_are():
+    from pos.inputs import InputError
     from pos.orders.checkout import CheckoutError
     from pos.printing.devices.base import DeviceSpecError
     from pos.printing.encoder import EncodeError
     from pos.printing.profiles import ProfileError
     from pos.printing.qr import QRSizeError
-    from pos.till.validation import InputError
 
     for cls in (CheckoutError, DeviceSpecError, EncodeError, ProfileError, QRSizeError, InputError):
         assert issubclass(cls, ValueError), cls

@@ -1,8 +1,8 @@
-"""The manager's login: password hashes, server-side sessions, CSRF tokens and the lock-out.
+"""The manager's login: server-side sessions and CSRF tokens.
 
 - The password is checked against ``[manager] password_hash`` (a werkzeug
-  hash, scrypt by default; ``pos manager set-password`` writes it). The
-  password itself is never stored anywhere.
+  hash, scrypt by default; ``pos manager set-password`` writes it) with
+  :func:`pos.passwords.check_password`. The password itself is never stored anywhere.
 - Sessions live in this process's memory, keyed by a random id that travels in
   an HttpOnly, SameSite=Strict cookie limited to ``/manager``. Restarting the
   till logs everybody out, which is what a shop's till should do. A session
@@ -12,12 +12,11 @@
   too (a pre-login session), so another site cannot log a browser in either.
 - After ``[manager] max_failures`` wrong passwords from one address within the
   cooling period, that address may not try again until the period has passed;
-  after four times as many from all addresses together, nobody may. The login
+  after four times as many from all addresses together, nobody may
+  (:class:`pos.passwords.LoginGuard`, shared with the cashiers' sign-in). The login
   page says so and for how long. A locked-out attempt is refused before the
   password is even looked at, so a right guess during the lock-out tells the
-  guesser nothing. An attempt is counted *before* its password is checked
-  (:meth:`LoginGuard.attempt`), so wrong passwords sent in parallel get no more
-  checks than ``max_failures`` either.
+  guesser nothing.
 
 Times come from a clock passed in (the till's), so tests move time instead of
 sleeping.
@@ -25,53 +24,17 @@ sleeping.
 
 from __future__ import annotations
 
-import contextlib
-import hmac
 import secrets
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from werkzeug.security import check_password_hash, generate_password_hash
-
 COOKIE = "pos_manager"
 COOKIE_PATH = "/manager"
-COOLING = timedelta(minutes=15)  # how long a lock-out lasts, and the window failures are counted in
-OVERALL_FACTOR = 4  # all addresses together may fail this many times max_failures
 ANONYMOUS_LIFETIME = timedelta(minutes=30)  # a login form left open this long must be reloaded
 MAX_SESSIONS = 512  # pre-login sessions are dropped oldest first beyond this
-MIN_PASSWORD = 8
-
-# A hash to check a password against when none is configured, so "no password set" takes as long
-# as "wrong password" (computed once, lazily).
-_dummy_hash: str | None = None
-
-
-def hash_password(password: str, *, minimum: int = MIN_PASSWORD) -> str:
-    """The werkzeug hash for ``[manager] password_hash`` (scrypt, with a random salt); cashiers' PINs
-    (:mod:`pos.till.signin`) are hashed the same way, with a shorter ``minimum``."""
-    if len(password) < minimum:
-        raise ValueError(f"the password must have at least {minimum} characters")
-    return generate_password_hash(password)
-
-
-def check_password(password_hash: str, password: str) -> bool:
-    """True if ``password`` matches; False for a wrong one, an empty config or a malformed hash."""
-    global _dummy_hash
-    if not password_hash:
-        _dummy_hash = _dummy_hash or generate_password_hash(secrets.token_hex(8))
-        check_password_hash(_dummy_hash, password)
-        return False
-    try:
-        return check_password_hash(password_hash, password)
-    except (ValueError, TypeError):  # a hash werkzeug does not know: never a match, never a crash
-        return False
-
-
-def tokens_match(expected: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(expected.encode(), str(given).encode())
 
 
 @dataclass
@@ -138,84 +101,3 @@ class SessionStore:
     def _expire(self, now: datetime) -> None:
         for sid in [sid for sid, s in self._sessions.items() if self._expired(s, now)]:
             del self._sessions[sid]
-
-
-class LoginGuard:
-    """Counts wrong passwords per address and overall, within the cooling period; thread-safe."""
-
-    def __init__(
-        self, max_failures: int, clock: Callable[[], datetime], cooling: timedelta = COOLING
-    ) -> None:
-        self.max_failures = max(1, max_failures)
-        self.overall_limit = self.max_failures * OVERALL_FACTOR
-        self.cooling = cooling
-        self.clock = clock
-        self._by_address: dict[str, deque[datetime]] = {}
-        self._all: deque[datetime] = deque()
-        self._lock = threading.Lock()
-
-    def locked_for(self, address: str) -> timedelta | None:
-        """How long ``address`` must still wait before trying again, or None if it may try now."""
-        now = self.clock()
-        with self._lock:
-            return self._wait(address, now)
-
-    def _wait(self, address: str, now: datetime) -> timedelta | None:
-        """:meth:`locked_for`, with the lock held."""
-        self._forget(now)
-        waits = []
-        mine = self._by_address.get(address)
-        if mine and len(mine) >= self.max_failures:
-            waits.append(mine[-1] + self.cooling - now)
-        if len(self._all) >= self.overall_limit:
-            waits.append(self._all[-1] + self.cooling - now)
-        return max(waits) if waits else None
-
-    def failures(self, address: str) -> int:
-        """Wrong passwords (and attempts still being checked) from ``address`` that still count."""
-        with self._lock:
-            return len(self._by_address.get(address, ()))
-
-    def attempt(self, address: str) -> datetime | timedelta:
-        """Count an attempt from ``address`` *before* its password is checked, or refuse it.
-
-        Returns how long the address must still wait (a :class:`timedelta`: do not check the
-        password), or the attempt's mark (a :class:`datetime`: check it, then call
-        :meth:`succeeded` if it was right; a wrong one stays counted). Checking the lock-out and
-        counting happen under one lock, so however many requests race, no address gets more
-        than ``max_failures`` checks in a cooling period (and all together ``overall_limit``).
-        """
-        now = self.clock()
-        with self._lock:
-            wait = self._wait(address, now)
-            if wait is not None:
-                return wait
-            self._by_address.setdefault(address, deque()).append(now)
-            self._all.append(now)
-            return now
-
-    def failed(self, address: str) -> None:
-        """Count a wrong password that was not counted by :meth:`attempt` beforehand."""
-        now = self.clock()
-        with self._lock:
-            self._by_address.setdefault(address, deque()).append(now)
-            self._all.append(now)
-
-    def succeeded(self, address: str, mark: datetime | None = None) -> None:
-        """A right password: the address's failures are forgotten, and its attempt ``mark`` no
-        longer counts against everybody."""
-        with self._lock:
-            self._by_address.pop(address, None)
-            if mark is not None:
-                with contextlib.suppress(ValueError):  # already forgotten
-                    self._all.remove(mark)
-
-    def _forget(self, now: datetime) -> None:
-        """Drop failures older than the cooling period, unless they are part of a lock-out still running."""
-        for address, times in list(self._by_address.items()):
-            if times and times[-1] + self.cooling <= now:
-                del self._by_address[address]
-        if self._all and self._all[-1] + self.cooling <= now:
-            self._all.clear()
-        while len(self._all) > self.overall_limit and self._all[0] + self.cooling <= now:
-            self._all.popleft()

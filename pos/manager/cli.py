@@ -202,7 +202,7 @@ def _right(text: str, width: int) -> str:
 
 
 def run_set_password(args: argparse.Namespace) -> int:
-    from pos.manager.auth import hash_password
+    from pos.passwords import hash_password
 
     target = args.config or os.environ.get("POS_CONFIG")
     if not args.print and not target:
@@ -237,7 +237,7 @@ def run_set_password(args: argparse.Namespace) -> int:
 
 
 def _read_password(from_stdin: bool) -> str | None:
-    from pos.manager.auth import MIN_PASSWORD
+    from pos.passwords import MIN_PASSWORD
 
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -30,6 +30,8 @@ from flask import (
 )
 from markupsafe import Markup
 
+from pos import passwords
+from pos.inputs import InputError, parse_day
 from pos.ledger import Flag, JobKind, LedgerError, SaleState
 from pos.ledger.cashiers import CashierTakings, takings_by_cashier
 from pos.ledger.models import PAID_STATES
@@ -37,13 +39,12 @@ from pos.ledger.reconciliation import latest_reconciliation
 from pos.log import get_logger
 from pos.manager import auth
 from pos.manager.chart import takings_svg
+from pos.manager.host import Host
 from pos.manager.words import Words
 from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
 from pos.orders.refunds import RefundError, RefundService
 from pos.reconcile import reconcile_day
 from pos.reports import day as report
-from pos.till.service import Till
-from pos.till.validation import InputError, parse_day
 
 log = get_logger("pos.manager")
 
@@ -67,13 +68,14 @@ class ManagerState:
     """One per app: the sessions, the login guard, and the services built on first use."""
 
     sessions: auth.SessionStore
-    guard: auth.LoginGuard
+    guard: passwords.LoginGuard
     refunds: Any = None
     # The chart's earlier weeks: past days whose takings hardly change, kept a few minutes.
     earlier_takings: dict[tuple[str, date], tuple[float, tuple[int, ...]]] = field(default_factory=dict)
 
 
-def till() -> Till:
+def till() -> Host:
+    """The service whose app mounts these pages (the till's, under ``app.extensions["pos_till"]``)."""
     return current_app.extensions["pos_till"]
 
 
@@ -85,7 +87,7 @@ def state() -> ManagerState:
         settings = service.config.manager
         manager = ManagerState(
             sessions=auth.SessionStore(settings.session_minutes, service.now),
-            guard=auth.LoginGuard(settings.max_failures, service.now),
+            guard=passwords.LoginGuard(settings.max_failures, service.now),
         )
         app.extensions["pos_manager"] = manager
     return manager
@@ -115,7 +117,7 @@ def guard_every_request() -> Response | None:
         return None
     if session is None or not session.authenticated:
         return _not_logged_in(expired=bool(request.cookies.get(auth.COOKIE)))
-    if request.method == "POST" and not auth.tokens_match(session.csrf_token, _posted_token()):
+    if request.method == "POST" and not passwords.tokens_match(session.csrf_token, _posted_token()):
         log.warning("manager_csrf_refused", path=request.path, address=_address())
         return _page_error(403, words()("csrf"))
     return None
@@ -207,7 +209,7 @@ def login_post() -> Response:
     if session is None:  # no form was opened here (or it expired): a fresh one to try again with
         fresh = manager.sessions.new(authenticated=False, address=_address())
         return _set_cookie(_login_page(fresh, [("error", w("csrf"))], 403), fresh)
-    if not auth.tokens_match(session.csrf_token, request.form.get("csrf_token")):
+    if not passwords.tokens_match(session.csrf_token, request.form.get("csrf_token")):
         # Perhaps a form on another site: refused, and the session this browser has (a manager's
         # logged-in one, perhaps) is left as it is, cookie and all.
         log.warning("manager_csrf_refused", path=request.path, address=_address())
@@ -220,7 +222,7 @@ def login_post() -> Response:
         log.warning("manager_login_locked", address=address)
         return _login_page(session, [], 429)
     password = request.form.get("password", "")
-    if not auth.check_password(till().config.manager.password_hash, password):
+    if not passwords.check_password(till().config.manager.password_hash, password):
         log.warning("manager_login_failed", address=address)
         notices = [("error", w("login.wrong"))]
         left = manager.guard.max_failures - manager.guard.failures(address)

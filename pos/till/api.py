@@ -18,11 +18,12 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from pos.inputs import InputError, parse_day
 from pos.ledger import JobKind
 from pos.till import paycode, signin
 from pos.till.present import day_summary, job_json, printer_json, product_json, sale_json
 from pos.till.service import Till
-from pos.till.validation import InputError, parse_day, parse_sale, read_json
+from pos.till.validation import parse_sale, read_json
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

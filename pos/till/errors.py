@@ -1,6 +1,6 @@
 """Every error the till's web app answers, as JSON in the store's language, never a traceback.
 
-- :class:`~pos.till.validation.InputError` (bad input, unknown sale, a state that
+- :class:`~pos.inputs.InputError` (bad input, unknown sale, a state that
   forbids the action) answers its own status with the translated message;
 - HTTP errors Flask raises itself (no such route, wrong method, a body over the
   limit) answer their status with a translated word;
@@ -14,8 +14,8 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from pos.i18n import Translator
+from pos.inputs import InputError
 from pos.log import get_logger
-from pos.till.validation import InputError
 
 log = get_logger("pos.till.errors")
 

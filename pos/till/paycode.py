@@ -19,11 +19,12 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from pos.inputs import InputError
 from pos.ledger.micropay import AttemptInProgress, NotPayableByCode, OpenNativeOrder
 from pos.orders.micropay import CodePayment
 from pos.till.present import sale_json
 from pos.till.service import Till
-from pos.till.validation import InputError, SaleRequest, read_json
+from pos.till.validation import SaleRequest, read_json
 from pos.wechatpay.micropay import NotAPaymentCode
 
 bp = Blueprint("paycode", __name__, url_prefix="/api")

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from pos.config import Config
 from pos.i18n import Translator
+from pos.inputs import InputError
 from pos.ledger import (
     JobKind,
     NothingToReprint,
@@ -35,7 +36,7 @@ from pos.money import parse_yuan
 from pos.orders.checkout import Checkout, CheckoutError
 from pos.till.qrsvg import qr_svg
 from pos.till.spooler import Spooler
-from pos.till.validation import CatalogueEntry, InputError, SaleRequest
+from pos.till.validation import CatalogueEntry, SaleRequest
 from pos.till.watcher import Watcher
 from pos.wechatpay.factory import client_for
 

@@ -9,7 +9,7 @@ on loopback, nobody set up) whoever sits at it.
   SameSite=Strict cookie with its own CSRF token, the manager's mechanism
   (:mod:`pos.manager.auth`): the PIN is checked like the manager's password
   and wrong PINs are counted per address by the same lock-out
-  (``[manager] max_failures`` in 15 minutes). Every sale rung up records the
+  (:mod:`pos.passwords`; ``[manager] max_failures`` in 15 minutes). Every sale rung up records the
   signed-in cashier; voids and reprints record them too.
 - **Scripts** (``pos sale``, a shop's own tools) send ``Authorization: Bearer
   <[till] api_token>``.
@@ -31,11 +31,12 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
+from pos import passwords
+from pos.inputs import InputError
 from pos.ledger import cashiers as store
 from pos.log import get_logger
-from pos.manager import auth
 from pos.till.guard import CSRF_HEADER, SAFE_METHODS, is_loopback, refuse
-from pos.till.validation import InputError, read_json
+from pos.till.validation import read_json
 
 log = get_logger("pos.till.signin")
 
@@ -52,7 +53,7 @@ def hash_pin(pin: str) -> str:
     """The PIN's werkzeug hash (the manager's password hashing), for ``pos cashier add``."""
     if not (pin.isdigit() and pin.isascii() and MIN_PIN <= len(pin) <= MAX_PIN):
         raise ValueError(f"a PIN is {MIN_PIN} to {MAX_PIN} digits")
-    return auth.hash_password(pin, minimum=MIN_PIN)
+    return passwords.hash_password(pin, minimum=MIN_PIN)
 
 
 @dataclass
@@ -116,7 +117,7 @@ class CashierSessions:
 @dataclass
 class SignIn:
     sessions: CashierSessions
-    guard: auth.LoginGuard
+    guard: passwords.LoginGuard
     open_kiosk: bool  # loopback address: without cashiers, nobody needs to sign in
     checking: threading.Lock = field(default_factory=threading.Lock)
 
@@ -134,7 +135,7 @@ def install(app: Flask, bind_host: str) -> None:
     till = app.extensions["pos_till"]
     app.extensions["pos_signin"] = SignIn(
         sessions=CashierSessions(till.config.till.cashier_idle_minutes, till.now),
-        guard=auth.LoginGuard(till.config.manager.max_failures, till.now),
+        guard=passwords.LoginGuard(till.config.manager.max_failures, till.now),
         open_kiosk=is_loopback(bind_host),
     )
     app.register_blueprint(bp)
@@ -157,7 +158,8 @@ def _session() -> CashierSession | None:
 
 
 def _token_ok(session: CashierSession | None) -> bool:
-    return session is not None and auth.tokens_match(session.csrf_token, request.headers.get(CSRF_HEADER))
+    given = request.headers.get(CSRF_HEADER)
+    return session is not None and passwords.tokens_match(session.csrf_token, given)
 
 
 def _authorize() -> Response | None:
@@ -172,7 +174,7 @@ def _authorize() -> Response | None:
     if header:
         scheme, _, token = header.partition(" ")
         bearer = scheme.lower() == "bearer" and config.api_token
-        if bearer and auth.tokens_match(config.api_token, token.strip()):
+        if bearer and passwords.tokens_match(config.api_token, token.strip()):
             return None
         log.warning("till_token_refused", path=request.path, address=request.remote_addr)
         return refuse(401, "error.bad_token")
@@ -235,7 +237,7 @@ def sign_in() -> Response | tuple[Response, int]:
         wait = state.guard.locked_for(address)
         if wait is not None:
             return refuse(429, "error.pin_locked", minutes=max(1, int(wait.total_seconds() // 60) + 1))
-        if not auth.check_password(store.pin_hash(till.ledger, name.strip()) or "", pin):
+        if not passwords.check_password(store.pin_hash(till.ledger, name.strip()) or "", pin):
             state.guard.failed(address)
             log.warning("cashier_pin_refused", address=address)
             return refuse(401, "error.pin")

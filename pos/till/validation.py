@@ -13,15 +13,14 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from werkzeug.routing import IntegerConverter
 
 from pos.config import product_key
-from pos.ledger import FIRST_DAY, LAST_DAY, MAX_ROW_ID, LineItem
+from pos.inputs import InputError
+from pos.ledger import MAX_ROW_ID, LineItem
 from pos.money import MAX_FEN, YUAN_SIGN, AmountTooLarge, MoneyError, max_price, parse_yuan
-from pos.till.exceptions import TillError
 
 MAX_ITEMS = 100
 MAX_NAME = 60  # a receipt line is 32-48 columns; longer names are typing accidents (checkout's limit)
@@ -30,27 +29,12 @@ MAX_CASHIER = 32
 MAX_QTY = 999  # checkout's limit
 SALE_FIELDS = ("items", "amount", "body", "cashier")
 ITEM_FIELDS = ("name", "price", "qty", "product_id")
-_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 # A sale is a few levels deep ({"items": [{...}]}); json.loads recurses once per level and a body of
 # 30,000 "[" would overflow Python's stack, so depth is counted before anything is parsed.
 MAX_JSON_DEPTH = 8
 MAX_JSON_BYTES = 64 * 1024  # the app refuses bigger bodies first; this holds for any other caller
 # The tokens that matter for depth: whole strings (their brackets are text) and the brackets themselves.
 _JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
-
-
-class InputError(TillError, ValueError):
-    """A refusal: ``key`` names the message in :mod:`pos.i18n`, ``values`` fill it in;
-    ``status`` is the HTTP answer (400 bad input, 404 unknown sale, 409 the sale's state forbids it)."""
-
-    status = 400
-
-    def __init__(self, key: str, *, status: int | None = None, **values: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
-        if status is not None:
-            self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,18 +225,3 @@ def parse_sale(
     if total == 0:
         raise InputError("error.amount", problem_key="money.zero")
     return SaleRequest(items, None, body, cashier)
-
-
-def parse_day(text: str | None, today: date) -> date:
-    """``?date=YYYY-MM-DD`` (a real calendar day the ledger can hold), or ``today`` when absent."""
-    if text is None or text == "":
-        return today
-    if not _DATE.match(text):
-        raise InputError("error.date")
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise InputError("error.date") from None
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise InputError("error.date_range", first=FIRST_DAY.isoformat(), last=LAST_DAY.isoformat())
-    return day

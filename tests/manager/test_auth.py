@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 import requests
 
+from pos import passwords
 from pos.ledger import open_ledger
 from pos.listener.app import create_app as listener_app
 from pos.manager import auth
@@ -172,13 +173,13 @@ def test_login_guard_counts_every_address_together_too():
     from datetime import UTC, datetime
 
     now = [datetime(2026, 11, 27, tzinfo=UTC)]
-    guard = auth.LoginGuard(3, lambda: now[0])
+    guard = passwords.LoginGuard(3, lambda: now[0])
     for n in range(guard.overall_limit - 1):
         guard.failed(f"10.0.0.{n}")  # each address below its own limit
     assert guard.locked_for("10.0.0.200") is None
     guard.failed("10.0.0.99")
-    assert guard.locked_for("10.0.0.200") == auth.COOLING  # nobody may try now
-    now[0] += auth.COOLING
+    assert guard.locked_for("10.0.0.200") == passwords.COOLING  # nobody may try now
+    now[0] += passwords.COOLING
     assert guard.locked_for("10.0.0.200") is None
 
 
@@ -235,10 +236,10 @@ def test_listener_app_has_no_manager_routes(config):
 
 
 def test_password_hashes_are_scrypt_and_salted():
-    first, second = auth.hash_password(PASSWORD), auth.hash_password(PASSWORD)
+    first, second = passwords.hash_password(PASSWORD), passwords.hash_password(PASSWORD)
     assert first.startswith("scrypt:") and first != second
-    assert auth.check_password(first, PASSWORD) and not auth.check_password(first, PASSWORD + "x")
-    assert not auth.check_password("not-a-hash", PASSWORD)
+    assert passwords.check_password(first, PASSWORD) and not passwords.check_password(first, PASSWORD + "x")
+    assert not passwords.check_password("not-a-hash", PASSWORD)
     with pytest.raises(ValueError):
-        auth.hash_password("short")
-    assert timedelta(minutes=15) == auth.COOLING
+        passwords.hash_password("short")
+    assert timedelta(minutes=15) == passwords.COOLING

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pos import config as pos_config
+from pos import passwords
 from pos.ledger import LineItem, open_ledger
-from pos.manager import auth
 from pos.manager.cli import set_password_hash_text
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -145,7 +145,7 @@ def test_set_password_writes_only_the_hash_into_the_config(config_file):
     after = config_file.read_text(encoding="utf-8")
     assert "a long secret" not in after
     stored = pos_config.load(config_file, env={}).manager
-    assert stored.session_minutes == 20 and auth.check_password(stored.password_hash, "a long secret")
+    assert stored.session_minutes == 20 and passwords.check_password(stored.password_hash, "a long secret")
     assert stored.password_hash.startswith("scrypt:")
     changed = [line for line in after.splitlines() if line not in before.splitlines()]
     assert changed == [f"password_hash = '{stored.password_hash}'"]  # every other line as it was
@@ -154,14 +154,15 @@ def test_set_password_writes_only_the_hash_into_the_config(config_file):
         "--config", str(config_file), "manager", "set-password", "--password-stdin", stdin="another one!\n"
     )
     assert again.returncode == 0
-    assert auth.check_password(pos_config.load(config_file, env={}).manager.password_hash, "another one!")
+    stored_hash = pos_config.load(config_file, env={}).manager.password_hash
+    assert passwords.check_password(stored_hash, "another one!")
     assert config_file.read_text(encoding="utf-8").count("password_hash") == 1
 
 
 def test_set_password_print_and_refusals(config_file, tmp_path):
     printed = pos("manager", "set-password", "--print", "--password-stdin", stdin="printed secret\n")
     assert printed.returncode == 0
-    assert auth.check_password(printed.stdout.decode().strip(), "printed secret")
+    assert passwords.check_password(printed.stdout.decode().strip(), "printed secret")
     assert "manager_password_hash" in printed.stderr.decode()
     short = pos("--config", str(config_file), "manager", "set-password", "--password-stdin", stdin="short\n")
     assert short.returncode == 2 and "at least 8" in short.stderr.decode()

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pos import config as pos_config
+from pos import passwords
 from pos.demo import banner, running_shop
-from pos.manager import auth
 
 
 def test_demo_prints_a_manager_password_that_logs_in(tmp_path, kit):
     with running_shop(tmp_path / "demo", till_port=0, listener_port=0, sim_port=0, language="zh-CN") as shop:
         password = shop.manager_password
-        assert len(password) >= auth.MIN_PASSWORD
+        assert len(password) >= passwords.MIN_PASSWORD
         assert f"{shop.till_url}/manager/   password: {password}" in banner(shop)
         stored = pos_config.load(shop.config_path, env={}).manager.password_hash
-        assert auth.check_password(stored, password) and password not in shop.config_path.read_text()
+        assert passwords.check_password(stored, password) and password not in shop.config_path.read_text()
 
         class Running:  # what kit.Manager needs of a running till
             base_url = shop.till_url

@@ -2,7 +2,7 @@
 
 Parallel wrong passwords must not get more password checks than ``[manager] max_failures``:
 each attempt is counted before its password is checked. The checks are counted at the lowest
-seam (:func:`pos.manager.auth.check_password`, wrapped to count and then do the real work
+seam (:func:`pos.passwords.check_password`, wrapped to count and then do the real work
 with a real scrypt hash, so the requests overlap as they would against a shop's till).
 """
 
@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from werkzeug.security import generate_password_hash
 
+from pos import passwords
 from pos.manager import auth
 from pos.till.testing import running_till
 
@@ -29,7 +30,7 @@ def test_parallel_wrong_passwords_get_no_more_checks_than_max_failures(tmp_path,
     )  # scrypt, as `pos manager set-password` writes it: each check takes real time
     checks = 0
     lock = threading.Lock()
-    real_check = auth.check_password
+    real_check = passwords.check_password
 
     def counting_check(password_hash: str, password: str) -> bool:
         nonlocal checks
@@ -37,7 +38,7 @@ def test_parallel_wrong_passwords_get_no_more_checks_than_max_failures(tmp_path,
             checks += 1
         return real_check(password_hash, password)
 
-    monkeypatch.setattr(auth, "check_password", counting_check)
+    monkeypatch.setattr(passwords, "check_password", counting_check)
     with running_till(config, workers=False) as till:
         browsers = []
         for _ in range(RACERS):

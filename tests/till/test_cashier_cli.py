@@ -53,7 +53,7 @@ def test_add_list_remove(config, tmp_path):
     with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}") as ledger:
         assert len(list_cashiers(ledger)) == 1
         from pos.ledger.cashiers import pin_hash
-        from pos.manager.auth import check_password
+        from pos.passwords import check_password
 
         stored = pin_hash(ledger, "小王")
         assert stored and "1357" not in stored and check_password(stored, "1357")

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pos.config import ConfigError, DatabaseConfig
+from pos.inputs import InputError
 from pos.ledger import JobKind, SaleState
 from pos.sandbox.testing import running_simulator
 from pos.till.service import Till
 from pos.till.testing import till_config
-from pos.till.validation import InputError, SaleRequest
+from pos.till.validation import SaleRequest
 
 
 @pytest.fixture
