@@ -35,13 +35,14 @@ a ``void_ignored`` event and returns it. A NEW sale is an order being placed
 right now (or one the watcher will settle after a crash): voiding it is refused
 with "try again in a moment".
 
-The two settle functions at the end (:func:`settle_paid`, :func:`close_and_settle`)
-are shared with :mod:`pos.till.watcher`; the listener rings mode-one sales up through :class:`Checkout` too.
+Settling an order (:func:`~pos.orders.settling.settle_paid`,
+:func:`~pos.orders.settling.close_and_settle`) lives in :mod:`pos.orders.settling`, shared with
+:mod:`pos.till.watcher`; the listener rings mode-one sales up through :class:`Checkout` too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,18 +50,16 @@ from typing import Any
 from pos.config import Config
 from pos.i18n import translator
 from pos.ledger import (
-    InvalidInput,
     InvalidTransition,
     Ledger,
-    LedgerError,
     LineItem,
-    MessageKind,
     Sale,
     SaleState,
 )
 from pos.log import get_logger
 from pos.money import MAX_FEN
 from pos.orders.errors import OrdersError
+from pos.orders.settling import close_allowed_at, close_and_settle, log_sale, record_query, settle_paid
 from pos.wechatpay import (
     BusinessError,
     OrderStatus,
@@ -77,7 +76,6 @@ log = get_logger("pos.orders.checkout")
 ORDER_ATTEMPTS = (
     2  # unified orders per ring-up or retry (each already re-sent by the client on transport errors)
 )
-CLOSE_AFTER = timedelta(minutes=5)  # "订单生成后不能马上调用关单接口，最短调用时间间隔为5分钟"
 MIN_TTL = timedelta(minutes=5)  # time_expire at least 5 minutes ahead (the stricter of WeChat's two rules)
 # ...as WeChat's clock sees it when the request arrives: the sale's creation second, our clock's
 # drift and the network all eat into exactly 5 minutes, and the gateway refuses "时间过短".
@@ -238,7 +236,7 @@ class Checkout:
             return sale
         if sale.state is SaleState.FAILED:
             self.ledger.log_event("void_ignored", sale_id=sale.id, detail={"by": by}, now=now)
-            _log("void_ignored", sale, reason="no_live_order")
+            log_sale(log, "void_ignored", sale, reason="no_live_order")
             return sale
         if sale.state is SaleState.NEW:
             raise self._error("still_ordering", id=sale.id)
@@ -249,7 +247,7 @@ class Checkout:
         except InvalidTransition:
             return self.ledger.get_sale(sale.id)  # paid (or closed) a moment ago: that state stands
         if now < close_allowed_at(sale):
-            _log("void_waiting", sale, close_at=close_allowed_at(sale).isoformat())
+            log_sale(log, "void_waiting", sale, close_at=close_allowed_at(sale).isoformat())
             return sale
         return close_and_settle(self.ledger, self.client, sale, now=now).sale
 
@@ -261,7 +259,7 @@ class Checkout:
             try:
                 order = self.client.unified_order(**params.as_kwargs())
             except TransportError as exc:
-                _log("order_unknown", sale, attempt=attempt, error=exc)
+                log_sale(log, "order_unknown", sale, attempt=attempt, error=exc)
                 known = self._query(sale)
                 if isinstance(known, OrderStatus) and known.paid:
                     return settle_paid(self.ledger, sale, known, now=self._now()) or self._reload(sale)
@@ -273,7 +271,7 @@ class Checkout:
                 if exc.err_code == "ORDERPAID":
                     return self._paid_on_reentry(sale)
                 if exc.err_code == "SYSTEMERROR" and attempt < self.order_attempts:
-                    _log("order_systemerror", sale, attempt=attempt)
+                    log_sale(log, "order_systemerror", sale, attempt=attempt)
                     continue
                 if exc.err_code == "ORDERCLOSED":
                     return self._fail(sale, self.t("checkout.order_closed"), exc.err_code)
@@ -310,7 +308,7 @@ class Checkout:
         known = self._query(sale)
         if isinstance(known, OrderStatus) and known.paid:
             return settle_paid(self.ledger, sale, known, now=self._now()) or self._reload(sale)
-        _log("orderpaid_unconfirmed", sale)
+        log_sale(log, "orderpaid_unconfirmed", sale)
         return self._reload(sale)
 
     def _query(self, sale: Sale) -> OrderStatus | object | None:
@@ -319,12 +317,12 @@ class Checkout:
             status = self.client.query_order(sale.out_trade_no)
         except BusinessError as exc:
             if exc.err_code == "ORDERNOTEXIST":
-                _log("query", sale, trade_state="ORDERNOTEXIST")
+                log_sale(log, "query", sale, trade_state="ORDERNOTEXIST")
                 return _NOT_EXIST
-            _log("query_failed", sale, err_code=exc.err_code)
+            log_sale(log, "query_failed", sale, err_code=exc.err_code)
             return None
         except WeChatPayError as exc:
-            _log("query_failed", sale, error=exc)
+            log_sale(log, "query_failed", sale, error=exc)
             return None
         if not status.paid:  # a paid answer is kept by mark_paid, with its outcome
             record_query(self.ledger, sale, status, now=self._now())
@@ -335,7 +333,7 @@ class Checkout:
             failed = self.ledger.record_order_failure(sale.id, text, now=self._now())
         except InvalidTransition:
             return self._reload(sale)
-        _log("order_failed", failed, reason=reason, error=error)
+        log_sale(log, "order_failed", failed, reason=reason, error=error)
         return failed
 
     def _params(self, sale: Sale, *, fresh: bool | None) -> OrderParams:
@@ -417,158 +415,3 @@ class Checkout:
 
 def _not_int(value: object) -> bool:
     return isinstance(value, bool) or not isinstance(value, int)
-
-
-# -- settling an order: shared with the watcher --------------------------------------------------
-
-
-def close_allowed_at(sale: Sale) -> datetime:
-    """The first moment WeChat accepts closeorder for the sale's order (5 minutes after it)."""
-    ordered = sale.ordered_at or sale.created_at
-    return ordered + CLOSE_AFTER
-
-
-def record_query(ledger: Ledger, sale: Sale, status: OrderStatus, *, now: datetime) -> None:
-    """Keep an orderquery answer in the audit log (its raw fields); never fails the caller."""
-    try:
-        ledger.record_message(
-            MessageKind.QUERY,
-            dict(status.fields),
-            verdict=status.trade_state.lower() or "unknown",
-            out_trade_no=sale.out_trade_no,
-            now=now,
-        )
-    except LedgerError as exc:
-        log.warning("audit_failed", sale=sale.id, out_trade_no=sale.out_trade_no, error=exc)
-
-
-def settle_paid(ledger: Ledger, sale: Sale, status: OrderStatus, *, now: datetime) -> Sale | None:
-    """WeChat's query says paid: :meth:`Ledger.mark_paid` with ``source="query"`` and the raw fields.
-
-    Returns the sale as the ledger now has it, or None when the answer lacks the
-    fields a payment needs (logged; the caller asks again later).
-    """
-    if not status.transaction_id or status.total_fee is None:
-        log.warning(
-            "paid_answer_incomplete", sale=sale.id, out_trade_no=sale.out_trade_no,
-            transaction_id=status.transaction_id or "-", total_fee=status.total_fee,
-        )
-        return None
-    try:
-        outcome = ledger.mark_paid(
-            sale.out_trade_no,
-            transaction_id=status.transaction_id,
-            total_fee=status.total_fee,
-            time_end=status.time_end or now,
-            source="query",
-            cash_fee=status.cash_fee,
-            openid=status.openid or None,
-            raw=dict(status.fields),
-            now=now,
-        )
-    except InvalidInput as exc:  # WeChat's fields do not fit a payment (e.g. a 40-char transaction_id)
-        log.warning("paid_answer_invalid", sale=sale.id, out_trade_no=sale.out_trade_no, error=exc)
-        return None
-    return outcome.sale
-
-
-@dataclass(frozen=True)
-class CloseResult:
-    """What :func:`close_and_settle` did: ``settled`` False means try again later (``reason`` says why)."""
-
-    sale: Sale
-    settled: bool
-    reason: str = ""
-
-
-def close_and_settle(ledger: Ledger, client: WeChatPayClient, sale: Sale, *, now: datetime) -> CloseResult:
-    """Close the sale's order at WeChat, then VOIDED (a void was requested) or EXPIRED; ORDERPAID -> PAID.
-
-    Call only when :func:`close_allowed_at` has passed. ORDERCLOSED (closed
-    before, e.g. by us just before a crash) and ORDERNOTEXIST (nothing anyone
-    could pay) count as closed. Transport trouble and other refusals leave the
-    sale as it is (``settled=False``) for a later attempt.
-    """
-    try:
-        closed = client.close_order(sale.out_trade_no)
-    except BusinessError as exc:
-        _record_close(ledger, sale, exc.fields, exc.err_code or "fail", now)
-        if exc.err_code == "ORDERPAID":
-            try:
-                status = client.query_order(sale.out_trade_no)
-            except WeChatPayError as query_exc:
-                _log("paid_unconfirmed", sale, error=query_exc)
-                return CloseResult(sale, False, "orderpaid_query_failed")
-            if not status.paid:
-                record_query(ledger, sale, status, now=now)
-            paid = settle_paid(ledger, sale, status, now=now) if status.paid else None
-            if paid is None:
-                return CloseResult(sale, False, "orderpaid_not_confirmed")
-            return CloseResult(paid, paid.state.is_paid, "paid")
-        if exc.err_code not in ("ORDERCLOSED", "ORDERNOTEXIST"):
-            _log("close_refused", sale, err_code=exc.err_code, err_code_des=exc.err_code_des)
-            ledger.log_event(
-                "close_failed",
-                sale_id=sale.id,
-                detail={"err_code": exc.err_code, "des": exc.err_code_des},
-                now=now,
-            )
-            return CloseResult(sale, False, exc.err_code or "refused")
-    except WeChatPayError as exc:
-        _log("close_failed", sale, error=exc)
-        return CloseResult(sale, False, type(exc).__name__)
-    else:
-        _record_close(ledger, sale, closed.fields, "closed", now)
-        unsettled = _confirm_closed(ledger, client, sale, now=now)
-        if unsettled is not None:
-            return unsettled
-    return CloseResult(mark_closed(ledger, sale, now=now), True, "closed")
-
-
-def _confirm_closed(
-    ledger: Ledger, client: WeChatPayClient, sale: Sale, *, now: datetime
-) -> CloseResult | None:
-    """A close that answered SUCCESS is believed only when the order then reads CLOSED: an early close
-    can answer normally and leave the order payable. None: it is closed; else why the sale stays.
-
-    Paid meanwhile -> PAID; still open or no answer -> not settled (the next close, ORDERCLOSED or
-    SUCCESS again, decides later)."""
-    try:
-        status = client.query_order(sale.out_trade_no)
-    except WeChatPayError as exc:
-        _log("close_unconfirmed", sale, error=exc)
-        return CloseResult(sale, False, "close_unconfirmed")
-    if status.paid:
-        paid = settle_paid(ledger, sale, status, now=now)
-        return CloseResult(paid or sale, paid is not None and paid.state.is_paid, "paid")
-    record_query(ledger, sale, status, now=now)
-    if status.trade_state in ("CLOSED", "REVOKED"):
-        return None
-    _log("close_not_final", sale, trade_state=status.trade_state)
-    ledger.log_event("close_not_final", sale_id=sale.id, detail={"trade_state": status.trade_state}, now=now)
-    return CloseResult(sale, False, "close_not_final")
-
-
-def mark_closed(ledger: Ledger, sale: Sale, *, now: datetime) -> Sale:
-    """The order is closed at WeChat: VOIDED if the cashier asked, else EXPIRED (notice queued either way).
-    A sale that moved on meanwhile (paid by a notice) keeps its state."""
-    try:
-        if sale.void_requested:
-            return ledger.mark_voided(sale.id, by=sale.void_requested_by or "", now=now)
-        return ledger.mark_expired(sale.id, now=now)
-    except InvalidTransition:
-        return ledger.get_sale(sale.id)
-
-
-def _record_close(ledger: Ledger, sale: Sale, fields: Mapping[str, str], verdict: str, now: datetime) -> None:
-    try:
-        ledger.record_message(
-            MessageKind.CLOSE, dict(fields), verdict=verdict.lower(), out_trade_no=sale.out_trade_no, now=now
-        )
-    except LedgerError as exc:
-        log.warning("audit_failed", sale=sale.id, out_trade_no=sale.out_trade_no, error=exc)
-
-
-def _log(event: str, sale: Sale, **fields: object) -> None:
-    extra = {key: value for key, value in fields.items() if value not in (None, "")}
-    log.info(event, sale=sale.id, out_trade_no=sale.out_trade_no, state=sale.state, **extra)

@@ -65,7 +65,7 @@ from pos.log import get_logger
 from pos.money import format_price
 from pos.orders.errors import OrdersError
 from pos.wechatpay import WeChatPayClient
-from pos.wechatpay.client import RefundItem
+from pos.wechatpay.answers import RefundItem
 from pos.wechatpay.errors import BusinessError, MessageError, ProtocolFail, TransportError, WeChatPayError
 
 log = get_logger("pos.orders.refunds")

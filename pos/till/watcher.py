@@ -46,7 +46,7 @@ from pos.config import Config
 from pos.i18n import translator
 from pos.ledger import InvalidTransition, Ledger, Sale, SaleState
 from pos.log import get_logger
-from pos.orders.checkout import (
+from pos.orders.settling import (
     close_allowed_at,
     close_and_settle,
     mark_closed,

@@ -7,6 +7,14 @@ The signing functions stay in their module (``from pos.wechatpay import sign`` i
 the module, ``sign.sign(...)`` the function), so no name here shadows a submodule.
 """
 
+from pos.wechatpay.answers import (
+    Closed,
+    OrderStatus,
+    RefundAccepted,
+    RefundItem,
+    RefundStatus,
+    UnifiedOrder,
+)
 from pos.wechatpay.bills import (
     Bill,
     BillRow,
@@ -15,16 +23,7 @@ from pos.wechatpay.bills import (
     parse_bill,
     summarize,
 )
-from pos.wechatpay.client import (
-    REAL_GATEWAY,
-    Closed,
-    OrderStatus,
-    RefundAccepted,
-    RefundItem,
-    RefundStatus,
-    UnifiedOrder,
-    WeChatPayClient,
-)
+from pos.wechatpay.client import REAL_GATEWAY, WeChatPayClient
 from pos.wechatpay.errors import (
     AnswerNotVerified,
     BadBizPayUrl,

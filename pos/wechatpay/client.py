@@ -36,13 +36,10 @@ must query before deciding anything.
 from __future__ import annotations
 
 import gzip as gzip_module
-import re
 import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
-from types import MappingProxyType
 from typing import Any
 
 import requests
@@ -50,6 +47,16 @@ import requests
 from pos.config import REAL_GATEWAY, MerchantConfig
 from pos.wechatpay import sign as signing
 from pos.wechatpay import xmlcodec
+from pos.wechatpay.answers import (
+    Closed,
+    OrderStatus,
+    RefundAccepted,
+    RefundItem,
+    RefundStatus,
+    UnifiedOrder,
+    frozen_fields,
+    split_indexed,
+)
 from pos.wechatpay.errors import (
     BillNotReady,
     BusinessError,
@@ -67,109 +74,6 @@ from pos.wechatpay.times import parse_spaced, to_compact
 SUCCESS = "SUCCESS"
 BILL_TYPES = ("ALL", "SUCCESS", "REFUND", "RECHARGE_REFUND")
 _GZIP_MAGIC = b"\x1f\x8b"
-_INDEXED = re.compile(r"^(?P<base>[a-z_]+?)_(?P<n>\d+)(?P<rest>(?:_\d+)?)$")
-
-
-def _frozen(fields: Mapping[str, str]) -> Mapping[str, str]:
-    return MappingProxyType(dict(fields))
-
-
-# -- results --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class UnifiedOrder:
-    """A NATIVE order WeChat accepted: print ``code_url`` as the QR (valid two hours)."""
-
-    prepay_id: str
-    code_url: str
-    trade_type: str
-    fields: Mapping[str, str] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class OrderStatus:
-    """What orderquery says. ``trade_state``: SUCCESS, NOTPAY, CLOSED, REFUND, PAYERROR ..."""
-
-    out_trade_no: str
-    trade_state: str
-    trade_state_desc: str
-    transaction_id: str
-    total_fee: int | None
-    cash_fee: int | None
-    time_end: datetime | None
-    openid: str
-    attach: str
-    fields: Mapping[str, str] = field(repr=False)
-
-    @property
-    def paid(self) -> bool:
-        """True when the customer's money arrived (SUCCESS; REFUND means it arrived, then left)."""
-        return self.trade_state in ("SUCCESS", "REFUND")
-
-
-@dataclass(frozen=True)
-class Closed:
-    """closeorder succeeded. (A paid order raises BusinessError ``ORDERPAID`` instead.)"""
-
-    out_trade_no: str
-    fields: Mapping[str, str] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class RefundAccepted:
-    """WeChat accepted the refund; it is *done* only when refund_query or a notice says SUCCESS."""
-
-    out_trade_no: str
-    transaction_id: str
-    out_refund_no: str
-    refund_id: str
-    refund_fee: int
-    total_fee: int | None
-    cash_refund_fee: int | None
-    fields: Mapping[str, str] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class RefundItem:
-    """One refund of an order (the ``_$n`` fields of refundquery, suffix removed)."""
-
-    out_refund_no: str
-    refund_id: str
-    refund_fee: int | None
-    refund_status: str  # SUCCESS, PROCESSING, REFUNDCLOSE, CHANGE
-    refund_channel: str
-    refund_recv_accout: str
-    success_time: datetime | None
-    fields: Mapping[str, str] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class RefundStatus:
-    """What refundquery says about an order's refunds."""
-
-    out_trade_no: str
-    transaction_id: str
-    total_fee: int | None
-    refund_count: int
-    refunds: tuple[RefundItem, ...]
-    fields: Mapping[str, str] = field(repr=False)
-
-
-def split_indexed(fields: Mapping[str, str]) -> tuple[dict[str, str], dict[int, dict[str, str]]]:
-    """Separate plain fields from ``name_$n`` ones: ``refund_fee_0`` -> ``{0: {"refund_fee": ...}}``.
-
-    A second index stays on the name: ``coupon_refund_fee_0_1`` -> ``{0: {"coupon_refund_fee_1": ...}}``.
-    """
-    plain: dict[str, str] = {}
-    indexed: dict[int, dict[str, str]] = {}
-    for name, value in fields.items():
-        match = _INDEXED.match(name)
-        if match is None:
-            plain[name] = value
-            continue
-        indexed.setdefault(int(match["n"]), {})[match["base"] + match["rest"]] = value
-    return plain, indexed
 
 
 # -- the client -----------------------------------------------------------------------------------
@@ -349,7 +253,7 @@ class WeChatPayClient:
             prepay_id=required(fields, "prepay_id"),
             code_url=required(fields, "code_url"),
             trade_type=fields.get("trade_type", "NATIVE"),
-            fields=_frozen(fields),
+            fields=frozen_fields(fields),
         )
 
     def query_order(self, out_trade_no: str | None = None, transaction_id: str | None = None) -> OrderStatus:
@@ -369,13 +273,13 @@ class WeChatPayClient:
             time_end=optional_time(fields, "time_end"),
             openid=fields.get("openid", ""),
             attach=fields.get("attach", ""),
-            fields=_frozen(fields),
+            fields=frozen_fields(fields),
         )
 
     def close_order(self, out_trade_no: str) -> Closed:
         """``/pay/closeorder``. ORDERPAID (the customer paid after all) arrives as BusinessError."""
         fields = self._call("/pay/closeorder", {"out_trade_no": out_trade_no})
-        return Closed(out_trade_no=out_trade_no, fields=_frozen(fields))
+        return Closed(out_trade_no=out_trade_no, fields=frozen_fields(fields))
 
     def short_url(self, long_url: str) -> str:
         """``/tools/shorturl``: a ``weixin://wxpay/s/…`` link for a long mode-one link.
@@ -430,7 +334,7 @@ class WeChatPayClient:
             refund_fee=fen(fields, "refund_fee") if fields.get("refund_fee") else refund_fee,
             total_fee=optional_fen(fields, "total_fee"),
             cash_refund_fee=optional_fen(fields, "cash_refund_fee"),
-            fields=_frozen(fields),
+            fields=frozen_fields(fields),
         )
 
     def refund_query(
@@ -475,7 +379,7 @@ class WeChatPayClient:
                     refund_channel=item.get("refund_channel", ""),
                     refund_recv_accout=item.get("refund_recv_accout", ""),
                     success_time=parse_spaced(success_time, "refund_success_time") if success_time else None,
-                    fields=_frozen(item),
+                    fields=frozen_fields(item),
                 )
             )
         return RefundStatus(
@@ -484,7 +388,7 @@ class WeChatPayClient:
             total_fee=optional_fen(plain, "total_fee"),
             refund_count=count,
             refunds=tuple(refunds),
-            fields=_frozen(fields),
+            fields=frozen_fields(fields),
         )
 
     def download_bill(self, bill_date: date | str, bill_type: str = "ALL", gzip: bool = True) -> str:

@@ -12,8 +12,9 @@ import requests
 from pos import config
 from pos.wechatpay import sign as signing
 from pos.wechatpay import xmlcodec
+from pos.wechatpay.answers import split_indexed
 from pos.wechatpay.bills import ALL_COLUMNS, SUMMARY_COLUMNS, parse_bill
-from pos.wechatpay.client import WeChatPayClient, split_indexed
+from pos.wechatpay.client import WeChatPayClient
 from pos.wechatpay.errors import (
     BillNotReady,
     BusinessError,

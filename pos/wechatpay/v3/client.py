@@ -41,7 +41,8 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pos.config import REAL_GATEWAY
-from pos.wechatpay.client import BILL_TYPES, Closed, OrderStatus, RefundAccepted, RefundStatus, UnifiedOrder
+from pos.wechatpay.answers import Closed, OrderStatus, RefundAccepted, RefundStatus, UnifiedOrder
+from pos.wechatpay.client import BILL_TYPES
 from pos.wechatpay.errors import (
     AnswerNotVerified,
     BillHashMismatch,

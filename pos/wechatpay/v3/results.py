@@ -1,6 +1,6 @@
 """v3 JSON answers and errors turned into the value types and exceptions v2 already uses.
 
-The till reads an :class:`~pos.wechatpay.client.OrderStatus` or a
+The till reads an :class:`~pos.wechatpay.answers.OrderStatus` or a
 :class:`~pos.wechatpay.errors.BusinessError` the same way whichever API produced it:
 
 - amounts: ``amount.total`` → ``total_fee``, ``amount.payer_total`` → ``cash_fee`` (fen);
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from pos.wechatpay.client import (
+from pos.wechatpay.answers import (
     Closed,
     OrderStatus,
     RefundAccepted,
