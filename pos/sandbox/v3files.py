@@ -1,7 +1,7 @@
 """The simulator's v3 merchant written to disk as ``[merchant]`` settings: what the demo and tests use.
 
 A v3 merchant's secrets live in files (the private key, the APIv3 key, both 0600) and the config
-names them, exactly as a real shop's would (see :mod:`pos.config_v3`). Writing the simulator's
+names them, exactly as a real shop's would (see :mod:`pos.config.v3`). Writing the simulator's
 identity the same way means the demo and the tests load v3 through the real config path, mode
 checks included, rather than a shortcut around it.
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pos.config import MerchantConfig, write_secret_file
-from pos.config_v3 import resolve_v3
+from pos.config.v3 import resolve_v3
 
 
 def write_v3_files(directory: Path, identity: Mapping[str, str]) -> dict[str, str]:

@@ -78,7 +78,7 @@ class MerchantConfig:
     # The address WeChat sees in spbill_create_ip; never looked up by DNS at order time.
     client_ip: str = "127.0.0.1"
     # Which WeChat Pay API the till speaks: "v2" (XML, the API key) or "v3" (JSON, RSA keys; see
-    # pos.config_v3 for the keys below, all unused on v2). Mode one (shelf labels) is v2 only.
+    # pos.config.v3 for the keys below, all unused on v2). Mode one (shelf labels) is v2 only.
     api: str = "v2"
     apiv3_key: str = field(default="", repr=False)  # better in POS_APIV3_KEY or the credential apiv3_key
     apiv3_key_file: str = ""
@@ -428,7 +428,7 @@ def from_mapping(
             raise ConfigError(f"till_api_token must have at least {MIN_API_TOKEN} characters")
         sections["till"] = dataclasses.replace(sections["till"], api_token=api_token)
     if sections["merchant"].api == "v3":
-        from pos.config_v3 import resolve_v3
+        from pos.config.v3 import resolve_v3
 
         sections["merchant"] = resolve_v3(sections["merchant"], merchant_raw, source, env)
     _check_gateway_identity(sections["merchant"], source)
@@ -474,7 +474,7 @@ def _check_gateway_identity(merchant: MerchantConfig, source: str) -> None:
                 f"the local simulator: {fix}"
             )
     if merchant.api == "v3":
-        return  # the v2 API key is not used for v3's calls; pos.config_v3 checked v3's own keys
+        return  # the v2 API key is not used for v3's calls; pos.config.v3 checked v3's own keys
     if len(merchant.api_key) != API_KEY_LENGTH:
         raise ConfigError(
             f"{where} api_key (or POS_API_KEY, or the systemd credential api_key) must be the "
