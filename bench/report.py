@@ -404,9 +404,7 @@ def measure(label: str, url: str, folder: Path, args: argparse.Namespace) -> dic
     first_mid, _ = median_p95(first)
     view_mid, _ = median_p95(result["day_view"])
     result["over"] = [
-        name
-        for name, value in (("CSV first byte", first_mid), ("day view", view_mid))
-        if value > TARGET_MS
+        name for name, value in (("CSV first byte", first_mid), ("day view", view_mid)) if value > TARGET_MS
     ]
     for name in result["over"]:
         print(f"  OVER the {TARGET_MS} ms target: {name}")

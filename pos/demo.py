@@ -371,8 +371,10 @@ def banner(shop: DemoShop) -> str:
             f"  appid={merchant.appid} mch_id={merchant.mch_id} api_key={merchant.api_key} "
             f"sign_type={merchant.sign_type}",
             *(
-                [f"  api=v3 mchid={merchant.mch_id} merchant_serial_no={merchant.merchant_serial_no} "
-                 f"wechatpay_public_key_id={merchant.wechatpay_public_key_id}"]
+                [
+                    f"  api=v3 mchid={merchant.mch_id} merchant_serial_no={merchant.merchant_serial_no} "
+                    f"wechatpay_public_key_id={merchant.wechatpay_public_key_id}"
+                ]
                 if merchant.api == "v3"
                 else []
             ),

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,7 +22,6 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.skip(reason="enabled after the one-time reformat")
 def test_ruff_format_is_clean() -> None:
     """The tree is as ``ruff format`` writes it ([tool.ruff.format] in pyproject.toml)."""
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")

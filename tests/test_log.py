@@ -40,11 +40,11 @@ def _split(line: str) -> list[str]:
 @pytest.mark.parametrize(
     "hostile",
     [
-        'a b\nevent=notice_paid sale=1',
+        "a b\nevent=notice_paid sale=1",
         'x" sale=2 y="',
         "tab\there\rreturn",
         "line\u2028separator\x85next\x00nul",
-        "back\\slash\\\" sale=3",
+        'back\\slash\\" sale=3',
         "=",
         "",
     ],
@@ -101,7 +101,10 @@ def test_events_go_through_stdlib_logging_with_their_fields(caplog):
     assert record.levelno == logging.INFO
     assert record.getMessage() == 'event=notice_paid sale=7 out_trade_no="S01 2"'
     assert fields_of(record) == {
-        "event": "notice_paid", "sale": 7, "out_trade_no": "S01 2", "transaction_id": None
+        "event": "notice_paid",
+        "sale": 7,
+        "out_trade_no": "S01 2",
+        "transaction_id": None,
     }
     assert parse(record.getMessage()) == {"event": "notice_paid", "sale": "7", "out_trade_no": "S01 2"}
     formatted = logging.Formatter(FORMAT).format(record)

@@ -172,8 +172,12 @@ def save_reconciliation(ledger: Ledger, result: Reconciliation) -> Reconciliatio
                 ],
             )
     log.info(
-        "reconciled", day=result.day, status=status.value, matched=result.matched,
-        differences=len(result.problems), run=run_id,
+        "reconciled",
+        day=result.day,
+        status=status.value,
+        matched=result.matched,
+        differences=len(result.problems),
+        run=run_id,
     )
     return replace(result, id=run_id, status=status)
 

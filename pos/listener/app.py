@@ -180,6 +180,7 @@ def create_app(config: Config, ledger: Ledger, *, checkout: Checkout | None = No
     def fail(message: str, status: int, verdict: str = "") -> Reply:
         reply = Reply(notices.fail_reply(message), status=status, verdict=verdict)
         return as_v3(reply) if v3 else reply
+
     app.extensions["pos_listener"] = {
         "payments": payments,
         "callbacks": callbacks,

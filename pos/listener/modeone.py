@@ -39,6 +39,7 @@ log = get_logger("pos.listener.modeone")
 
 MIN_TTL_MINUTES = 5  # WeChat closes orders only after five minutes
 
+
 class ScanCallbacks:
     """Turns one mode-one callback body into one :class:`Reply` (signed XML)."""
 
@@ -94,7 +95,10 @@ class ScanCallbacks:
         if sale.state is not SaleState.AWAITING_PAYMENT or not sale.prepay_id:
             self._store(body, "order_failed", sale.out_trade_no)
             log.warning(
-                "callback_refused", reason="order_failed", out_trade_no=sale.out_trade_no, sale=sale.id,
+                "callback_refused",
+                reason="order_failed",
+                out_trade_no=sale.out_trade_no,
+                sale=sale.id,
                 failure=sale.failure,
             )
             return self._refuse("order_failed")

@@ -251,7 +251,11 @@ class PaymentNotices:
             return self._handle(body, remote)
         except DatabaseUnavailable as exc:
             log.error(
-                "notice_deferred", reason="database", error=exc, out_trade_no=exc.out_trade_no, remote=remote,
+                "notice_deferred",
+                reason="database",
+                error=exc,
+                out_trade_no=exc.out_trade_no,
+                remote=remote,
             )
             return Reply(notices.fail_reply(MSG_BUSY), status=503, verdict="database_unavailable")
 
@@ -386,18 +390,28 @@ class PaymentNotices:
         # listener's process shows that one at DEBUG only (reply.quiet_duplicate_lines).
         if outcome.newly_paid:
             log.info(
-                "notice_paid", out_trade_no=out_trade_no, sale=sale_id, transaction_id=notice.transaction_id,
+                "notice_paid",
+                out_trade_no=out_trade_no,
+                sale=sale_id,
+                transaction_id=notice.transaction_id,
                 remote=remote,
             )
         elif status is PaidStatus.ALREADY_PAID:
             log.info(
-                "notice_duplicate", out_trade_no=out_trade_no, sale=sale_id,
-                transaction_id=notice.transaction_id, remote=remote,
+                "notice_duplicate",
+                out_trade_no=out_trade_no,
+                sale=sale_id,
+                transaction_id=notice.transaction_id,
+                remote=remote,
             )
         if status in _FLAGGED:
             log.warning(
-                "notice_flagged", outcome=status.value, out_trade_no=out_trade_no, sale=sale_id,
-                flag=outcome.flag_id, remote=remote,
+                "notice_flagged",
+                outcome=status.value,
+                out_trade_no=out_trade_no,
+                sale=sale_id,
+                flag=outcome.flag_id,
+                remote=remote,
             )
         return Reply(notices.success_reply(), verdict=status.value)
 
@@ -435,8 +449,12 @@ class PaymentNotices:
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(type(exc).__name__, notice.out_trade_no) from None
         log.warning(
-            "notice_flagged", outcome=f"refused_{verdict}", out_trade_no=notice.out_trade_no, sale=sale.id,
-            fee_type=notice.fee_type, trade_type=notice.trade_type,
+            "notice_flagged",
+            outcome=f"refused_{verdict}",
+            out_trade_no=notice.out_trade_no,
+            sale=sale.id,
+            fee_type=notice.fee_type,
+            trade_type=notice.trade_type,
         )
         return Reply(notices.success_reply(), verdict=f"refused_{verdict}")
 

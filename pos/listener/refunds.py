@@ -95,8 +95,11 @@ class RefundNotices:
         decryption): our refund completes or fails once; anything else is kept and flagged."""
         number = notice.out_refund_no
         log.info(
-            "refund_notice_received", out_refund_no=number, out_trade_no=notice.out_trade_no,
-            status=notice.refund_status, remote=remote,
+            "refund_notice_received",
+            out_refund_no=number,
+            out_trade_no=notice.out_trade_no,
+            status=notice.refund_status,
+            remote=remote,
         )
         try:
             refund = self.ledger.get_refund(number)
@@ -147,7 +150,9 @@ class RefundNotices:
         """Store a genuine notice that changes nothing here, and acknowledge it (asking again won't help)."""
         self._store(body, verdict, notice.out_trade_no or None)
         log.log(
-            level, "refund_notice_" + verdict, out_refund_no=notice.out_refund_no,
+            level,
+            "refund_notice_" + verdict,
+            out_refund_no=notice.out_refund_no,
             out_trade_no=notice.out_trade_no,
         )
         return Reply(notices.success_reply(), verdict=verdict)

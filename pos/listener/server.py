@@ -97,7 +97,9 @@ class GuardedServer(TcpWSGIServer):
                 late += 1
         if late:
             log.warning(
-                "slow_connections_cut", count=late, deadline=f"{self.request_deadline}s",
+                "slow_connections_cut",
+                count=late,
+                deadline=f"{self.request_deadline}s",
                 open=len(self.active_channels),
             )
 

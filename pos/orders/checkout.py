@@ -87,6 +87,7 @@ MAX_QTY = 999
 MAX_BODY = 120
 MAX_ITEMS = 100
 
+
 class CheckoutError(OrdersError, ValueError):
     """The cashier asked for something that cannot be done; ``str()`` is the readable message and
     ``code`` a stable name for programs (``bad_qty``, ``cannot_void``...)."""

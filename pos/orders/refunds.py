@@ -76,6 +76,7 @@ RETRY_CODES = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY"})
 FINAL_FAILURES = ("REFUNDCLOSE", "CHANGE")
 MAX_DESC = 80  # refund_desc is String(80)
 
+
 class RefundError(OrdersError):
     """A refund that was not made (or not yet): ``str(exc)`` is the sentence for the manager.
 
@@ -166,7 +167,10 @@ class RefundService:
             now=self._now(),
         )  # fmt: skip
         log.info(
-            "refund_requested", sale=sale.id, out_refund_no=refund.out_refund_no, refund_fee=refund_fee,
+            "refund_requested",
+            sale=sale.id,
+            out_refund_no=refund.out_refund_no,
+            refund_fee=refund_fee,
             retry=retry is not None,
         )
         return self._send(sale, refund)
@@ -192,7 +196,9 @@ class RefundService:
                         self._send(sale, refund)
                     except RefundError as error:
                         log.warning(
-                            "refund_resend_failed", sale=sale.id, out_refund_no=refund.out_refund_no,
+                            "refund_resend_failed",
+                            sale=sale.id,
+                            out_refund_no=refund.out_refund_no,
                             code=error.code,
                         )
                     continue
@@ -200,7 +206,9 @@ class RefundService:
                 continue
             except WeChatPayError as exc:
                 log.warning(
-                    "refund_query_failed", out_refund_no=refund.out_refund_no, error=type(exc).__name__,
+                    "refund_query_failed",
+                    out_refund_no=refund.out_refund_no,
+                    error=type(exc).__name__,
                 )
                 continue
             item = next((i for i in status.refunds if i.out_refund_no == refund.out_refund_no), None)

@@ -52,8 +52,11 @@ def settle_paid(ledger: Ledger, sale: Sale, status: OrderStatus, *, now: datetim
     """
     if not status.transaction_id or status.total_fee is None:
         log.warning(
-            "paid_answer_incomplete", sale=sale.id, out_trade_no=sale.out_trade_no,
-            transaction_id=status.transaction_id or "-", total_fee=status.total_fee,
+            "paid_answer_incomplete",
+            sale=sale.id,
+            out_trade_no=sale.out_trade_no,
+            transaction_id=status.transaction_id or "-",
+            total_fee=status.total_fee,
         )
         return None
     try:
@@ -169,7 +172,6 @@ def _record_close(ledger: Ledger, sale: Sale, fields: Mapping[str, str], verdict
         )
     except LedgerError as exc:
         log.warning("audit_failed", sale=sale.id, out_trade_no=sale.out_trade_no, error=exc)
-
 
 
 def log_sale(logger: Any, event: str, sale: Sale, **fields: object) -> None:

@@ -68,6 +68,7 @@ __all__ = [
 BOM = "\ufeff"
 CLOSING = "CLOSING"  # not a ledger state: an AWAITING_PAYMENT sale past its deadline (is_closing)
 
+
 @dataclass(frozen=True, slots=True)
 class StateCount:
     """Sales of the day in one state: how many and their total (fen)."""

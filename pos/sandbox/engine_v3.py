@@ -404,7 +404,7 @@ class V3Engine:
             key = _forger()
         signature = crypto.rsa_sign(key, crypto.answer_message(str(stamp), nonce, body))
         if fault == "signtest":
-            signature = crypto.PROBE_PREFIX + signature[len(crypto.PROBE_PREFIX):]
+            signature = crypto.PROBE_PREFIX + signature[len(crypto.PROBE_PREFIX) :]
         if fault == "wrong_serial":
             serial = "PUB_KEY_ID_" + "0" * 34
         headers = {

@@ -285,8 +285,13 @@ class Notifier:
             self._log.append(entry)
             del self._log[:-LOG_LIMIT]
         log.info(
-            "notify", kind=entry["kind"], out_trade_no=notice.out_trade_no, attempt=attempt, copy=copy,
-            outcome=outcome, detail=detail,
+            "notify",
+            kind=entry["kind"],
+            out_trade_no=notice.out_trade_no,
+            attempt=attempt,
+            copy=copy,
+            outcome=outcome,
+            detail=detail,
         )
 
     def _reschedule(self, notice: Notice, delivered: bool) -> None:

@@ -27,7 +27,7 @@ _KEY_FIX = (
     "api_key_file, and check [merchant] sign_type"
 )
 _V3_KEY_FIX = (
-    "with api = \"v3\": check [merchant] private_key_file (apiclient_key.pem), merchant_serial_no (its "
+    'with api = "v3": check [merchant] private_key_file (apiclient_key.pem), merchant_serial_no (its '
     "certificate's serial), and wechatpay_public_key_file / wechatpay_public_key_id (账户中心 > API安全)"
 )
 

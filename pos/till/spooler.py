@@ -297,7 +297,8 @@ class Spooler:
         self._thread = None
         if self._unmarked:
             log.error(
-                "spooler_stopped_unmarked", jobs=",".join(str(j.id) for j in self._unmarked),
+                "spooler_stopped_unmarked",
+                jobs=",".join(str(j.id) for j in self._unmarked),
                 note="printed but not marked done; the next start prints them again",
             )
         try:
@@ -321,7 +322,8 @@ class Spooler:
             self._parked.clear()  # parked jobs were "printing" too: they are queued again now
         if jobs:
             log.warning(
-                "spooler_requeued", jobs=",".join(str(j.id) for j in jobs),
+                "spooler_requeued",
+                jobs=",".join(str(j.id) for j in jobs),
                 note="interrupted while printing; printing them again",
             )
         return jobs
@@ -435,7 +437,10 @@ class Spooler:
             written_before = getattr(exc, "written", 0)
             if written_before:
                 log.warning(
-                    "job_partly_written", job=job.id, bytes=written_before, of=len(data),
+                    "job_partly_written",
+                    job=job.id,
+                    bytes=written_before,
+                    of=len(data),
                     note="the retry prints it again",
                 )
             with self._lock:
@@ -453,8 +458,12 @@ class Spooler:
             done = self.ledger.job_done(job.id, **self._now())
         except Exception as exc:  # the job is printed; never write it again
             log.error(
-                "job_done_failed", job=job.id, kind=job.kind, sale=job.sale_id or "-",
-                out_trade_no=out_trade_no or "-", error=exc,
+                "job_done_failed",
+                job=job.id,
+                kind=job.kind,
+                sale=job.sale_id or "-",
+                out_trade_no=out_trade_no or "-",
+                error=exc,
                 note="PRINTED but not marked done; retrying the mark before the next job",
             )
             with self._lock:
@@ -468,8 +477,13 @@ class Spooler:
             self._last_error = None
             self._current = None
         log.info(
-            "printed", job=job.id, kind=job.kind, sale=job.sale_id or "-", out_trade_no=out_trade_no or "-",
-            bytes=written, attempts=job.attempts,
+            "printed",
+            job=job.id,
+            kind=job.kind,
+            sale=job.sale_id or "-",
+            out_trade_no=out_trade_no or "-",
+            bytes=written,
+            attempts=job.attempts,
         )
 
     def _mark_unmarked(self) -> bool:
@@ -500,7 +514,11 @@ class Spooler:
             self._current = failed
             self._last_error = error
         log.warning(
-            "print_failed", job=job.id, kind=job.kind, sale=job.sale_id or "-", attempts=failed.attempts,
+            "print_failed",
+            job=job.id,
+            kind=job.kind,
+            sale=job.sale_id or "-",
+            attempts=failed.attempts,
             error=error,
         )
 
@@ -521,7 +539,11 @@ class Spooler:
             self._current = None
             self._last_error = f"job {job.id}: {message}"
         log.error(
-            "job_parked", job=job.id, kind=job.kind, sale=job.sale_id or "-", error=error,
+            "job_parked",
+            job=job.id,
+            kind=job.kind,
+            sale=job.sale_id or "-",
+            error=error,
             note="later jobs go on printing",
         )
         return Outcome.PARKED

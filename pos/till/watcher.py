@@ -243,7 +243,10 @@ class Watcher:
             result = close_and_settle(self.ledger, self.client, sale, now=now)
             if result.settled:
                 log.info(
-                    "watch_closed", sale=sale.id, out_trade_no=sale.out_trade_no, state=result.sale.state,
+                    "watch_closed",
+                    sale=sale.id,
+                    out_trade_no=sale.out_trade_no,
+                    state=result.sale.state,
                     reason=result.reason,
                 )
                 return None

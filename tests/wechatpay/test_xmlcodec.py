@@ -157,10 +157,13 @@ def test_encode_writes_escaped_text_as_xmltodict_does():
     """What the till sends: plain escaped text, which WeChat documents as equal to CDATA."""
     fields = {"body": "咖啡 & <茶>", "total_fee": "1", "attach": "a]]>b", "device_info": ""}
     body = xmlcodec.encode(fields)
-    assert body == (
-        "<xml><body>咖啡 &amp; &lt;茶&gt;</body><total_fee>1</total_fee>"
-        "<attach>a]]&gt;b</attach><device_info></device_info></xml>"
-    ).encode()
+    assert (
+        body
+        == (
+            "<xml><body>咖啡 &amp; &lt;茶&gt;</body><total_fee>1</total_fee>"
+            "<attach>a]]&gt;b</attach><device_info></device_info></xml>"
+        ).encode()
+    )
     assert body == xmltodict.unparse({"xml": fields}, full_document=False).encode()
     assert xmlcodec.decode(body) == fields
 

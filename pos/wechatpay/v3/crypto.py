@@ -170,7 +170,7 @@ def parse_authorization(header: str) -> Authorization:
     while position < len(rest):
         match = _AUTH_PARAM.match(rest, position)
         if match is None:
-            raise SignatureError("Authorization is not name=\"value\" pairs separated by commas")
+            raise SignatureError('Authorization is not name="value" pairs separated by commas')
         name, value = match.groups()
         if name not in _AUTH_NAMES or name in params:
             raise SignatureError(f"Authorization has an unknown or repeated parameter {name!r}")
