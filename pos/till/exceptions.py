@@ -6,6 +6,12 @@ spooler, the watcher and the command-line tools can name it without loading a we
 
 from __future__ import annotations
 
+from pos.config import ConfigError
+
 
 class TillError(Exception):
     """Anything the till (its API's input checks, refunds, rendering jobs, the spooler) raises."""
+
+
+class SpoolerConfigError(TillError, ConfigError):
+    """The spooler cannot start with this ``[printer]`` section; the message says what to change."""

@@ -49,12 +49,8 @@ The rules it keeps (DESIGN.md, "Printing rules"):
   next copy prints with a REPRINT mark and the first copy's time, as a manual
   reprint does (``pos.till.documents``), and the sale's history records why.
 
-Construction checks what can be checked before the first customer: the device
-string, the printer profile, that the raster font (``[printer] raster_font``, else an
-installed or the bundled CJK font: :mod:`pos.printing.fonts`) has every character the
-store's slips need, and that the profile can print the store's language.
-Each refusal is a :class:`SpoolerConfigError` (a :class:`~pos.config.ConfigError`)
-with the encoder's or loader's message.
+Construction checks the printer before the first customer (:mod:`pos.till.printer_setup`):
+each refusal is a :class:`SpoolerConfigError` naming the setting to change.
 
 Threads: :meth:`start` runs the loop in one daemon thread. :meth:`status`,
 :meth:`wake`, :meth:`reprint` and :meth:`enqueue` may be called from any thread;
@@ -76,99 +72,27 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
-from pos.config import Config, ConfigError
+from pos.config import Config
 from pos.ledger import InvalidJobState, JobKind, JobState, Ledger, PrintJob, UnknownJob
 from pos.log import get_logger
-from pos.printing import fonts
-from pos.printing.devices import DeviceSpecError, PrinterDevice, PrinterError, open_device
+from pos.printing.devices import PrinterDevice, PrinterError
 from pos.printing.devices import PrintJob as DeviceJob
 from pos.printing.encoder import EncodeError, encode
-from pos.printing.profiles import PrinterProfile, ProfileError, load_profile
+from pos.printing.profiles import PrinterProfile
 from pos.printing.status import PrinterState, PrinterStatus, check_status
-from pos.receipts import samples, templates
 from pos.till.documents import RenderError, render_job
-from pos.till.exceptions import TillError
+from pos.till.exceptions import SpoolerConfigError
+from pos.till.printer_setup import set_up_printer
+from pos.till.printer_state import NOT_READY, PRINTER_WORDS, Outcome, SpoolerStatus
+
+__all__ = ["PARKED_PREFIX", "Spooler", "SpoolerConfigError", "SpoolerStatus"]
 
 log = get_logger("pos.till.spooler")
 
-# PrinterState -> the word the till's page and API use.
-PRINTER_WORDS = {
-    PrinterState.ONLINE: "online",
-    PrinterState.PAPER_NEAR_END: "online",  # still prints; the detail says the roll is nearly done
-    PrinterState.PAPER_OUT: "paper_out",
-    PrinterState.COVER_OPEN: "cover_open",
-    PrinterState.OFFLINE: "offline",
-    PrinterState.UNKNOWN: "unknown",
-}
-# What the status check must say for the spooler to hold a job back without sending it.
-NOT_READY = frozenset({PrinterState.PAPER_OUT, PrinterState.COVER_OPEN, PrinterState.OFFLINE})
 PARKED_PREFIX = "cannot print: "
-
-
-class SpoolerConfigError(TillError, ConfigError):
-    """The spooler cannot start with this ``[printer]`` section; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class SpoolerStatus:
-    """A snapshot for the cashier's page and ``GET /api/printer``.
-
-    ``printer`` is "online", "offline", "paper_out", "cover_open", "unknown" or
-    "virtual" (a ``dir:`` printer that is fine; when its state file rehearses a
-    failure, that failure is reported instead). ``detail`` is the status check's
-    sentence. ``current_job`` is the id of the job being printed, or of the head
-    job waiting for the printer (``current`` is its record). ``parked`` lists the
-    ids of jobs that cannot be rendered.
-    """
-
-    printer: str
-    queued: int
-    last_error: str | None
-    last_printed_at: datetime | None
-    current_job: int | None
-    detail: str = ""
-    parked: tuple[int, ...] = ()
-    running: bool = False
-    checked_at: datetime | None = None
-    current: PrintJob | None = None  # the current job's record (kind, attempts, last_error)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready values (times as ISO 8601 UTC)."""
-        job = self.current
-        return {
-            "printer": self.printer,
-            "detail": self.detail,
-            "queued": self.queued,
-            "last_error": self.last_error,
-            "last_printed_at": _iso(self.last_printed_at),
-            "current_job": self.current_job,
-            "current": None
-            if job is None
-            else {
-                "id": job.id,
-                "kind": str(job.kind),
-                "sale_id": job.sale_id,
-                "attempts": job.attempts,
-                "last_error": job.last_error,
-            },
-            "parked": list(self.parked),
-            "running": self.running,
-            "checked_at": _iso(self.checked_at),
-        }
-
-
-class Outcome(Enum):
-    """What one pass of the loop did."""
-
-    IDLE = "idle"  # nothing queued
-    PRINTED = "printed"  # one job's bytes were written
-    FAILED = "failed"  # the head job is waiting for the printer (or the database): back off
-    PARKED = "parked"  # the head job cannot be rendered; it was set aside
 
 
 class Spooler:
@@ -200,37 +124,22 @@ class Spooler:
         """
         self.ledger = ledger
         self.config = config
-        printer = config.printer
-        if profile is None:
-            extra = [printer.profiles_dir] if printer.profiles_dir else []
-            try:
-                profile = load_profile(printer.profile, extra)
-            except ProfileError as exc:
-                raise SpoolerConfigError(f"{config.source}: [printer] profile: {exc}") from exc
-        self.profile = profile
-        problem = fonts.font_problem(config)
-        if problem:
-            raise SpoolerConfigError(f"{config.source}: {problem}")
-        self.raster_font = fonts.for_config(config)
-        if device is None:
-            try:
-                device = open_device(printer.device, width_dots=profile.printable_dots, font=self.raster_font)
-            except DeviceSpecError as exc:
-                raise SpoolerConfigError(f"{config.source}: [printer] device: {exc}") from exc
-        self.device = device
-        self.status_timeout = printer.status_timeout
+        printer = set_up_printer(config, profile=profile, device=device)
+        self.profile = printer.profile
+        self.raster_font = printer.raster_font
+        self.device = printer.device
+        self.status_timeout = config.printer.status_timeout
         self._clock = clock
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.idle_poll = idle_poll
         self.status_every = status_every
-        self._check_language()
 
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._printer = PrinterStatus(PrinterState.UNKNOWN, "not checked yet", virtual=device.virtual)
+        self._printer = PrinterStatus(PrinterState.UNKNOWN, "not checked yet", virtual=self.device.virtual)
         self._checked_at: datetime | None = None
         self._last_error: str | None = None
         self._last_printed_at: datetime | None = None
@@ -239,39 +148,8 @@ class Spooler:
         self._unmarked: list[PrintJob] = []  # written, but job_done failed: mark before the next job
         self._held: PrintJob | None = None  # claimed, but the ledger would not take it back
         self._queued = 0
-        if device.virtual:  # reading its state file is no printer I/O: report "virtual" from the start
+        if self.device.virtual:  # reading its state file is no printer I/O: report "virtual" from the start
             self._refresh_status()
-
-    # -- start-up checks -----------------------------------------------------------------------
-
-    def _check_language(self) -> None:
-        """Encode a sample slip with the store's name, footer and language now, so a printer that
-        cannot print them is refused at start-up rather than at the first customer."""
-        store = self.config.store
-        sample = samples.sale(3, ascii_only=store.language == "en")
-        probe = templates.SaleSlipData(
-            store_name=store.name,
-            lane="01",
-            cashier="",
-            out_trade_no=sample.out_trade_no,
-            items=sample.items,
-            total_fen=sample.total_fen,
-            code_url=sample.code_url,
-            expires_at=sample.expires_at,
-            timezone=store.timezone,
-            created_at=sample.created_at,
-            store_address=store.address,
-            store_phone=store.phone,
-            footer=store.footer,
-        )
-        try:
-            document = templates.sale_slip(probe, self.profile.columns, store.language)
-            encode(document, self.profile, raster_font=self.raster_font)
-        except (EncodeError, ValueError) as exc:
-            raise SpoolerConfigError(
-                f"{self.config.source}: printer profile {self.profile.name!r} cannot print this store's "
-                f"slips ([store] language = {store.language!r}): {exc}"
-            ) from exc
 
     # -- the thread ----------------------------------------------------------------------------
 
@@ -625,7 +503,3 @@ class Spooler:
 def _is_database_error(exc: BaseException) -> bool:
     """SQLAlchemy's errors (locked, disconnected): trouble with the ledger, not with the job."""
     return type(exc).__module__.startswith("sqlalchemy")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
