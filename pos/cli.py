@@ -32,7 +32,7 @@ from pos.ports import PortUnavailable
 # Modules that add sub-commands, in the order `pos --help` lists them. Each must stay light to
 # import (see the module's docstring): adding a command is one line here.
 COMMAND_MODULES = (
-    "pos.demo",
+    "pos.demo.cli",
     "pos.till.cli",
     "pos.till.cashier_cli",
     "pos.manager.cli",
