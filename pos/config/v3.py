@@ -27,7 +27,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
-from pos.config import ConfigError, MerchantConfig, read_key_file, read_secret
+from pos.config.reading import read_key_file, read_secret
+from pos.config.sections import ConfigError, MerchantConfig
 
 APIV3_KEY_BYTES = 32
 PUBLIC_KEY_PREFIX = "PUB_KEY_ID_"
