@@ -37,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the WeChat Pay API the till speaks (default v2); v3 keys are read from the simulator",
     )
     parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="run a small chain on this ledger (postgresql://user:password@host/db): three stores, "
+        "two lanes each, two listener processes",
+    )
+    parser.add_argument(
         "--cashiers",
         action="store_true",
         help="sign in as on a shop's network: a cashier with a printed PIN, and an API token for scripts",
@@ -73,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     from pos.demo.shift import auto_shift
     from pos.demo.shop import banner, running_shop
 
+    if args.database:
+        return run_chain(args, directory)
     try:
         with running_shop(
             directory,
@@ -89,14 +97,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  log                 {log_path}", flush=True)
             if args.auto:
                 return auto_shift(shop)
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
-            print("pos demo: stopping", flush=True)
+            wait_for_stop()
             return 0
     except DemoBusy as exc:
         print(f"pos demo: {exc}; stop it or use --dir")
@@ -104,3 +105,46 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"pos demo: cannot start: {exc.strerror or exc} (is another demo running on these ports?)")
         return 1
+
+
+def run_chain(args: argparse.Namespace, directory: Path) -> int:
+    """``--database URL``: the chain demo (:mod:`pos.demo.chain`)."""
+    from pos.demo.chain import chain_banner, chain_shift, running_chain
+    from pos.demo.files import DemoBusy
+
+    if args.api != "v2" or args.cashiers:
+        print("pos demo: the chain demo runs API v2 without cashiers' sign-in; drop --api v3 / --cashiers")
+        return 2
+    log_path = log_to_file(directory, verbose=getattr(args, "verbose", False))  # six tills start-up lines
+    try:
+        with running_chain(
+            directory,
+            database=args.database,
+            sim_port=args.sim_port,
+            sim_tls_port=args.sim_tls_port,
+            language=args.language,
+        ) as shop:
+            print(chain_banner(shop), flush=True)
+            print(f"  log                 {log_path}", flush=True)
+            if args.auto:
+                return chain_shift(shop)
+            wait_for_stop()
+            return 0
+    except DemoBusy as exc:
+        print(f"pos demo: {exc}; stop it or use --dir")
+        return 1
+    except (OSError, RuntimeError) as exc:
+        print(f"pos demo: cannot start the chain: {exc}")
+        return 1
+
+
+def wait_for_stop() -> None:
+    """Until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("pos demo: stopping", flush=True)

@@ -30,11 +30,17 @@ def demo_config_text(
     sim_port: int,
     sim_tls_port: int,
     language: str,
+    store: str = "S01",
+    store_name: str = "",
+    lane: str = "01",
+    database_url: str = "",
+    printer: Path | None = None,
 ) -> str:
     """The demo's pos.toml: the sandbox merchant, loopback URLs, a dir: printer, a few products.
 
     The till talks to the simulator's HTTPS port, with the throwaway CA and merchant certificate
-    in ``<dir>/certs``, as it would talk to WeChat: refunds need the client certificate.
+    in ``<dir>/certs``, as it would talk to WeChat: refunds need the client certificate. The chain
+    demo (:mod:`pos.demo.chain`) writes one per till: its store, lane, ledger and printer.
     """
     root = directory.resolve()
     certs = root / "certs"
@@ -57,20 +63,21 @@ key_file = "{certs / "apiclient_key.pem"}"
 timeout = 5
 
 [store]
-id = "S01"
-name = "{"演示小店" if language == "zh-CN" else "Demo Shop"}"
+id = "{store}"
+name = "{store_name or ("演示小店" if language == "zh-CN" else "Demo Shop")}"
 language = "{language}"
 
 [printer]
-device = "dir:{root / "printer"}"
+device = "dir:{printer or root / "printer"}"
 profile = "xp80"
 
 [database]
-url = "sqlite:///{root / "pos.sqlite3"}"
+url = "{database_url or f"sqlite:///{root / 'pos.sqlite3'}"}"
 
 [till]
 host = "127.0.0.1"
 port = {till_port}
+lane = "{lane}"
 data_dir = "{root}"
 show_code_url = true  # the weixin:// link under the QR, to paste into the customer's phone page
 

@@ -79,9 +79,6 @@ def running_shop(
         from pos.ledger import open_ledger
         from pos.listener.app import create_app as listener_app
         from pos.listener.server import create_guarded_server, waitress_limits
-        from pos.sandbox.app import create_app as sim_app
-        from pos.sandbox.settings import SimSettings
-        from pos.sandbox.tls import ClientCertGate, make_pki, server_context
         from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
         from pos.till.app import create_app as till_app
         from pos.till.service import Till
@@ -99,31 +96,13 @@ def running_shop(
         manager_password = set_demo_manager_password(config_path)
         cashier = add_demo_cashier(config_path, language) if cashiers else remove_demo_cashiers(config_path)
         config = pos_config.load(config_path)
-        settings = SimSettings(
-            appid=config.merchant.appid,
-            mch_id=config.merchant.mch_id,
-            api_key=config.merchant.api_key,
-            merchant_name=config.store.name,
-            callback_url=f"http://127.0.0.1:{listener_port}/wechatpay/native-callback",
-            state_file=str(directory / "sim.json"),
-        )
-        sim_application = sim_app(settings=settings)
-        sim = sim_application.extensions["pos_sim"]
-        stack.callback(sim.close)
+        callback = f"http://127.0.0.1:{listener_port}/wechatpay/native-callback"
+        sim, sim_url = start_simulator(stack, config, directory, sockets, callback_url=callback)
         if api == "v3":  # the simulator's v3 keys (new each run) into 0600 files named by pos.toml
             from pos.sandbox.v3files import use_v3_in_config
 
             use_v3_in_config(config_path, directory.resolve() / "v3", sim.v3.identity.public())
             config = pos_config.load(config_path)
-        sim_server = BackgroundServer(sim_application, sock=sockets["sim"]).start()
-        stack.callback(sim_server.stop)
-        pki = make_pki(directory.resolve() / "certs", mch_id=config.merchant.mch_id)
-        sim_tls_server = BackgroundServer(
-            ClientCertGate(sim_application, config.merchant.mch_id),
-            sock=sockets["sim_tls"],
-            ssl_context=server_context(pki),
-        ).start()
-        stack.callback(sim_tls_server.stop)
 
         clock: Callable[[], datetime] = lambda: datetime.fromtimestamp(sim.clock.now(), UTC)  # noqa: E731
 
@@ -150,10 +129,44 @@ def running_shop(
             till=till,
             till_url=till_server.base_url,
             listener_url=listener_server.base_url,
-            sim_url=sim_server.base_url,
+            sim_url=sim_url,
             manager_password=manager_password,
             cashier=cashier,
         )
+
+
+def start_simulator(
+    stack: ExitStack, config: Config, directory: Path, sockets: dict[str, Any], *, callback_url: str
+) -> tuple[Any, str]:
+    """The simulator as the sandbox merchant's WeChat, on ``sockets["sim"]`` (plain HTTP) and
+    ``sockets["sim_tls"]`` (HTTPS with client certificates, as refunds need; the throwaway CA and
+    merchant certificate in ``<dir>/certs``); stopped by ``stack``. Returns it and its URL."""
+    from pos.sandbox.app import create_app as sim_app
+    from pos.sandbox.settings import SimSettings
+    from pos.sandbox.tls import ClientCertGate, make_pki, server_context
+    from pos.web import BackgroundServer
+
+    settings = SimSettings(
+        appid=config.merchant.appid,
+        mch_id=config.merchant.mch_id,
+        api_key=config.merchant.api_key,
+        merchant_name=config.store.name,
+        callback_url=callback_url,
+        state_file=str(directory / "sim.json"),
+    )
+    sim_application = sim_app(settings=settings)
+    sim = sim_application.extensions["pos_sim"]
+    stack.callback(sim.close)
+    sim_server = BackgroundServer(sim_application, sock=sockets["sim"]).start()
+    stack.callback(sim_server.stop)
+    pki = make_pki(directory.resolve() / "certs", mch_id=config.merchant.mch_id)
+    sim_tls_server = BackgroundServer(
+        ClientCertGate(sim_application, config.merchant.mch_id),
+        sock=sockets["sim_tls"],
+        ssl_context=server_context(pki),
+    ).start()
+    stack.callback(sim_tls_server.stop)
+    return sim, sim_server.base_url
 
 
 def banner(shop: DemoShop) -> str:

@@ -1,0 +1,43 @@
+"""``pos demo --database URL --auto``: the chain demo as a user runs it, a real subprocess with six
+tills, two ``pos listen`` processes and the simulator, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.timeout(300)
+def test_chain_demo_pays_every_lane_once_and_prints_each_slip_on_its_own_till(tmp_path, database_url):
+    directory = tmp_path / "chain-demo"
+    command = [sys.executable, "-m", "pos.cli", "demo", "--dir", str(directory), "--database", database_url]
+    command += ["--sim-port", "0", "--sim-tls-port", "0", "--auto"]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=240, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    summary = out[out.index("chain shift summary:") :].splitlines()[1:]
+    sale_lines = [line for line in summary if "-2" in line and "paid via" in line]
+    assert len(sale_lines) == 6, out
+    assert all(line.strip().startswith("ok ") for line in sale_lines), out
+    assert sum("paid via notice" in line for line in sale_lines) == 3  # three by the listeners' notices
+    assert sum("the till's query" in line for line in sale_lines) == 3  # three found by the tills
+    assert "0 still queued" in out
+    stores_and_lanes = {line.split()[1][:6] for line in sale_lines}
+    assert stores_and_lanes == {f"S0{s}-0{lane}" for s in (1, 2, 3) for lane in (1, 2)}
+    for config in (directory / "chain").glob("*.toml"):  # the API key and the database URL are in them
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600, config
+
+
+def test_chain_demo_hides_the_database_password_in_its_banner():
+    from pos.demo.chain import _without_password
+
+    shown = _without_password("postgresql://pos:s3cret@db.example:5432/pos")
+    assert shown == "postgresql://pos:***@db.example:5432/pos"
+    assert "s3cret" not in shown
+    assert _without_password("sqlite:////var/lib/pos/pos.sqlite3") == "sqlite:////var/lib/pos/pos.sqlite3"
