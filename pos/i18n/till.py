@@ -92,6 +92,10 @@ WORDS: dict[str, dict[str, str]] = {
     "error.not_found": {"zh-CN": "没有这个地址", "en": "No such address"},
     "error.method": {"zh-CN": "不支持此请求方法", "en": "This method is not allowed here"},
     "error.too_large": {"zh-CN": "请求过大", "en": "The request is too large"},
+    "error.ledger_unavailable": {
+        "zh-CN": "暂时连不上账本数据库，请稍后重试",
+        "en": "The ledger's database cannot be reached just now. Try again in a moment",
+    },
     "error.internal": {
         "zh-CN": "收银系统内部错误，已记录；请重试或联系管理员",
         "en": "Internal error in the till; it was logged. Try again or call the manager",

@@ -91,6 +91,29 @@ class Cluster:
             [*prefix, *command], capture_output=True, text=True, check=check, timeout=120, cwd=self.root
         )
 
+    def start_server(self) -> None:
+        """``pg_ctl start`` with the throwaway settings, listening on the cluster's socket folder only;
+        its output goes to ``server.log`` (never to our pipes, which it would hold open)."""
+        options = " ".join(f"-c {name}={value}" for name, value in _SETTINGS.items())
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-k {self.socket_dir} {options}",
+            "start",
+        )
+
+    def stop_server(self) -> None:
+        """``pg_ctl stop -m fast``: every client's connection is cut, as when a server goes down;
+        the folder stays, so :meth:`start_server` brings the same databases back."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "-m", "fast", "stop")
+
     def stop(self) -> None:
         """Stop the server (immediately: nothing in it is worth a checkpoint) and delete its folder."""
         try:
@@ -142,20 +165,7 @@ def start_cluster(bindir: Path | None = None) -> Cluster:
             "--locale=C",
             "--no-sync",
         )
-        options = " ".join(f"-c {name}={value}" for name, value in _SETTINGS.items())
-        cluster._run(
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(cluster.data),
-            "-l",
-            str(root / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-k {cluster.socket_dir} {options}",
-            "start",
-        )
+        cluster.start_server()
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         log = (
             (root / "server.log").read_text(errors="replace")[-2000:]

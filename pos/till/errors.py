@@ -4,6 +4,10 @@
   forbids the action) answers its own status with the translated message;
 - HTTP errors Flask raises itself (no such route, wrong method, a body over the
   limit) answer their status with a translated word;
+- the ledger's database out of reach (a PostgreSQL server restarting or failing over, a
+  connection cut, SQLite locked past its timeout) answers 503, "try again in a moment": each
+  change is one transaction, so what failed left nothing half-written, and a retry of a
+  ring-up finds the sale where the last committed step left it;
 - anything else is logged with its traceback and answers a plain 500 that says
   it was logged, with no detail a customer or a script could misuse.
 """
@@ -11,6 +15,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, jsonify, request
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from pos.i18n import Translator
@@ -54,7 +59,24 @@ def register(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
         return response, status
 
+    @app.errorhandler(DBAPIError)
+    def ledger_unreachable(exc: DBAPIError) -> tuple[Response, int]:
+        if not exc.connection_invalidated and not _is_connection_error(exc):
+            return unexpected(exc)
+        log.error(
+            "ledger_unreachable", method=request.method, path=request.path, error=type(exc.orig).__name__
+        )
+        return _answer(503, _t()("error.ledger_unavailable"))
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response, int]:
         log.exception("till_error", method=request.method, path=request.path)
         return _answer(500, _t()("error.internal"))
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    """The database could not be reached, dropped the connection or stayed locked (OperationalError
+    is what both drivers raise for those), as opposed to a statement it refused (a bug: 500)."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError)
