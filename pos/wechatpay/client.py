@@ -68,7 +68,7 @@ from pos.wechatpay.errors import (
     TransportTimeout,
     WrongMerchant,
 )
-from pos.wechatpay.fields import fen, optional_fen, optional_time, required
+from pos.wechatpay.fields import check_total_fee, fen, optional_fen, optional_time, required
 from pos.wechatpay.times import parse_spaced, to_compact
 
 SUCCESS = "SUCCESS"
@@ -229,8 +229,7 @@ class WeChatPayClient:
         Safe to call again for the same sale only with the very same arguments
         (WeChat's re-entry rule); a changed amount needs a new ``out_trade_no``.
         """
-        if isinstance(total_fee, bool) or not isinstance(total_fee, int) or total_fee <= 0:
-            raise ValueError(f"total_fee must be a positive int in fen, not {total_fee!r}")
+        check_total_fee(total_fee)
         params: dict[str, str | None] = {
             "out_trade_no": out_trade_no,
             "total_fee": str(total_fee),

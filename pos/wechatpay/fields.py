@@ -17,6 +17,14 @@ from pos.wechatpay.times import parse_compact
 _FEN = re.compile(r"^[0-9]{1,12}$")
 
 
+def check_total_fee(total_fee: object) -> int:
+    """An order's amount as every call takes it: a positive int in fen (never a bool, a float or
+    yuan); a ValueError (a bug in the caller, not WeChat's answer) otherwise."""
+    if isinstance(total_fee, bool) or not isinstance(total_fee, int) or total_fee <= 0:
+        raise ValueError(f"total_fee must be a positive int in fen, not {total_fee!r}")
+    return total_fee
+
+
 def required(fields: Mapping[str, str], name: str) -> str:
     """The non-empty value of ``name``."""
     value = fields.get(name, "")

@@ -36,7 +36,7 @@ from pos.wechatpay.errors import (
     TransportTimeout,
     WeChatPayError,
 )
-from pos.wechatpay.fields import fen, optional_fen, optional_time, required
+from pos.wechatpay.fields import check_total_fee, fen, optional_fen, optional_time, required
 
 # 18 digits starting 10-15 (WeChat's 付款码规则); product barcodes are 8, 12 or 13 digits.
 PAYMENT_CODE = re.compile(r"1[0-5]\d{16}")
@@ -101,8 +101,7 @@ def micropay(
     Raises :class:`PaymentDeclined` for a definite failure and :class:`OutcomeUnknown` for
     everything that leaves the customer possibly charged.
     """
-    if isinstance(total_fee, bool) or not isinstance(total_fee, int) or total_fee <= 0:
-        raise ValueError(f"total_fee must be a positive int in fen, not {total_fee!r}")
+    check_total_fee(total_fee)
     code = check_payment_code(auth_code)
     request = client._request_body(
         {

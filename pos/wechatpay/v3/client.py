@@ -53,6 +53,7 @@ from pos.wechatpay.errors import (
     TransportTimeout,
     V3BusinessError,
 )
+from pos.wechatpay.fields import check_total_fee
 from pos.wechatpay.times import to_rfc3339
 from pos.wechatpay.v3 import crypto, results
 from pos.wechatpay.v3.certificates import PlatformCertificate, read_certificates
@@ -223,8 +224,7 @@ class WeChatPayV3Client:
         ``body`` is sent as ``description``, the IP and device as ``scene_info``. v3 has no
         ``product_id`` or ``time_start`` (accepted and ignored, so callers need not branch).
         """
-        if isinstance(total_fee, bool) or not isinstance(total_fee, int) or total_fee <= 0:
-            raise ValueError(f"total_fee must be a positive int in fen, not {total_fee!r}")
+        check_total_fee(total_fee)
         request: dict[str, Any] = {
             "appid": self.appid,
             "mchid": self.mchid,
