@@ -39,6 +39,7 @@ from pos.ledger.reconciliation import latest_reconciliation
 from pos.log import get_logger
 from pos.manager import auth
 from pos.manager.chart import takings_svg
+from pos.manager.held import held_json, held_views, resolve
 from pos.manager.host import Host
 from pos.manager.words import Words
 from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
@@ -343,6 +344,7 @@ def day_view() -> Response:
         chart_weeks=CHART_WEEKS,
         has_takings=any(hourly[day]),
         flags=[_flag_view(f, w) for f in _day_flags(day)],
+        held=held_views(service.ledger, store, w, zone),
         reconciliation=_reconciliation(day),
         notices=notices,
         refundable_states=PAID_STATES,
@@ -513,6 +515,16 @@ def resolve_flag(flag_id: int) -> Response:
     return _back_to_day(day)
 
 
+@bp.post("/refunds/<out_refund_no>/resolve")
+def resolve_held_refund(out_refund_no: str) -> Response:
+    """The manager paid back a held (CHANGE) refund: see pos.manager.held for the rules."""
+    verdict = resolve(till().ledger, out_refund_no, request.form, by=_by(), w=words())
+    if not verdict.ok:
+        return _page_error(verdict.status, verdict.text)
+    _notice("info", verdict.text)
+    return _back_to_day(_day_arg())
+
+
 @bp.post("/reconcile")
 def reconcile_now() -> Response:
     service = till()
@@ -627,6 +639,8 @@ def api_day() -> Response:
         paid_fee=figures.paid_fee,
         refunded_fee=figures.refunded_fee,
         refund_pending_fee=figures.refund_pending_fee,
+        refund_held={"count": figures.refund_held_count, "fee": figures.refund_held_fee},
+        held_refunds=held_json(service.ledger, service.config.store.id),
         net_fee=figures.net_fee,
         closing={"count": figures.closing_count, "total_fee": figures.closing_fee},
         by_state={
