@@ -275,7 +275,7 @@ def running_shop(
         from pos.listener.server import create_guarded_server, waitress_limits
         from pos.sandbox.app import create_app as sim_app
         from pos.sandbox.settings import SimSettings
-        from pos.sandbox.tls import ClientCertGate, make_pki, server_context
+        from pos.sandbox.tls import ClientCertGate, PlainPortGate, make_pki, server_context
         from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
         from pos.till.app import create_app as till_app
         from pos.till.service import Till
@@ -309,7 +309,8 @@ def running_shop(
 
             use_v3_in_config(config_path, directory.resolve() / "v3", sim.v3.identity.public())
             config = pos_config.load(config_path)
-        sim_server = BackgroundServer(sim_application, sock=sockets["sim"]).start()
+        # As `pos sim`: the plain port refuses /secapi/ (refund, reverse); the till uses the TLS port.
+        sim_server = BackgroundServer(PlainPortGate(sim_application), sock=sockets["sim"]).start()
         stack.callback(sim_server.stop)
         pki = make_pki(directory.resolve() / "certs", mch_id=config.merchant.mch_id)
         sim_tls_server = BackgroundServer(
