@@ -149,3 +149,33 @@ def test_a_held_refund_is_shown_refused_twice_and_resolved_once(till, sim, logge
     again = logged_in.post(path, {"date": day, "how": "resent"}, allow_redirects=False)
     assert again.status_code == 409
     assert ledger.get_sale(sale["id"]).refunded_fee == 1800
+
+
+def test_the_held_card_is_the_first_thing_on_the_page_and_its_form_settles_it(
+    browser, till, sim, logged_in, kit
+):
+    ledger = till.till.ledger
+    sale, refund, day = held_sale(till, sim, logged_in)
+    browser.goto(till.url(f"/manager/day?date={day}"))
+    browser.wait_for("location.pathname === '/manager/login' && document.readyState === 'complete'")
+    browser.eval(f"document.querySelector('#password').value = {kit.PASSWORD!r}")
+    browser.submit("document.querySelector('form.login').submit()")
+    assert browser.eval("location.pathname") == "/manager/day"
+    # Right under the day's title, before the totals, in red.
+    assert browser.eval("document.querySelector('h1.day-title').nextElementSibling.id") == "held-refunds"
+    assert browser.eval("getComputedStyle(document.querySelector('#held-refunds')).borderTopColor") == (
+        "rgb(198, 40, 40)"
+    )
+    text = browser.eval("document.querySelector('#held-refunds').innerText")
+    assert refund.out_refund_no in text and "refund exceptions" in text
+    assert "not counted as refunded" in browser.eval("document.querySelector('#refund-held').textContent")
+    browser.screenshot("held-refund.png", full_page=True)
+    # The form cannot be sent without choosing what was done (the browser checks; the server too).
+    assert browser.eval("document.querySelector('#held-refunds form').checkValidity()") is False
+    browser.eval("document.querySelector('#held-refunds input[value=resent]').checked = true")
+    browser.submit("document.querySelector('#held-refunds form').submit()")
+    assert "paid back to the customer" in browser.eval("document.querySelector('.notice.info').textContent")
+    assert browser.eval("document.querySelector('#held-refunds')") is None
+    settled = ledger.get_refund(refund.out_refund_no)
+    assert (settled.state, settled.resolution) == (RefundState.SUCCEEDED, "resent")
+    assert ledger.get_sale(sale["id"]).state is SaleState.REFUNDED
