@@ -143,7 +143,7 @@ def start_simulator(
     merchant certificate in ``<dir>/certs``); stopped by ``stack``. Returns it and its URL."""
     from pos.sandbox.app import create_app as sim_app
     from pos.sandbox.settings import SimSettings
-    from pos.sandbox.tls import ClientCertGate, make_pki, server_context
+    from pos.sandbox.tls import ClientCertGate, PlainPortGate, make_pki, server_context
     from pos.web import BackgroundServer
 
     settings = SimSettings(
@@ -157,7 +157,8 @@ def start_simulator(
     sim_application = sim_app(settings=settings)
     sim = sim_application.extensions["pos_sim"]
     stack.callback(sim.close)
-    sim_server = BackgroundServer(sim_application, sock=sockets["sim"]).start()
+    # As `pos sim`: the plain port refuses /secapi/ (refund, reverse); the till uses the TLS port.
+    sim_server = BackgroundServer(PlainPortGate(sim_application), sock=sockets["sim"]).start()
     stack.callback(sim_server.stop)
     pki = make_pki(directory.resolve() / "certs", mch_id=config.merchant.mch_id)
     sim_tls_server = BackgroundServer(

@@ -24,6 +24,7 @@ REFUND_STATE_NAMES: dict[str, dict[str, str]] = {
     "SUCCEEDED": {"zh-CN": "已退款", "en": "refunded"},
     "PENDING": {"zh-CN": "处理中", "en": "pending"},
     "FAILED": {"zh-CN": "失败", "en": "failed"},
+    "HELD": {"zh-CN": "异常待处理", "en": "held: manager must act"},
 }
 
 # Sale states as the cashier's page names them (``status.<word>``): the ledger's state, or

@@ -28,12 +28,14 @@ from pos.ledger.errors import (
     UnknownRefund,
     UnknownSale,
 )
+from pos.ledger.held import HeldRefund
 from pos.ledger.identifiers import business_date, format_out_trade_no, is_valid_out_trade_no
 from pos.ledger.ledger import Ledger, open_ledger
 from pos.ledger.models import (
     Event,
     Flag,
     FlagKind,
+    HeldResolution,
     JobKind,
     JobState,
     LineItem,
@@ -60,6 +62,8 @@ __all__ = [
     "Event",
     "Flag",
     "FlagKind",
+    "HeldRefund",
+    "HeldResolution",
     "InvalidInput",
     "InvalidJobState",
     "InvalidTransition",

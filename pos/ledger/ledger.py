@@ -19,6 +19,7 @@ its own module, on the engine and transactions of :mod:`pos.ledger.core`:
 :mod:`.sales`       ring up, order, fail, retry, void, expire; read sales
 :mod:`.payments`    mark_paid (and many at once); payments; a notice's summary
 :mod:`.refunds`     start, complete and fail refunds; read them
+:mod:`.held`        refunds WeChat could not return (CHANGE): held, then settled
 :mod:`.jobs`        the print queue the spooler works through
 :mod:`.audit`       messages as received, the event log, the manager's flags
 ==================  ==========================================================
@@ -40,6 +41,7 @@ from pos.ledger import database
 from pos.ledger.audit import Audit
 from pos.ledger.core import Raw
 from pos.ledger.errors import InvalidInput
+from pos.ledger.held import HeldRefund, HeldRefunds
 from pos.ledger.identifiers import DEFAULT_ZONE
 from pos.ledger.jobs import INTERRUPTED, Jobs
 from pos.ledger.payments import PaymentReport, Payments, PaymentSummary
@@ -50,6 +52,7 @@ __all__ = [
     "INTERRUPTED",
     "MAX_BODY",
     "SIGN_TYPES",
+    "HeldRefund",
     "Ledger",
     "PaymentReport",
     "PaymentSummary",
@@ -58,7 +61,7 @@ __all__ = [
 ]
 
 
-class Ledger(Sales, Payments, Refunds, Jobs, Audit):
+class Ledger(Sales, Payments, Refunds, HeldRefunds, Jobs, Audit):
     """The till's books. Thread-safe: share one per process. See :func:`open_ledger`."""
 
 

@@ -74,7 +74,11 @@ class PaidStatus(enum.StrEnum):
 class RefundState(enum.StrEnum):
     PENDING = "PENDING"  # started; the amount is reserved; WeChat's answer is not final yet
     SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"  # WeChat closed it (REFUNDCLOSE/CHANGE): the reservation is released
+    FAILED = "FAILED"  # WeChat closed it (REFUNDCLOSE): the reservation is released
+    # WeChat could not return the money (CHANGE, v3 ABNORMAL): the amount stays reserved, the sale
+    # is not refunded, and the manager must act; resolve_held_refund (or WeChat's later SUCCESS)
+    # moves it to SUCCEEDED.
+    HELD = "HELD"
 
 
 class JobKind(enum.StrEnum):
@@ -113,6 +117,8 @@ class FlagKind(enum.StrEnum):
     SECOND_PAYMENT = "second_payment"
     UNKNOWN_ORDER = "unknown_order"
     REFUND_FAILED = "refund_failed"
+    # WeChat could not return a refund to the customer (CHANGE): the manager must re-send or pay it.
+    REFUND_HELD = "refund_held"
     # WeChat's bill shows a payment neither a notice nor a query reported (pos reconcile marked it PAID).
     MISSED_PAYMENT = "missed_payment"
     # A payment-code order the till reversed (it gave up) later read SUCCESS: refund it by hand.
@@ -229,6 +235,15 @@ class Refund:
     failure: str | None
     requested_at: datetime
     completed_at: datetime | None
+    # How a HELD refund was settled by the manager (HeldResolution), None otherwise.
+    resolution: str | None = None
+
+
+class HeldResolution(enum.StrEnum):
+    """How the manager settled a HELD refund (the customer has the money back either way)."""
+
+    RESENT = "resent"  # re-sent on WeChat's merchant platform (refund exceptions -> balance)
+    OTHER_MEANS = "other_means"  # paid to the customer another way (cash, transfer)
 
 
 @dataclass(frozen=True, slots=True)

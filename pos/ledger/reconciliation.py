@@ -269,6 +269,7 @@ class LedgerRefund:
     state: RefundState
     refund_id: str | None
     requested_at: datetime
+    resolution: str | None = None  # how the manager settled a HELD refund (pos.ledger.held)
 
 
 def bill_window(day: date) -> tuple[datetime, datetime]:
@@ -365,6 +366,7 @@ def _refund_rows(conn: Any, where: Any) -> list[LedgerRefund]:
             state=RefundState(r.state),
             refund_id=r.refund_id,
             requested_at=r.requested_at,
+            resolution=r.resolution,
         )
         for r in rows
     ]

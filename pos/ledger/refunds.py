@@ -21,12 +21,13 @@ from pos.ledger.errors import InvalidInput, InvalidTransition, RefundRefused, Un
 from pos.ledger.jobs import enqueue
 from pos.ledger.models import FlagKind, JobKind, Refund, RefundOutcome, RefundState, SaleState
 from pos.ledger.sales import load_sale
-from pos.ledger.schema import refunds, sales
+from pos.ledger.schema import flags, refunds, sales
 from pos.log import get_logger
 
 log = get_logger(__name__)
 
 _REFUNDABLE = (SaleState.PAID, SaleState.PARTLY_REFUNDED)
+_SUCCEEDABLE = (RefundState.PENDING.value, RefundState.HELD.value)
 
 
 class Refunds(LedgerCore):
@@ -115,9 +116,10 @@ class Refunds(LedgerCore):
         at = self._now(now)
         with self._write() as conn:
             refund = _refund_by_no(conn, out_refund_no)
+            # HELD too: the manager re-sent a CHANGE refund on WeChat's platform and it went through.
             result = conn.execute(
                 update(refunds)
-                .where(refunds.c.id == refund.id, refunds.c.state == RefundState.PENDING.value)
+                .where(refunds.c.id == refund.id, refunds.c.state.in_(_SUCCEEDABLE))
                 .values(state=RefundState.SUCCEEDED.value, refund_id=refund_id, completed_at=at)
             )
             if result.rowcount != 1:
@@ -125,35 +127,17 @@ class Refunds(LedgerCore):
                 if refund.state is RefundState.SUCCEEDED:
                     return RefundOutcome(refund, load_sale(conn, refund.sale_id), already_done=True)
                 raise RefundRefused(f"refund {out_refund_no} is {refund.state}, it cannot succeed now")
-            fee = refund.refund_fee
-            conn.execute(
-                update(sales)
-                .where(sales.c.id == refund.sale_id, sales.c.state.in_([s.value for s in _REFUNDABLE]))
-                .values(
-                    refunded_fee=sales.c.refunded_fee + fee,
-                    state=case(
-                        (sales.c.refunded_fee + fee >= sales.c.total_fee, SaleState.REFUNDED.value),
-                        else_=SaleState.PARTLY_REFUNDED.value,
-                    ),
-                    updated_at=at,
-                )
-            )
-            job_id = None
-            if print_slip:
-                payload = {"out_refund_no": out_refund_no}
-                job_id = enqueue(conn, JobKind.REFUND_SLIP, refund.sale_id, payload, at)
-            detail = {"out_refund_no": out_refund_no, "refund_fee": fee}
-            write_event(conn, refund.sale_id, "refunded", detail, at)
-            outcome = RefundOutcome(
-                _refund_by_no(conn, out_refund_no), load_sale(conn, refund.sale_id), False, job_id
-            )
+            if refund.state is RefundState.HELD:
+                resolve_held_flag(conn, out_refund_no, by="wechat", note="refund_status=SUCCESS", at=at)
+            outcome = credit_sale(conn, refund, at, print_slip=print_slip, event="refunded")
         log.info("refunded", sale=refund.sale_id, out_refund_no=out_refund_no, state=outcome.sale.state)
         return outcome
 
     def fail_refund(self, out_refund_no: str, message: str, *, now: datetime | None = None) -> Refund:
-        """WeChat closed the refund (REFUNDCLOSE, CHANGE): PENDING -> FAILED, the reserved amount is
+        """WeChat closed the refund (REFUNDCLOSE): PENDING -> FAILED, the reserved amount is
         released, and the manager gets a flag. A refund that merely errored (SYSTEMERROR) stays
-        PENDING: retry it with the same out_refund_no instead."""
+        PENDING: retry it with the same out_refund_no instead; one WeChat could not return to the
+        customer (CHANGE) is held, not failed (:meth:`~pos.ledger.held.HeldRefunds.hold_refund`)."""
         at = self._now(now)
         with self._write() as conn:
             refund = _refund_by_no(conn, out_refund_no)
@@ -198,6 +182,54 @@ class Refunds(LedgerCore):
             return _refund_by_no(conn, out_refund_no)
 
 
+def credit_sale(conn: Connection, refund: Refund, at: datetime, *, print_slip: bool, event: str,
+                extra: dict[str, Any] | None = None) -> RefundOutcome:  # fmt: skip
+    """Inside the caller's transaction, after ``refund`` became SUCCEEDED: the sale PAID /
+    PARTLY_REFUNDED -> PARTLY_REFUNDED, or REFUNDED once everything went back; the refund slip is
+    queued (``print_slip``) and ``event`` written."""
+    fee = refund.refund_fee
+    conn.execute(
+        update(sales)
+        .where(sales.c.id == refund.sale_id, sales.c.state.in_([s.value for s in _REFUNDABLE]))
+        .values(
+            refunded_fee=sales.c.refunded_fee + fee,
+            state=case(
+                (sales.c.refunded_fee + fee >= sales.c.total_fee, SaleState.REFUNDED.value),
+                else_=SaleState.PARTLY_REFUNDED.value,
+            ),
+            updated_at=at,
+        )
+    )
+    job_id = None
+    if print_slip:
+        job_id = enqueue(
+            conn, JobKind.REFUND_SLIP, refund.sale_id, {"out_refund_no": refund.out_refund_no}, at
+        )
+    detail = {"out_refund_no": refund.out_refund_no, "refund_fee": fee, **(extra or {})}
+    write_event(conn, refund.sale_id, event, detail, at)
+    current = _refund_by_no(conn, refund.out_refund_no)
+    return RefundOutcome(current, load_sale(conn, refund.sale_id), False, job_id)
+
+
+def resolve_held_flag(conn: Connection, out_refund_no: str, *, by: str, note: str, at: datetime) -> None:
+    """Inside the caller's transaction: the REFUND_HELD flag of ``out_refund_no`` is resolved."""
+    conn.execute(
+        update(flags)
+        .where(flags.c.dedupe_key == held_flag_key(out_refund_no), flags.c.resolved_at.is_(None))
+        .values(resolved_at=at, resolved_by=by[:64], resolution=note)
+    )
+
+
+def held_flag_key(out_refund_no: str) -> str:
+    """The dedupe key :func:`~pos.ledger.audit.raise_flag` gives a held refund's flag."""
+    return f"{FlagKind.REFUND_HELD.value}:{out_refund_no}"[:160]
+
+
+def refund_by_no(conn: Connection, out_refund_no: str) -> Refund:
+    """The refund ``out_refund_no`` read inside the caller's transaction (UnknownRefund if none)."""
+    return _refund_by_no(conn, out_refund_no)
+
+
 def _refuse(conn: Connection, sale_id: int, refund_fee: int) -> None:
     """The reservation touched no row: say why (no such sale, not refundable, or too much)."""
     row = conn.execute(select(sales).where(sales.c.id == sale_id)).first()
@@ -237,4 +269,5 @@ def _refund(row: Row[Any]) -> Refund:
         failure=row.failure,
         requested_at=row.requested_at,
         completed_at=row.completed_at,
+        resolution=row.resolution,
     )

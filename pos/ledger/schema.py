@@ -98,6 +98,9 @@ JOB_KINDS = (
 )
 
 
+REFUND_STATES = ("PENDING", "SUCCEEDED", "FAILED", "HELD")
+
+
 def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -207,8 +210,9 @@ refunds = Table(
     Column("failure", Text),
     Column("requested_at", UTCDateTime, nullable=False),
     Column("completed_at", UTCDateTime),
+    Column("resolution", String(16)),  # how the manager settled a HELD refund (migration 0011)
     CheckConstraint("refund_fee > 0", name="refund_fee_positive"),
-    CheckConstraint(_one_of("state", ("PENDING", "SUCCEEDED", "FAILED")), name="state_known"),
+    CheckConstraint(_one_of("state", REFUND_STATES), name="state_known"),
 )
 
 print_jobs = Table(

@@ -14,7 +14,8 @@ first that fails decides the reply::
           same sale and amount           otherwise: stored, logged on the sale, SUCCESS
           already in that state          a repeat: SUCCESS, nothing written
           refund_status SUCCESS          ledger.complete_refund (slip queued once), stored, SUCCESS
-          REFUNDCLOSE / CHANGE           ledger.fail_refund (reservation released, flag), stored, SUCCESS
+          REFUNDCLOSE                    ledger.fail_refund (reservation released, flag), stored, SUCCESS
+          CHANGE                         ledger.hold_refund (amount kept, manager acts), stored, SUCCESS
 
 Only notices that decrypt are written to the database. Duplicates, concurrent
 ones too, are decided by the ledger's conditional updates: the refund slip is
@@ -40,7 +41,8 @@ from pos.wechatpay.errors import BodyTooLarge, DecryptError, InvalidField, Wrong
 log = get_logger("pos.listener.refunds")
 
 MSG_DECRYPT = "req_info解密失败"
-FAILURE_STATUSES = ("REFUNDCLOSE", "CHANGE")
+FAILURE_STATUSES = ("REFUNDCLOSE",)
+HELD_STATUS = "CHANGE"  # 退款异常: the money could not go back to the customer (pos.ledger.held)
 
 
 class RefundNotices:
@@ -128,6 +130,9 @@ class RefundNotices:
             elif status in FAILURE_STATUSES:
                 self.ledger.fail_refund(number, f"refund_status={status} (refund notice)")
                 verdict = "refund_failed"
+            elif status == HELD_STATUS:
+                self.ledger.hold_refund(number, f"refund_status={status} (refund notice)")
+                verdict = "refund_held"
             else:
                 verdict = f"status_{status.lower()}"[:32]
             self.ledger.record_message(
@@ -176,4 +181,6 @@ def _already(refund: Refund, status: str) -> bool:
         return refund.state is RefundState.SUCCEEDED
     if status in FAILURE_STATUSES:
         return refund.state is RefundState.FAILED
+    if status == HELD_STATUS:
+        return refund.state is RefundState.HELD
     return False

@@ -9,6 +9,7 @@ from flask import Response, request
 from pos.ledger import JobKind, LedgerError
 from pos.ledger.models import PAID_STATES
 from pos.manager.blueprint import back_to_day, bp, by, day_arg, log, notice, page_error, state, till, words
+from pos.manager.held import resolve
 from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
 from pos.orders.refunds import RefundError, RefundService
 from pos.reconcile import reconcile_day
@@ -35,6 +36,16 @@ def resolve_flag(flag_id: int) -> Response:
         return page_error(404, service.t("error.not_found"))
     notice("info", words()("flags.resolved_now"))
     return back_to_day(day)
+
+
+@bp.post("/refunds/<out_refund_no>/resolve")
+def resolve_held_refund(out_refund_no: str) -> Response:
+    """The manager paid back a held (CHANGE) refund: see pos.manager.held for the rules."""
+    verdict = resolve(till().ledger, out_refund_no, request.form, by=by(), w=words())
+    if not verdict.ok:
+        return page_error(verdict.status, verdict.text)
+    notice("info", verdict.text)
+    return back_to_day(day_arg())
 
 
 @bp.post("/reconcile")

@@ -181,6 +181,10 @@ def format_figures(figures: object, config: Config, w: Words) -> str:
     ]
     if figures.refund_pending_fee:
         lines.append(w("day.refund_pending", amount=format_price(figures.refund_pending_fee)))
+    if figures.refund_held_count:
+        lines.append(
+            w("day.refund_held", n=figures.refund_held_count, amount=format_price(figures.refund_held_fee))
+        )
     if figures.flagged_count:
         lines.append(w("day.flagged", n=figures.flagged_count))
     return "\n".join(lines)

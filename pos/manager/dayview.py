@@ -30,6 +30,7 @@ from pos.manager.blueprint import (
     words,
 )
 from pos.manager.chart import takings_svg
+from pos.manager.held import held_json, held_views
 from pos.manager.words import Words
 from pos.money import format_price
 from pos.reports import day as report
@@ -118,6 +119,7 @@ def day_view() -> Response:
         chart_weeks=CHART_WEEKS,
         has_takings=any(hourly[day]),
         flags=[_flag_view(f, w) for f in _day_flags(day)],
+        held=held_views(service.ledger, store, w, zone),
         reconciliation=_reconciliation(day),
         notices=notices,
         refundable_states=PAID_STATES,
@@ -284,6 +286,8 @@ def api_day() -> Response:
         paid_fee=figures.paid_fee,
         refunded_fee=figures.refunded_fee,
         refund_pending_fee=figures.refund_pending_fee,
+        refund_held={"count": figures.refund_held_count, "fee": figures.refund_held_fee},
+        held_refunds=held_json(service.ledger, service.config.store.id),
         net_fee=figures.net_fee,
         closing={"count": figures.closing_count, "total_fee": figures.closing_fee},
         by_state={

@@ -28,9 +28,11 @@ One refund goes like this:
    *accepted*. So we never complete on it: right after acceptance the service
    asks ``/pay/refundquery`` and completes on ``refund_status=SUCCESS`` (the
    simulator, like WeChat for change-wallet payments, refunds at once, so this
-   usually finishes within the manager's click), fails it on ``REFUNDCLOSE`` /
-   ``CHANGE``, and leaves ``PROCESSING`` for the refund notice (the listener) or a
-   later :meth:`sync`. Both paths end in :meth:`~pos.ledger.Ledger.complete_refund`,
+   usually finishes within the manager's click), fails it on ``REFUNDCLOSE``,
+   holds it on ``CHANGE`` (the money could not go back to the customer's card: the
+   amount stays reserved until the manager re-sends it or pays it another way, see
+   :mod:`pos.ledger.held`), and leaves ``PROCESSING`` for the refund notice (the
+   listener) or a later :meth:`sync`. Both paths end in :meth:`~pos.ledger.Ledger.complete_refund`,
    whose conditional update makes the second one a no-op, and which queues the
    refund slip in the same transaction: it prints once, whoever was first.
 
@@ -73,7 +75,8 @@ log = get_logger("pos.orders.refunds")
 REFUND_NOTIFY_PATH = "/wechatpay/refund-notify"
 # err_code values after which the same out_refund_no must simply be sent again.
 RETRY_CODES = frozenset({"SYSTEMERROR", "BIZERR_NEED_RETRY"})
-FINAL_FAILURES = ("REFUNDCLOSE", "CHANGE")
+FINAL_FAILURES = ("REFUNDCLOSE",)
+HELD_STATUS = "CHANGE"  # 退款异常: WeChat could not return the money; the manager must act
 MAX_DESC = 80  # refund_desc is String(80)
 
 
@@ -176,21 +179,22 @@ class RefundService:
         return self._send(sale, refund)
 
     def sync(self, sale_id: int) -> list[Refund]:
-        """Settle the sale's PENDING refunds by asking WeChat; returns all its refunds afterwards.
+        """Settle the sale's PENDING and HELD refunds by asking WeChat; returns all its refunds after.
 
-        ``refund_status`` SUCCESS completes (slip queued), REFUNDCLOSE/CHANGE fails (reservation
-        released, manager flagged), PROCESSING waits. A refund WeChat never heard of
+        ``refund_status`` SUCCESS completes (slip queued; for a HELD refund: the manager's re-send
+        went through), REFUNDCLOSE fails (reservation released, manager flagged), CHANGE holds
+        (reservation kept, manager flagged), PROCESSING waits. A refund WeChat never heard of
         (REFUNDNOTEXIST: the request was lost on the way) is sent again under its own number.
         Anything that goes wrong leaves the refund PENDING for the next sync.
         """
         sale = self._sale(sale_id)
         for refund in self.ledger.refunds_for_sale(sale.id):
-            if refund.state is not RefundState.PENDING:
+            if refund.state not in (RefundState.PENDING, RefundState.HELD):
                 continue
             try:
                 status = self.client.refund_query(out_refund_no=refund.out_refund_no)
             except BusinessError as exc:
-                if exc.err_code == "REFUNDNOTEXIST":
+                if exc.err_code == "REFUNDNOTEXIST" and refund.state is RefundState.PENDING:
                     try:
                         self._use_certificate()
                         self._send(sale, refund)
@@ -223,6 +227,8 @@ class RefundService:
             return self._t("state_succeeded", **values)
         if refund.state is RefundState.FAILED:
             return self._t("state_failed", reason=refund.failure or "-", **values)
+        if refund.state is RefundState.HELD:
+            return self._t("state_held", **values)
         return self._t("state_pending", **values)
 
     # -- steps ------------------------------------------------------------------------------
@@ -379,8 +385,10 @@ class RefundService:
             if item.refund_status == "SUCCESS":
                 self.ledger.complete_refund(refund.out_refund_no, refund_id=item.refund_id or None,
                                             now=self._now())  # fmt: skip
-            elif item.refund_status in FINAL_FAILURES:
+            elif item.refund_status in FINAL_FAILURES and refund.state is RefundState.PENDING:
                 self._fail(refund, f"refund_status={item.refund_status}")
+            elif item.refund_status == HELD_STATUS and refund.state is RefundState.PENDING:
+                self.ledger.hold_refund(refund.out_refund_no, f"refund_status={HELD_STATUS}", now=self._now())
         except (RefundRefused, UnknownRefund) as exc:
             # e.g. WeChat says SUCCESS for a refund we hold as FAILED: keep both stories for the manager.
             self.ledger.log_event(

@@ -42,7 +42,7 @@ AGREEING_REFUND_STATES = {
     "SUCCESS": RefundState.SUCCEEDED,
     "PROCESSING": RefundState.PENDING,
     "REFUNDCLOSE": RefundState.FAILED,
-    "CHANGE": RefundState.FAILED,
+    "CHANGE": RefundState.HELD,  # the money could not go back: held until the manager acts
     "FAIL": RefundState.FAILED,
 }
 
@@ -202,6 +202,8 @@ def _refund_matches(row: BillRow, sale: KnownSale, side: LedgerSide, differ) -> 
     wechat_state = row.refund_status.strip().upper() or "SUCCESS"
     if AGREEING_REFUND_STATES.get(wechat_state) is ours.state:
         return True
+    if wechat_state == "CHANGE" and ours.state is RefundState.SUCCEEDED and ours.resolution:
+        return True  # WeChat still says CHANGE; the manager paid it back (re-sent or other means)
     if wechat_state == "SUCCESS" and ours.state is RefundState.PENDING:
         differ(DifferenceKind.STATE, row, "refund_pending", ledger=ours.refund_fee, bill=row.refund_fee)
     else:

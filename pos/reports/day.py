@@ -20,7 +20,9 @@ The rules: a sale belongs to the business day it was rung up on (its
 were paid (PAID, PARTLY_REFUNDED, REFUNDED); "refunded" is what WeChat confirmed
 went back on those sales (``refunded_fee``), whenever that happened; "net" is
 paid less refunded. Refunds started but not yet confirmed are shown apart
-(``refund_pending_fee``) and are not in the net.
+(``refund_pending_fee``) and are not in the net; so are refunds WeChat could not return to the
+customer (``CHANGE``: held until the manager acts, ``refund_held_fee``), which are neither
+pending nor refunded.
 
 The SQL is the ledger's (:mod:`pos.ledger.queries`): this module asks it and
 formats what comes back; it runs no query of its own.
@@ -40,7 +42,7 @@ from pos.config import Config
 from pos.i18n import translator
 from pos.ledger import Flag, Ledger, SaleState, queries
 from pos.ledger.models import PAID_STATES
-from pos.money import format_yuan
+from pos.money import format_price, format_yuan
 from pos.receipts import templates
 
 __all__ = [
@@ -95,6 +97,10 @@ class DayFigures:
     # (see SaleLine.closing); counted only when day_figures is given ``now``.
     closing_count: int = 0
     closing_fee: int = 0
+    # Refunds of the day's sales WeChat could not return (CHANGE): reserved, not refunded, not in
+    # refund_pending_fee; the manager must act (pos.ledger.held).
+    refund_held_count: int = 0
+    refund_held_fee: int = 0
 
     @property
     def count(self) -> int:
@@ -155,6 +161,7 @@ def day_figures(
     ``now``, also the awaiting sales that are closing (past their deadline) at that moment."""
     rows = queries.day_state_totals(ledger, day, store=store, lane=lane, now=now)
     paid = [rows[s] for s in SaleState if s in PAID_STATES and s in rows]
+    held_count, held_fee = ledger.day_held_refunds(day, store=store, lane=lane)
     return DayFigures(
         day=day,
         store=store,
@@ -163,10 +170,12 @@ def day_figures(
         paid_count=sum(r[0] for r in paid),
         paid_fee=sum(r[1] for r in paid),
         refunded_fee=sum(r[2] for r in paid),
-        refund_pending_fee=sum(r[3] for r in paid),
+        refund_pending_fee=sum(r[3] for r in paid) - held_fee,
         flagged_count=sum(r[4] for r in rows.values()),
         closing_count=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 7)[5],
         closing_fee=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 7)[6],
+        refund_held_count=held_count,
+        refund_held_fee=held_fee,
     )
 
 
@@ -452,7 +461,16 @@ def z_report_data(
         refunded_fen=figures.refunded_fee,
         lane=lane or "",
         timezone=config.store.timezone,
+        extra=held_rows(figures, config.store.language),
     )
+
+
+def held_rows(figures: DayFigures, language: str) -> tuple[tuple[str, str], ...]:
+    """The Z report's line for refunds held (CHANGE), when there are any: not in "refunded"."""
+    if not figures.refund_held_count:
+        return ()
+    t = translator(language)
+    return ((t("slip.refund_held", n=figures.refund_held_count), format_price(figures.refund_held_fee)),)
 
 
 # -- anomalies -------------------------------------------------------------------------------------

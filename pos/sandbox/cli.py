@@ -3,11 +3,22 @@
 The merchant identity it accepts comes from ``--appid/--mch-id/--api-key``, else
 the ``[merchant]`` section of the config (``--config``), else the demo identity,
 so a till with the default config talks to it with no setup at all.
+
+As at WeChat, the certificate-checked paths (``/secapi/pay/refund``, ``/secapi/pay/reverse``)
+need the merchant's API client certificate over mutual TLS. The plain HTTP port refuses them as
+the gateway refuses a request without a certificate; ``--tls-port PORT`` serves every path over
+HTTPS too, with a throwaway CA that issues the sandbox merchant's client certificate (written to
+``--pki-dir``, or a temporary folder removed at exit), and refuses ``/secapi/`` without it.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
 
 from pos import config as pos_config
 from pos.ports import bind
@@ -22,6 +33,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8702, help="port to listen on (default 8702)")
+    parser.add_argument(
+        "--tls-port",
+        dest="tls_port",
+        type=int,
+        help="also serve HTTPS on this port (0: any free port); /secapi/ (refund, reverse) there needs "
+        "the merchant's client certificate, and is refused on the plain port",
+    )
+    parser.add_argument(
+        "--pki-dir",
+        dest="pki_dir",
+        metavar="DIR",
+        help="with --tls-port: keep the CA, server and merchant certificates here (kept across "
+        "restarts while valid; default: a temporary folder removed at exit)",
+    )
     parser.add_argument("--appid", help="appid accepted (default: [merchant] appid of the config)")
     parser.add_argument("--mch-id", dest="mch_id", help="mch_id accepted (default: [merchant] mch_id)")
     parser.add_argument("--api-key", dest="api_key", help="API key requests are signed with")
@@ -55,9 +80,20 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print(f"pos sim: --port must be 0..65535, not {args.port}")
         return 2
+    if args.tls_port is not None and not 0 <= args.tls_port <= 65535:
+        print(f"pos sim: --tls-port must be 0..65535, not {args.tls_port}")
+        return 2
+    if args.pki_dir and args.tls_port is None:
+        print("pos sim: --pki-dir needs --tls-port")
+        return 2
     merchant = pos_config.load(args.config).merchant
     # The port first: a port in use is one line (pos.cli), before a --state file is read or made.
     sock = bind(args.host, args.port, change="use --port", change_host="use --host")
+    tls_sock = (
+        bind(args.host, args.tls_port, change="use --tls-port", change_host="use --host")
+        if args.tls_port is not None
+        else None
+    )
     from waitress.server import create_server
 
     from pos.sandbox.app import create_app
@@ -77,10 +113,22 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(settings=settings)
     except ValueError as exc:  # a state file that is not ours
         sock.close()
+        if tls_sock is not None:
+            tls_sock.close()
         print(f"pos sim: {exc}")
         return 2
-    server = create_server(app, sockets=[sock], threads=8)
+    from pos.sandbox.tls import PlainPortGate
+
+    server = create_server(PlainPortGate(app), sockets=[sock], threads=8)
     base_url = f"http://{args.host}:{server.effective_port}"  # type: ignore[union-attr]
+    sim = app.extensions["pos_sim"]
+    try:
+        tls = _TlsPort(app, tls_sock, args.pki_dir, settings.mch_id) if tls_sock is not None else None
+    except OSError as exc:  # --pki-dir cannot be written
+        sim.close()
+        server.close()
+        print(f"pos sim: --pki-dir {args.pki_dir}: {exc.strerror or exc}")
+        return 2
     print(f"WeChat Pay v2 simulator at {base_url}  (sandbox: {base_url}/sandboxnew)")
     print(f"  appid      {settings.appid}")
     print(f"  mch_id     {settings.mch_id}")
@@ -91,8 +139,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"  state      {settings.state_file}")
     if settings.callback_url:
         print(f"  callback   {settings.callback_url}")
+    if tls is None:
+        print("  /secapi/   refused here (no client certificate over plain HTTP): use --tls-port")
+    else:
+        print(f"  tls        {tls.base_url}  (/secapi/ needs the merchant's client certificate)")
+        print(f"  ca_file    {tls.pki.ca_file}")
+        print(f"  cert_file  {tls.pki.client_cert}")
+        print(f"  key_file   {tls.pki.client_key}")
     print("Ctrl-C to stop.", flush=True)
-    sim = app.extensions["pos_sim"]
     try:
         server.run()
     except KeyboardInterrupt:
@@ -100,4 +154,27 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sim.close()
         server.close()
+        if tls is not None:
+            tls.stop()
     return 0
+
+
+class _TlsPort:
+    """The HTTPS port: the simulator behind the client-certificate gate, and its certificates."""
+
+    def __init__(self, app: Any, sock: socket.socket, pki_dir: str | None, mch_id: str) -> None:
+        from pos.sandbox.tls import ClientCertGate, load_or_make_pki, server_context
+        from pos.web import BackgroundServer
+
+        self._temporary = not pki_dir
+        folder = Path(pki_dir) if pki_dir else Path(tempfile.mkdtemp(prefix="pos-sim-pki-"))
+        self.pki = load_or_make_pki(folder, mch_id=mch_id)
+        self._server = BackgroundServer(
+            ClientCertGate(app, mch_id), ssl_context=server_context(self.pki), sock=sock
+        ).start()
+        self.base_url = self._server.base_url
+
+    def stop(self) -> None:
+        self._server.stop()
+        if self._temporary:
+            shutil.rmtree(self.pki.directory, ignore_errors=True)

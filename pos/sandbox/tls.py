@@ -202,6 +202,42 @@ def make_pki(directory: str | Path, *, mch_id: str, hosts: Iterable[str] = ("127
     )
 
 
+_FILES = {
+    "ca_file": "ca.pem",
+    "ca_key": "ca_key.pem",
+    "server_cert": "server_cert.pem",
+    "server_key": "server_key.pem",
+    "client_cert": "apiclient_cert.pem",
+    "client_key": "apiclient_key.pem",
+    "stranger_cert": "stranger_cert.pem",
+    "stranger_key": "stranger_key.pem",
+}
+_RENEW_BEFORE = dt.timedelta(hours=1)
+
+
+def load_or_make_pki(directory: str | Path, *, mch_id: str) -> Pki:
+    """The PKI in ``directory`` if a earlier run wrote it for ``mch_id`` and it is valid for at least
+    another hour, else a fresh one (:func:`make_pki`). So ``pos sim --tls-port --pki-dir DIR``
+    restarted keeps the files a till's config names, until they are about to expire."""
+    folder = Path(directory)
+    paths = {name: folder / file for name, file in _FILES.items()}
+    if all(path.is_file() for path in paths.values()):
+        try:
+            client = x509.load_pem_x509_certificate(paths["client_cert"].read_bytes())
+            server = x509.load_pem_x509_certificate(paths["server_cert"].read_bytes())
+        except ValueError:
+            client = server = None
+        soon = dt.datetime.now(dt.UTC) + _RENEW_BEFORE
+        if (
+            client is not None
+            and server is not None
+            and certificate_cn(client.public_bytes(serialization.Encoding.PEM).decode("ascii")) == mch_id
+            and min(client.not_valid_after_utc, server.not_valid_after_utc) > soon
+        ):
+            return Pki(directory=folder, **paths)
+    return make_pki(folder, mch_id=mch_id)
+
+
 def client_certificate(pki: Pki, common_name: str) -> tuple[str, str]:
     """Another merchant's certificate from the same CA (CN = ``common_name``): "certificate not match"."""
     ca_cert = x509.load_pem_x509_certificate(pki.ca_file.read_bytes())
@@ -234,6 +270,28 @@ def certificate_cn(pem: str) -> str:
     return str(names[0].value) if names else ""
 
 
+def _no_certificate(start_response: Callable[..., Any]) -> list[bytes]:
+    start_response(
+        "400 Bad Request", [("Content-Type", "text/html"), ("Content-Length", str(len(NO_CERT_PAGE)))]
+    )
+    return [NO_CERT_PAGE]
+
+
+class PlainPortGate:
+    """WSGI middleware for the command line simulator's plain HTTP port: ``/secapi/`` paths are
+    refused as WeChat refuses a request without a client certificate (HTTP 400, "No required SSL
+    certificate was sent"), since plain HTTP can carry none. Refunds and reverses go to the HTTPS
+    port (``pos sim --tls-port``) with the merchant's certificate; everything else is served here."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO", "").startswith(SECURE_PREFIXES):
+            return _no_certificate(start_response)
+        return self.app(environ, start_response)
+
+
 class ClientCertGate:
     """WSGI middleware for the HTTPS port: ``/secapi/`` paths need the merchant's certificate.
 
@@ -250,11 +308,7 @@ class ClientCertGate:
         if path.startswith(SECURE_PREFIXES):
             pem = environ.get("SSL_CLIENT_CERT")
             if not pem:
-                start_response(
-                    "400 Bad Request",
-                    [("Content-Type", "text/html"), ("Content-Length", str(len(NO_CERT_PAGE)))],
-                )
-                return [NO_CERT_PAGE]
+                return _no_certificate(start_response)
             if certificate_cn(pem) != self.mch_id:
                 refusal = {"return_code": "FAIL", "return_msg": "certificate not match"}
                 body = xmlcodec.encode_as_wechat(refusal)

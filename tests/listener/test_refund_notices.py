@@ -260,3 +260,24 @@ def test_return_code_fail_is_acknowledged_and_changes_nothing(stack):
     body = xmlcodec.encode_as_wechat({"return_code": "FAIL", "return_msg": "参数格式校验错误"})
     response = stack.post(body, PATH)
     assert is_success(response)
+
+
+def test_change_holds_it_keeps_the_amount_reserved_and_a_later_success_completes_it(stack):
+    sale = paid(stack, 900)
+    refund = stack.ledger.start_refund(sale.id, 400)
+    response = stack.post(notice_body(stack, sale, refund, status="CHANGE"), PATH)
+    assert is_success(response)
+    held = stack.ledger.get_refund(refund.out_refund_no)
+    assert held.state is RefundState.HELD
+    after = stack.ledger.get_sale(sale.id)
+    assert (after.state, after.refunded_fee, after.refundable_fee) == (SaleState.PAID, 0, 500)
+    assert [f.kind.value for f in stack.ledger.flags_for_sale(sale.id)] == ["refund_held"]
+    assert slips(stack, sale.id) == []
+    assert is_success(stack.post(notice_body(stack, sale, refund, status="CHANGE"), PATH))  # a repeat
+    assert stack.ledger.get_refund(refund.out_refund_no) == held
+    # The manager re-sent it on the merchant platform; WeChat's SUCCESS notice completes it.
+    assert is_success(stack.post(notice_body(stack, sale, refund), PATH))
+    assert stack.ledger.get_refund(refund.out_refund_no).state is RefundState.SUCCEEDED
+    assert stack.ledger.get_sale(sale.id).state is SaleState.PARTLY_REFUNDED
+    assert len(slips(stack, sale.id)) == 1
+    assert [m.verdict for m in refund_messages(stack, sale.out_trade_no)] == ["refund_held", "refunded"]

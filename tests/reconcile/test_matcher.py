@@ -52,8 +52,14 @@ def refund_row(s: KnownSale, number: str, fee: int, status: str = "SUCCESS") -> 
     )
 
 
-def refund(s: KnownSale, number: str, fee: int, state: RefundState = RefundState.SUCCEEDED) -> LedgerRefund:
-    return LedgerRefund(number, s.out_trade_no, s.id, fee, state, None, AT)
+def refund(
+    s: KnownSale,
+    number: str,
+    fee: int,
+    state: RefundState = RefundState.SUCCEEDED,
+    resolution: str | None = None,
+) -> LedgerRefund:
+    return LedgerRefund(number, s.out_trade_no, s.id, fee, state, None, AT, resolution)
 
 
 def side(sales, paid=None, refunds=(), day_refunds=None) -> LedgerSide:
@@ -114,7 +120,10 @@ def test_a_reversed_payment_is_a_difference_only_when_the_ledger_has_it_paid():
         ("SUCCESS", RefundState.SUCCEEDED, True),
         ("PROCESSING", RefundState.PENDING, True),
         ("REFUNDCLOSE", RefundState.FAILED, True),
-        ("CHANGE", RefundState.FAILED, True),
+        ("CHANGE", RefundState.HELD, True),
+        ("CHANGE", RefundState.FAILED, False),  # held, never released: the amount is still owed
+        ("CHANGE", RefundState.SUCCEEDED, False),  # SUCCEEDED without the manager's resolution
+        ("SUCCESS", RefundState.HELD, False),
         ("SUCCESS", RefundState.PENDING, False),
         ("REFUNDCLOSE", RefundState.SUCCEEDED, False),
         ("PROCESSING", RefundState.SUCCEEDED, False),
@@ -182,3 +191,11 @@ def test_details_follow_the_language():
     zh = match([pay_row(a, fee=1900)], side([a]), language="zh-CN").differences[0]
     assert en.detail == "amounts differ: WeChat ￥19.00, ledger ￥18.00"
     assert zh.detail == "金额不符：微信 ￥19.00，账本 ￥18.00"
+
+
+@pytest.mark.parametrize("resolution", ["resent", "other_means"])
+def test_a_held_refund_the_manager_resolved_agrees_with_a_bill_that_still_says_change(resolution):
+    a = sale(1, state=SaleState.REFUNDED)
+    ours = refund(a, "R1", 500, RefundState.SUCCEEDED, resolution)
+    result = match([pay_row(a), refund_row(a, "R1", 500, "CHANGE")], side([a], refunds=[ours]))
+    assert result.matched == 2 and kinds(result) == []

@@ -139,18 +139,24 @@ def test_refundclose_fails_the_refund_flags_it_and_frees_the_amount(ledger, clie
     assert service.refund(sale.id, 600).state is RefundState.SUCCEEDED  # WeChat gave the amount back too
 
 
-def test_change_flags_the_manager_and_no_second_refund_reaches_the_customer(ledger, client, sim, config):
+def test_change_holds_the_refund_flags_the_manager_and_no_second_refund_is_sent(ledger, client, sim, config):
     sale = paid_sale(ledger, client, sim, total=600)
     service = RefundService(ledger, client, config)
     sim.set_faults(refund_outcome="change", refund_seconds=30)
     service.refund(sale.id, 600)
     sim.advance(31)
     [changed] = service.sync(sale.id)
-    assert changed.state is RefundState.FAILED
+    assert changed.state is RefundState.HELD
+    assert "must act" in service.describe(changed) or "held" in service.describe(changed)
     [flag] = ledger.flags_for_sale(sale.id)
-    assert flag.kind.value == "refund_failed" and "CHANGE" in str(flag.detail)
-    # The money left the merchant at WeChat: a second refund is refused there, never paid twice.
+    assert flag.kind.value == "refund_held" and "CHANGE" in str(flag.detail)
+    after = ledger.get_sale(sale.id)
+    assert (after.state, after.refunded_fee, after.refundable_fee) == (SaleState.PAID, 0, 0)
+    # The held money stays reserved: the till refuses a second refund before asking WeChat.
     sim.set_faults(refund_outcome="success")
-    with pytest.raises(RefundError):
+    with pytest.raises(RefundError) as refused:
         service.refund(sale.id, 600)
+    assert refused.value.code == "too_much"
     assert [r["status"] for r in refunds_at_wechat(sim, sale.out_trade_no)] == ["CHANGE"]
+    [again] = service.sync(sale.id)  # WeChat still says CHANGE: nothing moves
+    assert again == changed
