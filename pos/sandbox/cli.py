@@ -146,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  ca_file    {tls.pki.ca_file}")
         print(f"  cert_file  {tls.pki.client_cert}")
         print(f"  key_file   {tls.pki.client_key}")
-    print("Ctrl-C to stop.", flush=True)
-    try:
+    try:  # from the line that says Ctrl-C stops it, Ctrl-C stops it cleanly
+        print("Ctrl-C to stop.", flush=True)
         server.run()
     except KeyboardInterrupt:
         pass
