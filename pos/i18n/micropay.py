@@ -41,6 +41,20 @@ WORDS: dict[str, dict[str, str]] = {
         "zh-CN": "请顾客在手机上输入支付密码",
         "en": "The customer must enter the payment password on the phone",
     },
+    "paycode.checking": {
+        "zh-CN": "支付结果未知，正在向微信查询，请稍候（顾客可能需要输入密码）",
+        "en": (
+            "The outcome is not known yet; checking with WeChat (the customer may have to enter a password)"
+        ),
+    },
+    "checkout.not_new": {
+        "zh-CN": "第 {id} 单{state}，不能改为打印收款码",
+        "en": "Sale {id} is {state}; it cannot be switched to a printed QR",
+    },
+    "checkout.code_in_flight": {
+        "zh-CN": "第 {id} 单正在用付款码收款，请等结果出来后再改为打印收款码",
+        "en": "A payment code is being charged for sale {id}; wait for its outcome before printing a QR",
+    },
     "paycode.expired": {
         "zh-CN": "付款码已失效或已用过，请顾客刷新付款码后重新扫",
         "en": "The payment code has expired or was used; ask the customer to refresh it and scan again",

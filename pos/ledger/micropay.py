@@ -14,6 +14,7 @@ is open, and two payable orders for one sale invite a double payment.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,8 @@ ATTEMPT = "micropay_attempt"
 REVERSED = "micropay_reversed"
 REVERSE_FAILED = "micropay_reverse_failed"
 SETTLED = "micropay_settled"  # paid, declined or closed at WeChat: nothing left to do for it
+WAITING = "micropay_waiting"  # not settled yet: USERPAYING (the password) or unknown; the watcher follows it
+OUTCOMES = (SETTLED, REVERSED, REVERSE_FAILED)
 # An attempt with no outcome recorded is in flight (the pay call, the queries, the reverse take
 # at most ~2 minutes); one older than this was cut off by a crash and no longer blocks the sale.
 IN_FLIGHT_LIMIT = timedelta(minutes=3)
@@ -94,6 +97,101 @@ def _in_flight(conn: Any, sale_id: int, at: datetime) -> bool:
     return at - started < IN_FLIGHT_LIMIT
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One code tried for a sale, as its events tell it. ``outcome`` is "" while it is open, else
+    the settled outcome (paid, flagged, declined, revoked, closed) or reversed / reverse_failed;
+    ``waiting`` is what WeChat last said of an open one (USERPAYING, SYSTEMERROR, TIMEOUT...)."""
+
+    sale_id: int
+    out_trade_no: str
+    started_at: datetime
+    outcome: str = ""
+    ended_at: datetime | None = None
+    waiting: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def open(self) -> bool:
+        return not self.outcome
+
+    @property
+    def given_up(self) -> bool:
+        return self.outcome in ("reversed", "reverse_failed")
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _fold(rows: Any) -> list[Attempt]:
+    """Attempts from their events (oldest first), each event applied to the attempt it names."""
+    found: dict[str, Attempt] = {}
+    for row in rows:
+        detail = json.loads(row.detail or "{}")
+        number = detail.get("out_trade_no", "")
+        at = _aware(row.at)
+        if row.event == ATTEMPT:
+            found[number] = Attempt(row.sale_id, number, at)
+            continue
+        attempt = found.get(number)
+        if attempt is None or not attempt.open:
+            continue
+        if row.event == WAITING:
+            found[number] = Attempt(
+                attempt.sale_id, number, attempt.started_at, waiting=detail.get("reason", "")
+            )
+            continue
+        outcome = {REVERSED: "reversed", REVERSE_FAILED: "reverse_failed"}.get(row.event) or detail.get(
+            "outcome", ""
+        )
+        found[number] = Attempt(attempt.sale_id, number, attempt.started_at, outcome or "settled", at,
+                                attempt.waiting, detail)  # fmt: skip
+    return list(found.values())
+
+
+_KINDS = (ATTEMPT, WAITING, *OUTCOMES)
+
+
+def attempts_of_sale(ledger: Any, sale_id: int) -> list[Attempt]:
+    """The sale's attempts with what became of each, oldest first."""
+    query = (
+        select(events).where(events.c.sale_id == sale_id, events.c.event.in_(_KINDS)).order_by(events.c.id)
+    )
+    with ledger._read() as conn:
+        return _fold(conn.execute(query).all())
+
+
+def last_attempt(ledger: Any, sale_id: int) -> Attempt | None:
+    """The sale's latest attempt (what the cashier's screen shows), or None."""
+    found = attempts_of_sale(ledger, sale_id)
+    return found[-1] if found else None
+
+
+def code_attempt_open(ledger: Any, sale_id: int) -> bool:
+    """A code charged for this sale has no outcome yet: the customer may still pay it."""
+    return any(a.open for a in attempts_of_sale(ledger, sale_id))
+
+
+def attempts_since(ledger: Any, since: datetime) -> list[Attempt]:
+    """Every attempt started at or after ``since``, any sale, with its outcome so far (for the watcher:
+    the open ones to follow, the given-up ones to ask about once more)."""
+    query = (
+        select(events)
+        .where(events.c.at >= since.astimezone(UTC), events.c.event.in_(_KINDS))
+        .order_by(events.c.id)
+    )
+    with ledger._read() as conn:
+        return _fold(conn.execute(query).all())
+
+
+def record_waiting(
+    ledger: Any, sale_id: int, attempt: str, reason: str, *, now: datetime | None = None
+) -> None:
+    """WeChat has not settled ``attempt`` yet (``reason``: USERPAYING, SYSTEMERROR, TIMEOUT...)."""
+    ledger.log_event(WAITING, sale_id=sale_id, detail={"out_trade_no": attempt, "reason": reason}, now=now)
+
+
 def record_settled(ledger: Any, sale_id: int, attempt: str, outcome: str, **detail: Any) -> None:
     """The attempt ended without a reverse: ``outcome`` paid, declined or closed."""
     ledger.log_event(SETTLED, sale_id=sale_id, detail={"out_trade_no": attempt, "outcome": outcome, **detail})
@@ -119,9 +217,13 @@ def record_reverse_failed(ledger: Any, sale_id: int, attempt: str, *, now: datet
     ledger.log_event(REVERSE_FAILED, sale_id=sale_id, detail={"out_trade_no": attempt}, now=now)
 
 
-def record_reversed(ledger: Any, sale_id: int, attempt: str, *, now: datetime | None = None) -> None:
-    """The till gave up on ``attempt`` and WeChat confirmed the reverse: the sale stays payable."""
-    ledger.log_event(REVERSED, sale_id=sale_id, detail={"out_trade_no": attempt}, now=now)
+def record_reversed(
+    ledger: Any, sale_id: int, attempt: str, *, cancelled: bool = False, now: datetime | None = None
+) -> None:
+    """The till gave up on ``attempt`` and WeChat confirmed the reverse: the sale stays payable.
+    ``cancelled``: the customer gave up first (PAYERROR), the reverse only closed it for good."""
+    detail = {"out_trade_no": attempt, "cancelled": cancelled}
+    ledger.log_event(REVERSED, sale_id=sale_id, detail=detail, now=now)
 
 
 def flag_paid_after_reverse(
