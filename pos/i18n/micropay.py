@@ -55,6 +55,13 @@ WORDS: dict[str, dict[str, str]] = {
         "zh-CN": "第 {id} 单正在用付款码收款，请等结果出来后再改为打印收款码",
         "en": "A payment code is being charged for sale {id}; wait for its outcome before printing a QR",
     },
+    "reconcile.paid_after_reverse": {
+        "zh-CN": "付款码收款在撤销后仍被微信扣款（{bill}）：此款不算本单收款，请退还顾客",
+        "en": (
+            "A payment code the till reversed was charged at WeChat after all ({bill}): it is not "
+            "this sale's payment; refund it to the customer"
+        ),
+    },
     "paycode.expired": {
         "zh-CN": "付款码已失效或已用过，请顾客刷新付款码后重新扫",
         "en": "The payment code has expired or was used; ask the customer to refresh it and scan again",

@@ -14,6 +14,8 @@ is open, and two payable orders for one sale invite a double payment.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +36,19 @@ OUTCOMES = (SETTLED, REVERSED, REVERSE_FAILED)
 # at most ~2 minutes); one older than this was cut off by a crash and no longer blocks the sale.
 IN_FLIGHT_LIMIT = timedelta(minutes=3)
 PAYABLE_BY_CODE = (SaleState.NEW, SaleState.FAILED)
+ATTEMPT_NUMBER = re.compile(r"^(?P<sale>.+)-M(?P<n>[1-9][0-9]*)$")
+
+
+def attempt_number(out_trade_no: str, n: int) -> str:
+    """The WeChat order number of the sale's ``n``-th code: ``<out_trade_no>-M<n>``."""
+    return f"{out_trade_no}-M{n}"
+
+
+def sale_number(out_trade_no: str) -> str:
+    """The sale's own number for an attempt's (``S01-01-20261127-0042-M2`` -> ``...-0042``); any
+    other number unchanged. WeChat's bill lists code payments under the attempt's number."""
+    found = ATTEMPT_NUMBER.match(out_trade_no)
+    return found["sale"] if found else out_trade_no
 
 
 class OpenNativeOrder(LedgerError):
@@ -77,7 +92,7 @@ def start_attempt(ledger: Any, sale_id: int, *, now: datetime | None = None) -> 
         ).scalar_one()
         if count and _in_flight(conn, sale_id, at):
             raise AttemptInProgress(f"sale {sale_id} has a payment code being charged")
-        number = f"{row.out_trade_no}-M{count + 1}"
+        number = attempt_number(row.out_trade_no, count + 1)
         _event(conn, sale_id, ATTEMPT, {"out_trade_no": number}, at)
     return number
 
@@ -210,6 +225,18 @@ def given_up_attempts(ledger: Any, sale_id: int) -> list[str]:
     """Attempts the till gave up on: reversed, or whose reverse never went through."""
     kinds = (REVERSED, REVERSE_FAILED)
     return [e.detail["out_trade_no"] for e in ledger.events_for_sale(sale_id) if e.event in kinds]
+
+
+def given_up_among(ledger: Any, sales: Iterable[Any], numbers: Iterable[str]) -> frozenset[str]:
+    """Which of ``numbers`` are attempts, of these ``sales`` (anything with ``id`` and
+    ``out_trade_no``), that the till gave up on: for reconciliation, whose bill names attempts."""
+    wanted = set(numbers)
+    by_number = {sale.out_trade_no: sale.id for sale in sales}
+    ids = {by_number[sale_number(n)] for n in wanted if sale_number(n) != n and sale_number(n) in by_number}
+    given_up: set[str] = set()
+    for sale_id in sorted(ids):
+        given_up.update(a.out_trade_no for a in attempts_of_sale(ledger, sale_id) if a.given_up)
+    return frozenset(given_up & wanted)
 
 
 def record_reverse_failed(ledger: Any, sale_id: int, attempt: str, *, now: datetime | None = None) -> None:
