@@ -62,6 +62,12 @@ WORDS: dict[str, dict[str, str]] = {
             "this sale's payment; refund it to the customer"
         ),
     },
+    "paycode.needs_v2_key": {
+        "zh-CN": "付款码收款使用微信支付 API v2，需要在 [merchant] 中配置 api_key（v2 密钥）；"
+        "请改为打印收款码",
+        "en": "Payment codes use WeChat Pay API v2 and need [merchant] api_key (the v2 key); "
+        "print a QR instead",
+    },
     "paycode.expired": {
         "zh-CN": "付款码已失效或已用过，请顾客刷新付款码后重新扫",
         "en": "The payment code has expired or was used; ask the customer to refresh it and scan again",

@@ -43,6 +43,7 @@ def take_pay_by(data: dict[str, Any]) -> str:
 
 def ring_up_for_code(service: Till, wanted: SaleRequest) -> Any:
     """A NEW sale with no order at WeChat and nothing printed: the code pays it, or charge-qr."""
+    code_payment(service)  # refused before anything is rung up when codes cannot be taken
     with service._refusals():
         return service.checkout.ring_up_unordered(
             items=wanted.items, amount_fen=wanted.amount_fen, body=wanted.body, cashier=wanted.cashier
@@ -50,7 +51,10 @@ def ring_up_for_code(service: Till, wanted: SaleRequest) -> Any:
 
 
 def code_payment(service: Till) -> CodePayment:
-    """The till's one desk, shared with its watcher (which follows what a request left open)."""
+    """The till's one desk, shared with its watcher (which follows what a request left open); a
+    409 saying why when the till has no v2 key (a v3 merchant: payment codes are v2 micropay)."""
+    if service.paycode is None:
+        raise InputError("paycode.needs_v2_key", status=409)
     return service.paycode
 
 

@@ -93,14 +93,19 @@ class Till:
             self.client = client_for(config.merchant)
             self.checkout = Checkout(self.ledger, self.client, config, clock=clock)
             # One payment-code desk for the till: the cashier's request and the watcher share it.
-            # Payment codes are v2 micropay whatever [merchant] api says (a v3 merchant needs its v2 key).
-            self.code_client = self.client
-            if not isinstance(self.client, WeChatPayClient) and config.merchant.api_key:
+            # Payment codes are v2 micropay whatever [merchant] api says: a v3 merchant needs its v2
+            # key for them; without one the till takes printed QRs only (self.paycode is None).
+            self.code_client: WeChatPayClient | None = None
+            if isinstance(self.client, WeChatPayClient):
+                self.code_client = self.client
+            elif config.merchant.api_key:
                 self.code_client = WeChatPayClient.from_config(config.merchant)
-            self.paycode = CodePayment(
-                self.ledger, self.code_client, spbill_create_ip=config.merchant.client_ip,
-                language=config.store.language, clock=clock,
-            )  # fmt: skip
+            self.paycode: CodePayment | None = None
+            if self.code_client is not None:
+                self.paycode = CodePayment(
+                    self.ledger, self.code_client, spbill_create_ip=config.merchant.client_ip,
+                    language=config.store.language, clock=clock,
+                )  # fmt: skip
             self.watcher = Watcher(self.ledger, self.client, config, clock=clock, on_settled=self._settled,
                                    codes=self.paycode)  # fmt: skip
             self.spooler = Spooler(self.ledger, config, clock=clock)
