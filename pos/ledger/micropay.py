@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,7 @@ OUTCOMES = (SETTLED, REVERSED, REVERSE_FAILED)
 # at most ~2 minutes); one older than this was cut off by a crash and no longer blocks the sale.
 IN_FLIGHT_LIMIT = timedelta(minutes=3)
 PAYABLE_BY_CODE = (SaleState.NEW, SaleState.FAILED)
+ID_MARGIN = 500  # events: how far back of the highest id the watcher's next read starts (attempts_from)
 ATTEMPT_NUMBER = re.compile(r"^(?P<sale>.+)-M(?P<n>[1-9][0-9]*)$")
 
 
@@ -125,6 +126,7 @@ class Attempt:
     ended_at: datetime | None = None
     waiting: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    event_id: int = 0  # the attempt's first event: the watcher reads the events from there on
 
     @property
     def open(self) -> bool:
@@ -147,21 +149,18 @@ def _fold(rows: Any) -> list[Attempt]:
         number = detail.get("out_trade_no", "")
         at = _aware(row.at)
         if row.event == ATTEMPT:
-            found[number] = Attempt(row.sale_id, number, at)
+            found[number] = Attempt(row.sale_id, number, at, event_id=row.id)
             continue
         attempt = found.get(number)
         if attempt is None or not attempt.open:
             continue
         if row.event == WAITING:
-            found[number] = Attempt(
-                attempt.sale_id, number, attempt.started_at, waiting=detail.get("reason", "")
-            )
+            found[number] = replace(attempt, waiting=detail.get("reason", ""))
             continue
         outcome = {REVERSED: "reversed", REVERSE_FAILED: "reverse_failed"}.get(row.event) or detail.get(
             "outcome", ""
         )
-        found[number] = Attempt(attempt.sale_id, number, attempt.started_at, outcome or "settled", at,
-                                attempt.waiting, detail)  # fmt: skip
+        found[number] = replace(attempt, outcome=outcome or "settled", ended_at=at, detail=detail)
     return list(found.values())
 
 
@@ -189,8 +188,8 @@ def code_attempt_open(ledger: Any, sale_id: int) -> bool:
 
 
 def attempts_since(ledger: Any, since: datetime) -> list[Attempt]:
-    """Every attempt started at or after ``since``, any sale, with its outcome so far (for the watcher:
-    the open ones to follow, the given-up ones to ask about once more)."""
+    """Every attempt started at or after ``since``, any sale, with its outcome so far (a scan of the
+    events by time: the watcher does it once when it starts, then reads by id, :func:`attempts_from`)."""
     query = (
         select(events)
         .where(events.c.at >= since.astimezone(UTC), events.c.event.in_(_KINDS))
@@ -198,6 +197,19 @@ def attempts_since(ledger: Any, since: datetime) -> list[Attempt]:
     )
     with ledger._read() as conn:
         return _fold(conn.execute(query).all())
+
+
+def attempts_from(ledger: Any, first_id: int) -> tuple[list[Attempt], int]:
+    """The attempts whose first event is ``first_id`` or later, with their outcomes so far, and the
+    id the next read may start from when none of them needs following: the events' primary key
+    bounds the read, so a pass every few seconds costs the events since the oldest attempt still
+    open, not the whole table. (That id stays :data:`ID_MARGIN` events back: on PostgreSQL an id is
+    taken before its transaction commits, so a write just begun may land below the highest id.)"""
+    query = select(events).where(events.c.id >= first_id, events.c.event.in_(_KINDS)).order_by(events.c.id)
+    with ledger._read() as conn:
+        found = _fold(conn.execute(query).all())
+        highest = conn.execute(select(func.max(events.c.id))).scalar_one() or 0
+    return found, max(highest + 1 - ID_MARGIN, 0)
 
 
 def record_waiting(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pos.ledger.micropay import attempts_since
+from pos.ledger.micropay import Attempt, attempts_from, attempts_since
 from pos.log import get_logger
 from pos.orders.micropay import CodePayment
 
@@ -35,13 +35,18 @@ class CodeWatch:
     def __init__(self, desk: CodePayment) -> None:
         self.desk = desk
         self.due: dict[str, datetime] = {}  # attempt number (or "late:<sale id>") -> not before
+        self.from_id: int | None = None  # the events to read from at the next pass (None: by time)
 
     def poll(self, now: datetime) -> tuple[int, set[int]]:
         """Act on the attempts due at ``now``. Returns how many reached an outcome and the ids of
         the sales with an attempt still open (the watcher does not call those "interrupted")."""
         interval = timedelta(seconds=self.desk.interval)
         settled, open_sales, seen = 0, set(), set()
-        for attempt in attempts_since(self.desk.ledger, now - FOLLOW_WINDOW):
+        found, next_id = self._read(now)
+        watched = []  # the first event ids of the attempts still to follow after this pass
+        for attempt in found:
+            if attempt.open and now - attempt.started_at > FOLLOW_WINDOW:
+                continue
             if attempt.open:
                 open_sales.add(attempt.sale_id)
                 key, first = attempt.out_trade_no, attempt.started_at + interval
@@ -53,6 +58,7 @@ class CodeWatch:
                 continue  # one recheck per sale and pass asks about all its given-up attempts
             seen.add(key)
             due = self.due.get(key, first)
+            watched.append(attempt.event_id)
             if due > now:
                 self.due[key] = due
                 continue
@@ -62,13 +68,22 @@ class CodeWatch:
                 if done:
                     settled += 1
                     open_sales.discard(attempt.sale_id)
-                    self.due.pop(key, None)
+                    self.due.pop(key, None)  # given up: followed as late from the next pass
             else:
                 self._recheck(attempt.sale_id)
                 self.due[key] = now + LATE_INTERVAL
         for key in set(self.due) - seen:
             del self.due[key]
+        self.from_id = min([*watched, next_id])
         return settled, open_sales
+
+    def _read(self, now: datetime) -> tuple[list[Attempt], int]:
+        """The attempts from the first one still followed on (all of the last day after a start)."""
+        if self.from_id is None:
+            found = attempts_since(self.desk.ledger, now - FOLLOW_WINDOW)
+            _, next_id = attempts_from(self.desk.ledger, max((a.event_id for a in found), default=0) + 1)
+            return found, next_id
+        return attempts_from(self.desk.ledger, self.from_id)
 
     def _follow(self, sale_id: int, number: str, started: datetime, now: datetime) -> bool:
         try:

@@ -35,3 +35,12 @@ def test_attempts_fold_into_their_outcomes(ledger, clock):
 def test_a_sale_never_charged_by_code_has_no_attempt(ledger):
     sale = ledger.create_sale(store="S01", lane="01", total_fee=100, body="x")
     assert codes.last_attempt(ledger, sale.id) is None and not codes.code_attempt_open(ledger, sale.id)
+
+
+def test_attempts_are_read_by_id_from_the_first_one_still_followed(ledger):
+    sale = ledger.create_sale(store="S01", lane="01", total_fee=1880, body="咖啡")
+    number = codes.start_attempt(ledger, sale.id)
+    [attempt] = codes.attempts_since(ledger, ledger._now(None) - timedelta(minutes=1))
+    found, next_id = codes.attempts_from(ledger, attempt.event_id)
+    assert [a.out_trade_no for a in found] == [number] and next_id <= attempt.event_id
+    assert codes.attempts_from(ledger, attempt.event_id + 1)[0] == []  # its first event is before
