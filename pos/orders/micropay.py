@@ -11,6 +11,12 @@ The loop follows WeChat's guidance (../shared/reference/wechatpay-micropay.md §
   reverse it, again while WeChat answers ``recall=Y`` or does not answer, so the customer is
   never charged for a sale the till gave up on. The sale does not end PAID.
 
+Who runs the queries: ``pay(..., wait=True)`` loops here (sleeping ``interval`` between steps);
+the cashier's page calls ``pay(..., wait=False)``, which answers ``userpaying``/``checking`` at
+once and leaves the attempt open in the ledger, and the till's watcher then calls
+:meth:`CodePayment.follow_up` every ``interval`` seconds (pos/till/codewatch.py). Both run the
+same step (:meth:`CodePayment._step`), so the rules above are the same either way.
+
 A reversed attempt that later reads SUCCESS (:meth:`CodePayment.recheck`) is flagged for the
 manager, never counted as the sale's payment. Time is injected (``clock`` and ``sleep``), so
 tests move a FakeClock instead of waiting.
