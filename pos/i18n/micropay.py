@@ -41,6 +41,33 @@ WORDS: dict[str, dict[str, str]] = {
         "zh-CN": "请顾客在手机上输入支付密码",
         "en": "The customer must enter the payment password on the phone",
     },
+    "paycode.checking": {
+        "zh-CN": "支付结果未知，正在向微信查询，请稍候（顾客可能需要输入密码）",
+        "en": (
+            "The outcome is not known yet; checking with WeChat (the customer may have to enter a password)"
+        ),
+    },
+    "checkout.not_new": {
+        "zh-CN": "第 {id} 单{state}，不能改为打印收款码",
+        "en": "Sale {id} is {state}; it cannot be switched to a printed QR",
+    },
+    "checkout.code_in_flight": {
+        "zh-CN": "第 {id} 单正在用付款码收款，请等结果出来后再改为打印收款码",
+        "en": "A payment code is being charged for sale {id}; wait for its outcome before printing a QR",
+    },
+    "reconcile.paid_after_reverse": {
+        "zh-CN": "付款码收款在撤销后仍被微信扣款（{bill}）：此款不算本单收款，请退还顾客",
+        "en": (
+            "A payment code the till reversed was charged at WeChat after all ({bill}): it is not "
+            "this sale's payment; refund it to the customer"
+        ),
+    },
+    "paycode.needs_v2_key": {
+        "zh-CN": "付款码收款使用微信支付 API v2，需要在 [merchant] 中配置 api_key（v2 密钥）；"
+        "请改为打印收款码",
+        "en": "Payment codes use WeChat Pay API v2 and need [merchant] api_key (the v2 key); "
+        "print a QR instead",
+    },
     "paycode.expired": {
         "zh-CN": "付款码已失效或已用过，请顾客刷新付款码后重新扫",
         "en": "The payment code has expired or was used; ask the customer to refresh it and scan again",

@@ -14,6 +14,9 @@ is open, and two payable orders for one sale invite a double payment.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,10 +30,26 @@ ATTEMPT = "micropay_attempt"
 REVERSED = "micropay_reversed"
 REVERSE_FAILED = "micropay_reverse_failed"
 SETTLED = "micropay_settled"  # paid, declined or closed at WeChat: nothing left to do for it
+WAITING = "micropay_waiting"  # not settled yet: USERPAYING (the password) or unknown; the watcher follows it
+OUTCOMES = (SETTLED, REVERSED, REVERSE_FAILED)
 # An attempt with no outcome recorded is in flight (the pay call, the queries, the reverse take
 # at most ~2 minutes); one older than this was cut off by a crash and no longer blocks the sale.
 IN_FLIGHT_LIMIT = timedelta(minutes=3)
 PAYABLE_BY_CODE = (SaleState.NEW, SaleState.FAILED)
+ID_MARGIN = 500  # events: how far back of the highest id the watcher's next read starts (attempts_from)
+ATTEMPT_NUMBER = re.compile(r"^(?P<sale>.+)-M(?P<n>[1-9][0-9]*)$")
+
+
+def attempt_number(out_trade_no: str, n: int) -> str:
+    """The WeChat order number of the sale's ``n``-th code: ``<out_trade_no>-M<n>``."""
+    return f"{out_trade_no}-M{n}"
+
+
+def sale_number(out_trade_no: str) -> str:
+    """The sale's own number for an attempt's (``S01-01-20261127-0042-M2`` -> ``...-0042``); any
+    other number unchanged. WeChat's bill lists code payments under the attempt's number."""
+    found = ATTEMPT_NUMBER.match(out_trade_no)
+    return found["sale"] if found else out_trade_no
 
 
 class OpenNativeOrder(LedgerError):
@@ -74,7 +93,7 @@ def start_attempt(ledger: Any, sale_id: int, *, now: datetime | None = None) -> 
         ).scalar_one()
         if count and _in_flight(conn, sale_id, at):
             raise AttemptInProgress(f"sale {sale_id} has a payment code being charged")
-        number = f"{row.out_trade_no}-M{count + 1}"
+        number = attempt_number(row.out_trade_no, count + 1)
         _event(conn, sale_id, ATTEMPT, {"out_trade_no": number}, at)
     return number
 
@@ -92,6 +111,112 @@ def _in_flight(conn: Any, sale_id: int, at: datetime) -> bool:
         return False
     started = last.at if last.at.tzinfo else last.at.replace(tzinfo=UTC)
     return at - started < IN_FLIGHT_LIMIT
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One code tried for a sale, as its events tell it. ``outcome`` is "" while it is open, else
+    the settled outcome (paid, flagged, declined, revoked, closed) or reversed / reverse_failed;
+    ``waiting`` is what WeChat last said of an open one (USERPAYING, SYSTEMERROR, TIMEOUT...)."""
+
+    sale_id: int
+    out_trade_no: str
+    started_at: datetime
+    outcome: str = ""
+    ended_at: datetime | None = None
+    waiting: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    event_id: int = 0  # the attempt's first event: the watcher reads the events from there on
+
+    @property
+    def open(self) -> bool:
+        return not self.outcome
+
+    @property
+    def given_up(self) -> bool:
+        return self.outcome in ("reversed", "reverse_failed")
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _fold(rows: Any) -> list[Attempt]:
+    """Attempts from their events (oldest first), each event applied to the attempt it names."""
+    found: dict[str, Attempt] = {}
+    for row in rows:
+        detail = json.loads(row.detail or "{}")
+        number = detail.get("out_trade_no", "")
+        at = _aware(row.at)
+        if row.event == ATTEMPT:
+            found[number] = Attempt(row.sale_id, number, at, event_id=row.id)
+            continue
+        attempt = found.get(number)
+        if attempt is None or not attempt.open:
+            continue
+        if row.event == WAITING:
+            found[number] = replace(attempt, waiting=detail.get("reason", ""))
+            continue
+        outcome = {REVERSED: "reversed", REVERSE_FAILED: "reverse_failed"}.get(row.event) or detail.get(
+            "outcome", ""
+        )
+        found[number] = replace(attempt, outcome=outcome or "settled", ended_at=at, detail=detail)
+    return list(found.values())
+
+
+_KINDS = (ATTEMPT, WAITING, *OUTCOMES)
+
+
+def attempts_of_sale(ledger: Any, sale_id: int) -> list[Attempt]:
+    """The sale's attempts with what became of each, oldest first."""
+    query = (
+        select(events).where(events.c.sale_id == sale_id, events.c.event.in_(_KINDS)).order_by(events.c.id)
+    )
+    with ledger._read() as conn:
+        return _fold(conn.execute(query).all())
+
+
+def last_attempt(ledger: Any, sale_id: int) -> Attempt | None:
+    """The sale's latest attempt (what the cashier's screen shows), or None."""
+    found = attempts_of_sale(ledger, sale_id)
+    return found[-1] if found else None
+
+
+def code_attempt_open(ledger: Any, sale_id: int) -> bool:
+    """A code charged for this sale has no outcome yet: the customer may still pay it."""
+    return any(a.open for a in attempts_of_sale(ledger, sale_id))
+
+
+def attempts_since(ledger: Any, since: datetime) -> list[Attempt]:
+    """Every attempt started at or after ``since``, any sale, with its outcome so far (a scan of the
+    events by time: the watcher does it once when it starts, then reads by id, :func:`attempts_from`)."""
+    query = (
+        select(events)
+        .where(events.c.at >= since.astimezone(UTC), events.c.event.in_(_KINDS))
+        .order_by(events.c.id)
+    )
+    with ledger._read() as conn:
+        return _fold(conn.execute(query).all())
+
+
+def attempts_from(ledger: Any, first_id: int) -> tuple[list[Attempt], int]:
+    """The attempts whose first event is ``first_id`` or later, with their outcomes so far, and the
+    id the next read may start from when none of them needs following: the events' primary key
+    bounds the read, so a pass every few seconds costs the events since the oldest attempt still
+    open, not the whole table. (That id stays :data:`ID_MARGIN` events back: on PostgreSQL an id is
+    taken before its transaction commits, so a write just begun may land below the highest id.)"""
+    query = select(events).where(events.c.id >= first_id, events.c.event.in_(_KINDS)).order_by(events.c.id)
+    with ledger._read() as conn:
+        found = _fold(conn.execute(query).all())
+        highest = conn.execute(select(func.max(events.c.id))).scalar_one() or 0
+    return found, max(highest + 1 - ID_MARGIN, 0)
+
+
+def record_waiting(
+    ledger: Any, sale_id: int, attempt: str, reason: str, *, now: datetime | None = None
+) -> None:
+    """WeChat has not settled ``attempt`` yet (``reason``: USERPAYING, SYSTEMERROR, TIMEOUT...)."""
+    ledger.log_event(WAITING, sale_id=sale_id, detail={"out_trade_no": attempt, "reason": reason}, now=now)
 
 
 def record_settled(ledger: Any, sale_id: int, attempt: str, outcome: str, **detail: Any) -> None:
@@ -114,14 +239,30 @@ def given_up_attempts(ledger: Any, sale_id: int) -> list[str]:
     return [e.detail["out_trade_no"] for e in ledger.events_for_sale(sale_id) if e.event in kinds]
 
 
+def given_up_among(ledger: Any, sales: Iterable[Any], numbers: Iterable[str]) -> frozenset[str]:
+    """Which of ``numbers`` are attempts, of these ``sales`` (anything with ``id`` and
+    ``out_trade_no``), that the till gave up on: for reconciliation, whose bill names attempts."""
+    wanted = set(numbers)
+    by_number = {sale.out_trade_no: sale.id for sale in sales}
+    ids = {by_number[sale_number(n)] for n in wanted if sale_number(n) != n and sale_number(n) in by_number}
+    given_up: set[str] = set()
+    for sale_id in sorted(ids):
+        given_up.update(a.out_trade_no for a in attempts_of_sale(ledger, sale_id) if a.given_up)
+    return frozenset(given_up & wanted)
+
+
 def record_reverse_failed(ledger: Any, sale_id: int, attempt: str, *, now: datetime | None = None) -> None:
     """The till gave up on ``attempt`` but WeChat never confirmed the reverse: the manager checks it."""
     ledger.log_event(REVERSE_FAILED, sale_id=sale_id, detail={"out_trade_no": attempt}, now=now)
 
 
-def record_reversed(ledger: Any, sale_id: int, attempt: str, *, now: datetime | None = None) -> None:
-    """The till gave up on ``attempt`` and WeChat confirmed the reverse: the sale stays payable."""
-    ledger.log_event(REVERSED, sale_id=sale_id, detail={"out_trade_no": attempt}, now=now)
+def record_reversed(
+    ledger: Any, sale_id: int, attempt: str, *, cancelled: bool = False, now: datetime | None = None
+) -> None:
+    """The till gave up on ``attempt`` and WeChat confirmed the reverse: the sale stays payable.
+    ``cancelled``: the customer gave up first (PAYERROR), the reverse only closed it for good."""
+    detail = {"out_trade_no": attempt, "cancelled": cancelled}
+    ledger.log_event(REVERSED, sale_id=sale_id, detail=detail, now=now)
 
 
 def flag_paid_after_reverse(

@@ -56,6 +56,7 @@ from pos.ledger import (
     Sale,
     SaleState,
 )
+from pos.ledger.micropay import code_attempt_open
 from pos.log import get_logger
 from pos.money import MAX_FEN
 from pos.orders.errors import OrdersError
@@ -172,12 +173,28 @@ class Checkout:
         Mode one (a customer scanned a shelf label) passes the label's ``product_id``, the
         payer's ``openid`` and ``print_slip=False``: nobody scans a printed QR for that sale.
         """
+        sale = self.ring_up_unordered(items=items, amount_fen=amount_fen, body=body, cashier=cashier)
+        params = self._params(sale, fresh=False)
+        if product_id or openid:
+            params = replace(params, product_id=(product_id or params.product_id)[:32], openid=openid or None)
+        return self._place(sale, params, print_slip=print_slip)
+
+    def ring_up_unordered(
+        self,
+        *,
+        items: Sequence[LineItem] = (),
+        amount_fen: int | None = None,
+        body: str | None = None,
+        cashier: str = "",
+    ) -> Sale:
+        """A NEW sale with no order at WeChat and nothing printed: the customer's payment code pays
+        it (micropay orders under numbers of its own), or :meth:`order_qr` places its Native order
+        later. Raises :class:`CheckoutError` for bad input, as :meth:`ring_up` does."""
         lines, total_fee, body = self._check_sale(items, amount_fen, body)
         cashier = cashier or self.config.till.cashier
         if not isinstance(cashier, str) or len(cashier) > 64:
             raise self._error("bad_cashier")
-        at = self._now()
-        sale = self.ledger.create_sale(
+        return self.ledger.create_sale(
             store=self.config.store.id,
             lane=self.config.till.lane,
             items=lines,
@@ -187,12 +204,20 @@ class Checkout:
             # Which v2 signature this sale's notices must carry; a v3 client signs with RSA and its
             # notices are proven by headers, so its sales keep the configured v2 value (unused).
             sign_type=getattr(self.client, "sign_type", self.config.merchant.sign_type),
-            now=at,
+            now=self._now(),
         )
-        params = self._params(sale, fresh=False)
-        if product_id or openid:
-            params = replace(params, product_id=(product_id or params.product_id)[:32], openid=openid or None)
-        return self._place(sale, params, print_slip=print_slip)
+
+    def order_qr(self, sale_id: int) -> Sale:
+        """Place the Native order of a NEW sale rung up without one (the customer has no payment code
+        after all): under the sale's own number, which no micropay attempt uses (``-M<n>``), with
+        the QR slip queued. Refused (``not_new``, ``code_in_flight``) unless the sale is NEW and no
+        payment code is being charged for it: two payable orders for one sale invite a double payment."""
+        sale = self.ledger.get_sale(sale_id)
+        if sale.state is not SaleState.NEW:
+            raise self._error("not_new", id=sale.id, state=self.t.state(sale.state, in_sentence=True))
+        if code_attempt_open(self.ledger, sale.id):
+            raise self._error("code_in_flight", id=sale.id)
+        return self._place(sale, self._params(sale, fresh=False))
 
     def retry(self, sale_id: int) -> Sale:
         """FAILED -> NEW -> order again under the same out_trade_no.

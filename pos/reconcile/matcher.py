@@ -15,6 +15,11 @@ Rules, row by row:
 - a payment row of a sale the ledger knows but has not paid: returned in
   :attr:`Matching.unpaid`; the runner marks it PAID (source "bill") and reports
   what that did;
+- a payment-code attempt's row (``<sale's number>-M<n>``, :func:`pos.ledger.micropay.sale_number`)
+  is the sale's row: paid by code, it matches the sale's payment like any other; a reversed
+  attempt's row (not SUCCESS) is no difference; a SUCCESS row of an attempt the till gave up on
+  (reversed, or whose reverse never went through) is ``state`` "paid after a reverse": the
+  customer was charged and the manager refunds it; it never pays the sale;
 - a row whose out_trade_no the ledger does not know: ``other_channel`` when it
   starts with one of ``[store] other_channels``, else ``missing_in_ledger``;
 - a refund row: matched when the ledger has that out_refund_no with the same
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 
 from pos.i18n import translator
 from pos.ledger import RefundState
+from pos.ledger.micropay import sale_number
 from pos.ledger.reconciliation import Difference, DifferenceKind, KnownSale, LedgerRefund
 from pos.money import format_price
 from pos.wechatpay.bills import BillRow
@@ -55,6 +61,7 @@ class LedgerSide:
     paid: Sequence[KnownSale] = ()  # paid on the bill day
     refunds: Mapping[str, LedgerRefund] = field(default_factory=dict)  # by out_refund_no, for the bill's
     day_refunds: Sequence[LedgerRefund] = ()  # started on the bill day
+    given_up: frozenset[str] = frozenset()  # payment-code attempts the till reversed (or tried to)
 
 
 @dataclass
@@ -111,8 +118,9 @@ def match(
         )
 
     for row in rows:
-        sale = side.sales.get(row.out_trade_no)
+        sale = side.sales.get(row.out_trade_no) or side.sales.get(sale_number(row.out_trade_no))
         refund = is_refund_row(row)
+        attempt = sale is not None and sale.out_trade_no != row.out_trade_no  # a payment code's order
         if sale is None:
             prefix = other_channel_prefix(row.out_trade_no, other_channels)
             fee = row.refund_fee if refund else row.total_fee
@@ -128,16 +136,22 @@ def match(
             if _refund_matches(row, sale, side, differ):
                 result.matched += 1
             continue
+        if attempt and row.trade_state != PAYMENT:  # a reversed code: nothing taken for the sale
+            result.matched += 1
+            continue
+        if attempt and row.out_trade_no in side.given_up:
+            differ(DifferenceKind.STATE, row, "paid_after_reverse", bill=row.total_fee)
+            continue
         if row.trade_state != PAYMENT:  # e.g. REVOKED: the payment was reversed
             if sale.state.is_paid:
                 differ(DifferenceKind.STATE, row, "odd_state", ledger=sale.total_fee, state=row.trade_state)
             else:
                 result.matched += 1
             continue
-        if row.out_trade_no in paid_rows:
+        if sale.out_trade_no in paid_rows:
             differ(DifferenceKind.STATE, row, "duplicate_row", bill=row.total_fee)
             continue
-        paid_rows.add(row.out_trade_no)
+        paid_rows.add(sale.out_trade_no)
         if not sale.state.is_paid:
             result.unpaid.append((row, sale))
         elif sale.transaction_id != row.transaction_id:

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from pos.config import Config
 from pos.i18n import translator
 from pos.ledger import InvalidInput, Ledger, PaidStatus
+from pos.ledger.micropay import given_up_among, sale_number
 from pos.ledger.reconciliation import (
     Difference,
     DifferenceKind,
@@ -87,8 +88,11 @@ def fetch_bill_rows(
 
 def ledger_side(ledger: Ledger, day: date, rows: Sequence[BillRow]) -> LedgerSide:
     """What the ledger holds for bill day ``day`` and for the numbers ``rows`` name."""
+    numbers = {r.out_trade_no for r in rows}
+    sales = sales_by_out_trade_no(ledger, numbers | {sale_number(n) for n in numbers})
     return LedgerSide(
-        sales=sales_by_out_trade_no(ledger, (r.out_trade_no for r in rows)),
+        sales=sales,
+        given_up=given_up_among(ledger, sales.values(), numbers),
         paid=paid_on_bill_day(ledger, day),
         refunds=refunds_by_number(ledger, (r.out_refund_no for r in rows if is_refund_row(r))),
         day_refunds=refunds_on_bill_day(ledger, day),
@@ -165,7 +169,7 @@ def _mark_paid_from_bill(ledger: Ledger, row: BillRow, sale: KnownSale, language
     try:
         outcome = record_bill_payment(
             ledger,
-            row.out_trade_no,
+            sale.out_trade_no,  # a payment code's row names its attempt (-M<n>): the sale's number
             transaction_id=row.transaction_id,
             total_fee=row.total_fee,
             time_end=row.trade_time,

@@ -39,6 +39,7 @@ EXIT_REFUSED = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 POLL_SECONDS = 0.5
+CODE_WAIT = 180.0  # seconds: a minute of queries, then the reverse and its retries
 
 _ITEM = re.compile(r"^(?P<name>.+)=(?P<price>[^=x×X]+)(?:[x×X](?P<qty>\d+))?$")
 # A [[products]] id, alone or times a quantity: "latte", "LATTE x2" (the till matches ids in any case).
@@ -293,6 +294,7 @@ def _pay_code(http: requests.Session, base: str, sale: dict[str, Any], code: str
         error = answer.get("error", response.reason)
         print(f"pos sale: {t('cli.refused', status=response.status_code, error=error)}", file=sys.stderr)
         return EXIT_REFUSED
+    answer = _follow_code(http, f"{base}/api/sales/{sale['id']}/pay-code", answer, t)
     outcome = answer.get("paycode") or {}
     status = outcome.get("status", "")
     known = ("paid", "cancelled", "reversed", "reverse_failed", "flagged")
@@ -303,6 +305,31 @@ def _pay_code(http: requests.Session, base: str, sale: dict[str, Any], code: str
             key = "paycode.expired"
     print(t(key) if key else outcome.get("message", ""), flush=True)  # in this command's language
     return EXIT_PAID if answer.get("state") == "PAID" else EXIT_NOT_PAID
+
+
+def _follow_code(http: requests.Session, url: str, answer: dict[str, Any], t: Translator) -> dict[str, Any]:
+    """While the outcome is open (the password; WeChat did not say), say so once and ask the till
+    every 2 s: its watcher settles the attempt (paid, cancelled, or reversed after about a minute)."""
+    import requests
+
+    shown = None
+    deadline = time.monotonic() + CODE_WAIT
+    while (answer.get("paycode") or {}).get("pending") and time.monotonic() < deadline:
+        status = answer["paycode"].get("status")
+        if status != shown:
+            shown = status
+            print(
+                t(f"paycode.{status}") if f"paycode.{status}" in t else answer["paycode"].get("message"),
+                flush=True,
+            )
+        time.sleep(2)
+        try:
+            response = http.get(url, timeout=10)
+        except requests.RequestException:
+            continue
+        if response.status_code == 200:
+            answer = _json(response)
+    return answer
 
 
 def _status_word(t: Translator, sale: dict[str, Any]) -> str:

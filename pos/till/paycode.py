@@ -5,12 +5,14 @@ the sale to a printed QR.
   and no QR slip (:func:`ring_up_for_code`); ``"pay_by": "qr"`` (the default) is today's Charge.
 - ``POST /api/sales/<id>/pay-code`` with ``{"auth_code": "..."}``: charges the code through
   :class:`pos.orders.micropay.CodePayment` and answers the sale plus ``paycode`` (status, the
-  cashier's words, the attempt's order number). The call returns when the outcome is settled:
-  at once for paid or declined, up to about a minute while the customer types a password or
-  the outcome is unknown (then the attempt is reversed).
+  cashier's words, the attempt's order number) at once: paid or declined, or ``userpaying`` /
+  ``checking`` while the outcome is open (the customer types the password; WeChat did not say).
+  The watcher then follows the attempt (:mod:`pos.till.codewatch`): paid, cancelled, or reversed
+  when still unknown after about a minute. ``GET`` of the same path answers the same shape for
+  the page (and ``pos sale --code``) to ask until ``paycode.pending`` is false.
 - ``POST /api/sales/<id>/charge-qr``: the customer has no code after all; the Native order is
   placed under the sale's own number (attempts use ``<number>-M<n>``: no collision) and the QR
-  slip prints.
+  slip prints (:meth:`pos.orders.checkout.Checkout.order_qr`; 409 while a code is in flight).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from pos.inputs import InputError
 from pos.ledger.micropay import AttemptInProgress, NotPayableByCode, OpenNativeOrder
-from pos.orders.micropay import CodePayment
+from pos.orders.micropay import CodeOutcome, CodePayment
 from pos.till.present import sale_json
 from pos.till.service import Till
 from pos.till.validation import SaleRequest, read_json
@@ -41,26 +43,19 @@ def take_pay_by(data: dict[str, Any]) -> str:
 
 def ring_up_for_code(service: Till, wanted: SaleRequest) -> Any:
     """A NEW sale with no order at WeChat and nothing printed: the code pays it, or charge-qr."""
+    code_payment(service)  # refused before anything is rung up when codes cannot be taken
     with service._refusals():
-        lines, total, body = service.checkout._check_sale(wanted.items, wanted.amount_fen, wanted.body)
-        cashier = wanted.cashier or service.config.till.cashier
-        return service.ledger.create_sale(
-            store=service.config.store.id, lane=service.config.till.lane, items=lines,
-            total_fee=None if lines else total, body=body, cashier=cashier,
-            sign_type=service.client.sign_type,
-        )  # fmt: skip
+        return service.checkout.ring_up_unordered(
+            items=wanted.items, amount_fen=wanted.amount_fen, body=wanted.body, cashier=wanted.cashier
+        )
 
 
 def code_payment(service: Till) -> CodePayment:
-    """One per till, on the till's own ledger and client (which carries the client certificate)."""
-    desk = current_app.extensions.get("pos_paycode")
-    if desk is None:
-        desk = CodePayment(
-            service.ledger, service.client, spbill_create_ip=service.config.merchant.client_ip,
-            language=service.config.store.language, clock=service.clock,
-        )  # fmt: skip
-        current_app.extensions["pos_paycode"] = desk
-    return desk
+    """The till's one desk, shared with its watcher (which follows what a request left open); a
+    409 saying why when the till has no v2 key (a v3 merchant: payment codes are v2 micropay)."""
+    if service.paycode is None:
+        raise InputError("paycode.needs_v2_key", status=409)
+    return service.paycode
 
 
 def _service() -> Till:
@@ -75,7 +70,7 @@ def pay_code(sale_id: int) -> Response:
         raise InputError("paycode.not_a_code")
     service.get_sale(sale_id)  # 404 for an unknown sale
     try:
-        outcome = code_payment(service).pay(sale_id, data["auth_code"])
+        outcome = code_payment(service).pay(sale_id, data["auth_code"], wait=False)
     except NotAPaymentCode:
         raise InputError("paycode.not_a_code") from None
     except OpenNativeOrder:
@@ -85,21 +80,35 @@ def pay_code(sale_id: int) -> Response:
     except NotPayableByCode:
         raise InputError("paycode.not_payable", status=409) from None
     service._wake(outcome.sale, watcher=False)  # the paid receipt prints now
-    answer = sale_json(outcome.sale, service.zone, service.t)
-    answer["paycode"] = {"status": outcome.status, "message": outcome.message,
-                         "out_trade_no": outcome.out_trade_no, "err_code": outcome.err_code}  # fmt: skip
-    return jsonify(answer)
+    if outcome.pending:
+        service.watcher.nudge()  # it follows the attempt from here
+    return jsonify(_answer(service, outcome.sale, outcome))
+
+
+@bp.get("/sales/<id:sale_id>/pay-code")
+def pay_code_status(sale_id: int) -> Response:
+    """The sale and what became of its latest code: the page asks every few seconds while the
+    status is ``userpaying`` or ``checking`` (the watcher follows the attempt meanwhile)."""
+    service = _service()
+    sale = service.get_sale(sale_id)  # 404 for an unknown sale
+    return jsonify(_answer(service, sale, code_payment(service).status(sale_id)))
+
+
+def _answer(service: Till, sale: Any, outcome: CodeOutcome | None) -> dict[str, Any]:
+    answer = sale_json(sale, service.zone, service.t)
+    answer["paycode"] = None
+    if outcome is not None:
+        answer["paycode"] = {"status": outcome.status, "message": outcome.message, "pending": outcome.pending,
+                             "out_trade_no": outcome.out_trade_no, "err_code": outcome.err_code}  # fmt: skip
+    return answer
 
 
 @bp.post("/sales/<id:sale_id>/charge-qr")
 def charge_qr(sale_id: int) -> Response:
     service = _service()
-    sale = service.get_sale(sale_id)
-    if sale.state.value != "NEW":
-        raise InputError("paycode.not_payable", status=409)
+    service.get_sale(sale_id)  # 404 for an unknown sale
     with service._refusals():
-        checkout = service.checkout
-        sale = checkout._place(sale, checkout._params(sale, fresh=False))
+        sale = service.checkout.order_qr(sale_id)
     service._wake(sale)
     return jsonify(sale_json(sale, service.zone, service.t))
 

@@ -14,7 +14,10 @@ every AWAITING_PAYMENT sale the watcher:
   allows, then VOIDED (see :meth:`pos.ledger.Ledger.request_void`);
 - settles a sale left NEW by a crash in the middle of placing its order: paid
   at WeChat -> PAID, otherwise FAILED ("interrupted, press Retry") once it is
-  older than :data:`NEW_GRACE`.
+  older than :data:`NEW_GRACE`;
+- follows every payment code whose outcome was still open when the cashier's request ended
+  (USERPAYING, unknown) to paid, cancelled or reversed, and asks once more about attempts given
+  up on in the last minutes, so a late SUCCESS is flagged (:mod:`pos.till.codewatch`).
 
 Nothing is kept only in memory but the next due time per sale: each pass reads
 the pending sales from the ledger, so a restarted watcher resumes every one of
@@ -46,6 +49,7 @@ from pos.config import Config
 from pos.i18n import translator
 from pos.ledger import InvalidTransition, Ledger, Sale, SaleState
 from pos.log import get_logger
+from pos.orders.micropay import CodePayment
 from pos.orders.settling import (
     close_allowed_at,
     close_and_settle,
@@ -53,6 +57,7 @@ from pos.orders.settling import (
     record_query,
     settle_paid,
 )
+from pos.till.codewatch import CodeWatch
 from pos.wechatpay import BusinessError, OrderStatus, WeChatPayClient, WeChatPayError
 
 log = get_logger("pos.till.watcher")
@@ -106,9 +111,12 @@ class Watcher:
         *,
         clock: Callable[[], datetime] | None = None,
         on_settled: Callable[[], None] | None = None,
+        codes: CodePayment | None = None,
     ) -> None:
         """``on_settled`` is called after a pass that settled a sale (paid, expired, voided: a slip was
-        queued), so the spooler in the same process prints it at once instead of at its next look."""
+        queued), so the spooler in the same process prints it at once instead of at its next look.
+        ``codes``: the till's payment-code desk, whose open attempts each pass follows up
+        (:class:`pos.till.codewatch.CodeWatch`)."""
         self.ledger = ledger
         self.client = client
         self.config = config
@@ -124,6 +132,7 @@ class Watcher:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.codes = CodeWatch(codes) if codes is not None else None
         self.passes = 0  # passes done (for status pages and tests)
         self.errors = 0  # passes or sales that ended in an error
         self.last_error: str | None = None
@@ -176,7 +185,8 @@ class Watcher:
 
     def next_due(self) -> datetime | None:
         """The earliest moment a pending sale needs attention (None: nothing pending)."""
-        return min(self._due.values(), default=None)
+        dues = [*self._due.values(), *(self.codes.due.values() if self.codes else ())]
+        return min(dues, default=None)
 
     # -- one pass -----------------------------------------------------------------------------
 
@@ -188,7 +198,11 @@ class Watcher:
         """
         with self._pass_lock:
             now = (now or self.clock()).astimezone(UTC)
-            sales = self.ledger.pending_sales()
+            busy: set[int] = set()  # sales with a payment code still open: not "interrupted" meanwhile
+            code_settled = 0
+            if self.codes is not None:
+                code_settled, busy = self.codes.poll(now)
+            sales = [s for s in self.ledger.pending_sales() if s.id not in busy]
             pending = {sale.id: sale.state for sale in sales}
             for sale_id in [i for i, state in self._seen_state.items() if pending.get(i) is not state]:
                 self._forget(sale_id)  # settled, or NEW -> AWAITING_PAYMENT: a new schedule
@@ -214,6 +228,7 @@ class Watcher:
                 else:
                     self._due[sale.id] = following
             self.passes += 1
+            settled += code_settled
         if settled and self.on_settled is not None:
             self.on_settled()
         return acted

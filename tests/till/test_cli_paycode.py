@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import requests
@@ -54,3 +56,29 @@ def test_pos_sale_code_refuses_a_barcode_before_ringing_up(till, tmp_path):
     done = pos_sale(tmp_path, "18.80", "--code", "6901234567892", "--url", till.base_url)
     assert done.returncode == 2 and "not a WeChat payment code" in done.stderr
     assert till.http.get(till.url("/api/sales")).json()["sales"] == []
+
+
+def test_pos_sale_code_waits_while_the_customer_types_the_password(sim, tmp_path):
+    """The till answers "userpaying" at once; the command asks until its watcher (a real thread,
+    the real clock: one query 5 s after the pay call) finds the payment."""
+    with running_till(till_config(tmp_path, sim)) as till:
+        code = paycode(sim, "password")
+
+        def customer() -> None:  # types the password once the till has charged the code
+            for _ in range(300):
+                if sim.orders():
+                    requests.post(sim.base_url + f"/_sim/paycode/{code}", json={"action": "pay"}, timeout=5)
+                    return
+                time.sleep(0.1)
+
+        customer = threading.Thread(target=customer)
+        customer.start()
+        try:
+            done = pos_sale(tmp_path, "18.80", "--code", code, "--url", till.base_url)
+        finally:
+            customer.join()
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert "The customer must enter the payment password on the phone" in lines
+        assert lines[-1] == "Paid"
+        assert till.http.get(till.url("/api/sales/1")).json()["state"] == "PAID"

@@ -1,6 +1,6 @@
 """The till's payment-code routes over real HTTP: a till under waitress, the simulator as WeChat,
 a SQLite ledger and a dir: printer. (The slow outcomes, password and unknown, are driven with a
-FakeClock in tests/orders/test_micropay.py.)"""
+FakeClock in tests/orders/test_micropay.py and, through the watcher, tests/till/test_codewatch.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import requests
 
 from pos.ledger import JobKind
 from pos.sandbox.testing import RunningSimulator, running_simulator
+from pos.sandbox.v3files import v3_merchant
 from pos.till.testing import RunningTill, running_till, till_config
+from pos.wechatpay.client import WeChatPayClient
+from pos.wechatpay.v3 import WeChatPayV3Client
 
 
 @pytest.fixture
@@ -137,3 +140,16 @@ def test_cashier_page_scan_payment_code_in_chromium(till, sim, browser):
 
 def paycode_for(sim: RunningSimulator, outcome: str) -> str:
     return code(sim, outcome)
+
+
+def test_a_v3_merchant_takes_payment_codes_through_v2_micropay(tmp_path, sim):
+    config = till_config(tmp_path, sim, language="en")
+    config = config.replace(merchant=v3_merchant(config.merchant, tmp_path / "keys", sim.v3))
+    with running_till(config, workers=False) as v3_till:
+        assert isinstance(v3_till.till.client, WeChatPayV3Client)  # Native orders on v3...
+        assert isinstance(v3_till.till.code_client, WeChatPayClient)  # ...codes on v2, with the v2 key
+        sale = code_sale(v3_till)
+        answer = v3_till.http.post(
+            v3_till.url(f"/api/sales/{sale['id']}/pay-code"), json={"auth_code": code(sim, "paid")}
+        )
+        assert answer.status_code == 200 and answer.json()["state"] == "PAID", answer.text

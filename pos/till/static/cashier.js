@@ -7,6 +7,7 @@
   const WORDS = JSON.parse(document.getElementById("till-words").textContent);
   const PRODUCTS = JSON.parse(document.getElementById("till-products").textContent);
   const SALE_POLL_MS = 1000;
+  const PAYCODE_POLL_MS = 2000; // while the till's watcher follows a code whose outcome is open
   const PRINTER_POLL_MS = 3000;
   // A barcode scanner is a keyboard that types fast: keys closer than this are one scan.
   const SCAN_GAP_MS = 80;
@@ -434,6 +435,7 @@
       form.hidden = !wanted;
       if (wanted) {
         byId("paycode-message").textContent = "";
+        byId("charge-qr").hidden = false;
         byId("paycode-input").focus();
       }
     }
@@ -446,6 +448,7 @@
     if (!state.sale || !code || input.disabled) return;
     input.disabled = true;
     byId("paycode-message").textContent = t("page.paycode_waiting");
+    let pending = false;
     try {
       const answer = await api("POST", "/api/sales/" + state.sale.id + "/pay-code", { auth_code: code });
       input.value = "";
@@ -453,14 +456,46 @@
         byId("paycode-message").textContent = answer.data.error;
         return;
       }
-      byId("paycode-message").textContent = answer.data.paycode ? answer.data.paycode.message : "";
-      state.sale = answer.data;
+      pending = showPaycode(answer.data);
+    } finally {
+      if (pending) {
+        followPaycode(state.sale.id);
+      } else {
+        input.disabled = false;
+        if (!byId("paycode-form").hidden) input.focus();
+      }
+    }
+  }
+
+  // The outcome in the till's words; while it is open (the customer types the password, WeChat
+  // has not said) the till's watcher follows it and the page asks every 2 s. True while open.
+  function showPaycode(data) {
+    const outcome = data.paycode;
+    const pending = !!(outcome && outcome.pending);
+    byId("paycode-message").textContent = outcome ? outcome.message : "";
+    byId("paycode-message").dataset.status = outcome ? outcome.status : "";
+    byId("charge-qr").hidden = pending; // one payable order at a time
+    if (state.sale && data.id === state.sale.id) {
+      state.sale = data;
       renderSale();
       scheduleSalePoll();
-    } finally {
-      input.disabled = false;
-      if (!byId("paycode-form").hidden) input.focus();
     }
+    return pending;
+  }
+
+  function followPaycode(saleId) {
+    clearTimeout(state.paycodeTimer);
+    state.paycodeTimer = setTimeout(async () => {
+      if (!state.sale || state.sale.id !== saleId) return;
+      const answer = await api("GET", "/api/sales/" + saleId + "/pay-code");
+      if (answer.ok && !showPaycode(answer.data)) {
+        const input = byId("paycode-input");
+        input.disabled = false;
+        if (!byId("paycode-form").hidden) input.focus();
+        return;
+      }
+      followPaycode(saleId);
+    }, PAYCODE_POLL_MS);
   }
 
   async function chargeQr() {
