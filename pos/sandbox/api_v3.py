@@ -37,6 +37,7 @@ from pos.log import get_logger
 from pos.sandbox import bills
 from pos.sandbox.engine import Simulator
 from pos.sandbox.engine_v3 import V3Error
+from pos.sandbox.v3keys import rotate_platform
 from pos.wechatpay.errors import SignatureError
 from pos.wechatpay.v3 import crypto
 from pos.wechatpay.v3.certificates import certificate_entry
@@ -83,6 +84,26 @@ class GatewayV3:
         for path, method, view in routes:
             endpoint = "v3_" + view.__name__
             app.add_url_rule(path, endpoint, self._gate(method, view), methods=METHODS)
+        app.add_url_rule("/_sim/v3/rotate", "sim_v3_rotate", self.rotate, methods=["POST"])
+
+    def rotate(self) -> Response:
+        """``POST /_sim/v3/rotate`` ``{"valid_days": N}``: a new platform certificate signs from now
+        on, the old one stays listed (test control, not a WeChat path)."""
+        data = request.get_json(silent=True)
+        days = data.get("valid_days", 5 * 365) if isinstance(data, dict) else 5 * 365
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 20 * 365:
+            body = {"error": "bad_request", "message": "valid_days must be a whole number of days, 1 to 7300"}
+            return Response(json.dumps(body), status=400, content_type="application/json")
+        with self.sim.state.lock:
+            self.v3.identity = rotate_platform(self.v3.identity, days)
+            ident = self.v3.identity
+        retired = [serial for serial, _, _ in ident.retired_platform]
+        body = {
+            "platform_serial_no": ident.platform_serial_no,
+            "platform_certificate": ident.platform_certificate,
+            "retired_serial_nos": retired,
+        }
+        return Response(json.dumps(body), status=200, content_type="application/json")
 
     # -- the gate -----------------------------------------------------------------------------------
 
@@ -205,7 +226,7 @@ class GatewayV3:
 
     def certificates(self, data: dict[str, Any]) -> Response:
         ident = self.v3.identity
-        payload = {"data": [certificate_entry(ident.platform_certificate, ident.apiv3_key)]}
+        payload = {"data": [certificate_entry(pem, ident.apiv3_key) for pem in ident.platform_certificates()]}
         return self.answer(200, payload, None, sign_with=ident.platform_serial_no)
 
     def unknown(self, data: dict[str, Any], rest: str) -> None:
