@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from pathlib import Path
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
