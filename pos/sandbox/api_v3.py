@@ -14,6 +14,10 @@ Every request passes the same gate before any business rule runs:
    ``INVALID_REQUEST``); the answer is then signed with that key, else with the one
    ``settings.v3_sign_with`` names.
 
+``GET /v3/certificates`` lists every platform certificate (the current one and any a rotation
+retired), each AES-GCM sealed with the APIv3 key, signed with the current one. ``POST
+/_sim/v3/rotate`` (a test control, not WeChat's) makes a new one that signs from then on.
+
 Answers — errors included — carry ``Request-ID`` and the ``Wechatpay-*`` signature headers,
 except the bill file, which WeChat sends unsigned. ``Faults.v3_answer`` spoils them on purpose.
 """
