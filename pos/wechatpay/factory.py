@@ -35,7 +35,9 @@ def v3_verifier(merchant: MerchantConfig, *, clock: Clock | None = None, **overr
     options = {"clock": clock} if clock is not None else {}
     store = CertificateStore(merchant.platform_certificates_dir, merchant.apiv3_key, **options)
     verifier = StoreVerifier(store)
-    store.fetch = _v3_client(merchant, verifier, overrides).certificates
+    # No retries: a notice waiting on a download must not outlast WeChat's 5 s wait for its answer.
+    quick = {"retries": 0, "timeout": min(merchant.timeout, 4.0)}
+    store.fetch = _v3_client(merchant, verifier, {**quick, **overrides}).certificates
     return verifier
 
 

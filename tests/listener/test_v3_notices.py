@@ -135,6 +135,7 @@ def test_a_signtest_probe_is_refused_and_the_real_notice_that_follows_pays(stack
     stack.sim.set_faults(bad_sign_probe=True)
     stack.sim.pay(sale.code_url)
     assert stack.wait_for(lambda: stack.ledger.get_sale(sale.id).state is SaleState.PAID)
+    stack.sim.wait_for_notifications(1, outcome="ok")  # the sale is PAID before the 204 is logged
     statuses = [d["status"] for d in stack.sim.notifications()]
     assert statuses[0] == 401 and 204 in statuses
 

@@ -52,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pos.log import get_logger
 from pos.wechatpay.errors import SignatureError, WeChatPayError
@@ -242,7 +243,9 @@ class CertificateStore:
 
     def refresh(self, reason: str) -> bool:
         """Download now unless one was tried within ``min_interval``; True when it brought a
-        certificate we did not hold. Re-entrant calls (the download's own verification) return."""
+        certificate we did not hold. The download runs outside the lock: other threads keep
+        verifying with the certificates in hand meanwhile, and the download's own verification
+        (re-entrant) returns at once."""
         with self._lock:
             if self._refreshing or self.fetch is None:
                 return False
@@ -252,14 +255,17 @@ class CertificateStore:
             self._tried_at = now
             self.attempts += 1
             self._refreshing = True
-            try:
-                found = self.fetch()
-            except WeChatPayError as exc:
-                log.warning("platform_certificates_refresh_failed", reason=reason, error=str(exc))
-                return False
-            finally:
+            fetch = self.fetch
+        found: list[PlatformCertificate] | None = None
+        try:
+            found = fetch()
+        except WeChatPayError as exc:
+            log.warning("platform_certificates_refresh_failed", reason=reason, error=str(exc))
+        finally:
+            with self._lock:
                 self._refreshing = False
-            return self._keep(found, reason)
+                added = self._keep(found, reason) if found is not None else False
+        return added
 
     def _keep(self, found: Iterable[PlatformCertificate], reason: str) -> bool:
         now = self.clock()
@@ -267,11 +273,15 @@ class CertificateStore:
         if not fresh:
             log.warning("platform_certificates_none_in_date", reason=reason)
             return False
-        self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
         before = set(self._held)
         for held in fresh:
-            write_atomically(self.directory / f"{held.serial_no}.pem", render_file(held, self._apiv3_key))
             self._held[held.serial_no] = held
+        try:
+            self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+            for held in fresh:
+                write_atomically(self.directory / f"{held.serial_no}.pem", render_file(held, self._apiv3_key))
+        except OSError as exc:  # kept in memory all the same; the next start downloads again
+            log.error("platform_certificates_not_saved", folder=str(self.directory), error=str(exc))
         self._checked_at = now
         self.downloads += 1
         added = sorted(set(self._held) - before)
@@ -287,13 +297,21 @@ class StoreVerifier(Verifier):
     def __init__(self, store: CertificateStore, now: Callable[[], float] | None = None) -> None:
         super().__init__({}, now or time.time)
         self.store = store
+        self._parsed: dict[str, rsa.RSAPublicKey] = {}
         self._sync()
 
     def _sync(self) -> None:
-        keys: dict[str, object] = {}
+        """Trust exactly the store's certificates in date (each PEM parsed once, then cached)."""
+        keys: dict[str, rsa.RSAPublicKey] = {}
         for held in self.store.certificates:
-            keys[held.serial_no] = x509.load_pem_x509_certificate(held.pem.encode("ascii")).public_key()
-        self._keys = keys  # type: ignore[assignment]
+            key = self._parsed.get(held.serial_no)
+            if key is None:
+                loaded = x509.load_pem_x509_certificate(held.pem.encode("ascii")).public_key()
+                if not isinstance(loaded, rsa.RSAPublicKey):
+                    continue  # WeChat's are RSA; anything else cannot verify its signatures
+                key = self._parsed[held.serial_no] = loaded
+            keys[held.serial_no] = key
+        self._keys = keys
 
     @property
     def serials(self) -> tuple[str, ...]:
