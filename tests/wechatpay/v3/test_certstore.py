@@ -244,3 +244,36 @@ def test_a_notice_naming_a_serial_wechat_never_issued_is_refused_after_one_downl
         with pytest.raises(NoticeNotVerified, match="names no key we trust"):
             v3notices.open_notice(forged, seen.body, verifier=client.verifier, apiv3_key=sim.v3["apiv3_key"])
     assert store.attempts == 2 and store.downloads == 2
+
+
+def test_a_reader_never_sees_half_a_file_while_another_process_rewrites_it(tmp_path) -> None:
+    """The till and the listener share the folder: one rewrites while the other loads."""
+    import threading
+
+    from pos.sandbox.v3keys import make_identity
+    from pos.wechatpay.v3.certstore import _held, write_atomically
+
+    key = "k" * 32
+    held = _held(make_identity("1900000109", "wx1").platform_certificate)
+    path = tmp_path / f"{held.serial_no}.pem"
+    text = render_file(held, key)
+    write_atomically(path, text)
+    failures: list[Exception] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                assert read_file(path, key) == held
+            except Exception as exc:  # a torn read would show here
+                failures.append(exc)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for _ in range(300):
+        write_atomically(path, text)
+    done.set()
+    reader.join()
+    assert failures == []
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
