@@ -91,15 +91,19 @@ class GatewayV3:
         app.add_url_rule("/_sim/v3/rotate", "sim_v3_rotate", self.rotate, methods=["POST"])
 
     def rotate(self) -> Response:
-        """``POST /_sim/v3/rotate`` ``{"valid_days": N}``: a new platform certificate signs from now
-        on, the old one stays listed (test control, not a WeChat path)."""
+        """``POST /_sim/v3/rotate`` ``{"valid_days": N, "keep_old": true}``: a new platform certificate
+        signs from now on, the old one stays listed unless ``keep_old`` is false (test control)."""
         data = request.get_json(silent=True)
-        days = data.get("valid_days", 5 * 365) if isinstance(data, dict) else 5 * 365
+        data = data if isinstance(data, dict) else {}
+        days, keep_old = data.get("valid_days", 5 * 365), data.get("keep_old", True)
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 20 * 365:
             body = {"error": "bad_request", "message": "valid_days must be a whole number of days, 1 to 7300"}
             return Response(json.dumps(body), status=400, content_type="application/json")
+        if not isinstance(keep_old, bool):
+            body = {"error": "bad_request", "message": "keep_old must be true or false"}
+            return Response(json.dumps(body), status=400, content_type="application/json")
         with self.sim.state.lock:
-            self.v3.identity = rotate_platform(self.v3.identity, days)
+            self.v3.identity = rotate_platform(self.v3.identity, days, keep_old)
             ident = self.v3.identity
         retired = [serial for serial, _, _ in ident.retired_platform]
         body = {

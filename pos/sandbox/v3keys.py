@@ -104,9 +104,10 @@ class V3Identity:
         }
 
 
-def rotate_platform(identity: V3Identity, valid_days: int = 5 * 365) -> V3Identity:
+def rotate_platform(identity: V3Identity, valid_days: int = 5 * 365, keep_old: bool = True) -> V3Identity:
     """``identity`` with a new platform certificate (a new key, ``valid_days`` long) that signs from
-    now on; the old one is kept beside it (WeChat's overlap). A test's way to meet a rotation."""
+    now on; the old one is kept beside it (WeChat's overlap), or with ``keep_old=False`` no longer
+    listed nor used (as if revoked). A test's way to meet a rotation."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -117,7 +118,7 @@ def rotate_platform(identity: V3Identity, valid_days: int = 5 * 365) -> V3Identi
         platform_key=key,
         platform_certificate=certificate.public_bytes(Encoding.PEM).decode("ascii"),
         platform_serial_no=cert_serial(certificate),
-        retired_platform=(*identity.retired_platform, retired),
+        retired_platform=(*identity.retired_platform, retired) if keep_old else (),
     )
 
 

@@ -12,6 +12,9 @@ This module keeps them:
   key over the serial and the PEM: a file changed or planted by someone without that key is
   refused at load (logged, ignored, and replaced by the next download).
 - **Loaded at start** without a network call when the folder holds an unexpired certificate.
+- **Replaced** by each download: we trust what WeChat lists now, so a certificate it stops listing
+  (revoked, or retired after a rotation) is dropped with its file, as wechatpayv3 also forgets
+  its list before each download.
 - **Refreshed** lazily, by the next verification that needs it (no thread of its own: the till
   and the listener each verify often, and a failed refresh must not stop a process):
 
@@ -268,25 +271,30 @@ class CertificateStore:
         return added
 
     def _keep(self, found: Iterable[PlatformCertificate], reason: str) -> bool:
+        """Trust exactly what WeChat lists now (in date): a certificate it no longer lists (revoked,
+        or replaced) is dropped, and so is its file, as are files refused at load."""
         now = self.clock()
-        fresh = [h for h in (_held(c.pem) for c in found) if h.not_after > now]
+        fresh = {h.serial_no: h for h in (_held(c.pem) for c in found) if h.not_after > now}
         if not fresh:
             log.warning("platform_certificates_none_in_date", reason=reason)
             return False
         before = set(self._held)
-        for held in fresh:
-            self._held[held.serial_no] = held
+        self._held = dict(fresh)
         try:
             self.directory.mkdir(mode=0o755, parents=True, exist_ok=True)
-            for held in fresh:
+            for held in fresh.values():
                 write_atomically(self.directory / f"{held.serial_no}.pem", render_file(held, self._apiv3_key))
+            for path in self.directory.glob("*.pem"):
+                if path.stem not in fresh:
+                    path.unlink(missing_ok=True)
         except OSError as exc:  # kept in memory all the same; the next start downloads again
             log.error("platform_certificates_not_saved", folder=str(self.directory), error=str(exc))
         self._checked_at = now
         self.downloads += 1
-        added = sorted(set(self._held) - before)
-        log.info("platform_certificates_refreshed", reason=reason, serials=",".join(sorted(self._held)),
-                 added=",".join(added))  # fmt: skip
+        added = sorted(set(fresh) - before)
+        dropped = sorted(before - set(fresh))
+        log.info("platform_certificates_refreshed", reason=reason, serials=",".join(sorted(fresh)),
+                 added=",".join(added), dropped=",".join(dropped))  # fmt: skip
         return bool(added)
 
 

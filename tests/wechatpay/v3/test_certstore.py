@@ -12,7 +12,13 @@ from cryptography import x509
 
 from pos.sandbox.testing import running_simulator
 from pos.testing.clock import FakeClock
-from pos.wechatpay.errors import AnswerNotVerified, BusinessError, NoticeNotVerified, TransportError
+from pos.wechatpay.errors import (
+    AnswerNotVerified,
+    BusinessError,
+    NoticeNotVerified,
+    TransportError,
+    V3BusinessError,
+)
 from pos.wechatpay.v3 import notices as v3notices
 from pos.wechatpay.v3.certstore import (
     MIN_INTERVAL,
@@ -177,8 +183,9 @@ def test_a_tampered_certificate_file_is_refused(sim, helpers, merchant, tmp_path
         ["0ABC.pem", f"{stranger.serial_no}.pem"]
     )
     assert any("does not match" in reason for reason in reloaded.refused)
-    (folder / "0ABC.pem").unlink()
-    (folder / f"{stranger.serial_no}.pem").unlink()
+    reloaded.fetch = client.certificates
+    assert reloaded.refresh("stale") is False  # nothing new: WeChat lists the one we hold
+    assert [p.name for p in folder.iterdir()] == [path.name]  # the refused files are gone
 
     # One changed character in the PEM: refused too.
     text = render_file(held, sim.v3["apiv3_key"])
@@ -277,3 +284,28 @@ def test_a_reader_never_sees_half_a_file_while_another_process_rewrites_it(tmp_p
     reader.join()
     assert failures == []
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_a_certificate_wechat_stops_listing_is_dropped_with_its_file(
+    sim, helpers, merchant, tmp_path
+) -> None:
+    clock = FakeClock()
+    folder = tmp_path / "certs"
+    client, store = cert_mode(sim, helpers, folder, clock)
+    ask(client)
+    [old] = store.certificates
+    clock.advance(MIN_INTERVAL.total_seconds())
+    new = sim.rotate_platform_certificate(keep_old=False)["platform_serial_no"]  # the old one withdrawn
+    # The next call names the withdrawn serial, which WeChat refuses; its signed refusal names the
+    # new one, so the store downloads the list once (without naming any) and trusts what it says.
+    with pytest.raises(V3BusinessError, match="INVALID_REQUEST"):
+        client.query_order("CERTSTORE00000")
+    assert [h.serial_no for h in store.certificates] == [new]
+    assert [p.stem for p in folder.glob("*.pem")] == [new]
+    seen = notice(sim, helpers, client, merchant, "CERTREVOKE0001")
+    v3notices.open_notice(seen.headers, seen.body, verifier=client.verifier, apiv3_key=sim.v3["apiv3_key"])
+    # A message naming the withdrawn certificate is no longer believed (the store does not ask
+    # WeChat again within the minute, and WeChat would not list it anyway).
+    stale = dict(seen.headers, **{"Wechatpay-Serial": old.serial_no})
+    with pytest.raises(NoticeNotVerified, match="names no key we trust"):
+        v3notices.open_notice(stale, seen.body, verifier=client.verifier, apiv3_key=sim.v3["apiv3_key"])
