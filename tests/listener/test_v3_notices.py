@@ -203,6 +203,19 @@ def test_in_certificate_mode_the_listener_downloads_and_keeps_the_certificates(t
         assert delivery["status"] == 204
         assert [p.stem for p in folder.glob("*.pem")] == [stack.sim.v3["platform_serial_no"]]
 
+        # WeChat rotates: the next notice names a serial the listener has not seen; it downloads
+        # the list once and believes it, at the first delivery.
+        new = stack.sim.rotate_platform_certificate()["platform_serial_no"]
+        later = ring_up(stack)
+        stack.sim.pay(later.code_url)
+        assert stack.wait_for(lambda: stack.ledger.get_sale(later.id).state is SaleState.PAID)
+        deliveries = [d for d in stack.sim.wait_for_notifications(2, outcome="ok")]
+        assert [
+            d["status"] for d in stack.sim.notifications() if d["out_trade_no"] == later.out_trade_no
+        ] == [204]
+        assert {p.stem for p in folder.glob("*.pem")} == {stack.sim.v3["platform_serial_no"], new}
+        assert len(deliveries) == 2
+
 
 def test_a_v3_notice_on_a_v2_listener_is_refused(stack_factory):
     v2 = stack_factory()

@@ -26,9 +26,10 @@ This module keeps them:
     intervals under 12 h; 6 h puts a successor listed 24 h ahead on disk at least 18 h before it
     signs, for 4 calls a day against a limit of 1000 a second;
   - once, when a message names a ``Wechatpay-Serial`` we do not hold (a rotation we have not
-    seen yet): :class:`StoreVerifier`. Downloads are at most one per :data:`MIN_INTERVAL` (60 s)
-    whatever asks, so forged notices naming made-up serials (anyone can post to notify_url) cost
-    WeChat one call a minute at most, and a refresh that failed is not retried at every message.
+    seen yet): :class:`StoreVerifier`. Downloads for unknown serials are at most one per
+    :data:`MIN_INTERVAL` (60 s), and so are scheduled ones, so forged notices naming made-up
+    serials (anyone can post to notify_url) cost WeChat one call a minute at most, and a refresh
+    that failed is not retried at every message.
 
   A failed refresh is logged and the certificates held stay in use while they are in date.
 
@@ -176,7 +177,10 @@ class CertificateStore:
         self._lock = threading.RLock()
         self._refreshing = False
         self._checked_at: datetime | None = None  # the last successful download (or the files' time)
-        self._tried_at: datetime | None = None  # the last download attempt, successful or not
+        # The last download tried, by what asked: a schedule (none, expiring, stale) or a message
+        # naming an unknown serial; each is spaced by min_interval on its own, so a rotation met
+        # just after a start is downloaded at once.
+        self._tried_at: dict[str, datetime] = {}
         self.attempts = 0  # downloads tried by this process, and those that succeeded (for tests)
         self.downloads = 0
         self.refused: list[str] = []  # why files were refused at the last load
@@ -245,7 +249,7 @@ class CertificateStore:
             self.refresh(reason)
 
     def refresh(self, reason: str) -> bool:
-        """Download now unless one was tried within ``min_interval``; True when it brought a
+        """Download now unless one of the same kind was tried within ``min_interval``; True when it brought a
         certificate we did not hold. The download runs outside the lock: other threads keep
         verifying with the certificates in hand meanwhile, and the download's own verification
         (re-entrant) returns at once."""
@@ -253,9 +257,11 @@ class CertificateStore:
             if self._refreshing or self.fetch is None:
                 return False
             now = self.clock()
-            if self._tried_at is not None and now - self._tried_at < self.min_interval:
+            kind = "unknown_serial" if reason == "unknown_serial" else "scheduled"
+            tried = self._tried_at.get(kind)
+            if tried is not None and now - tried < self.min_interval:
                 return False
-            self._tried_at = now
+            self._tried_at[kind] = now
             self.attempts += 1
             self._refreshing = True
             fetch = self.fetch
