@@ -209,12 +209,10 @@ def test_in_certificate_mode_the_listener_downloads_and_keeps_the_certificates(t
         later = ring_up(stack)
         stack.sim.pay(later.code_url)
         assert stack.wait_for(lambda: stack.ledger.get_sale(later.id).state is SaleState.PAID)
-        deliveries = [d for d in stack.sim.wait_for_notifications(2, outcome="ok")]
-        assert [
-            d["status"] for d in stack.sim.notifications() if d["out_trade_no"] == later.out_trade_no
-        ] == [204]
+        stack.sim.wait_for_notifications(2, outcome="ok")
+        attempts = [d["status"] for d in stack.sim.notifications() if d["out_trade_no"] == later.out_trade_no]
+        assert attempts == [204]  # believed at the first delivery, not after a retry
         assert {p.stem for p in folder.glob("*.pem")} == {stack.sim.v3["platform_serial_no"], new}
-        assert len(deliveries) == 2
 
 
 def test_a_v3_notice_on_a_v2_listener_is_refused(stack_factory):
