@@ -90,7 +90,19 @@ def test_secrets_come_from_the_environment_or_systemd_credentials(tmp_path, pems
         ({"merchant_serial_no": ""}, r"\[merchant\] api = \"v3\" needs merchant_serial_no"),
         ({"apiv3_key_file": None}, r"needs the APIv3 key"),
         ({"private_key_file": None}, r"needs the merchant's private key"),
-        ({"wechatpay_public_key_id": None}, r"needs wechatpay_public_key_file and wechatpay_public_key_id"),
+        (
+            {"wechatpay_public_key_id": None},
+            r"needs WeChat Pay's side: wechatpay_public_key_file and "
+            r"wechatpay_public_key_id .*or platform_certificates_dir",
+        ),
+        (
+            {"wechatpay_public_key_id": None, "wechatpay_public_key_file": None},
+            r"wechatpay_public_key_id .*or platform_certificates_dir",
+        ),
+        (
+            {"platform_certificates_dir": "/tmp"},
+            r"sets both wechatpay_public_key_file / wechatpay_public_key_id .* and platform_certificates_dir",
+        ),
         ({"wechatpay_public_key_id": "0A1B"}, r"wechatpay_public_key_id must start with PUB_KEY_ID_"),
         ({"wechatpay_public_key_file": "/nonexistent/pub.pem"}, r"wechatpay_public_key_file: no such file"),
         ({"private_key": "-----BEGIN"}, r"private_key may not sit in the config file"),
@@ -135,3 +147,36 @@ def test_v3_secrets_never_show_in_the_configs_repr(tmp_path, pems) -> None:
     shown = repr(merchant)
     assert APIV3_KEY not in shown and "PRIVATE KEY" not in shown
     assert "merchant_serial_no=" in shown  # the rest is still there to read
+
+
+def certificate_mode(raw: dict[str, str], folder) -> dict[str, str]:
+    del raw["wechatpay_public_key_file"], raw["wechatpay_public_key_id"]
+    return {**raw, "platform_certificates_dir": str(folder)}
+
+
+def test_certificate_mode_names_a_folder_instead_of_the_public_key(tmp_path, pems) -> None:
+    raw = certificate_mode(v3_files(tmp_path, pems), "~/platform-certs")
+    merchant = config.from_mapping({"merchant": raw}, "pos.toml", env={}).merchant
+    assert (
+        merchant.platform_certificates_dir.endswith("/platform-certs")
+        and "~" not in merchant.platform_certificates_dir
+    )
+    assert merchant.wechatpay_public_key == "" and merchant.apiv3_key == APIV3_KEY
+
+
+def test_a_certificates_folder_others_may_write_or_a_file_is_refused(tmp_path, pems) -> None:
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    folder.chmod(0o777)
+    raw = certificate_mode(v3_files(tmp_path, pems), folder)
+    with pytest.raises(
+        ConfigError, match=r"\[merchant\] platform_certificates_dir: .* may be written by other users"
+    ):
+        config.from_mapping({"merchant": raw}, "pos.toml", env={})
+    folder.chmod(0o755)
+    assert config.from_mapping(
+        {"merchant": raw}, "pos.toml", env={}
+    ).merchant.platform_certificates_dir == str(folder)
+    raw["platform_certificates_dir"] = str(tmp_path / "apiv3.key")
+    with pytest.raises(ConfigError, match=r"platform_certificates_dir: .* is not a folder"):
+        config.from_mapping({"merchant": raw}, "pos.toml", env={})

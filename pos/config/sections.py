@@ -66,6 +66,8 @@ class MerchantConfig:
     wechatpay_public_key_file: str = ""
     wechatpay_public_key_id: str = ""
     wechatpay_public_key: str = ""  # the PEM, filled from wechatpay_public_key_file
+    # Certificate mode instead of the public key: where downloaded platform certificates are kept.
+    platform_certificates_dir: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ v3 proves messages with keys rather than one shared secret (docs/wechatpay-v3.md
 - the merchant's private key (``apiclient_key.pem``, signs every request): the credential
   ``merchant_private_key``, ``POS_MERCHANT_PRIVATE_KEY``, or ``private_key_file`` (0600);
   and its certificate's serial number ``merchant_serial_no``;
-- WeChat's side, "public key mode": ``wechatpay_public_key_file`` and its id
-  ``wechatpay_public_key_id`` (``PUB_KEY_ID_…``). Certificate mode (platform certificates from
-  ``/v3/certificates``) is in the client but not yet configurable here.
+- WeChat's side, exactly one of two modes: "public key mode", ``wechatpay_public_key_file``
+  and its id ``wechatpay_public_key_id`` (``PUB_KEY_ID_…``); or "certificate mode",
+  ``platform_certificates_dir``, a folder where the platform certificates downloaded from
+  ``/v3/certificates`` are kept (:mod:`pos.wechatpay.v3.certstore`). Setting both, or neither,
+  is an error naming all three settings: silently preferring one would hide a half-done switch.
 
 Why the keys are checked now and not at the first sale: a key that cannot be parsed would
 otherwise surface as a failed ring-up in front of a customer. Errors name the setting and
@@ -20,6 +22,7 @@ never quote a key.
 from __future__ import annotations
 
 import dataclasses
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -96,12 +99,23 @@ def _private_key(
 
 
 def _wechatpay_public_key(merchant: MerchantConfig, source: str) -> str:
+    """The public key's PEM in public-key mode; "" in certificate mode (checked here: one mode)."""
     where = f"{source}: [merchant]"
+    public_mode = bool(merchant.wechatpay_public_key_file or merchant.wechatpay_public_key_id)
+    certificate_mode = bool(merchant.platform_certificates_dir.strip())
+    if public_mode and certificate_mode:
+        raise ConfigError(
+            f"{where} sets both wechatpay_public_key_file / wechatpay_public_key_id (public key mode) and "
+            "platform_certificates_dir (certificate mode); keep the one WeChat Pay's merchant platform "
+            "shows under API安全"
+        )
+    if certificate_mode:
+        return ""
     if not merchant.wechatpay_public_key_file or not merchant.wechatpay_public_key_id:
         raise ConfigError(
-            f'{where} api = "v3" needs wechatpay_public_key_file and wechatpay_public_key_id (WeChat Pay\'s '
-            "public key and its PUB_KEY_ID_..., from the merchant platform); certificate mode is not "
-            "configurable yet"
+            f'{where} api = "v3" needs WeChat Pay\'s side: wechatpay_public_key_file and '
+            "wechatpay_public_key_id (WeChat Pay's public key and its PUB_KEY_ID_..., public key mode), "
+            "or platform_certificates_dir (a folder for the platform certificates, certificate mode)"
         )
     if not merchant.wechatpay_public_key_id.startswith(PUBLIC_KEY_PREFIX):
         raise ConfigError(
@@ -116,6 +130,29 @@ def _wechatpay_public_key(merchant: MerchantConfig, source: str) -> str:
     if not isinstance(key, rsa.RSAPublicKey):
         raise ConfigError(f"{where} wechatpay_public_key_file must hold an RSA public key")
     return pem
+
+
+def _certificates_dir(merchant: MerchantConfig, source: str) -> str:
+    """Certificate mode's folder, expanded; refused if others may write in it (they could plant a
+    certificate) or if it is a file. A missing folder is made on the first download."""
+    if not merchant.platform_certificates_dir.strip():
+        return ""
+    where = f"{source}: [merchant] platform_certificates_dir"
+    folder = Path(merchant.platform_certificates_dir.strip()).expanduser()
+    try:
+        mode = folder.stat().st_mode
+    except FileNotFoundError:
+        return str(folder)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {str(folder)!r} ({type(exc).__name__})") from None
+    if not stat.S_ISDIR(mode):
+        raise ConfigError(f"{where}: {str(folder)!r} is not a folder")
+    if stat.S_IMODE(mode) & 0o022:
+        raise ConfigError(
+            f"{where}: {str(folder)!r} may be written by other users (mode {stat.S_IMODE(mode):04o}); "
+            f"chmod go-w {str(folder)!r}"
+        )
+    return str(folder)
 
 
 def resolve_v3(
@@ -133,4 +170,5 @@ def resolve_v3(
         apiv3_key=_apiv3_key(merchant, raw, source, env),
         private_key=_private_key(merchant, raw, source, env),
         wechatpay_public_key=_wechatpay_public_key(merchant, source),
+        platform_certificates_dir=_certificates_dir(merchant, source),
     )

@@ -14,6 +14,10 @@ Every request passes the same gate before any business rule runs:
    ``INVALID_REQUEST``); the answer is then signed with that key, else with the one
    ``settings.v3_sign_with`` names.
 
+``GET /v3/certificates`` lists every platform certificate (the current one and any a rotation
+retired), each AES-GCM sealed with the APIv3 key, signed with the current one. ``POST
+/_sim/v3/rotate`` (a test control, not WeChat's) makes a new one that signs from then on.
+
 Answers — errors included — carry ``Request-ID`` and the ``Wechatpay-*`` signature headers,
 except the bill file, which WeChat sends unsigned. ``Faults.v3_answer`` spoils them on purpose.
 """
@@ -37,6 +41,7 @@ from pos.log import get_logger
 from pos.sandbox import bills
 from pos.sandbox.engine import Simulator
 from pos.sandbox.engine_v3 import V3Error
+from pos.sandbox.v3keys import rotate_platform
 from pos.wechatpay.errors import SignatureError
 from pos.wechatpay.v3 import crypto
 from pos.wechatpay.v3.certificates import certificate_entry
@@ -83,6 +88,30 @@ class GatewayV3:
         for path, method, view in routes:
             endpoint = "v3_" + view.__name__
             app.add_url_rule(path, endpoint, self._gate(method, view), methods=METHODS)
+        app.add_url_rule("/_sim/v3/rotate", "sim_v3_rotate", self.rotate, methods=["POST"])
+
+    def rotate(self) -> Response:
+        """``POST /_sim/v3/rotate`` ``{"valid_days": N, "keep_old": true}``: a new platform certificate
+        signs from now on, the old one stays listed unless ``keep_old`` is false (test control)."""
+        data = request.get_json(silent=True)
+        data = data if isinstance(data, dict) else {}
+        days, keep_old = data.get("valid_days", 5 * 365), data.get("keep_old", True)
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 20 * 365:
+            body = {"error": "bad_request", "message": "valid_days must be a whole number of days, 1 to 7300"}
+            return Response(json.dumps(body), status=400, content_type="application/json")
+        if not isinstance(keep_old, bool):
+            body = {"error": "bad_request", "message": "keep_old must be true or false"}
+            return Response(json.dumps(body), status=400, content_type="application/json")
+        with self.sim.state.lock:
+            self.v3.identity = rotate_platform(self.v3.identity, days, keep_old)
+            ident = self.v3.identity
+        retired = [serial for serial, _, _ in ident.retired_platform]
+        body = {
+            "platform_serial_no": ident.platform_serial_no,
+            "platform_certificate": ident.platform_certificate,
+            "retired_serial_nos": retired,
+        }
+        return Response(json.dumps(body), status=200, content_type="application/json")
 
     # -- the gate -----------------------------------------------------------------------------------
 
@@ -205,7 +234,7 @@ class GatewayV3:
 
     def certificates(self, data: dict[str, Any]) -> Response:
         ident = self.v3.identity
-        payload = {"data": [certificate_entry(ident.platform_certificate, ident.apiv3_key)]}
+        payload = {"data": [certificate_entry(pem, ident.apiv3_key) for pem in ident.platform_certificates()]}
         return self.answer(200, payload, None, sign_with=ident.platform_serial_no)
 
     def unknown(self, data: dict[str, Any], rest: str) -> None:

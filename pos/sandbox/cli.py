@@ -70,6 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="",
         help="where refund notices go when a refund request names no notify_url",
     )
+    parser.add_argument(
+        "--v3-sign-with",
+        dest="v3_sign_with",
+        choices=("public_key", "certificate"),
+        default="public_key",
+        help="which of WeChat's keys signs v3 notices and answers: its public key (merchants opened "
+        "since late 2024) or a platform certificate from /v3/certificates (certificate mode)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -108,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         state_file=args.state or "",
         callback_url=args.callback_url,
         refund_notify_url=args.refund_notify_url,
+        v3_sign_with=args.v3_sign_with,
     )
     try:
         app = create_app(settings=settings)
@@ -146,6 +155,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  ca_file    {tls.pki.ca_file}")
         print(f"  cert_file  {tls.pki.client_cert}")
         print(f"  key_file   {tls.pki.client_key}")
+    if settings.v3_sign_with == "certificate":
+        serial = sim.v3.identity.platform_serial_no
+        print(f"  v3 signs   with platform certificate {serial}")
     try:  # from the line that says Ctrl-C stops it, Ctrl-C stops it cleanly
         print("Ctrl-C to stop.", flush=True)
         server.run()

@@ -109,6 +109,11 @@ class RunningSimulator:
         """drop_first=N, duplicate=bool, concurrent=K, delay_seconds=S, bad_sign_probe=bool."""
         return self._call("POST", "/_sim/faults", faults)
 
+    def rotate_platform_certificate(self, valid_days: int = 5 * 365, keep_old: bool = True) -> dict[str, Any]:
+        """WeChat rotates: a new platform certificate signs from now on, the old stays listed
+        (``keep_old=False``: it is withdrawn, as if revoked)."""
+        return self._call("POST", "/_sim/v3/rotate", {"valid_days": valid_days, "keep_old": keep_old})
+
     def notifications(self) -> list[dict[str, Any]]:
         """Every delivery attempt so far: kind, out_trade_no, attempt, copy, status, outcome, reply..."""
         return self._call("GET", "/_sim/notifications")["deliveries"]

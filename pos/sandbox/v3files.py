@@ -17,31 +17,41 @@ from pos.config import MerchantConfig, write_secret_file
 from pos.config.v3 import resolve_v3
 
 
-def write_v3_files(directory: Path, identity: Mapping[str, str]) -> dict[str, str]:
+def write_v3_files(
+    directory: Path, identity: Mapping[str, str], *, certificate_mode: bool = False
+) -> dict[str, str]:
     """Write ``identity`` (``GET /_sim/``'s v3 keys) under ``directory``; the ``[merchant]`` keys
-    that name the files (``api = "v3"`` included)."""
+    that name the files (``api = "v3"`` included). ``certificate_mode``: WeChat's side is an empty
+    ``platform_certificates`` folder (filled from ``/v3/certificates``) instead of the public key."""
     directory.mkdir(parents=True, exist_ok=True)
     private = directory / "apiclient_key.pem"
     apiv3 = directory / "apiv3_key"
     public = directory / "wechatpay_public_key.pem"
     write_secret_file(private, identity["merchant_private_key"])
     write_secret_file(apiv3, identity["apiv3_key"] + "\n")
-    public.write_text(identity["wechatpay_public_key"], encoding="utf-8")
-    return {
+    settings = {
         "api": "v3",
         "appid": identity["appid"],
         "mch_id": identity["mchid"],
         "merchant_serial_no": identity["merchant_serial_no"],
         "private_key_file": str(private),
         "apiv3_key_file": str(apiv3),
-        "wechatpay_public_key_file": str(public),
-        "wechatpay_public_key_id": identity["wechatpay_public_key_id"],
     }
+    if certificate_mode:
+        settings["platform_certificates_dir"] = str(directory / "platform_certificates")
+        return settings
+    public.write_text(identity["wechatpay_public_key"], encoding="utf-8")
+    settings["wechatpay_public_key_file"] = str(public)
+    settings["wechatpay_public_key_id"] = identity["wechatpay_public_key_id"]
+    return settings
 
 
-def v3_merchant(base: MerchantConfig, directory: Path, identity: Mapping[str, str]) -> MerchantConfig:
-    """``base`` switched to the simulator's v3 merchant, its keys read back through the config checks."""
-    settings = write_v3_files(directory, identity)
+def v3_merchant(
+    base: MerchantConfig, directory: Path, identity: Mapping[str, str], *, certificate_mode: bool = False
+) -> MerchantConfig:
+    """``base`` switched to the simulator's v3 merchant, its keys read back through the config checks
+    (in ``certificate_mode``, with platform certificates instead of the public key)."""
+    settings = write_v3_files(directory, identity, certificate_mode=certificate_mode)
     merchant = dataclasses.replace(base, **settings)
     return resolve_v3(merchant, settings, "<sim v3>", {})
 

@@ -10,6 +10,7 @@ simulator it starts; the APIv3 key and the ids are drawn per simulator.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import secrets
 import string
@@ -31,7 +32,9 @@ def _key_pairs() -> tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey, rsa.RSAPrivateKe
     return tuple(rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(3))  # type: ignore[return-value]
 
 
-def _certificate(key: rsa.RSAPrivateKey, common_name: str, org_unit: str) -> x509.Certificate:
+def _certificate(
+    key: rsa.RSAPrivateKey, common_name: str, org_unit: str, valid_days: int = 5 * 365
+) -> x509.Certificate:
     """A self-signed certificate with a random serial, valid five years (as WeChat's are)."""
     name = x509.Name(
         [
@@ -49,7 +52,7 @@ def _certificate(key: rsa.RSAPrivateKey, common_name: str, org_unit: str) -> x50
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=5 * 365))
+        .not_valid_after(now + timedelta(days=valid_days))
         .sign(key, hashes.SHA256())
     )
 
@@ -69,14 +72,21 @@ class V3Identity:
     platform_key: rsa.RSAPrivateKey
     platform_certificate: str
     platform_serial_no: str
+    # Platform certificates replaced by a rotation, still listed and usable until they expire, as
+    # WeChat keeps the old one beside the new: (serial, private key, PEM).
+    retired_platform: tuple[tuple[str, rsa.RSAPrivateKey, str], ...] = ()
 
     def signing_key(self, serial: str) -> rsa.RSAPrivateKey | None:
-        """WeChat's private key behind ``serial`` (the public key id or the platform serial)."""
+        """WeChat's private key behind ``serial`` (the public key id or a platform serial)."""
         if serial == self.wechatpay_public_key_id:
             return self.wechat_key
         if serial == self.platform_serial_no:
             return self.platform_key
-        return None
+        return next((key for old, key, _ in self.retired_platform if old == serial), None)
+
+    def platform_certificates(self) -> list[str]:
+        """Every platform certificate ``/v3/certificates`` lists (PEM): retired ones, then the current."""
+        return [pem for _, _, pem in self.retired_platform] + [self.platform_certificate]
 
     def public(self) -> dict[str, str]:
         """What a v3 merchant configures (appid comes with the v2 identity, the same value)."""
@@ -92,6 +102,24 @@ class V3Identity:
             "platform_certificate": self.platform_certificate,
             "platform_serial_no": self.platform_serial_no,
         }
+
+
+def rotate_platform(identity: V3Identity, valid_days: int = 5 * 365, keep_old: bool = True) -> V3Identity:
+    """``identity`` with a new platform certificate (a new key, ``valid_days`` long) that signs from
+    now on; the old one is kept beside it (WeChat's overlap), or with ``keep_old=False`` no longer
+    listed nor used (as if revoked). A test's way to meet a rotation."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    certificate = _certificate(key, "Tenpay.com Root CA (sandbox)", "微信支付平台证书 (sandbox)", valid_days)
+    retired = (identity.platform_serial_no, identity.platform_key, identity.platform_certificate)
+    return dataclasses.replace(
+        identity,
+        platform_key=key,
+        platform_certificate=certificate.public_bytes(Encoding.PEM).decode("ascii"),
+        platform_serial_no=cert_serial(certificate),
+        retired_platform=(*identity.retired_platform, retired) if keep_old else (),
+    )
 
 
 def make_identity(mchid: str, appid: str) -> V3Identity:

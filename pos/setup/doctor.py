@@ -36,12 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def check_order() -> list[tuple[str, Callable]]:
     """The checks in the order they run: the key check before the clock check (it reads WeChat's
     Date header for it)."""
-    from pos.setup import checks, wechat_checks
+    from pos.setup import checks, v3_checks, wechat_checks
 
     return [
         ("secrets", checks.check_secrets),
         ("wechat-key", wechat_checks.check_wechat_key),
         ("clock", wechat_checks.check_clock),
+        (v3_checks.NAME, v3_checks.check_platform_certificates),
         ("certificate", wechat_checks.check_certificate),
         ("notify-url", wechat_checks.check_notify_url),
         ("printer", checks.check_printer),

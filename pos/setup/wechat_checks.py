@@ -28,7 +28,8 @@ _KEY_FIX = (
 )
 _V3_KEY_FIX = (
     'with api = "v3": check [merchant] private_key_file (apiclient_key.pem), merchant_serial_no (its '
-    "certificate's serial), and wechatpay_public_key_file / wechatpay_public_key_id (账户中心 > API安全)"
+    "certificate's serial), and wechatpay_public_key_file / wechatpay_public_key_id, or "
+    "platform_certificates_dir in certificate mode (账户中心 > API安全)"
 )
 
 

@@ -5,6 +5,11 @@ closes, refunds, reconciliation's bill, ``pos doctor``'s key check) builds its c
 choice of API is made once and the callers stay the same: both clients have the same calls and
 give the same value types and exceptions. Mode one (``short_url``, the scan callback's order) is
 v2 only and keeps :meth:`WeChatPayClient.from_config`.
+
+v3 verifies WeChat with a public key (``wechatpay_public_key_file``) or, in certificate mode
+(``platform_certificates_dir``), with platform certificates a
+:class:`~pos.wechatpay.v3.certstore.CertificateStore` keeps and refreshes through a client of
+its own (the listener verifies notices but has no other use for a client).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from pos.config import MerchantConfig
 from pos.wechatpay.client import WeChatPayClient
+from pos.wechatpay.v3.certstore import CertificateStore, Clock, StoreVerifier
 from pos.wechatpay.v3.client import WeChatPayV3Client
 from pos.wechatpay.v3.verify import Verifier
 
@@ -20,26 +26,47 @@ AnyClient = WeChatPayClient | WeChatPayV3Client
 _V3_OPTIONS = ("session", "timeout", "retries", "backoff", "verify")
 
 
-def v3_verifier(merchant: MerchantConfig) -> Verifier:
-    """The keys v3 answers and notices are checked with: public-key mode, from ``[merchant]``."""
-    return Verifier.public_key(merchant.wechatpay_public_key_id, merchant.wechatpay_public_key)
+def v3_verifier(merchant: MerchantConfig, *, clock: Clock | None = None, **overrides: Any) -> Verifier:
+    """The keys v3 answers and notices are checked with: the public key, or (certificate mode) a
+    :class:`StoreVerifier` whose store downloads through a client made with ``overrides``.
+    ``clock`` is the store's expiry clock (a test's ``FakeClock``)."""
+    if not merchant.platform_certificates_dir:
+        return Verifier.public_key(merchant.wechatpay_public_key_id, merchant.wechatpay_public_key)
+    options = {"clock": clock} if clock is not None else {}
+    store = CertificateStore(merchant.platform_certificates_dir, merchant.apiv3_key, **options)
+    verifier = StoreVerifier(store)
+    # No retries: a notice waiting on a download must not outlast WeChat's 5 s wait for its answer.
+    quick = {"retries": 0, "timeout": min(merchant.timeout, 4.0)}
+    store.fetch = _v3_client(merchant, verifier, {**quick, **overrides}).certificates
+    return verifier
 
 
-def client_for(merchant: MerchantConfig, **overrides: Any) -> AnyClient:
-    """The client ``merchant.api`` names. ``overrides``: ``session``, ``timeout``, ``retries``
-    (both APIs); v2's ``cert``/``verify`` are passed to v2 only (v3 needs no client certificate)."""
-    if merchant.api != "v3":
-        return WeChatPayClient.from_config(merchant, **overrides)
+def _v3_client(merchant: MerchantConfig, verifier: Verifier, overrides: dict[str, Any]) -> WeChatPayV3Client:
     options: dict[str, Any] = {"timeout": merchant.timeout, "verify": merchant.ca_file or True}
     options.update({k: v for k, v in overrides.items() if k in _V3_OPTIONS})
-    client = WeChatPayV3Client(
+    return WeChatPayV3Client(
         mchid=merchant.mch_id,
         appid=merchant.appid,
         private_key=merchant.private_key,
         serial_no=merchant.merchant_serial_no,
         apiv3_key=merchant.apiv3_key,
-        verifier=v3_verifier(merchant),
+        verifier=verifier,
         api_base=merchant.api_base,
         **options,
     )
+
+
+def client_for(merchant: MerchantConfig, *, clock: Clock | None = None, **overrides: Any) -> AnyClient:
+    """The client ``merchant.api`` names. ``overrides``: ``session``, ``timeout``, ``retries``
+    (both APIs); v2's ``cert``/``verify`` are passed to v2 only (v3 needs no client certificate).
+    In certificate mode the client downloads its own platform certificates (``clock``: their
+    expiry clock, for tests)."""
+    if merchant.api != "v3":
+        return WeChatPayClient.from_config(merchant, **overrides)
+    if not merchant.platform_certificates_dir:
+        return _v3_client(merchant, v3_verifier(merchant), overrides)
+    options = {"clock": clock} if clock is not None else {}
+    store = CertificateStore(merchant.platform_certificates_dir, merchant.apiv3_key, **options)
+    client = _v3_client(merchant, StoreVerifier(store), overrides)
+    store.fetch = client.certificates
     return client

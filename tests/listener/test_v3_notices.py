@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -25,12 +26,17 @@ REFUND_PATH = "/wechatpay/refund-notify"
 
 
 @contextlib.contextmanager
-def v3_stack(tmp_path) -> Iterator[Stack]:
-    with running_simulator(time_scale=0.001) as sim:
+def v3_stack(tmp_path, certificate_mode: bool = False) -> Iterator[Stack]:
+    """The listener on v3; ``certificate_mode``: WeChat signs with its platform certificate, which
+    the listener (and the test's client) download from ``/v3/certificates`` into a folder."""
+    sign_with = "certificate" if certificate_mode else "public_key"
+    with running_simulator(time_scale=0.001, v3_sign_with=sign_with) as sim:
         served = Served(pos_config.ListenerConfig())
         try:
             base = make_config(tmp_path, sim)
-            merchant = v3_merchant(base.merchant, tmp_path / "keys", sim.v3)
+            merchant = v3_merchant(
+                base.merchant, tmp_path / "keys", sim.v3, certificate_mode=certificate_mode
+            )
             config = base.replace(merchant=pos_config.MerchantConfig(
                 **{**merchant.__dict__, "notify_url": served.base_url + "/wechatpay/notify"}
             ))  # fmt: skip
@@ -48,9 +54,10 @@ def v3_stack(tmp_path) -> Iterator[Stack]:
             served.stop()
 
 
-@pytest.fixture
-def stack(tmp_path) -> Iterator[Stack]:
-    with v3_stack(tmp_path) as s:
+@pytest.fixture(params=["public_key", "certificate"])
+def stack(tmp_path, request) -> Iterator[Stack]:
+    """Each v3 notice test runs in both of WeChat's modes: public key and platform certificates."""
+    with v3_stack(tmp_path, certificate_mode=request.param == "certificate") as s:
         yield s
 
 
@@ -128,6 +135,7 @@ def test_a_signtest_probe_is_refused_and_the_real_notice_that_follows_pays(stack
     stack.sim.set_faults(bad_sign_probe=True)
     stack.sim.pay(sale.code_url)
     assert stack.wait_for(lambda: stack.ledger.get_sale(sale.id).state is SaleState.PAID)
+    stack.sim.wait_for_notifications(1, outcome="ok")  # the sale is PAID before the 204 is logged
     statuses = [d["status"] for d in stack.sim.notifications()]
     assert statuses[0] == 401 and 204 in statuses
 
@@ -182,6 +190,29 @@ def test_a_payment_event_on_the_refund_path_and_a_v2_notice_are_refused(stack):
     )
     assert answer.status_code == 401 and answer.json()["code"] == "FAIL"
     nothing_written(stack, sale)
+
+
+def test_in_certificate_mode_the_listener_downloads_and_keeps_the_certificates(tmp_path):
+    with v3_stack(tmp_path, certificate_mode=True) as stack:
+        folder = Path(stack.config.merchant.platform_certificates_dir)
+        assert not list(folder.glob("*.pem"))  # nothing downloaded yet
+        sale = ring_up(stack)
+        stack.sim.pay(sale.code_url)
+        assert stack.wait_for(lambda: stack.ledger.get_sale(sale.id).state is SaleState.PAID)
+        [delivery] = stack.sim.wait_for_notifications(1, outcome="ok")
+        assert delivery["status"] == 204
+        assert [p.stem for p in folder.glob("*.pem")] == [stack.sim.v3["platform_serial_no"]]
+
+        # WeChat rotates: the next notice names a serial the listener has not seen; it downloads
+        # the list once and believes it, at the first delivery.
+        new = stack.sim.rotate_platform_certificate()["platform_serial_no"]
+        later = ring_up(stack)
+        stack.sim.pay(later.code_url)
+        assert stack.wait_for(lambda: stack.ledger.get_sale(later.id).state is SaleState.PAID)
+        stack.sim.wait_for_notifications(2, outcome="ok")
+        attempts = [d["status"] for d in stack.sim.notifications() if d["out_trade_no"] == later.out_trade_no]
+        assert attempts == [204]  # believed at the first delivery, not after a retry
+        assert {p.stem for p in folder.glob("*.pem")} == {stack.sim.v3["platform_serial_no"], new}
 
 
 def test_a_v3_notice_on_a_v2_listener_is_refused(stack_factory):

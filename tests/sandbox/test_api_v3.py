@@ -152,3 +152,45 @@ def test_an_order_needs_https_notify_url_and_a_valid_number(sim):
         )
         assert (response.status_code, response.json()["code"]) == (400, "PARAM_ERROR"), bad
     assert sim.orders() == []
+
+
+def test_certificates_are_listed_encrypted_and_a_rotation_keeps_the_old_beside_the_new(sim):
+    from pos.wechatpay.errors import DecryptError
+    from pos.wechatpay.v3 import read_certificates
+
+    def listed() -> tuple[list[str], requests.Response]:
+        answer = signed_request(sim, "GET", "/v3/certificates")
+        assert answer.status_code == 200, answer.text
+        found = read_certificates(answer.json(), sim.v3["apiv3_key"])
+        trusting = Verifier.certificates([c.pem for c in found])
+        assert trusting.verify(answer.headers, answer.content).serial == answer.headers["Wechatpay-Serial"]
+        return [c.serial_no for c in found], answer
+
+    serials, answer = listed()
+    assert serials == [sim.v3["platform_serial_no"]]
+    assert answer.headers["Wechatpay-Serial"] == sim.v3["platform_serial_no"]
+    with pytest.raises(DecryptError, match="does not decrypt"):  # another APIv3 key cannot open them
+        read_certificates(answer.json(), "x" * 32)
+
+    rotated = requests.post(sim.base_url + "/_sim/v3/rotate", json={"valid_days": 3650}, timeout=30).json()
+    assert rotated["retired_serial_nos"] == [sim.v3["platform_serial_no"]]
+    serials, answer = listed()
+    assert serials == [sim.v3["platform_serial_no"], rotated["platform_serial_no"]]
+    assert answer.headers["Wechatpay-Serial"] == rotated["platform_serial_no"]  # the new one signs
+    # A request naming the old serial still gets an answer signed with it (WeChat's overlap).
+    old = signed_request(
+        sim, "GET", "/v3/certificates", headers={"Wechatpay-Serial": sim.v3["platform_serial_no"]}
+    )
+    assert old.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body", [{"valid_days": 0}, {"valid_days": "10"}, {"valid_days": True}, {"valid_days": 10**9}]
+)
+def test_a_bad_rotation_request_is_a_400_and_changes_nothing(sim, body):
+    answer = requests.post(sim.base_url + "/_sim/v3/rotate", json=body, timeout=10)
+    assert answer.status_code == 400 and answer.json()["error"] == "bad_request"
+    assert (
+        requests.get(sim.base_url + "/_sim/", timeout=10).json()["platform_serial_no"]
+        == sim.v3["platform_serial_no"]
+    )

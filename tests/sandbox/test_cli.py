@@ -62,12 +62,16 @@ def test_pos_sim_prints_url_and_identity_and_serves(api):
 def test_pos_sim_takes_identity_from_config_and_flags(tmp_path):
     config = tmp_path / "pos.toml"
     config.write_text('[merchant]\nappid = "wxconfigappid00001"\nmch_id = "1900000109"\n', encoding="utf-8")
-    proc, lines = start("sim", "--config", str(config), "--port", "0", "--api-key", "k" * 32)
+    proc, lines = start(
+        "sim", "--config", str(config), "--port", "0", "--api-key", "k" * 32, "--v3-sign-with", "certificate"
+    )
     try:
         text = "\n".join(lines)
         assert "wxconfigappid00001" in text and "1900000109" in text and "k" * 32 in text
         base = re.search(r"simulator at (\S+)", text).group(1)
-        assert requests.get(base + "/_sim/", timeout=5).json()["mch_id"] == "1900000109"
+        identity = requests.get(base + "/_sim/", timeout=5).json()
+        assert identity["mch_id"] == "1900000109"
+        assert f"v3 signs   with platform certificate {identity['platform_serial_no']}" in text
     finally:
         stop(proc)
 

@@ -4,10 +4,12 @@ Same shape as :mod:`pos.wechatpay` (v2): a client with the same calls and value 
 (:class:`WeChatPayV3Client`), notices parsed into v2's notice types, one exception tree
 (:mod:`pos.wechatpay.errors`) and the same bill model. What v3 adds is how messages are
 proven: :mod:`.crypto` (signatures, AES-GCM), :mod:`.verify` (WeChat's public key or
-platform certificates by ``Wechatpay-Serial``), :mod:`.certificates` (``/v3/certificates``).
+platform certificates by ``Wechatpay-Serial``), :mod:`.certificates` (``/v3/certificates``),
+:mod:`.certstore` (certificate mode: the certificates kept on disk and refreshed).
 """
 
 from pos.wechatpay.v3.certificates import PlatformCertificate, read_certificates
+from pos.wechatpay.v3.certstore import CertificateStore, StoreVerifier
 from pos.wechatpay.v3.client import BillLink, WeChatPayV3Client
 from pos.wechatpay.v3.crypto import (
     PROBE_PREFIX,
@@ -38,9 +40,11 @@ __all__ = [
     "SUCCESS_STATUS",
     "Authorization",
     "BillLink",
+    "CertificateStore",
     "Envelope",
     "PlatformCertificate",
     "Signed",
+    "StoreVerifier",
     "Verifier",
     "WeChatPayV3Client",
     "aes_decrypt",

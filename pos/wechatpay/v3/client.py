@@ -371,7 +371,9 @@ class WeChatPayV3Client:
         APIv3 key, and the answer must then be signed by one of them (or a key we already hold).
         """
         url = self.api_base + "/v3/certificates"
-        answer = self._send("GET", url, b"", serial=self._preferred_serial())
+        # No Wechatpay-Serial: a certificate we name may be the withdrawn one we are replacing, and
+        # WeChat refuses a request naming a serial it does not know (as wechatpayv3 names none here).
+        answer = self._send("GET", url, b"", serial=None)
         if answer.status != 200:
             raise results.error(answer.status, answer.body, verified=False) if answer.status >= 400 else (
                 TransportError(f"/v3/certificates: unexpected HTTP {answer.status}"))  # fmt: skip
