@@ -155,7 +155,10 @@ def test_a_day_paid_refunded_seen_by_the_manager_and_reconciled(api, shop, sim, 
         lambda: shop.ledger.refunds_for_sale(by_notice["id"])[0].state is RefundState.SUCCEEDED,
         "the refund notice to complete the refund",
     )
-    assert any(d["kind"] == "refund" for d in sim.notifications())
+    e2e.wait_until(  # recorded once the listener's reply is in, a moment after the ledger changed
+        lambda: any(d["kind"] == "refund" and d["outcome"] == "ok" for d in sim.notifications()),
+        "the refund notice's delivery",
+    )
     assert shop.state(by_notice["id"]) is SaleState.PARTLY_REFUNDED
     e2e.wait_until(
         lambda: any(j.kind is JobKind.REFUND_SLIP for j in shop.ledger.jobs_for_sale(by_notice["id"])),
