@@ -27,11 +27,13 @@ from pos.config import Config
 from pos.ledger import JobKind, Ledger, PaymentSource, RefundState, SaleState, open_ledger
 from pos.ledger.reconciliation import latest_reconciliation
 from pos.listener.app import create_app as listener_app
-from pos.orders.refunds import RefundError, RefundService
+from pos.orders.refunds import RefundError, RefundPending, RefundService
+from pos.reconcile import reconcile_day
 from pos.sandbox.testing import running_simulator
 from pos.sandbox.v3files import write_v3_files
 from pos.till.testing import RunningTill, running_till
 from pos.web import BackgroundServer
+from pos.wechatpay.factory import client_for
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -231,3 +233,72 @@ def test_a_refund_wechat_settles_later_ends_right_in_the_ledger(shop, sim, e2e, 
             refunds.refund(sale["id"], 600)
         [at_wechat] = [o for o in sim.orders() if o["out_trade_no"] == sale["out_trade_no"]]
         assert [r["status"] for r in at_wechat["refunds"]] == ["CHANGE"]
+
+
+def paid(shop: Shop, sim, e2e, amount: str) -> dict:
+    sale = shop.ring_up(amount)
+    sim.pay(sale["code_url"], notify=True)
+    e2e.wait_until(lambda: shop.state(sale["id"]) is SaleState.PAID, "PAID by the notice")
+    return sale
+
+
+def refunds_at_wechat(sim, out_trade_no: str) -> list[dict]:
+    return next(o for o in sim.orders() if o["out_trade_no"] == out_trade_no)["refunds"]
+
+
+@pytest.mark.parametrize("fault", ["systemerror_after", "timeout_after", "systemerror", "timeout"])
+def test_a_refund_whose_outcome_is_unknown_stays_pending_and_is_sent_once(shop, sim, e2e, fault):
+    sale = paid(shop, sim, e2e, "9.00")
+    client = shop.till.till.client
+    client.timeout, client.backoff = 0.3, 0  # a held answer outlasts the till's patience
+    refunds = RefundService(shop.ledger, client, shop.config, clock=shop.till.till.clock)
+    sim.set_faults(calls={"refund": fault, "refund_query": "systemerror"}, hang_seconds=0.6)
+    try:
+        first = refunds.refund(sale["id"], 900)
+    except RefundPending as exc:
+        first = exc.refund
+    number = first.out_refund_no
+    if fault.endswith("_after"):  # WeChat did refund: its refund notice to the listener settles it
+        e2e.wait_until(
+            lambda: shop.ledger.get_refund(number).state is RefundState.SUCCEEDED, "the refund notice"
+        )
+    else:
+        assert first.state is RefundState.PENDING
+        assert shop.ledger.get_sale(sale["id"]).refundable_fee == 0  # reserved while unknown
+        [still] = refunds.sync(sale["id"])  # the query fails too: nothing is decided on a guess
+        assert still.state is RefundState.PENDING
+    sim.set_faults(calls={})
+    [done] = refunds.sync(sale["id"])  # asked, and re-sent under its own number if WeChat never saw it
+    assert done.state is RefundState.SUCCEEDED and done.out_refund_no == number
+    assert [r["out_refund_no"] for r in refunds_at_wechat(sim, sale["out_trade_no"])] == [number]
+    assert shop.state(sale["id"]) is SaleState.REFUNDED
+
+
+@pytest.mark.parametrize("fault", ["systemerror", "timeout"])
+def test_a_bill_download_that_fails_is_an_error_run_then_the_day_reconciles(shop, sim, e2e, fault):
+    sale = paid(shop, sim, e2e, "18.00")
+    client = shop.till.till.client
+    client.timeout, client.backoff = 0.3, 0
+    sim.set_faults(calls={"download_bill": fault}, hang_seconds=0.6)
+    failed = reconcile_day(shop.ledger, client, shop.config, shop.day)
+    assert failed.status == "error" and failed.matched == 0 and failed.differences == (), failed
+    assert shop.state(sale["id"]) is SaleState.PAID and shop.ledger.flags_for_sale(sale["id"]) == []
+    sim.set_faults(calls={})
+    later = reconcile_day(shop.ledger, client, shop.config, shop.day)
+    assert (later.status, later.matched) == ("matched", 1), later
+
+
+@pytest.mark.parametrize("funded_by", ["merchant", "wechat"])
+def test_a_coupon_payment_found_by_query_keeps_the_cash_and_reconciles(shop, sim, e2e, funded_by):
+    sim.set_faults(coupon={"fee": 300, "funded_by": funded_by})
+    sale = shop.ring_up("18.00")
+    sim.pay(sale["code_url"], notify=False)  # the watcher's query (v3: amount.payer_total) tells it
+    sim.advance(3)
+    shop.till.till.watcher.nudge()
+    e2e.wait_until(lambda: shop.state(sale["id"]) is SaleState.PAID, "PAID by the watcher")
+    assert shop.ledger.flags_for_sale(sale["id"]) == []  # not an amount mismatch
+    [payment] = shop.ledger.payments_for_sale(sale["id"])
+    assert (payment.total_fee, payment.cash_fee) == (1800, 1500)
+    with client_for(shop.config.merchant) as client:
+        result = reconcile_day(shop.ledger, client, shop.config, shop.day)
+    assert (result.status, result.matched) == ("matched", 1), result
