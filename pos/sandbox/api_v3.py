@@ -20,6 +20,12 @@ retired), each AES-GCM sealed with the APIv3 key, signed with the current one. `
 
 Answers — errors included — carry ``Request-ID`` and the ``Wechatpay-*`` signature headers,
 except the bill file, which WeChat sends unsigned. ``Faults.v3_answer`` spoils them on purpose.
+
+The ``calls`` fault switch (:mod:`pos.sandbox.callfaults`) spoils v3 calls as it spoils v2's,
+by the same operation names (``unified_order`` is the Native order, ``download_bill`` the
+trade bill): ``systemerror`` answers 500 ``{"code": "SYSTEM_ERROR", "message": "系统错误"}``
+(signed, like every v3 error), ``timeout`` holds the answer; the ``_after`` kinds do the work
+first. Only requests that pass the gate are spoiled (WeChat checks signatures first too).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 
 from pos.log import get_logger
-from pos.sandbox import bills
+from pos.sandbox import bills, callfaults
 from pos.sandbox.engine import Simulator
 from pos.sandbox.engine_v3 import V3Error
 from pos.sandbox.v3keys import rotate_platform
@@ -51,6 +57,12 @@ log = get_logger(__name__)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 MAX_SKEW = 300
 BILL_URL_TTL = 300  # seconds of simulator clock a download_url stays good (current docs: 5 min)
+# v3 view -> the operation name the ``calls`` fault switch uses (v2's, shared by both APIs).
+OPERATIONS = {
+    "native": "unified_order", "query_by_out_trade_no": "order_query", "query_by_id": "order_query",
+    "close": "close_order", "refund": "refund", "refund_query": "refund_query",
+    "trade_bill": "download_bill",
+}  # fmt: skip
 
 
 def _raw_target() -> str:
@@ -71,6 +83,7 @@ class GatewayV3:
         self.sim = sim
         self.v3 = sim.v3
         self._bills: dict[str, tuple[bytes, bool, float]] = {}
+        self.call_faults = callfaults.CallFaults()
 
     def register(self, app: Flask) -> None:
         routes: list[tuple[str, str, Callable[..., Any]]] = [
@@ -123,7 +136,12 @@ class GatewayV3:
                     raise V3Error(405, "INVALID_REQUEST", f"请使用{method}方法")
                 serial = self.authenticate()
                 data = self._json() if request.method == "POST" else {}
+                spoil = self._spoil(view.__name__)
+                if spoil is not None and spoil.before:
+                    self._fail(spoil)
                 result = view(data, **args)
+                if spoil is not None:
+                    self._fail(spoil)  # the work is done; the merchant never learns it
             except V3Error as exc:
                 log.info("v3_refused", path=request.path, code=exc.code, msg=exc.message)
                 return self.answer(exc.status, exc.body(), serial)
@@ -133,6 +151,23 @@ class GatewayV3:
 
         handle.__name__ = view.__name__
         return handle
+
+    def _spoil(self, view: str) -> callfaults.Spoil | None:
+        op = OPERATIONS.get(view)
+        return None if op is None else self.call_faults.take(self.sim.settings.faults.calls, op)
+
+    def _fail(self, spoil: callfaults.Spoil) -> None:
+        """A spoiled call's end: held past the client's patience, or 500 ``SYSTEM_ERROR``.
+
+        A held call still answers in the end (with its real answer if it did the work), as a
+        slow gateway does; the merchant gave up long before.
+        """
+        log.info("call_fault", api="v3", path=request.path, before=spoil.before, hang=spoil.hang)
+        if spoil.hang:
+            callfaults.hang(self.sim.settings.faults.hang_seconds)
+            if not spoil.before:
+                return
+        raise V3Error(500, "SYSTEM_ERROR", callfaults.SYSTEMERROR_DES)
 
     def authenticate(self) -> str | None:
         """Steps 1-3 of the module doc; returns the serial to sign the answer with."""

@@ -1,4 +1,4 @@
-"""Gateway faults: a v2 call answers ``SYSTEMERROR`` or hangs, before or after it acted.
+"""Gateway faults: a call answers ``SYSTEMERROR`` or hangs, before or after it acted (v2 and v3).
 
 The real gateway's answer to any call can be ``SYSTEMERROR`` (系统错误/系统超时) or no
 answer at all, and in both cases the merchant cannot tell whether WeChat acted. A merchant
@@ -18,6 +18,9 @@ Kinds (what WeChat did, then what the merchant sees):
 every call until the switch is reset (``{"calls": {}}``). The bill (``download_bill``) has no
 ``result_code``: its SYSTEMERROR is ``return_code=FAIL`` ``return_msg=SYSTEMERROR``, and
 "after" changes nothing there (a bill download has no effect).
+
+On API v3 the same switch spoils the same operations (:data:`pos.sandbox.api_v3.OPERATIONS`
+maps the v3 paths to these names); its SYSTEMERROR is HTTP 500 ``{"code": "SYSTEM_ERROR"}``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,15 @@ then query, close, refund and bill it. Refunds carry their own ``api`` the same 
 
 Errors are :class:`V3Error` — HTTP status, ``code``, ``message`` — with the codes of
 docs/wechatpay-v3.md §4-§9.
+
+The fault switches of ``POST /_sim/faults`` apply here as on v2, in v3's words:
+``trade_states`` shows USERPAYING / PAYERROR / REVOKED as the query's ``trade_state`` (a
+REVOKED order's close answers 400 ``ORDER_CLOSED``); ``early_close`` rules a close within
+``close_min_age`` (``ignored``: 204 and the order stays payable; ``refused``: 400
+``INVALID_REQUEST`` with the rule's text, code UNVERIFIED); ``refund_outcome`` makes refunds
+PROCESSING, then SUCCESS, ``ABNORMAL`` (v2's CHANGE) or ``CLOSED`` (v2's REFUNDCLOSE), with
+a ``REFUND.*`` notice when they settle; ``coupon`` pays part of the order with a coupon
+(``amount.payer_total`` < ``total`` and a ``promotion_detail`` entry, ``CASH`` or ``NOCASH``).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pos.log import get_logger
-from pos.sandbox import ids
+from pos.sandbox import earlyclose, ids, refundflow, tradestates
 from pos.sandbox.clock import BEIJING
 from pos.sandbox.errors import SandboxError
 from pos.sandbox.state import CLOSED, NOTPAY, REFUND, SUCCESS, Order, Refund
@@ -49,6 +58,23 @@ _DESC = {
     CLOSED: "订单已关闭",
 }
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+# v2's refund statuses (the simulator's state) in v3's words.
+V3_REFUND_STATUS = {"REFUNDCLOSE": "CLOSED", "CHANGE": "ABNORMAL"}
+
+
+def promotion(order: Order) -> dict[str, Any]:
+    """The order's coupon as v3's ``promotion_detail`` entry (CASH: WeChat-funded, NOCASH: the
+    merchant's own; v2 spells the latter NO_CASH)."""
+    funded = "NOCASH" if order.coupon_type == "NO_CASH" else "CASH"
+    return {
+        "coupon_id": order.coupon_id, "name": "模拟器代金券", "scope": "GLOBAL", "type": funded,
+        "amount": order.coupon_fee, "stock_id": "SIM" + order.coupon_id,
+        "wechatpay_contribute": order.coupon_fee if funded == "CASH" else 0,
+        "merchant_contribute": order.coupon_fee if funded == "NOCASH" else 0,
+        "other_contribute": 0, "currency": "CNY",
+    }  # fmt: skip
 
 
 class V3Error(SandboxError):
@@ -216,6 +242,9 @@ class V3Engine:
             "attach": order.param("attach"),
             "amount": {"total": order.total_fee, "currency": "CNY"},
         }
+        shown = tradestates.overlay(self.sim.settings.faults.trade_states, order.out_trade_no, order.state)
+        if shown is not None:
+            out.update(trade_state=shown, trade_state_desc=tradestates.DESCRIPTIONS[shown])
         if order.state in (SUCCESS, REFUND):
             out.update(
                 transaction_id=order.transaction_id,
@@ -225,6 +254,8 @@ class V3Engine:
                 amount={"total": order.total_fee, "payer_total": order.cash_fee, "currency": "CNY",
                         "payer_currency": "CNY"},
             )  # fmt: skip
+            if order.coupon_fee:
+                out["promotion_detail"] = [promotion(order)]
         if order.param("device_info"):
             out["scene_info"] = {"device_id": order.param("device_info")}
         return out
@@ -241,11 +272,22 @@ class V3Engine:
             order = self._order(out_trade_no)
             if order.state in (SUCCESS, REFUND):
                 raise V3Error(400, "ORDER_PAID", "订单已支付，不能发起关单，请发起退款")
-            if order.state != CLOSED:  # closing is re-entrant: a closed order answers 204 again
-                order.state = CLOSED
-                order.closed_at = self.sim.clock.now()
-                self.sim.state.save()
-                log.info("closed", api="v3", out_trade_no=out_trade_no)
+            faults = self.sim.settings.faults
+            if tradestates.overlay(faults.trade_states, out_trade_no, order.state) == "REVOKED":
+                raise V3Error(400, "ORDER_CLOSED", "订单已撤销")
+            if order.state == CLOSED:  # closing is re-entrant: a closed order answers 204 again
+                return
+            now = self.sim.clock.now()
+            min_age = self.sim.settings.close_min_age
+            if now - order.created_at < min_age and faults.early_close != "closed":
+                if faults.early_close == "refused":
+                    raise V3Error(400, "INVALID_REQUEST", earlyclose.refusal_text(min_age))
+                log.info("early_close_ignored", api="v3", out_trade_no=out_trade_no)
+                return  # 204, and the order stays payable
+            order.state = CLOSED
+            order.closed_at = now
+            self.sim.state.save()
+            log.info("closed", api="v3", out_trade_no=out_trade_no)
 
     # -- refunds --------------------------------------------------------------------------------
 
@@ -294,17 +336,21 @@ class V3Engine:
                 requested_at=now, succeeded_at=now, refund_desc=reason,
                 notify_url=notify_url or sim.settings.refund_notify_url, api="v3",
             )  # fmt: skip
+            faults = sim.settings.faults
+            refundflow.begin(refund, faults.refund_outcome, now, faults.refund_seconds)
             order.refunds.append(refund)
             order.state = REFUND
             sim.state.save()
-            log.info("refund", api="v3", out_trade_no=order.out_trade_no, refund=refund_fee)
-        if refund.notify_url:
+            log.info(
+                "refund", api="v3", out_trade_no=order.out_trade_no, refund=refund_fee, status=refund.status
+            )
+        if refund.notify_url and refund.status != refundflow.PROCESSING:  # else when it settles
             sim.send_refund_notice(order, refund)
         return self.refund_answer(order, refund)
 
     def refund_answer(self, order: Order, refund: Refund) -> dict[str, Any]:
-        status = {"REFUNDCLOSE": "CLOSED", "CHANGE": "ABNORMAL"}.get(refund.status, refund.status)
-        return {
+        status = V3_REFUND_STATUS.get(refund.status, refund.status)
+        answer: dict[str, Any] = {
             "refund_id": refund.refund_id,
             "out_refund_no": refund.out_refund_no,
             "transaction_id": order.transaction_id,
@@ -323,8 +369,12 @@ class V3Engine:
             },
             "promotion_detail": [],
         }  # fmt: skip
+        if status != "SUCCESS":
+            del answer["success_time"]  # only a refund that reached the customer has one
+        return answer
 
     def refund_query(self, out_refund_no: str) -> dict[str, Any]:
+        self.sim.settle_refunds()  # a PROCESSING refund whose moment has come answers as settled
         with self.sim.state.lock:
             for order in self.sim.state.orders.values():
                 if order.sandbox:
@@ -371,12 +421,12 @@ class V3Engine:
             "refund_id": refund.refund_id,
             "out_refund_no": refund.out_refund_no,
             "refund_status": answer["status"],
-            "success_time": answer["success_time"],
+            "success_time": answer.get("success_time", ""),
             "user_received_account": answer["user_received_account"],
             "amount": {"total": order.total_fee, "refund": refund.refund_fee, "payer_total": order.cash_fee,
                        "payer_refund": refund.refund_fee},
         }  # fmt: skip
-        summary = "退款成功" if event == "REFUND.SUCCESS" else "退款异常"
+        summary = {"REFUND.SUCCESS": "退款成功", "REFUND.CLOSED": "退款关闭"}.get(event, "退款异常")
         return self.notice_body(event, summary, "refund", inner)
 
     # -- WeChat's signature on answers and notices --------------------------------------------------

@@ -12,6 +12,9 @@ and a refund notice follows. The switch decides how the next refunds end:
 A refund settles when the simulator's clock passes its moment (``POST /_sim/clock``) or when
 it is queried after that moment; its refund notice goes out then. A REFUNDCLOSE refund gives
 its amount back to what the order can still refund.
+
+The statuses are kept in v2's words; a refund made on v3 is answered and noticed in v3's:
+CHANGE is ``ABNORMAL``, REFUNDCLOSE is ``CLOSED`` (:mod:`pos.sandbox.engine_v3`).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class Faults:
     - ``v3_answer``: every v3 answer is spoiled this way until reset to "": ``bad_signature``
       (signed by a key that is not WeChat's), ``stale_timestamp`` (10 minutes old),
       ``signtest`` (a probe signature), ``wrong_serial``, ``tampered_body``, ``missing_headers``.
-    - ``calls``: v2 calls that answer SYSTEMERROR or hang, before or after acting
+    - ``calls``: calls (v2 or v3) that answer SYSTEMERROR or hang, before or after acting
       (:mod:`pos.sandbox.callfaults`); ``hang_seconds``: how long a hung call holds its answer.
     - ``trade_states``: out_trade_no -> a state the order query reports instead of NOTPAY
       (:mod:`pos.sandbox.tradestates`).

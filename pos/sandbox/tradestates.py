@@ -11,6 +11,9 @@ bank refused) and REVOKED (已撤销: a payment-code order reversed). The switch
   stays payable (the customer may try again), and a payment ends the overlay (SUCCESS wins).
 - ``REVOKED``: the order is over: it cannot be paid, closeorder answers ORDERCLOSED, and the
   query says REVOKED.
+
+The v3 query shows the same states as its ``trade_state`` (v3 spells them alike), and v3's
+close of a REVOKED order answers 400 ``ORDER_CLOSED`` (:mod:`pos.sandbox.engine_v3`).
 """
 
 from __future__ import annotations

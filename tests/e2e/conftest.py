@@ -5,6 +5,12 @@ Nothing is mocked. The simulator and the till (its Flask app under waitress, or
 loopback; the ledger is a SQLite file; the printer is the virtual ``dir:`` one,
 whose ``jobs.jsonl`` and ``<job>.bin`` files are what "printed" means here.
 
+APIs: a test that takes the ``api`` fixture runs twice, on WeChat Pay API v2 and on v3
+(the till's client, the listener's notices and the simulator's paths all follow
+``[merchant] api``), the way the ``database`` fixture runs it on SQLite and PostgreSQL.
+``e2e.config(api, tmp_path, sim, ...)`` is ``till_config`` on that API. A test about a
+v2-only thing (mode one, micropay, v2's XML on the wire) does not take it and says why.
+
 Time: where a test needs the watcher's 2-second schedule or a deadline to pass,
 the till runs on the simulator's clock (``sim_clock``) and the test moves it
 with ``sim.advance()``, so nothing sleeps for the schedule.
@@ -25,8 +31,11 @@ from typing import Any
 import pytest
 import zxingcpp
 
+from pos.config import Config
 from pos.printing import preview
 from pos.sandbox.testing import RunningSimulator, running_simulator
+from pos.sandbox.v3files import v3_merchant
+from pos.till.testing import till_config
 
 _BIN = re.compile(r"^job-(\d+)(?:-(\d+))?\.bin$")
 
@@ -35,6 +44,21 @@ _BIN = re.compile(r"^job-(\d+)(?:-(\d+))?\.bin$")
 def sim() -> RunningSimulator:
     with running_simulator(time_scale=0.001) as running:
         yield running
+
+
+@pytest.fixture(params=["v2", "v3"])
+def api(request: pytest.FixtureRequest) -> str:
+    """The WeChat Pay API the whole stack speaks: each test using it runs on v2 and on v3."""
+    return request.param
+
+
+def config_for(api: str, tmp_path: Path, sim: RunningSimulator, **sections: Any) -> Config:
+    """``till_config`` on ``api``: on v3 the simulator's v3 merchant, its keys in 0600 files under
+    ``tmp_path / "keys"`` and loaded through the config's own checks, as a shop's would be."""
+    config = till_config(tmp_path, sim, **sections)
+    if api == "v3":
+        config = config.replace(merchant=v3_merchant(config.merchant, tmp_path / "keys", sim.v3))
+    return config
 
 
 def clock_of(sim: RunningSimulator) -> Callable[[], datetime]:
@@ -127,6 +151,7 @@ class Helpers:
 
     wait_until = staticmethod(wait_until)
     clock_of = staticmethod(clock_of)
+    config = staticmethod(config_for)
     PrinterDir = PrinterDir
     LateApp = LateApp
 

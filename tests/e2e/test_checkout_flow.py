@@ -1,16 +1,17 @@
 """The happy path, whole: ring up over HTTP, the slip's printed QR scans to WeChat's code_url, the
-customer pays without any notice reaching the till, the watcher finds it, one confirmation prints."""
+customer pays without any notice reaching the till, the watcher finds it, one confirmation prints.
+On API v2 and v3 alike (``api``)."""
 
 from __future__ import annotations
 
 from pos.ledger import JobKind, JobState, PaymentSource
-from pos.till.testing import running_till, till_config
+from pos.till.testing import running_till
 
 
 def test_slip_qr_is_the_order_and_a_silent_payment_prints_one_confirmation(
-    database, sim, printer, tmp_path, e2e
+    database, api, sim, printer, tmp_path, e2e
 ):
-    config = till_config(tmp_path, sim, database=database.config)
+    config = e2e.config(api, tmp_path, sim, database=database.config)
     with running_till(config, clock=e2e.clock_of(sim)) as till:
         answer = till.http.post(
             till.url("/api/sales"),

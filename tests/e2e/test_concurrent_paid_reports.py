@@ -4,6 +4,7 @@ The listener (its own Flask app and its own ledger connection on the same SQLite
 ``pos listen`` would be) receives WeChat's notice as several simultaneous copies, each sent
 twice (the simulator's ``concurrent`` and ``duplicate`` faults), while the till's watcher is
 told to query the same order at the same moment. The ledger's paid transition decides the race.
+On API v2 (XML notices) and v3 (signed, encrypted JSON notices) alike.
 """
 
 from __future__ import annotations
@@ -14,18 +15,18 @@ from collections import Counter
 
 from pos.ledger import JobKind, SaleState, open_ledger
 from pos.listener.app import create_app as listener_app
-from pos.till.testing import running_till, till_config
+from pos.till.testing import running_till
 from pos.web import BackgroundServer
 
 COPIES = 6
 
 
 def test_notices_and_the_watchers_query_at_once_make_one_paid_and_one_slip(
-    database, sim, printer, tmp_path, e2e
+    database, api, sim, printer, tmp_path, e2e
 ):
     late = e2e.LateApp()
     listener_server = BackgroundServer(late, threads=8).start()
-    base = till_config(tmp_path, sim, database=database.config)
+    base = e2e.config(api, tmp_path, sim, database=database.config)
     merchant = dataclasses.replace(base.merchant, notify_url=listener_server.base_url + "/wechatpay/notify")
     config = dataclasses.replace(base, merchant=merchant)
     clock = e2e.clock_of(sim)

@@ -34,6 +34,7 @@ import requests
 
 from pos.ledger import JobKind, JobState, SaleState, UnknownSale, open_ledger
 from pos.ledger.ledger import INTERRUPTED
+from pos.sandbox.v3files import write_v3_files
 
 LAUNCHER = Path(__file__).with_name("sim_clock_till.py")
 BURST = 24
@@ -74,12 +75,15 @@ class TillProcess:
             self.log.close()
 
 
-def write_config(tmp_path: Path, sim) -> Path:
+def write_config(tmp_path: Path, sim, api: str) -> Path:
+    """``pos.toml`` for ``pos till`` on ``api`` (v3: the simulator's v3 merchant, keys in 0600 files)."""
     path = tmp_path / "pos.toml"
+    v3 = write_v3_files(tmp_path / "keys", sim.v3) if api == "v3" else {}
+    v3 = {k: v for k, v in v3.items() if k not in ("appid", "mch_id")}  # one merchant: the lines below
     path.write_text(
         f"""
 [merchant]
-appid = "{sim.appid}"
+{"".join(f'{key} = "{value}"{chr(10)}' for key, value in v3.items())}appid = "{sim.appid}"
 mch_id = "{sim.mch_id}"
 api_key = "{sim.api_key}"
 api_base = "{sim.base_url}"
@@ -110,7 +114,7 @@ def all_sales(ledger) -> list:
         sale_id += 1
 
 
-def test_kill_9_mid_burst_then_restart_settles_every_sale_once(sim, printer, tmp_path, e2e):
+def test_kill_9_mid_burst_then_restart_settles_every_sale_once(api, sim, printer, tmp_path, e2e):
     offset_file = tmp_path / "clock-offset"
 
     def set_offset() -> None:
@@ -123,7 +127,7 @@ def test_kill_9_mid_burst_then_restart_settles_every_sale_once(sim, printer, tmp
         set_offset()
 
     set_offset()
-    config = write_config(tmp_path, sim)
+    config = write_config(tmp_path, sim, api)
     log = tmp_path / "till.log"
     http = requests.Session()
 

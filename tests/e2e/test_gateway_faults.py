@@ -5,6 +5,10 @@ The simulator's own switches (``POST /_sim/faults``: ``calls``, ``hang_seconds``
 make an order report USERPAYING, PAYERROR or REVOKED. The till must treat every unknown
 outcome as unknown (ask before deciding) and never end a sale wrong: exactly one order per
 sale, PAID only when the money arrived, VOIDED/EXPIRED only when nobody can pay any more.
+
+Every test runs on API v2 and v3 (``api``): the switches are named by the call whichever API
+carries it, and on v3 a SYSTEMERROR is HTTP 500 ``{"code": "SYSTEM_ERROR", ...}`` and the odd
+states are v3's ``trade_state``.
 """
 
 from __future__ import annotations
@@ -15,16 +19,16 @@ from datetime import datetime, timedelta
 import pytest
 
 from pos.ledger import SaleState
-from pos.till.testing import running_till, till_config
+from pos.till.testing import running_till
 
-from .conftest import clock_of, wait_until
+from .conftest import clock_of, config_for, wait_until
 
 TIMEOUT = 0.3  # the till's [merchant] timeout here; a hung call holds its answer longer
 
 
 @pytest.fixture
-def till(sim, tmp_path):
-    base = till_config(tmp_path, sim)
+def till(api, sim, tmp_path):
+    base = config_for(api, tmp_path, sim)
     merchant = dataclasses.replace(base.merchant, timeout=TIMEOUT)
     with running_till(base.replace(merchant=merchant), clock=clock_of(sim)) as running:
         running.till.client.backoff = 0
@@ -150,8 +154,8 @@ def stepped():
 
 
 @pytest.fixture
-def hasty_till(sim, tmp_path, stepped):
-    base = till_config(tmp_path, sim)
+def hasty_till(api, sim, tmp_path, stepped):
+    base = config_for(api, tmp_path, sim)
     merchant = dataclasses.replace(base.merchant, timeout=TIMEOUT)
     clock = SteppedClock(sim)
     stepped["clock"] = clock

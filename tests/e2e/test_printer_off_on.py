@@ -14,7 +14,7 @@ import pytest
 
 from pos.ledger import JobState
 from pos.printing.devices.testing import FakeNetworkPrinter
-from pos.till.testing import running_till, till_config
+from pos.till.testing import running_till
 
 
 class DirSwitch:
@@ -60,8 +60,10 @@ def switch(request, printer):
     device.close()
 
 
-def test_jobs_wait_while_the_printer_is_off_then_print_in_order_once(database, sim, switch, tmp_path, e2e):
-    base = till_config(tmp_path, sim, database=database.config)
+def test_jobs_wait_while_the_printer_is_off_then_print_in_order_once(
+    database, api, sim, switch, tmp_path, e2e
+):
+    base = e2e.config(api, tmp_path, sim, database=database.config)
     config = dataclasses.replace(base, printer=dataclasses.replace(base.printer, device=switch.spec))
     switch.off()
     with running_till(config, clock=e2e.clock_of(sim)) as till:

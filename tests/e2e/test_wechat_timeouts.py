@@ -6,6 +6,10 @@ until the till has given up (the order *was* created: the answer was lost), or s
 request without passing it on (the order was never created). Either way WeChat must end up
 with exactly one order for the sale, and the sale either waits for payment with that order's
 code_url, or is FAILED with a message the cashier understands and a retry that works.
+
+v2 only: the gateway in between relays v2's XML paths. The same losses on v3 (an answer held
+after the order was made, or no order at all) are the simulator's ``timeout_after`` and
+``timeout`` switches, which tests/e2e/test_gateway_faults.py runs on both APIs.
 """
 
 from __future__ import annotations
