@@ -87,6 +87,19 @@ class LedgerDatabase:
             )
         return self._postgres.server.url(self._names[empty])
 
+    def untouched(self, url: str) -> bool:
+        """True while nothing has made the ledger at ``url``: on SQLite no file, on PostgreSQL no
+        table (for tests that a refused command leaves no ledger behind)."""
+        if url.startswith("sqlite:///"):
+            return not Path(url.removeprefix("sqlite:///")).exists()
+        from pos.ledger.database import create_ledger_engine, current_revision
+
+        engine = create_ledger_engine(url)
+        try:
+            return current_revision(engine) is None
+        finally:
+            engine.dispose()
+
     def config_in(self, folder: Path) -> config.DatabaseConfig:
         return config.DatabaseConfig(url=self.url_in(folder))
 

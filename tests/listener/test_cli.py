@@ -15,7 +15,6 @@ from pos.cli import main
 from pos.config import DEMO_API_KEY
 from pos.demo import demo_config_text
 from pos.ledger import JobKind, open_ledger
-from pos.ledger.database import create_ledger_engine, current_revision
 from pos.sandbox.testing import running_simulator
 from pos.wechatpay.modeone import parse_bizpayurl
 
@@ -46,17 +45,6 @@ price = "18.00"
 def label_jobs(database_url: str) -> list:
     with open_ledger(database_url) as ledger:
         return [j for j in ledger.unfinished_jobs() if j.kind is JobKind.LABEL]
-
-
-def unmigrated(database_url: str) -> bool:
-    """True while nothing has created the ledger's tables (SQLite: the file is not there)."""
-    if database_url.startswith("sqlite:///"):
-        return not Path(database_url.removeprefix("sqlite:///")).exists()
-    engine = create_ledger_engine(database_url)
-    try:
-        return current_revision(engine) is None
-    finally:
-        engine.dispose()
 
 
 def test_pos_label_queues_a_label_job_with_the_signed_link(tmp_path, database_url, capsys):
@@ -102,7 +90,7 @@ def test_pos_label_refuses_an_unknown_product_and_an_unreachable_wechat(tmp_path
     assert main(["--config", str(config), "label", "latte", "--short"]) == 1
     err = capsys.readouterr().err
     assert "WeChat did not shorten the link" in err and "Traceback" not in err
-    assert unmigrated(database_url) or label_jobs(database_url) == []
+    assert label_jobs(database_url) == []
 
 
 def test_pos_listen_serves_until_interrupted(tmp_path, database_url):
@@ -147,7 +135,7 @@ def test_pos_listen_on_a_busy_port_says_so_in_one_line_and_makes_no_ledger(
     assert result.returncode == 1
     assert result.stderr == f"pos: port {busy_port} is in use (set [listener] port or --port)\n"
     assert sorted(tmp_path.rglob("*")) == before  # no pos.sqlite3: the port is bound first
-    assert unmigrated(database_url)  # nor, on PostgreSQL, any table
+    assert database.untouched(database_url)  # nor, on PostgreSQL, any table
 
 
 def test_pos_listen_with_workers_on_a_busy_port_is_the_same_line(tmp_path, database, busy_port, capsys):
@@ -155,7 +143,7 @@ def test_pos_listen_with_workers_on_a_busy_port_is_the_same_line(tmp_path, datab
     config = write_config(tmp_path, database_url)
     assert main(["--config", str(config), "listen", "--port", str(busy_port), "--workers", "2"]) == 1
     assert capsys.readouterr().err == f"pos: port {busy_port} is in use (set [listener] port or --port)\n"
-    assert unmigrated(database_url)
+    assert database.untouched(database_url)
 
 
 # Runs `pos listen` in a fresh interpreter through its real entry point; once /healthz answers (the
