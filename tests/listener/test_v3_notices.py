@@ -25,11 +25,11 @@ REFUND_PATH = "/wechatpay/refund-notify"
 
 
 @contextlib.contextmanager
-def v3_stack(tmp_path) -> Iterator[Stack]:
+def v3_stack(tmp_path, database_url: str) -> Iterator[Stack]:
     with running_simulator(time_scale=0.001) as sim:
         served = Served(pos_config.ListenerConfig())
         try:
-            base = make_config(tmp_path, sim)
+            base = make_config(tmp_path, sim, database_url)
             merchant = v3_merchant(base.merchant, tmp_path / "keys", sim.v3)
             config = base.replace(merchant=pos_config.MerchantConfig(
                 **{**merchant.__dict__, "notify_url": served.base_url + "/wechatpay/notify"}
@@ -49,8 +49,8 @@ def v3_stack(tmp_path) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def stack(tmp_path) -> Iterator[Stack]:
-    with v3_stack(tmp_path) as s:
+def stack(tmp_path, database_url) -> Iterator[Stack]:
+    with v3_stack(tmp_path, database_url) as s:
         yield s
 
 
