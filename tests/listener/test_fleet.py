@@ -118,7 +118,6 @@ class Front:
         self.failed: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._turn = 0
-        self._local = threading.local()
         front = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -146,11 +145,6 @@ class Front:
             self._turn += 1
             return alive[self._turn % len(alive)]
 
-    def _session(self) -> requests.Session:
-        if not hasattr(self._local, "http"):
-            self._local.http = requests.Session()
-        return self._local.http
-
     def _forward(self, handler: BaseHTTPRequestHandler) -> None:
         body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
         upstream = self._pick()
@@ -160,7 +154,9 @@ class Front:
                 k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")
             }
             try:
-                answer = self._session().request(
+                # A new connection per request: a kept-alive one the listener had closed would look
+                # like a dead listener.
+                answer = requests.request(
                     handler.command, upstream + handler.path, data=body, headers=headers, timeout=30
                 )
             except requests.RequestException:
