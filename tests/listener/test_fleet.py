@@ -21,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -306,27 +307,45 @@ def test_copies_of_each_notice_at_once_race_across_listeners_and_pay_once(stack,
     assert stack.ledger.open_flags() == []
 
 
+# Label scans at the same moment, through the front. The simulator serves 8 requests at a time and
+# each scan holds one while the listener's callback orders from it: more would starve the orders.
+SCANS_AT_ONCE = 4
+
+
 def test_mode_one_callbacks_work_from_either_listener(stack, tmp_path):
     """Each listener takes label scans (the callback rings the sale up and orders it from WeChat);
-    the payment notices come back through the front to whichever listener is next."""
+    the payment notices come back through the front to whichever listener is next. Scans at the
+    same moment on both listeners draw distinct order numbers from the lane's one sequence."""
     m = stack.config.merchant
+    products = ("latte", "bagel") * (2 + SCANS_AT_ONCE // 2)
+    labels = [bizpayurl(p, appid=m.appid, mch_id=m.mch_id, api_key=m.api_key) for p in products]
     with fleet(stack, tmp_path, 2) as (front, listeners):
         orders = []
-        for n, product in enumerate(("latte", "bagel", "latte", "bagel")):
+        for n, label in enumerate(labels[:4]):
             # The platform's callback URL names one listener per scan: A, B, A, B.
             stack.sim.settings.callback_url = listeners[n % 2].base + "/wechatpay/native-callback"
-            url = bizpayurl(product, appid=m.appid, mch_id=m.mch_id, api_key=m.api_key)
-            orders.append(stack.sim.scan(url))
+            orders.append(stack.sim.scan(label))
             found = stack.sim.wait_for_notifications(
                 1, timeout=30, outcome="ok", out_trade_no=orders[-1]["out_trade_no"]
             )
             assert found, orders[-1]
         assert all(front.count(listener.base) >= 1 for listener in listeners)  # notices reached both
+
+        stack.sim.settings.callback_url = front.base_url + "/wechatpay/native-callback"
+        with ThreadPoolExecutor(SCANS_AT_ONCE) as pool:
+            orders += list(pool.map(stack.sim.scan, labels[4:]))
+        for order in orders[4:]:
+            found = stack.sim.wait_for_notifications(
+                1, timeout=30, outcome="ok", out_trade_no=order["out_trade_no"]
+            )
+            assert found, order
+        callbacks = [front.count(listener.base, "/wechatpay/native-callback") for listener in listeners]
+        assert sum(callbacks) == SCANS_AT_ONCE  # spread by the front (the A, B scans above chose)
         for listener in listeners:
             assert "Traceback" not in listener.stop()
-    assert len({order["out_trade_no"] for order in orders}) == 4
-    for order, fee in zip(orders, (1800, 950, 1800, 950), strict=True):
+    assert len({order["out_trade_no"] for order in orders}) == len(labels)
+    for order, product in zip(orders, products, strict=True):
         sale = stack.ledger.sale_by_out_trade_no(order["out_trade_no"])
-        assert sale.total_fee == fee
+        assert sale.total_fee == {"latte": 1800, "bagel": 950}[product]
         assert_paid_exactly_once(stack.ledger, sale.id, sale.transaction_id)
         assert [msg.verdict for msg in stack.ledger.messages_for(sale.out_trade_no)] == ["ordered", "paid"]
