@@ -87,6 +87,19 @@ class LedgerDatabase:
             )
         return self._postgres.server.url(self._names[empty])
 
+    def untouched(self, url: str) -> bool:
+        """True while nothing has made the ledger at ``url``: on SQLite no file, on PostgreSQL no
+        table (for tests that a refused command leaves no ledger behind)."""
+        if url.startswith("sqlite:///"):
+            return not Path(url.removeprefix("sqlite:///")).exists()
+        from pos.ledger.database import create_ledger_engine, current_revision
+
+        engine = create_ledger_engine(url)
+        try:
+            return current_revision(engine) is None
+        finally:
+            engine.dispose()
+
     def config_in(self, folder: Path) -> config.DatabaseConfig:
         return config.DatabaseConfig(url=self.url_in(folder))
 
@@ -104,12 +117,27 @@ class LedgerDatabase:
                 self._postgres.server.drop_database(name)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+@pytest.fixture(params=DATABASES)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerDatabase]:
     """The one fixture that chooses the ledger's database: each test using it runs twice, on SQLite
     and on PostgreSQL (``-m "not postgresql"`` runs the SQLite half only)."""
     postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
     chosen = LedgerDatabase(request.param, tmp_path / "data", postgres)
+    try:
+        yield chosen
+    finally:
+        chosen.close()
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_database(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[LedgerDatabase]:
+    """``database`` for a module-scoped fixture (one costly stack shared by a module's tests): the
+    module runs on SQLite, then on PostgreSQL; the data folder is the module's own."""
+    postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    chosen = LedgerDatabase(request.param, tmp_path_factory.mktemp("db") / "data", postgres)
     try:
         yield chosen
     finally:

@@ -80,7 +80,7 @@ def test_label_with_config_after_it_takes_the_next_word_as_the_product():
     assert (args.config, args.product_id) == ("shop.toml", "LATTE")
 
 
-def write_shop_config(tmp_path) -> str:
+def write_shop_config(tmp_path, database_url: str) -> str:
     path = tmp_path / "pos.toml"
     path.write_text(
         f"""
@@ -88,7 +88,7 @@ def write_shop_config(tmp_path) -> str:
 language = "en"
 
 [database]
-url = "sqlite:///{tmp_path / "pos.sqlite3"}"
+url = "{database_url}"
 
 [[products]]
 id = "LATTE"
@@ -100,24 +100,24 @@ price = "18.00"
     return str(path)
 
 
-def test_commands_run_with_the_config_named_after_them(tmp_path, capsys):
-    config = write_shop_config(tmp_path)
-    open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}").close()  # an empty, migrated ledger
+def test_commands_run_with_the_config_named_after_them(tmp_path, database_url, capsys):
+    config = write_shop_config(tmp_path, database_url)
+    open_ledger(database_url).close()  # an empty, migrated ledger
 
     assert main(["report", "--config", config]) == 0
     assert "Net" in capsys.readouterr().out
 
     assert main(["label", "--config", config, "LATTE"]) == 0
     assert "Latte" in capsys.readouterr().out
-    with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}") as ledger:
+    with open_ledger(database_url) as ledger:
         (job,) = [job for job in ledger.unfinished_jobs() if job.kind is JobKind.LABEL]
     assert job.payload["product_id"] == "LATTE"
 
 
-def test_a_command_run_as_a_person_runs_it_prints_no_import_noise(tmp_path, run_pos):
+def test_a_command_run_as_a_person_runs_it_prints_no_import_noise(tmp_path, database_url, run_pos):
     """Libraries imported when the command runs, after logging is set up, must not add lines."""
-    config = write_shop_config(tmp_path)
-    open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}").close()
+    config = write_shop_config(tmp_path, database_url)
+    open_ledger(database_url).close()
     result = run_pos("report", "--config", config, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Net" in result.stdout
@@ -125,7 +125,7 @@ def test_a_command_run_as_a_person_runs_it_prints_no_import_noise(tmp_path, run_
 
 
 def test_set_password_writes_the_config_named_after_the_sub_sub_command(tmp_path, monkeypatch, capsys):
-    config = write_shop_config(tmp_path)
+    config = write_shop_config(tmp_path, f"sqlite:///{tmp_path / 'pos.sqlite3'}")  # never opened
     monkeypatch.delenv("POS_CONFIG", raising=False)
     monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("a long enough password\n"))
     assert main(["manager", "set-password", "--password-stdin", "--config", config]) == 0

@@ -5,7 +5,8 @@ touching this file. Hypothesis draws a route (or a path of its own), fills its p
 numbers and text (ids beyond any column, Unicode digits, 5,000-digit numbers), and sends it with
 any method, a query string (days from year 1 to 9999), headers (hostile Host, Origin, cookies) and
 a body (JSON from sale-like to 30,000 levels deep, forms, XML, bytes). Each request goes through
-Flask's test client to the real app: a real SQLite ledger, the simulator over real HTTP as WeChat.
+Flask's test client to the real app: a real ledger (SQLite, then PostgreSQL), the simulator over
+real HTTP as WeChat.
 
 What must hold for every one of them:
 - no answer is a 5xx (a traceback's 500 included);
@@ -68,10 +69,11 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Stack]:
+def stack(tmp_path_factory, module_database) -> Iterator[Stack]:
+    """One stack per database (SQLite, then PostgreSQL), shared by the module's tests."""
     tmp_path = tmp_path_factory.mktemp("hostile")
     with running_simulator() as sim:
-        config = till_config(tmp_path, sim)
+        config = till_config(tmp_path, sim, database=module_database.config_in(tmp_path / "data"))
         config = config.replace(
             manager=dataclasses.replace(
                 config.manager, password_hash=generate_password_hash(PASSWORD, "pbkdf2:sha256:1000")

@@ -165,12 +165,23 @@ class Payments(LedgerCore):
     ) -> list[PaidOutcome]:
         """:meth:`mark_paid` for several reports in ONE transaction (group commit: one BEGIN, one
         COMMIT, one turn of SQLite's write lock for all of them). Each report is decided exactly as
-        mark_paid decides it, in order, so a later report sees what an earlier one wrote (the same
+        mark_paid decides it, so a later report of a sale sees what an earlier one wrote (the same
         payment twice: PAID, then ALREADY_PAID). Either every outcome is stored or, if the
-        transaction fails, none is."""
+        transaction fails, none is. Outcomes come back in the order of ``reports``.
+
+        The reports are decided in out_trade_no order (a stable sort: one sale's reports keep
+        theirs), whatever order they came in. On PostgreSQL each decision locks its sale's row to
+        the end of the transaction; two listener processes writing batches of the same notices in
+        the orders they arrived would each hold a row the other waits for, and the database would
+        abort one batch as a deadlock. Taken in one order everywhere, a batch only ever waits.
+        """
         at = self._now(now)
+        order = sorted(range(len(reports)), key=lambda i: reports[i].out_trade_no)
+        decided: dict[int, PaidOutcome] = {}
         with self._write() as conn:
-            outcomes = [decide_payment(conn, report, at) for report in reports]
+            for i in order:
+                decided[i] = decide_payment(conn, reports[i], at)
+        outcomes = [decided[i] for i in range(len(reports))]
         log_outcomes(reports, outcomes)
         return outcomes
 

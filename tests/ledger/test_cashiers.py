@@ -21,8 +21,8 @@ NOW = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def ledger(tmp_path):
-    with open_ledger(f"sqlite:///{tmp_path / 'l.sqlite3'}", clock=lambda: NOW) as opened:
+def ledger(db_url):
+    with open_ledger(db_url, clock=lambda: NOW) as opened:
         yield opened
 
 

@@ -361,3 +361,62 @@ def test_reports_from_several_processes_make_one_payment(db_url, ledger, make):
     assert statuses.count("already_paid") == processes * threads - 1
     assert len(ledger.payments_for_sale(sale.id)) == 1
     assert len(_confirmations(ledger, sale.id)) == 1
+
+
+def _write_together(writes: list) -> list:
+    """Run ``(ledger, reports)`` batches through mark_paid_many at the same moment, each in its own
+    thread; returns each batch's outcomes, or the exception it raised."""
+    barrier = threading.Barrier(len(writes))
+    results: list[object] = [None] * len(writes)
+
+    def write(n: int) -> None:
+        who, batch = writes[n]
+        barrier.wait(timeout=10)
+        try:
+            results[n] = who.mark_paid_many(batch)
+        except Exception as exc:  # the failure is the finding: kept for the caller's assert
+            results[n] = exc
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(len(writes))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
+
+
+@pytest.mark.timeout(90)
+def test_batches_of_the_same_payments_in_any_order_never_deadlock(db_url, ledger, make):
+    """Two listener processes each write a batch of the same notices (WeChat's copies of a burst),
+    in the order they happened to arrive: here opposite orders. On PostgreSQL each batch locks the
+    sales it pays; taken in arrival order, two batches that cross would each hold a row the other
+    waits for, and the database would abort one (a deadlock) and fail every notice in it. Both
+    batches must succeed: one pays each sale, the other finds it paid."""
+    other = open_ledger(db_url)  # a second engine: another process's connections
+    try:
+        for _ in range(4):
+            sales = [make.awaiting(100 + n) for n in range(30)]
+            reports = [
+                ledger.payment_report(
+                    s.out_trade_no,
+                    transaction_id=make.transaction_id(),
+                    total_fee=s.total_fee,
+                    time_end=TIME_END,
+                    source="notice",
+                )
+                for s in sales
+            ]
+            writes = [(ledger, reports), (other, reports[::-1])]
+            results = _write_together(writes)
+            assert all(isinstance(r, list) for r in results), results
+            by_sale: dict[str, list[str]] = {}
+            for (_, batch), outcomes in zip(writes, results, strict=True):
+                for report, outcome in zip(batch, outcomes, strict=True):
+                    by_sale.setdefault(report.out_trade_no, []).append(outcome.status.value)
+            assert all(sorted(v) == ["already_paid", "paid"] for v in by_sale.values()), by_sale
+            for sale in sales:
+                assert ledger.get_sale(sale.id).state is SaleState.PAID
+                assert len(ledger.payments_for_sale(sale.id)) == 1
+                assert len(_confirmations(ledger, sale.id)) == 1
+    finally:
+        other.close()

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from pos.ledger import (
     FlagKind,
@@ -271,23 +271,37 @@ def test_a_wrong_amount_from_the_bill_is_not_paid(ledger, clock):
     assert ledger.get_sale(sale.id).state is SaleState.NEW
 
 
-def test_a_bill_payment_and_its_flag_commit_together_or_not_at_all(tmp_path, clock):
+# A trigger that refuses the missed_payment flag, in each database's own words.
+REFUSE_FLAG = {
+    "sqlite": [
+        "CREATE TRIGGER no_missed_flag BEFORE INSERT ON flags WHEN NEW.kind = 'missed_payment' "
+        "BEGIN SELECT RAISE(ABORT, 'the flag write failed'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION no_missed_flag() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.kind = 'missed_payment' THEN RAISE EXCEPTION 'the flag write failed'; END IF; "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER no_missed_flag BEFORE INSERT ON flags FOR EACH ROW EXECUTE FUNCTION no_missed_flag()",
+    ],
+}
+ALLOW_FLAG = {"sqlite": "DROP TRIGGER no_missed_flag", "postgresql": "DROP TRIGGER no_missed_flag ON flags"}
+
+
+def test_a_bill_payment_and_its_flag_commit_together_or_not_at_all(db_url, clock):
     """The missed_payment flag is written in mark_paid's own transaction: when writing the flag
-    fails (here a real SQLite trigger refuses it, as a crash or a full disk would stop it), the
+    fails (here a real trigger refuses it, as a crash or a full disk would stop it), the
     payment is not committed either, so the ledger never holds a bill-found PAID sale the manager
     was not told about; the next run finds the sale unpaid and records both."""
-    path = tmp_path / "bill.sqlite3"
-    with open_ledger(f"sqlite:///{path}", clock=clock) as ledger:
+    with open_ledger(db_url, clock=clock) as ledger:
+        dialect = ledger.engine.dialect.name
         sale = ledger.create_sale(store="S01", lane="01", items=[LineItem("拿铁", 1800)])
         ledger.record_order(
             sale.id, code_url="weixin://wxpay/s/a", prepay_id="wx1", expires_at=clock() + timedelta(hours=1)
         )
         with ledger.engine.begin() as conn:
-            conn.exec_driver_sql(
-                "CREATE TRIGGER no_missed_flag BEFORE INSERT ON flags WHEN NEW.kind = 'missed_payment' "
-                "BEGIN SELECT RAISE(ABORT, 'the flag write failed'); END"
-            )
-        with pytest.raises(IntegrityError, match="the flag write failed"):
+            for statement in REFUSE_FLAG[dialect]:
+                conn.exec_driver_sql(statement)
+        with pytest.raises(DBAPIError, match="the flag write failed"):
             record_bill_payment(
                 ledger, sale.out_trade_no, transaction_id="T9", total_fee=1800, time_end=clock(), raw="`row"
             )
@@ -300,7 +314,7 @@ def test_a_bill_payment_and_its_flag_commit_together_or_not_at_all(tmp_path, clo
         assert [e.event for e in ledger.events_for_sale(sale.id)] == ["created", "ordered"]
 
         with ledger.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TRIGGER no_missed_flag")
+            conn.exec_driver_sql(ALLOW_FLAG[dialect])
         outcome = record_bill_payment(
             ledger, sale.out_trade_no, transaction_id="T9", total_fee=1800, time_end=clock(), raw="`row"
         )

@@ -43,16 +43,30 @@ def test_healthz_says_ok_while_the_ledger_answers(stack):
     assert (response.status_code, response.text) == (200, "ok\n")
 
 
-def test_healthz_says_503_when_the_database_is_gone(stack, serve, tmp_path):
+def test_healthz_says_503_when_the_database_is_gone(stack, serve, tmp_path, database):
+    """SQLite: the file is deleted. PostgreSQL: the database is dropped, its connections ended (a
+    front's health check then takes the listener out of a fleet's rotation)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
     from pos.ledger import open_ledger
 
-    ledger = open_ledger(f"sqlite:///{tmp_path / 'gone' / 'pos.sqlite3'}")
+    url = database.url_in(tmp_path / "gone", empty=True)  # a database of its own, beside the stack's
+    ledger = open_ledger(url)
     served = serve(create_app(stack.config, ledger))
-    ledger.close()
-    (tmp_path / "gone" / "pos.sqlite3").unlink()
-    (tmp_path / "gone").rmdir()
+    assert requests.get(served.base_url + "/healthz", timeout=10).status_code == 200
+    if database.kind == "sqlite":
+        ledger.close()
+        (tmp_path / "gone" / "pos.sqlite3").unlink()
+        (tmp_path / "gone").rmdir()
+    else:
+        admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)')
+        admin.dispose()
     response = requests.get(served.base_url + "/healthz", timeout=10)
     assert (response.status_code, response.text) == (503, "database unavailable\n")
+    ledger.close()
 
 
 def test_a_bug_in_a_handler_answers_fail_without_a_traceback(stack, serve, caplog, monkeypatch):

@@ -26,14 +26,14 @@ REFUND_PATH = "/wechatpay/refund-notify"
 
 
 @contextlib.contextmanager
-def v3_stack(tmp_path, certificate_mode: bool = False) -> Iterator[Stack]:
+def v3_stack(tmp_path, database_url: str, certificate_mode: bool = False) -> Iterator[Stack]:
     """The listener on v3; ``certificate_mode``: WeChat signs with its platform certificate, which
     the listener (and the test's client) download from ``/v3/certificates`` into a folder."""
     sign_with = "certificate" if certificate_mode else "public_key"
     with running_simulator(time_scale=0.001, v3_sign_with=sign_with) as sim:
         served = Served(pos_config.ListenerConfig())
         try:
-            base = make_config(tmp_path, sim)
+            base = make_config(tmp_path, sim, database_url)
             merchant = v3_merchant(
                 base.merchant, tmp_path / "keys", sim.v3, certificate_mode=certificate_mode
             )
@@ -55,9 +55,9 @@ def v3_stack(tmp_path, certificate_mode: bool = False) -> Iterator[Stack]:
 
 
 @pytest.fixture(params=["public_key", "certificate"])
-def stack(tmp_path, request) -> Iterator[Stack]:
+def stack(tmp_path, database_url, request) -> Iterator[Stack]:
     """Each v3 notice test runs in both of WeChat's modes: public key and platform certificates."""
-    with v3_stack(tmp_path, certificate_mode=request.param == "certificate") as s:
+    with v3_stack(tmp_path, database_url, certificate_mode=request.param == "certificate") as s:
         yield s
 
 
@@ -192,8 +192,8 @@ def test_a_payment_event_on_the_refund_path_and_a_v2_notice_are_refused(stack):
     nothing_written(stack, sale)
 
 
-def test_in_certificate_mode_the_listener_downloads_and_keeps_the_certificates(tmp_path):
-    with v3_stack(tmp_path, certificate_mode=True) as stack:
+def test_in_certificate_mode_the_listener_downloads_and_keeps_the_certificates(tmp_path, database_url):
+    with v3_stack(tmp_path, database_url, certificate_mode=True) as stack:
         folder = Path(stack.config.merchant.platform_certificates_dir)
         assert not list(folder.glob("*.pem"))  # nothing downloaded yet
         sale = ring_up(stack)

@@ -30,7 +30,7 @@ def pos(*args: str, stdin: str = "", env: dict | None = None) -> subprocess.Comp
 
 
 @pytest.fixture
-def config_file(tmp_path):
+def config_file(tmp_path, database_url):
     path = tmp_path / "pos.toml"
     path.write_text(
         f"""# the shop's config
@@ -39,7 +39,7 @@ id = "S01"
 name = "演示小店"
 
 [database]
-url = "sqlite:///{tmp_path / "pos.sqlite3"}"
+url = "{database_url}"
 
 [manager]
 session_minutes = 20  # a comment kept as it is

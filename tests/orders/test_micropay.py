@@ -32,8 +32,8 @@ def clock(sim) -> FakeClock:
 
 
 @pytest.fixture
-def ledger(tmp_path, clock) -> Iterator[Ledger]:
-    with open_ledger(f"sqlite:///{tmp_path}/pos.sqlite3", clock=clock) as opened:
+def ledger(database_url, clock) -> Iterator[Ledger]:
+    with open_ledger(database_url, clock=clock) as opened:
         yield opened
 
 

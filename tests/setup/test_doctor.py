@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 from pos import config
 from pos.demo import running_shop
 from pos.ledger import open_ledger
-from pos.ledger.database import create_ledger_engine, upgrade
+from pos.ledger.database import create_ledger_engine, current_revision, head_revision, upgrade
 from pos.printing.devices.testing import FakeNetworkPrinter
 from pos.sandbox.testing import running_simulator
 from pos.sandbox.tls import client_certificate
@@ -282,35 +282,43 @@ def test_the_font_check_uses_font_problem_when_it_exists(monkeypatch):
 # -- the ledger --------------------------------------------------------------------------------
 
 
-def ledger_context(path: Path) -> Context:
-    return context({"database": {"url": f"sqlite:///{path}"}})
+def ledger_context(path: Path | str) -> Context:
+    """The doctor's context for a ledger: a SQLite file's path, or any database URL."""
+    return context({"database": {"url": path if isinstance(path, str) else f"sqlite:///{path}"}})
 
 
-def test_a_migrated_ledger_passes_and_stays_unchanged(tmp_path):
-    path = tmp_path / "pos.sqlite3"
-    open_ledger(f"sqlite:///{path}").close()
-    result = checks.check_ledger(ledger_context(path))
+def test_a_migrated_ledger_passes_and_stays_unchanged(database, tmp_path):
+    url = database.url_in(tmp_path)
+    open_ledger(url).close()
+    result = checks.check_ledger(ledger_context(url))
     assert result.status is Status.OK and "writable" in result.detail
-    with sqlite3.connect(path) as db:  # the probe's write was rolled back
-        assert db.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+    engine = create_ledger_engine(url)
+    try:  # the probe's write was rolled back
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as db:
+            assert db.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
+    finally:
+        engine.dispose()
 
 
-def test_a_missing_empty_or_old_ledger_fails(tmp_path):
+def test_a_missing_ledger_file_fails_and_is_not_created(tmp_path):
     missing = tmp_path / "none.sqlite3"
     result = checks.check_ledger(ledger_context(missing))
     assert result.status is Status.FAIL and "no ledger" in result.detail
     assert not missing.exists()  # the doctor creates nothing
 
-    empty = tmp_path / "empty.sqlite3"
-    sqlite3.connect(empty).close()
-    result = checks.check_ledger(ledger_context(empty))
+
+def test_an_empty_or_old_ledger_fails(database, tmp_path):
+    url = database.url_in(tmp_path, empty=True)
+    if database.kind == "sqlite":
+        sqlite3.connect(tmp_path / "pos.sqlite3").close()  # the file is there, with no table
+    result = checks.check_ledger(ledger_context(url))
     assert result.status is Status.FAIL and "not migrated" in result.detail
 
-    old = tmp_path / "old.sqlite3"
-    engine = create_ledger_engine(f"sqlite:///{old}")
+    engine = create_ledger_engine(url)
     upgrade(engine, "0003")
     engine.dispose()
-    result = checks.check_ledger(ledger_context(old))
+    result = checks.check_ledger(ledger_context(url))
     assert result.status is Status.FAIL and "schema 0003" in result.detail and "pos till" in result.fix
 
 

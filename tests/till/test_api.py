@@ -28,11 +28,14 @@ def till(database, sim, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def refusing_till(tmp_path_factory):
-    """One till for the many refusal cases: none of them may ring anything up."""
+def refusing_till(tmp_path_factory, module_database):
+    """One till for the many refusal cases (per database): none of them may ring anything up."""
+    folder = tmp_path_factory.mktemp("refusals")
     with (
         running_simulator() as sim,
-        running_till(till_config(tmp_path_factory.mktemp("refusals"), sim)) as running,
+        running_till(
+            till_config(folder, sim, database=module_database.config_in(folder / "data"))
+        ) as running,
     ):
         yield running
 

@@ -236,9 +236,9 @@ def test_screenshots_idle_scanning_awaiting_paid(till, sim, tmp_path):
 # -- the weixin:// link under the QR, for the demo ----------------------------------------------------
 
 
-def test_code_url_under_the_qr_only_when_the_till_is_set_to_show_it(till, sim, tmp_path):
+def test_code_url_under_the_qr_only_when_the_till_is_set_to_show_it(till, database, sim, tmp_path):
     assert 'id="qr-link"' not in till.http.get(till.url("/")).text  # off by default: customers scan
-    config = till_config(tmp_path / "demo", sim)
+    config = till_config(tmp_path / "demo", sim, database=database.config_in(tmp_path / "demo" / "data"))
     config = config.replace(till=dataclasses.replace(config.till, show_code_url=True))
     with running_till(config, workers=False) as demo:
         page = demo.http.get(demo.url("/")).text

@@ -1,5 +1,5 @@
 """``pos cashier``, ``pos till`` refusing to face a network with nobody to sign in, and ``pos sale``
-sending the API token: real subprocesses, a real SQLite ledger, the simulator as WeChat."""
+sending the API token: real subprocesses, a real ledger (SQLite and PostgreSQL), the simulator as WeChat."""
 
 from __future__ import annotations
 
@@ -31,17 +31,16 @@ def pos(*args: str, config: Path, stdin: str = "", env: dict[str, str] | None = 
 
 
 @pytest.fixture
-def config(tmp_path) -> Path:
+def config(tmp_path, database_url) -> Path:
     path = tmp_path / "pos.toml"
     path.write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "pos.sqlite3"}"\n'
-        f'[printer]\ndevice = "dir:{tmp_path / "printer"}"\n',
+        f'[database]\nurl = "{database_url}"\n[printer]\ndevice = "dir:{tmp_path / "printer"}"\n',
         encoding="utf-8",
     )
     return path
 
 
-def test_add_list_remove(config, tmp_path):
+def test_add_list_remove(config, database_url):
     added = pos("cashier", "add", "小王", "--pin-stdin", config=config, stdin="2468\n")
     assert added.returncode == 0, added.stderr
     assert pos("cashier", "add", "Amy", "--pin-stdin", config=config, stdin="12\n").returncode == 2
@@ -50,7 +49,7 @@ def test_add_list_remove(config, tmp_path):
     assert "new PIN" in again.stdout
     listed = pos("cashier", "list", config=config)
     assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == ["小王"]
-    with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}") as ledger:
+    with open_ledger(database_url) as ledger:
         assert len(list_cashiers(ledger)) == 1
         from pos.ledger.cashiers import pin_hash
         from pos.passwords import check_password
@@ -62,7 +61,7 @@ def test_add_list_remove(config, tmp_path):
     assert pos("cashier", "list", config=config).stdout == ""
 
 
-def test_the_till_will_not_face_the_network_with_nobody_to_sign_in(config, tmp_path):
+def test_the_till_will_not_face_the_network_with_nobody_to_sign_in(config, database_url):
     refused = pos("till", "--host", "0.0.0.0", "--port", "0", config=config)
     assert refused.returncode == 2
     [line] = refused.stderr.strip().splitlines()
@@ -71,7 +70,7 @@ def test_the_till_will_not_face_the_network_with_nobody_to_sign_in(config, tmp_p
     from pos.config import load
     from pos.till.cli import exposed
 
-    with open_ledger(f"sqlite:///{tmp_path / 'pos.sqlite3'}") as ledger:
+    with open_ledger(database_url) as ledger:
         plain = load(config, env={})
         assert exposed("0.0.0.0", plain, ledger) and exposed("192.168.1.5", plain, ledger)
         assert not exposed("127.0.0.1", plain, ledger) and not exposed("localhost", plain, ledger)

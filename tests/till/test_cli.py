@@ -207,8 +207,11 @@ def test_unreachable_till_exits_3(tmp_path):
 # -- pos till -------------------------------------------------------------------------------------------
 
 
-def till_toml(tmp_path: Path, sim, extra: str = "") -> Path:
+def till_toml(tmp_path: Path, sim, extra: str = "", *, database_url: str = "") -> Path:
+    """The till's config; without ``database_url`` a SQLite file under data/ (for the refusals
+    below, which stop at the config and never open the ledger)."""
     data = tmp_path / "data"
+    database_url = database_url or f"sqlite:///{data / 'pos.sqlite3'}"
     return write_config(
         tmp_path / "till.toml",
         f"""
@@ -219,7 +222,7 @@ api_key = "{sim.api_key}"
 api_base = "{sim.base_url}"
 
 [database]
-url = "sqlite:///{data / "pos.sqlite3"}"
+url = "{database_url}"
 
 [till]
 data_dir = "{data}"
@@ -236,8 +239,8 @@ barcode = "6901234567892"
     )
 
 
-def test_pos_till_serves_prints_and_stops(sim, tmp_path):
-    process = pos("till", "--port", "0", config=till_toml(tmp_path, sim))
+def test_pos_till_serves_prints_and_stops(sim, tmp_path, database_url):
+    process = pos("till", "--port", "0", config=till_toml(tmp_path, sim, database_url=database_url))
     try:
         line = read_until(process, "http://")[-1]
         url = line[line.index("http://") :].split()[0].rstrip("/")
@@ -286,13 +289,16 @@ def test_pos_till_refuses_a_raster_font_without_the_slips_characters(sim, tmp_pa
     assert "拿" in line and "￥" in line  # the product's name and the yuan sign are missing
 
 
-def test_pos_till_on_a_busy_port_says_so_in_one_line_and_creates_nothing(tmp_path, busy_port, run_pos):
+def test_pos_till_on_a_busy_port_says_so_in_one_line_and_creates_nothing(
+    tmp_path, database, busy_port, run_pos
+):
     shop = tmp_path / "shop"
+    database_url = database.url_in(shop, empty=True)
     config = write_config(
         tmp_path / "pos.toml",
         f"""
 [database]
-url = "sqlite:///{shop / "pos.sqlite3"}"
+url = "{database_url}"
 
 [printer]
 device = "dir:{shop / "printer"}"
@@ -312,3 +318,4 @@ data_dir = "{shop}"
     assert result.stderr.startswith("pos: cannot listen on 192.0.2.1:0: ")
     assert result.stderr.endswith("(set [till] host or --host)\n") and "Traceback" not in result.stderr
     assert sorted(tmp_path.iterdir()) == [config]
+    assert database.untouched(database_url)  # on PostgreSQL: no table either

@@ -25,8 +25,8 @@ def sim():
 
 
 @pytest.fixture
-def config(tmp_path, sim):
-    base = till_config(tmp_path, sim, language="en")
+def config(database, tmp_path, sim):
+    base = till_config(tmp_path, sim, language="en", database=database.config)
     cert_file, key_file = sim.pki.client
     merchant = dataclasses.replace(
         base.merchant, api_base=sim.tls_base_url, cert_file=cert_file, key_file=key_file, timeout=TIMEOUT,

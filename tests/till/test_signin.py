@@ -31,14 +31,14 @@ def clock():
     return FakeClock()
 
 
-def config_with(tmp_path, sim, **till):
-    config = till_config(tmp_path, sim)
+def config_with(tmp_path, sim, database, **till):
+    config = till_config(tmp_path, sim, database=database.config)
     return config.replace(till=dataclasses.replace(config.till, **till))
 
 
 @pytest.fixture
-def till(sim, tmp_path, clock):
-    config = config_with(tmp_path, sim, api_token=TOKEN, cashier_idle_minutes=5)
+def till(database, sim, tmp_path, clock):
+    config = config_with(tmp_path, sim, database, api_token=TOKEN, cashier_idle_minutes=5)
     with running_till(config, clock=clock, workers=False) as running:
         set_cashier(running.till.ledger, "小王", hash_pin("2468"))
         set_cashier(running.till.ledger, "Amy", hash_pin("1357"))
@@ -112,8 +112,8 @@ def test_idle_cashiers_are_asked_for_the_pin_again(till, clock):
     assert sign_in(till).status_code == 200
 
 
-def test_pin_guesses_are_limited(sim, tmp_path, clock):
-    config = config_with(tmp_path, sim, api_token=TOKEN)
+def test_pin_guesses_are_limited(database, sim, tmp_path, clock):
+    config = config_with(tmp_path, sim, database, api_token=TOKEN)
     config = config.replace(manager=dataclasses.replace(config.manager, max_failures=3))
     with running_till(config, clock=clock, workers=False) as till:
         set_cashier(till.till.ledger, "小王", hash_pin("2468"))
