@@ -168,6 +168,7 @@ class ManagerConfig:
     """The manager's pages."""
 
     password_hash: str = ""
+    chain_password_hash: str = ""  # signs in for every store of the ledger (pos.manager.scope)
     session_minutes: int = 30
     max_failures: int = 5
 
@@ -422,6 +423,8 @@ def from_mapping(
     password_hash = read_secret("manager_password_hash", env)
     if password_hash:
         sections["manager"] = dataclasses.replace(sections["manager"], password_hash=password_hash)
+    if chain_hash := read_secret("manager_chain_password_hash", env):
+        sections["manager"] = dataclasses.replace(sections["manager"], chain_password_hash=chain_hash)
     api_token = read_secret("till_api_token", env)
     if api_token:
         if len(api_token) < MIN_API_TOKEN:

@@ -21,7 +21,7 @@ from functools import cache
 from string import Formatter
 from typing import Any
 
-from pos.i18n import manager, micropay, orders, receipts, reconcile, states, till
+from pos.i18n import chain, manager, micropay, orders, receipts, reconcile, states, till
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -38,7 +38,14 @@ def _merge(*tables: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
 
 
 CATALOGUE: dict[str, dict[str, str]] = _merge(
-    states.WORDS, till.WORDS, manager.WORDS, receipts.WORDS, reconcile.WORDS, orders.WORDS, micropay.WORDS
+    states.WORDS,
+    till.WORDS,
+    manager.WORDS,
+    receipts.WORDS,
+    reconcile.WORDS,
+    orders.WORDS,
+    micropay.WORDS,
+    chain.WORDS,
 )
 
 

@@ -9,6 +9,7 @@ from flask import Response, request
 from pos.ledger import JobKind, LedgerError
 from pos.ledger.models import PAID_STATES
 from pos.manager.blueprint import back_to_day, bp, by, day_arg, log, notice, page_error, state, till, words
+from pos.manager.scope import may_see
 from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
 from pos.orders.refunds import RefundError, RefundService
 from pos.reconcile import reconcile_day
@@ -66,6 +67,8 @@ def refund_sale(sale_id: int) -> Response:
     try:
         sale = service.ledger.get_sale(sale_id)
     except LedgerError:
+        return page_error(404, service.t("error.no_sale", id=sale_id))
+    if not may_see(sale.store):  # another store's sale: as if there were none
         return page_error(404, service.t("error.no_sale", id=sale_id))
     if sale.state not in PAID_STATES:
         notice("error", w("refund.not_paid", out_trade_no=sale.out_trade_no, state=w.status(sale.state)))
