@@ -2,7 +2,7 @@
 
 One ``GROUP BY store, lane`` in the ledger (:func:`pos.ledger.chain.takings_by_lane`); each
 store's line links to that store's day (``/manager/day?store=...``, the day view a store's
-manager sees), and the chain's CSV (``/manager/day.csv?store=all``) is one click away. A
+manager sees), and the chain's CSV (``/manager/day.csv?store=*``) is one click away. A
 store's manager is refused (403): they see their own store only (:mod:`.scope`).
 """
 

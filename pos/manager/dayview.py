@@ -255,7 +255,7 @@ def day_csv() -> Response:
     service = till()
     config = service.config
     day = day_arg()
-    store = shown_store(allow_all=True)  # ?store=all: every store, for the chain's manager only
+    store = shown_store(allow_all=True)  # ?store=*: every store, for the chain's manager only
     chunks = (
         chain_csv_chunks(
             service.ledger,
@@ -275,7 +275,7 @@ def day_csv() -> Response:
         )
     )
     response = Response(stream_with_context(chunks), content_type="text/csv; charset=utf-8")
-    name = f"pos-{store}-{day.isoformat()}.csv"
+    name = f"pos-{'all' if store == ALL else store}-{day.isoformat()}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response

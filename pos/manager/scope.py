@@ -20,7 +20,7 @@ from flask import abort, g, request
 from pos.ledger.identifiers import STORE_ID_PATTERN
 from pos.manager.blueprint import page_error, till, words
 
-ALL = "all"  # ?store=all: every store (the chain's CSV)
+ALL = "*"  # ?store=*: every store (the chain's CSV); never a store id, which is letters and digits
 
 
 def is_chain() -> bool:
