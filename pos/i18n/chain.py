@@ -23,5 +23,9 @@ WORDS: dict[str, dict[str, str]] = {
     "col.store": {"zh-CN": "门店", "en": "Store"},
     "csv.store": {"zh-CN": "门店", "en": "Store"},
     "recon.store": {"zh-CN": "门店 {store}", "en": "store {store}"},
+    "recon.store_only": {
+        "zh-CN": "只列出门店 {store} 的差异；其他门店的由连锁店长查看。",
+        "en": "Store {store}'s differences only; the chain's manager sees every store's.",
+    },
     "recon.store_unknown": {"zh-CN": "门店不明", "en": "store unknown"},
 }

@@ -220,7 +220,8 @@ def _reconciliation(day: date) -> dict[str, Any]:
     problems = result.problems
     # The bill covers every store; a store's manager sees their own store's differences only.
     shown = [d for d in result.differences if may_see(d.store)]
-    if len(shown) < len(result.differences):
+    filtered = len(shown) < len(result.differences)  # the run's counts and message are the chain's
+    if filtered:
         problems = tuple(d for d in shown if d.is_difference)
         status = "differences" if problems else "matched" if status == "differences" else status
     return {
@@ -229,6 +230,8 @@ def _reconciliation(day: date) -> dict[str, Any]:
         "ok": status in ("matched", "no_bill"),
         "headline": w(f"recon.status.{status}", n=len(problems)),
         "ran_at": result.ran_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+        "message": "" if filtered else result.message,
+        "store_only": w("recon.store_only", store=till().config.store.id) if filtered else "",
         "differences": [
             {
                 "kind": w(f"diff.{d.kind.value}"),
