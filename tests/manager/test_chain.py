@@ -5,26 +5,20 @@ store's password only the till's own (another store's id gets 404 and shows noth
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-from datetime import timedelta
 from html import unescape
 
 import pytest
-from werkzeug.security import generate_password_hash
 
-from pos.ledger import LineItem
 from pos.reports.day import BOM
 from pos.till.testing import running_till
 
-CHAIN_PASSWORD = "the whole chain 2026"
-
 
 @pytest.fixture
-def config(database, tmp_path, sim, kit):
-    config = kit.manager_config(tmp_path, sim, database=database.config, language="en")
-    chain_hash = generate_password_hash(CHAIN_PASSWORD, "pbkdf2:sha256:1000")
-    return config.replace(manager=dataclasses.replace(config.manager, chain_password_hash=chain_hash))
+def config(database, tmp_path, sim, kit, chain_sales):
+    return chain_sales.with_chain_password(
+        kit.manager_config(tmp_path, sim, database=database.config, language="en")
+    )
 
 
 @pytest.fixture
@@ -33,43 +27,10 @@ def till(config, clock):
         yield running
 
 
-class Chain:
-    """Sales rung up straight into the till's ledger, as the chain's other tills would."""
-
-    def __init__(self, till) -> None:
-        self.service = till.till
-        self.ledger = till.till.ledger
-        self.payments = 0
-
-    def sale(self, store: str, lane: str, fee: int, *, paid: bool = True, refund: int = 0):
-        ledger, now = self.ledger, self.service.now()
-        sale = ledger.create_sale(store=store, lane=lane, items=[LineItem("拿铁", fee)])
-        if not paid:
-            return sale
-        sale = ledger.record_order(
-            sale.id,
-            code_url=f"weixin://wxpay/bizpayurl?pr={sale.id:07d}",
-            prepay_id=f"wx{sale.id:030d}",
-            expires_at=now + timedelta(minutes=15),
-        )
-        self.payments += 1
-        sale = ledger.mark_paid(
-            sale.out_trade_no,
-            transaction_id=f"42000{self.payments:023d}",
-            total_fee=fee,
-            time_end=now,
-            source="notice",
-        ).sale
-        if refund:
-            started = ledger.start_refund(sale.id, refund)
-            sale = ledger.complete_refund(started.out_refund_no, refund_id=f"503{sale.id:05d}").sale
-        return sale
-
-
 @pytest.fixture
-def chain(till):
+def chain(till, chain_sales):
     """S01 (the till's own store): lanes 01 and 02; S02: lane 01; B7: lane 03."""
-    made = Chain(till)
+    made = chain_sales(till)
     assert till.till.config.store.id == "S01"
     made.sale("S01", "01", 1000)
     made.sale("S01", "01", 500, refund=200)
@@ -81,9 +42,9 @@ def chain(till):
     return made
 
 
-def _chain_manager(kit, till):
+def _chain_manager(kit, till, password: str = "the whole chain 2026"):
     manager = kit.Manager(till)
-    response = manager.login(CHAIN_PASSWORD)
+    response = manager.login(password)
     assert response.status_code == 200 and response.url.endswith("/manager/chain"), response.text[:300]
     return manager
 
@@ -209,3 +170,51 @@ def test_store_password_still_signs_in_for_the_store_only(kit, till, chain):
     assert response.url.endswith("/manager/day")
     wrong = kit.Manager(till)
     assert wrong.login("not the chain's password").status_code == 401
+
+
+def _chain_run(chain):
+    """A run of the merchant's one bill with differences in two stores and another channel's order."""
+    from datetime import UTC, datetime
+
+    from pos.ledger.reconciliation import (
+        Difference,
+        DifferenceKind,
+        Reconciliation,
+        ReconciliationStatus,
+        save_reconciliation,
+    )
+
+    own = Difference(DifferenceKind.AMOUNT, "S01-01-20261127-0001", "4200001", 1500, 1800, "own store's")
+    other = Difference(
+        DifferenceKind.PAID_AT_WECHAT_ONLY, chain.secret.out_trade_no, "4200002", 900, 900, "S02's detail"
+    )
+    foreign = Difference(
+        DifferenceKind.MISSING_IN_LEDGER, "MALL20261127000123", "4200003", None, 4990, "mall"
+    )
+    run = Reconciliation(
+        day=chain.day,
+        ran_at=datetime.now(UTC),
+        status=ReconciliationStatus.DIFFERENCES,
+        message="3 differences across the chain",
+        matched=4,
+        differences=(own, other, foreign),
+        bill_rows=7,
+        store="S01",
+    )
+    return save_reconciliation(chain.ledger, run)
+
+
+def test_reconciliation_differences_name_their_store(kit, till, chain, logged_in):
+    _chain_run(chain)
+    day = chain.day.isoformat()
+    chain_day = _chain_manager(kit, till).get(f"/manager/day?date={day}")
+    assert '<li data-store="S01">' in chain_day.text and "store S01" in chain_day.text
+    assert '<li data-store="S02">' in chain_day.text and "store S02" in chain_day.text
+    assert '<li data-store="">' in chain_day.text and "store unknown" in chain_day.text
+    assert "3 differences across the chain" in chain_day.text
+
+    store_day = logged_in.get(f"/manager/day?date={day}")  # the store's manager: their own store only
+    assert '<li data-store="S01">' in store_day.text
+    assert chain.secret.out_trade_no not in store_day.text and "MALL20261127000123" not in store_day.text
+    assert "S02's detail" not in store_day.text and "3 differences across the chain" not in store_day.text
+    assert 'id="recon-store-only"' in store_day.text
