@@ -218,8 +218,9 @@ def _reconciliation(day: date) -> dict[str, Any]:
         return {"result": None}
     status = result.status.value
     problems = result.problems
-    # The bill covers every store; a store's manager sees their own store's differences only.
-    shown = [d for d in result.differences if may_see(d.store)]
+    # The bill covers every store; a store's manager sees their own store's differences, and those
+    # of no store (an order the ledger does not know, another channel's), never another store's.
+    shown = [d for d in result.differences if not d.store or may_see(d.store)]
     filtered = len(shown) < len(result.differences)  # the run's counts and message are the chain's
     if filtered:
         problems = tuple(d for d in shown if d.is_difference)
