@@ -20,12 +20,12 @@ from sqlalchemy import func, select
 from pos.ledger.database import read_only
 from pos.ledger.models import PAID_STATES
 from pos.ledger.queries import CSV_BATCH, csv_statement
-from pos.ledger.schema import sales
+from pos.ledger.schema import flags, sales
 
 if TYPE_CHECKING:
     from pos.ledger import Ledger
 
-__all__ = ["LaneTakings", "StoreTakings", "chain_csv_batches", "day_stores", "takings_by_lane"]
+__all__ = ["LaneTakings", "StoreTakings", "chain_csv_batches", "day_stores", "flag_store", "takings_by_lane"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +124,12 @@ def chain_csv_batches(
                 if len(rows) < size:
                     break
                 after = rows[-1][-1]
+
+
+def flag_store(ledger: Ledger, flag_id: int) -> str | None:
+    """The store of the sale flag ``flag_id`` is about ("" for a flag about no sale of ours, an
+    unknown order), or None when there is no such flag: a store's manager resolves their own."""
+    query = select(flags.c.id, sales.c.store).outerjoin(sales, sales.c.id == flags.c.sale_id)
+    with read_only(ledger.engine) as conn:
+        row = conn.execute(query.where(flags.c.id == flag_id)).first()
+    return None if row is None else (row[1] or "")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Response, request
 
 from pos.ledger import JobKind, LedgerError
+from pos.ledger.chain import flag_store
 from pos.ledger.models import PAID_STATES
 from pos.manager.blueprint import back_to_day, bp, by, day_arg, log, notice, page_error, state, till, words
 from pos.manager.scope import may_see
@@ -30,6 +31,8 @@ def resolve_flag(flag_id: int) -> Response:
     service = till()
     day = day_arg()
     note = (request.form.get("note") or "").strip()[:500]
+    if (store := flag_store(service.ledger, flag_id)) is None or (store and not may_see(store)):
+        return page_error(404, service.t("error.not_found"))  # none, or another store's
     try:
         service.ledger.resolve_flag(flag_id, by=by(), note=note)
     except LedgerError:

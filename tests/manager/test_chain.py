@@ -10,6 +10,7 @@ from html import unescape
 
 import pytest
 
+from pos.ledger import LineItem
 from pos.reports.day import BOM
 from pos.till.testing import running_till
 
@@ -219,3 +220,25 @@ def test_reconciliation_differences_name_their_store(kit, till, chain, logged_in
     assert "MALL20261127000123" in store_day.text  # no store's sale: every manager needs to know
     assert "S02's detail" not in store_day.text and "3 differences across the chain" not in store_day.text
     assert 'id="recon-store-only"' in store_day.text
+
+
+def test_a_store_manager_cannot_resolve_another_stores_flag(kit, till, chain, logged_in):
+    ledger, now = chain.ledger, chain.service.now()
+    odd = ledger.create_sale(store="S02", lane="01", items=[LineItem("拿铁", 500)])
+    outcome = ledger.mark_paid(
+        odd.out_trade_no, transaction_id="4200009999", total_fee=1, time_end=now, source="notice"
+    )  # WeChat reports another amount: the ledger flags the sale
+    (flag,) = [f for f in ledger.open_flags() if f.sale_id == odd.id]
+    assert outcome.status.value == "amount_mismatch"
+    day = chain.day.isoformat()
+    assert f"/manager/flags/{flag.id}/resolve" not in logged_in.get(f"/manager/day?date={day}").text
+    refused = logged_in.post(f"/manager/flags/{flag.id}/resolve", {"date": day, "note": "not mine"})
+    assert refused.status_code == 404
+    missing = logged_in.post("/manager/flags/999999/resolve", {"date": day})
+    assert missing.status_code == 404
+    assert [f.id for f in ledger.open_flags() if f.sale_id == odd.id] == [flag.id]
+    chain_manager = _chain_manager(kit, till)
+    page = chain_manager.get(f"/manager/day?date={day}&store=S02")
+    assert f"/manager/flags/{flag.id}/resolve" in page.text
+    done = chain_manager.post(f"/manager/flags/{flag.id}/resolve", {"date": day, "note": "checked"})
+    assert done.status_code == 200 and not [f for f in ledger.open_flags() if f.sale_id == odd.id]
