@@ -20,6 +20,11 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "A store id is 1 to 8 letters or digits.",
     },
     "chain.no_such_store": {"zh-CN": "没有这个门店。", "en": "No such store."},
+    "chain.z_own_store": {
+        "zh-CN": "这台收银机只打印本店（{store}）的 Z 报表；其他门店的请在该店的收银机上打印。",
+        "en": "This till prints its own store's ({store}) Z report only; "
+        "print another store's at that store's till.",
+    },
     "col.store": {"zh-CN": "门店", "en": "Store"},
     "csv.store": {"zh-CN": "门店", "en": "Store"},
     "recon.store": {"zh-CN": "门店 {store}", "en": "store {store}"},

@@ -10,7 +10,7 @@ from pos.ledger import JobKind, LedgerError
 from pos.ledger.chain import flag_store
 from pos.ledger.models import PAID_STATES
 from pos.manager.blueprint import back_to_day, bp, by, day_arg, log, notice, page_error, state, till, words
-from pos.manager.scope import may_see
+from pos.manager.scope import may_see, own_store, shown_store
 from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
 from pos.orders.refunds import RefundError, RefundService
 from pos.reconcile import reconcile_day
@@ -20,6 +20,9 @@ from pos.reconcile import reconcile_day
 def print_z_report() -> Response:
     service = till()
     day = day_arg()
+    if shown_store() != own_store():  # the till prints its own store's Z report, never another's
+        notice("error", words()("chain.z_own_store", store=own_store()))
+        return back_to_day(day)
     job = service.spooler.enqueue(JobKind.Z_REPORT, payload={"business_date": day.isoformat()})
     log.info("manager_z_report", day=day, job=job.id)
     notice("info", words()("day.z_queued", job=job.id))

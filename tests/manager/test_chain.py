@@ -242,3 +242,16 @@ def test_a_store_manager_cannot_resolve_another_stores_flag(kit, till, chain, lo
     assert f"/manager/flags/{flag.id}/resolve" in page.text
     done = chain_manager.post(f"/manager/flags/{flag.id}/resolve", {"date": day, "note": "checked"})
     assert done.status_code == 200 and not [f for f in ledger.open_flags() if f.sale_id == odd.id]
+
+
+def test_the_z_report_is_the_tills_own_store(kit, till, chain):
+    manager = _chain_manager(kit, till)
+    day = chain.day.isoformat()
+    jobs = len(chain.ledger.unfinished_jobs())
+    manager.get(f"/manager/day?date={day}&store=S02")
+    refused = manager.post("/manager/z-report", {"date": day})
+    assert refused.status_code == 200 and "own store's (S01) Z report only" in unescape(refused.text)
+    assert len(chain.ledger.unfinished_jobs()) == jobs
+    manager.get(f"/manager/day?date={day}&store=S01")
+    printed = manager.post("/manager/z-report", {"date": day})
+    assert "Z report only" not in unescape(printed.text) and len(chain.ledger.unfinished_jobs()) == jobs + 1
