@@ -298,7 +298,8 @@ def check(
     session = None
     if logged_in:  # a fresh session per example: a drawn logout must not end the others
         manager = stack.till_app.extensions["pos_manager"]
-        session = manager.sessions.new(authenticated=True, address="192.0.2.1")
+        chain = len(request["path"]) % 2 == 1  # about half the examples as the chain's manager
+        session = manager.sessions.new(authenticated=True, address="192.0.2.1", chain=chain)
     before = dump(stack.ledger)
     response = send(app, request, session)
     status = response.status_code

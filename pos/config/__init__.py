@@ -118,6 +118,8 @@ def from_mapping(
     password_hash = read_secret("manager_password_hash", env)
     if password_hash:
         sections["manager"] = dataclasses.replace(sections["manager"], password_hash=password_hash)
+    if chain_hash := read_secret("manager_chain_password_hash", env):
+        sections["manager"] = dataclasses.replace(sections["manager"], chain_password_hash=chain_hash)
     api_token = read_secret("till_api_token", env)
     if api_token:
         if len(api_token) < MIN_API_TOKEN:

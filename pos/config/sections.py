@@ -147,6 +147,7 @@ class ManagerConfig:
     """The manager's pages."""
 
     password_hash: str = ""
+    chain_password_hash: str = ""  # signs in for every store of the ledger (pos.manager.scope)
     session_minutes: int = 30
     max_failures: int = 5
 

@@ -21,7 +21,7 @@ from functools import cache
 from string import Formatter
 from typing import Any
 
-from pos.i18n import held, manager, micropay, orders, receipts, reconcile, states, till
+from pos.i18n import chain, held, manager, micropay, orders, receipts, reconcile, states, till
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -46,6 +46,7 @@ CATALOGUE: dict[str, dict[str, str]] = _merge(
     orders.WORDS,
     micropay.WORDS,
     held.WORDS,
+    chain.WORDS,
 )
 
 

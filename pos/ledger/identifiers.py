@@ -65,3 +65,19 @@ def format_out_trade_no(store: str, lane: str, day: date, sequence: int) -> str:
 def is_valid_out_trade_no(text: str) -> bool:
     """True when WeChat would accept ``text`` as an out_trade_no."""
     return isinstance(text, str) and bool(OUT_TRADE_NO_PATTERN.fullmatch(text))
+
+
+def store_of(out_trade_no: str) -> str:
+    """The store part of one of our numbers (``S01`` of ``S01-01-20261127-0042``: the chain's
+    reconciliation names the store of each difference with it); "" for a number of another form."""
+    parts = out_trade_no.split("-") if isinstance(out_trade_no, str) else []
+    if (
+        len(parts) == 4
+        and STORE_ID_PATTERN.fullmatch(parts[0])
+        and LANE_ID_PATTERN.fullmatch(parts[1])
+        and len(parts[2]) == 8
+        and parts[2].isdigit()
+        and parts[3].isdigit()
+    ):
+        return parts[0]
+    return ""

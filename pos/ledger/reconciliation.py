@@ -33,7 +33,7 @@ from sqlalchemy import and_, insert, select
 
 from pos.ledger.audit import raise_flag, write_event
 from pos.ledger.core import check_enum
-from pos.ledger.identifiers import check_aware
+from pos.ledger.identifiers import check_aware, store_of
 from pos.ledger.ledger import Ledger
 from pos.ledger.models import FlagKind, PaidOutcome, PaidStatus, PaymentSource, RefundState, SaleState
 from pos.ledger.payments import decide_payment, log_outcomes
@@ -104,6 +104,12 @@ class Difference:
     def is_difference(self) -> bool:
         """False for another channel's order: shown, but the day still matches."""
         return self.kind is not DifferenceKind.OTHER_CHANNEL
+
+    @property
+    def store(self) -> str:
+        """The store whose sale this is, from its out_trade_no ("" for another channel's or a
+        number not ours): the bill covers the whole merchant account, every store of the ledger."""
+        return "" if self.kind is DifferenceKind.OTHER_CHANNEL else store_of(self.out_trade_no)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,12 @@ from __future__ import annotations
 from flask import Response, request
 
 from pos.ledger import JobKind, LedgerError
+from pos.ledger.chain import flag_store
+from pos.ledger.identifiers import store_of
 from pos.ledger.models import PAID_STATES
 from pos.manager.blueprint import back_to_day, bp, by, day_arg, log, notice, page_error, state, till, words
 from pos.manager.held import resolve
+from pos.manager.scope import may_see, own_store, shown_store
 from pos.money import AmountTooLarge, MoneyError, format_price, max_price, parse_yuan
 from pos.orders.refunds import RefundError, RefundService
 from pos.reconcile import reconcile_day
@@ -19,6 +22,9 @@ from pos.reconcile import reconcile_day
 def print_z_report() -> Response:
     service = till()
     day = day_arg()
+    if shown_store() != own_store():  # the till prints its own store's Z report, never another's
+        notice("error", words()("chain.z_own_store", store=own_store()))
+        return back_to_day(day)
     job = service.spooler.enqueue(JobKind.Z_REPORT, payload={"business_date": day.isoformat()})
     log.info("manager_z_report", day=day, job=job.id)
     notice("info", words()("day.z_queued", job=job.id))
@@ -30,6 +36,8 @@ def resolve_flag(flag_id: int) -> Response:
     service = till()
     day = day_arg()
     note = (request.form.get("note") or "").strip()[:500]
+    if (store := flag_store(service.ledger, flag_id)) is None or (store and not may_see(store)):
+        return page_error(404, service.t("error.not_found"))  # none, or another store's
     try:
         service.ledger.resolve_flag(flag_id, by=by(), note=note)
     except LedgerError:
@@ -40,7 +48,10 @@ def resolve_flag(flag_id: int) -> Response:
 
 @bp.post("/refunds/<out_refund_no>/resolve")
 def resolve_held_refund(out_refund_no: str) -> Response:
-    """The manager paid back a held (CHANGE) refund: see pos.manager.held for the rules."""
+    """The manager paid back a held (CHANGE) refund: see pos.manager.held for the rules. Another
+    store's refund (its number is its sale's, ``<out_trade_no>-R<n>``) is as if there were none."""
+    if not may_see(store_of(out_refund_no.rpartition("-R")[0])):
+        return page_error(404, till().t("error.not_found"))
     verdict = resolve(till().ledger, out_refund_no, request.form, by=by(), w=words())
     if not verdict.ok:
         return page_error(verdict.status, verdict.text)
@@ -77,6 +88,8 @@ def refund_sale(sale_id: int) -> Response:
     try:
         sale = service.ledger.get_sale(sale_id)
     except LedgerError:
+        return page_error(404, service.t("error.no_sale", id=sale_id))
+    if not may_see(sale.store):  # another store's sale: as if there were none
         return page_error(404, service.t("error.no_sale", id=sale_id))
     if sale.state not in PAID_STATES:
         notice("error", w("refund.not_paid", out_trade_no=sale.out_trade_no, state=w.status(sale.state)))

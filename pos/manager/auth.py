@@ -46,6 +46,8 @@ class ManagerSession:
     created: datetime
     seen: datetime
     notices: list[tuple[str, str]] = field(default_factory=list)  # (kind, text) shown once
+    chain: bool = False  # signed in with the chain's password: every store (see pos.manager.scope)
+    viewing: str = ""  # the store a chain session's day pages show ("" for the till's own)
 
 
 class SessionStore:
@@ -57,7 +59,7 @@ class SessionStore:
         self._sessions: OrderedDict[str, ManagerSession] = OrderedDict()
         self._lock = threading.Lock()
 
-    def new(self, *, authenticated: bool, address: str) -> ManagerSession:
+    def new(self, *, authenticated: bool, address: str, chain: bool = False) -> ManagerSession:
         now = self.clock()
         session = ManagerSession(
             id=secrets.token_urlsafe(32),
@@ -66,6 +68,7 @@ class SessionStore:
             address=address,
             created=now,
             seen=now,
+            chain=chain,
         )
         with self._lock:
             self._expire(now)

@@ -67,6 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     password.add_argument(
         "--password-stdin", action="store_true", help="read the password from one line of standard input"
     )
+    password.add_argument(
+        "--chain",
+        action="store_true",
+        help="the chain's manager's password ([manager] chain_password_hash): signs in for every store",
+    )
     password.set_defaults(func=run_set_password)
     manager.set_defaults(func=lambda args: _usage(manager))
 
@@ -220,22 +225,23 @@ def run_set_password(args: argparse.Namespace) -> int:
     if password is None:
         return EXIT_REFUSED
     password_hash = hash_password(password)
+    key = "chain_password_hash" if getattr(args, "chain", False) else "password_hash"
     if args.print:
         print(password_hash)
         print(
-            "pos manager set-password: store this as the systemd credential manager_password_hash "
-            "(LoadCredential=) or in POS_MANAGER_PASSWORD_HASH",
+            f"pos manager set-password: store this as the systemd credential manager_{key} "
+            f"(LoadCredential=) or in POS_MANAGER_{key.upper()}",
             file=sys.stderr,
         )
         return EXIT_OK
     path = Path(target)
     try:
-        write_password_hash(path, password_hash)
+        write_password_hash(path, password_hash, key=key)
     except (OSError, ConfigError) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         print(f"pos manager set-password: {path}: {detail}", file=sys.stderr)
         return EXIT_REFUSED
-    print(f"pos manager set-password: the new password's hash is in {path} ([manager] password_hash)")
+    print(f"pos manager set-password: the new password's hash is in {path} ([manager] {key})")
     print("restart the till (pos till) for it to take effect")
     return EXIT_OK
 
@@ -267,12 +273,12 @@ def _read_password(from_stdin: bool) -> str | None:
 
 _SECTION = re.compile(r"^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?$")
 _ANY_HEADER = re.compile(r"^\s*\[")
-_KEY = re.compile(r"^\s*password_hash\s*=")
 
 
-def set_password_hash_text(text: str, password_hash: str) -> str:
-    """``text`` (a TOML file) with ``[manager] password_hash`` set, every other line unchanged."""
-    value = f"password_hash = '{password_hash}'"  # a literal string: werkzeug hashes have no quote
+def set_password_hash_text(text: str, password_hash: str, key: str = "password_hash") -> str:
+    """``text`` (a TOML file) with ``[manager] {key}`` set, every other line unchanged."""
+    value = f"{key} = '{password_hash}'"  # a literal string: werkzeug hashes have no quote
+    key_line = re.compile(rf"^\s*{key}\s*=")
     lines = text.splitlines(keepends=True)
     start = next(
         (i for i, line in enumerate(lines) if (m := _SECTION.match(line)) and m[1] == "manager"), None
@@ -282,7 +288,7 @@ def set_password_hash_text(text: str, password_hash: str) -> str:
         return f"{text}{tail}\n[manager]\n{value}\n"
     end = next((i for i in range(start + 1, len(lines)) if _ANY_HEADER.match(lines[i])), len(lines))
     for i in range(start + 1, end):
-        if _KEY.match(lines[i]):
+        if key_line.match(lines[i]):
             lines[i] = value + "\n"
             break
     else:
@@ -290,18 +296,16 @@ def set_password_hash_text(text: str, password_hash: str) -> str:
     return "".join(lines)
 
 
-def write_password_hash(path: Path, password_hash: str) -> None:
+def write_password_hash(path: Path, password_hash: str, key: str = "password_hash") -> None:
     """Set the hash in the file, atomically (a crash leaves the old file or the new one, never half)."""
     text = path.read_text(encoding="utf-8")
-    new = set_password_hash_text(text, password_hash)
+    new = set_password_hash_text(text, password_hash, key)
     try:
-        written = tomllib.loads(new).get("manager", {}).get("password_hash")
+        written = tomllib.loads(new).get("manager", {}).get(key)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"cannot edit this file safely ({exc}); set [manager] password_hash by hand"
-        ) from None
+        raise ConfigError(f"cannot edit this file safely ({exc}); set [manager] {key} by hand") from None
     if written != password_hash:
-        raise ConfigError("cannot edit this file safely; set [manager] password_hash by hand")
+        raise ConfigError(f"cannot edit this file safely; set [manager] {key} by hand")
     # It now holds a password hash: nobody but its owner and group (the till's service user may
     # read /etc/pos/pos.toml through its group) may read it, whatever it was before.
     write_secret_file(path, new, mode=path.stat().st_mode & 0o640)

@@ -31,14 +31,16 @@ from pos.manager.blueprint import (
 )
 from pos.manager.chart import takings_svg
 from pos.manager.held import held_json, held_views
+from pos.manager.scope import ALL, is_chain, may_see, shown_store
 from pos.manager.words import Words
 from pos.money import format_price
 from pos.reports import day as report
+from pos.reports.chain import chain_csv_chunks
 
 
 @bp.get("/")
 def home() -> Response:
-    return redirect("/manager/day", code=303)
+    return redirect("/manager/chain" if is_chain() else "/manager/day", code=303)
 
 
 @bp.get("/day")
@@ -51,7 +53,7 @@ def day_view() -> Response:
     except InputError as exc:  # a malformed day, or one outside the ledger's calendar: say which
         notice("error", service.t(exc.key, **exc.values))
         return redirect("/manager/day", code=303)
-    store = config.store.id
+    store = shown_store()  # the till's own, or for the chain's manager the one asked for
     zone = config.store.zone
     shown = request.args.get("show", "all")
     if shown not in FILTERS:
@@ -84,7 +86,7 @@ def day_view() -> Response:
     )
     earlier_days = report.same_weekdays(day, CHART_WEEKS)
     hourly = report.hourly_takings(service.ledger, [day], store=store, zone=zone)
-    hourly.update(_earlier_takings(earlier_days))
+    hourly.update(_earlier_takings(earlier_days, store))
     weekday = w.weekday(day.weekday())
     chart = takings_svg(
         hourly[day],
@@ -105,7 +107,7 @@ def day_view() -> Response:
         prev_day=day - timedelta(days=1),
         next_day=day + timedelta(days=1),
         figures=figures,
-        by_cashier=_by_cashier(day),
+        by_cashier=_by_cashier(day, store),
         price=format_price,
         state_word=w.status,
         line_word=lambda line: w.line_state(line, now),
@@ -118,9 +120,11 @@ def day_view() -> Response:
         chart=Markup(chart),
         chart_weeks=CHART_WEEKS,
         has_takings=any(hourly[day]),
-        flags=[_flag_view(f, w) for f in _day_flags(day)],
+        flags=[_flag_view(f, w) for f in _day_flags(day, store)],
         held=held_views(service.ledger, store, w, zone),
         reconciliation=_reconciliation(day),
+        chain=is_chain(),
+        shown_store=store,
         notices=notices,
         refundable_states=PAID_STATES,
         local=lambda moment: moment.astimezone(zone).strftime("%H:%M:%S") if moment else "",
@@ -131,14 +135,13 @@ def day_view() -> Response:
     return response
 
 
-def _earlier_takings(days: list[date]) -> dict[date, tuple[int, ...]]:
+def _earlier_takings(days: list[date], store: str) -> dict[date, tuple[int, ...]]:
     """Hourly takings of the chart's earlier weeks, computed at most every EARLIER_TTL seconds.
 
     Those days are a week old or more: only a late correction (a payment found by the bill)
     changes them, so the chart may show it a few minutes late; the day itself is always fresh.
     """
     service = till()
-    store = service.config.store.id
     cache = state().earlier_takings
     now = time.monotonic()
     missing = [d for d in days if (store, d) not in cache or cache[store, d][0] < now]
@@ -159,11 +162,9 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return min(max(value, low), high)
 
 
-def _day_flags(day: date) -> list[Flag]:
+def _day_flags(day: date, store: str) -> list[Flag]:
     service = till()
-    return report.day_flags(
-        service.ledger, day, store=service.config.store.id, zone=service.config.store.zone
-    )
+    return report.day_flags(service.ledger, day, store=store, zone=service.config.store.zone)
 
 
 def _flag_view(flag: Flag, w: Words) -> dict[str, Any]:
@@ -219,12 +220,21 @@ def _reconciliation(day: date) -> dict[str, Any]:
         return {"result": None}
     status = result.status.value
     problems = result.problems
+    # The bill covers every store; a store's manager sees their own store's differences, and those
+    # of no store (an order the ledger does not know, another channel's), never another store's.
+    shown = [d for d in result.differences if not d.store or may_see(d.store)]
+    filtered = len(shown) < len(result.differences)  # the run's counts and message are the chain's
+    if filtered:
+        problems = tuple(d for d in shown if d.is_difference)
+        status = "differences" if problems else "matched" if status == "differences" else status
     return {
         "result": result,
         "status": status,
         "ok": status in ("matched", "no_bill"),
         "headline": w(f"recon.status.{status}", n=len(problems)),
         "ran_at": result.ran_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+        "message": "" if filtered else result.message,
+        "store_only": w("recon.store_only", store=till().config.store.id) if filtered else "",
         "differences": [
             {
                 "kind": w(f"diff.{d.kind.value}"),
@@ -236,8 +246,10 @@ def _reconciliation(day: date) -> dict[str, Any]:
                     bill=format_price(d.bill_fee) if d.bill_fee is not None else "-",
                 ),
                 "detail": d.detail,
+                "store": d.store,
+                "store_label": w("recon.store", store=d.store) if d.store else w("recon.store_unknown"),
             }
-            for d in result.differences
+            for d in shown
         ],
     }
 
@@ -249,25 +261,36 @@ def day_csv() -> Response:
     service = till()
     config = service.config
     day = day_arg()
-    chunks = report.csv_chunks(
-        service.ledger,
-        day,
-        store=config.store.id,
-        zone=config.store.zone,
-        language=config.store.language,
-        state_words=words().states(),
+    store = shown_store(allow_all=True)  # ?store=*: every store, for the chain's manager only
+    chunks = (
+        chain_csv_chunks(
+            service.ledger,
+            day,
+            zone=config.store.zone,
+            language=config.store.language,
+            state_words=words().states(),
+        )
+        if store == ALL
+        else report.csv_chunks(
+            service.ledger,
+            day,
+            store=store,
+            zone=config.store.zone,
+            language=config.store.language,
+            state_words=words().states(),
+        )
     )
     response = Response(stream_with_context(chunks), content_type="text/csv; charset=utf-8")
-    name = f"pos-{config.store.id}-{day.isoformat()}.csv"
+    name = f"pos-{'all' if store == ALL else store}-{day.isoformat()}.csv"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _by_cashier(day: date) -> list[CashierTakings]:
+def _by_cashier(day: date, store: str) -> list[CashierTakings]:
     """The day's takings per cashier, shown once any sale carries a cashier's name."""
     service = till()
-    rows = takings_by_cashier(service.ledger, day, store=service.config.store.id)
+    rows = takings_by_cashier(service.ledger, day, store=store)
     return rows if any(r.cashier for r in rows) else []
 
 
@@ -278,9 +301,11 @@ def _by_cashier(day: date) -> list[CashierTakings]:
 def api_day() -> Response:
     service = till()
     day = day_arg()
-    figures = report.day_figures(service.ledger, day, store=service.config.store.id, now=service.now())
+    store = shown_store()
+    figures = report.day_figures(service.ledger, day, store=store, now=service.now())
     return jsonify(
         date=day.isoformat(),
+        store=store,
         count=figures.count,
         paid_count=figures.paid_count,
         paid_fee=figures.paid_fee,
@@ -302,7 +327,7 @@ def api_day() -> Response:
                 "refunded_fee": c.refunded_fee,
                 "net_fee": c.net_fee,
             }
-            for c in takings_by_cashier(service.ledger, day, store=service.config.store.id)
+            for c in takings_by_cashier(service.ledger, day, store=store)
         ],
         flags=[
             {
@@ -311,6 +336,6 @@ def api_day() -> Response:
                 "out_trade_no": f.out_trade_no,
                 "resolved": f.resolved_at is not None,
             }
-            for f in _day_flags(day)
+            for f in _day_flags(day, store)
         ],
     )

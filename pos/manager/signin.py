@@ -98,7 +98,7 @@ def _login_page(session: auth.ManagerSession, notices: list[tuple[str, str]], st
     lock = state().guard.locked_for(client_address())
     if lock is not None:
         notices.append(("error", w("login.locked", minutes=_minutes(lock))))
-    if not config.manager.password_hash:
+    if not (config.manager.password_hash or config.manager.chain_password_hash):
         notices.append(("error", w("login.no_password")))
     html = render_template(
         "manager/login.html",
@@ -140,7 +140,11 @@ def login_post() -> Response:
         log.warning("manager_login_locked", address=address)
         return _login_page(session, [], 429)
     password = request.form.get("password", "")
-    if not passwords.check_password(till().config.manager.password_hash, password):
+    settings = till().config.manager
+    chain = bool(settings.chain_password_hash) and passwords.check_password(
+        settings.chain_password_hash, password
+    )
+    if not chain and not passwords.check_password(settings.password_hash, password):
         log.warning("manager_login_failed", address=address)
         notices = [("error", w("login.wrong"))]
         left = manager.guard.max_failures - manager.guard.failures(address)
@@ -149,8 +153,8 @@ def login_post() -> Response:
         return _login_page(session, notices, 401)
     manager.guard.succeeded(address, mark)
     manager.sessions.drop(session.id)
-    fresh = manager.sessions.new(authenticated=True, address=address)
-    log.info("manager_login", address=address)
+    fresh = manager.sessions.new(authenticated=True, address=address, chain=chain)
+    log.info("manager_login", address=address, scope="chain" if chain else "store")
     return _set_cookie(redirect(_safe_next(request.form.get("next")), code=303), fresh)
 
 

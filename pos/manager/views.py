@@ -8,7 +8,7 @@ this blueprint.
 
 from __future__ import annotations
 
-from pos.manager import actions, dayview, signin
+from pos.manager import actions, chainview, dayview, signin
 from pos.manager.blueprint import bp
 
-__all__ = ["actions", "bp", "dayview", "signin"]
+__all__ = ["actions", "bp", "chainview", "dayview", "signin"]

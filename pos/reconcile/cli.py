@@ -115,7 +115,9 @@ def run_reconcile(args: argparse.Namespace) -> int:
 
 
 def show(result: Reconciliation, config: Config, out=None) -> None:  # type: ignore[no-untyped-def]
-    """The verdict on one line, then one line per difference: kind, out_trade_no, both amounts, detail."""
+    """The verdict on one line, then one line per difference: kind, store, out_trade_no, both amounts,
+    detail. The bill covers the merchant's whole account, so each difference names its store ("-"
+    for a number that is not one of ours)."""
     out = out or sys.stdout
     t = translator(config.store.language)
     print(result.message, file=out)
@@ -125,7 +127,8 @@ def show(result: Reconciliation, config: Config, out=None) -> None:  # type: ign
             f"{t('reconcile.' + side)} {format_price(fee) if fee is not None else '-'}"
             for side, fee in (("ledger", d.ledger_fee), ("wechat", d.bill_fee))
         )
-        print(f"  {d.kind:<20} {number}  {amounts}  {d.detail}", file=out)
+        store = t("recon.store", store=d.store) if d.store else "-"
+        print(f"  {d.kind:<20} {store}  {number}  {amounts}  {d.detail}", file=out)
     out.flush()
 
 

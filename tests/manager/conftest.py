@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
 from werkzeug.security import generate_password_hash
 
+from pos.ledger import LineItem
 from pos.sandbox.testing import running_simulator
 from pos.testing.clock import FakeClock
 from pos.till.testing import RunningTill, running_till, till_config
@@ -120,3 +122,53 @@ class Kit:
 @pytest.fixture
 def kit() -> type[Kit]:
     return Kit
+
+
+# -- the chain's manager (test_chain.py, test_browser_chain.py) ----------------------------------
+
+
+class ChainSales:
+    """Sales rung up straight into the till's ledger in any store and lane, paid (and refunded) by
+    the ledger's own transitions, as the chain's other tills, listeners and refunds would."""
+
+    PASSWORD = "the whole chain 2026"  # the chain's manager's (see with_chain_password)
+
+    @staticmethod
+    def with_chain_password(config: Any) -> Any:
+        """``config`` with ``[manager] chain_password_hash`` for :attr:`PASSWORD`."""
+        chain_hash = generate_password_hash(ChainSales.PASSWORD, "pbkdf2:sha256:1000")
+        return config.replace(manager=dataclasses.replace(config.manager, chain_password_hash=chain_hash))
+
+    def __init__(self, till) -> None:
+        self.service = till.till
+        self.ledger = till.till.ledger
+        self.payments = 0
+
+    def sale(self, store: str, lane: str, fee: int, *, paid: bool = True, refund: int = 0):
+        ledger, now = self.ledger, self.service.now()
+        sale = ledger.create_sale(store=store, lane=lane, items=[LineItem("拿铁", fee)])
+        if not paid:
+            return sale
+        sale = ledger.record_order(
+            sale.id,
+            code_url=f"weixin://wxpay/bizpayurl?pr={sale.id:07d}",
+            prepay_id=f"wx{sale.id:030d}",
+            expires_at=now + timedelta(minutes=15),
+        )
+        self.payments += 1
+        sale = ledger.mark_paid(
+            sale.out_trade_no,
+            transaction_id=f"42000{self.payments:023d}",
+            total_fee=fee,
+            time_end=now,
+            source="notice",
+        ).sale
+        if refund:
+            started = ledger.start_refund(sale.id, refund)
+            sale = ledger.complete_refund(started.out_refund_no, refund_id=f"503{sale.id:05d}").sale
+        return sale
+
+
+@pytest.fixture
+def chain_sales() -> type[ChainSales]:
+    return ChainSales

@@ -1,0 +1,51 @@
+"""The chain's day in headless Chromium: the chain's manager signs in, sees every store by lane,
+opens one store's day with one click and comes back; the page fits a tablet. Screenshots go to
+``test-artifacts/manager/`` for a person to look at."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+
+def _drawn(path) -> None:
+    low, high = Image.open(path).convert("L").getextrema()
+    assert high - low > 100, f"{path} is blank"
+
+
+def test_the_chain_manager_walks_from_the_chain_to_a_store_and_back(
+    browser, kit, tmp_path, sim, clock, chain_sales
+):
+    from pos.till.testing import running_till
+
+    config = chain_sales.with_chain_password(kit.manager_config(tmp_path, sim))
+    with running_till(config, clock=clock, workers=False) as till:
+        sales = chain_sales(till)
+        sales.sale("S01", "01", 1000)
+        sales.sale("S01", "02", 700, refund=200)
+        other = sales.sale("S02", "01", 900)
+        sales.sale("S02", "03", 400)
+        day = other.business_date.isoformat()
+
+        browser.goto(till.url(f"/manager/chain?date={day}"))
+        browser.wait_for("location.pathname === '/manager/login' && document.readyState === 'complete'")
+        browser.eval(f"document.querySelector('#password').value = {chain_sales.PASSWORD!r}")
+        browser.submit("document.querySelector('form.login').submit()")
+        assert browser.eval("location.pathname + location.search") == f"/manager/chain?date={day}"
+        assert browser.eval("document.querySelectorAll('tr.lane').length") == 4
+        assert browser.eval("document.querySelector('#chain-paid').textContent") == "￥30.00"
+        assert browser.eval("document.querySelector('#chain-net').textContent") == "￥28.00"
+        _drawn(browser.screenshot("chain.png", full_page=True))
+        browser.size(768, 1024)
+        assert browser.eval("document.documentElement.scrollWidth <= 768")  # no sideways scrolling
+        _drawn(browser.screenshot("chain-tablet.png", full_page=True))
+        browser.size(1280, 900)
+
+        browser.submit("document.querySelector('tr.store-total[data-store=S02] a.store-link').click()")
+        assert browser.eval("location.search") == f"?date={day}&store=S02"
+        assert browser.eval("document.querySelector('#shown-store').dataset.store") == "S02"
+        assert browser.eval("document.querySelector('#paid-total').textContent") == "￥13.00"
+        assert other.out_trade_no in browser.eval("document.body.textContent")
+        _drawn(browser.screenshot("chain-store.png", full_page=True))
+
+        browser.submit("document.querySelector('#chain-banner a').click()")
+        assert browser.eval("location.pathname") == "/manager/chain"
