@@ -188,7 +188,7 @@ class Watcher:
         """
         with self._pass_lock:
             now = (now or self.clock()).astimezone(UTC)
-            sales = self.ledger.pending_sales()
+            sales = self.ledger.pending_sales(store=self.config.store.id, lane=self.config.till.lane)
             pending = {sale.id: sale.state for sale in sales}
             for sale_id in [i for i, state in self._seen_state.items() if pending.get(i) is not state]:
                 self._forget(sale_id)  # settled, or NEW -> AWAITING_PAYMENT: a new schedule
