@@ -41,8 +41,7 @@ def notify_job(conn: Connection, store: str, lane: str) -> None:
 class JobSignals:
     """A connection of its own that LISTENs for one till's jobs (PostgreSQL).
 
-    ``wait(timeout)`` blocks until a notification arrives or the timeout passes and returns how
-    many arrived. The connection is taken out of the engine's pool for good (it keeps the pool's
+    ``wait(timeout)`` blocks until a notification arrives or the timeout passes (1 or 0). The connection is taken out of the engine's pool for good (it keeps the pool's
     connect settings) and closed by :meth:`close`. Not thread-safe: one thread waits on it.
     """
 
@@ -53,20 +52,21 @@ class JobSignals:
 
         self.channels = (job_channel(store, lane), job_channel(*ANY_TILL))
         raw = engine.raw_connection()
+        self._pg: Any = raw.driver_connection  # psycopg's own connection, with the pool's settings
         raw.detach()  # never handed back to the pool with LISTEN still on
-        self._raw = raw
-        self._pg: Any = raw.driver_connection
+        self._raw = raw  # kept: the pool's wrapper must not be collected (and close it) under us
         try:
             self._pg.rollback()
             self._pg.autocommit = True  # notifications are delivered outside transactions only
             for channel in self.channels:
                 self._pg.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         except BaseException:
-            raw.close()
+            self._pg.close()
             raise
 
     def wait(self, timeout: float) -> int:
-        """Notifications received within ``timeout`` seconds (0: none came)."""
+        """1 when a notification arrives within ``timeout`` seconds, else 0 (one at a time: a
+        second one waiting is the next call's)."""
         received = 0
         for _ in self._pg.notifies(timeout=timeout, stop_after=1):
             received += 1
@@ -74,4 +74,4 @@ class JobSignals:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # a dead connection must not fail the caller's shutdown
-            self._raw.close()
+            self._pg.close()

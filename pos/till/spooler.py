@@ -211,6 +211,7 @@ class Spooler:
     def _run(self) -> None:
         failures = 0
         while not self._stopping.is_set():  # recovery must happen before any claim
+            self._wake.clear()
             try:
                 self.recover()
                 break
@@ -223,6 +224,7 @@ class Spooler:
         failures = 0
         last_check = time.monotonic()
         while not self._stopping.is_set():
+            self._wake.clear()  # before looking, never after: a wake during the step is kept
             try:
                 outcome = self._step()
             except Exception as exc:  # the loop must outlive any one failure
@@ -250,8 +252,8 @@ class Spooler:
         return min(self.backoff_max, self.backoff_base * (2 ** min(failures, 30)))
 
     def _pause(self, seconds: float) -> None:
+        """Wait up to ``seconds``; a :meth:`wake` (now or since the loop last looked) ends it."""
         self._wake.wait(seconds)
-        self._wake.clear()
 
     # -- one job -------------------------------------------------------------------------------
 
