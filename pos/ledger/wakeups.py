@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 
 from pos.ledger.errors import LedgerError
+from pos.ledger.identifiers import check_lane_id, check_store_id
 
 CHANNEL_PREFIX = "pos_jobs"
 ANY_TILL = ("", "")  # a job queued for no till in particular: the first till to look takes it
@@ -41,16 +42,15 @@ def notify_job(conn: Connection, store: str, lane: str) -> None:
 class JobSignals:
     """A connection of its own that LISTENs for one till's jobs (PostgreSQL).
 
-    ``wait(timeout)`` blocks until a notification arrives or the timeout passes (1 or 0). The connection is taken out of the engine's pool for good (it keeps the pool's
+    ``wait(timeout)`` blocks until a notification arrives or the timeout passes (1 or 0). The
+    connection is taken out of the engine's pool for good (it keeps the pool's
     connect settings) and closed by :meth:`close`. Not thread-safe: one thread waits on it.
     """
 
     def __init__(self, engine: Engine, store: str, lane: str) -> None:
         if engine.dialect.name != "postgresql":
             raise LedgerError("job notifications need PostgreSQL; on SQLite the spooler polls")
-        from psycopg import sql
-
-        self.channels = (job_channel(store, lane), job_channel(*ANY_TILL))
+        self.channels = (job_channel(check_store_id(store), check_lane_id(lane)), job_channel(*ANY_TILL))
         raw = engine.raw_connection()
         self._pg: Any = raw.driver_connection  # psycopg's own connection, with the pool's settings
         raw.detach()  # never handed back to the pool with LISTEN still on
@@ -59,7 +59,7 @@ class JobSignals:
             self._pg.rollback()
             self._pg.autocommit = True  # notifications are delivered outside transactions only
             for channel in self.channels:
-                self._pg.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                self._pg.execute(f'LISTEN "{channel}"')  # letters, digits and ":": quoted as it is
         except BaseException:
             self._pg.close()
             raise
