@@ -163,7 +163,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     Two processes starting at once are safe: on SQLite the second waits for the
     first's write lock and then finds nothing to do; on PostgreSQL an advisory
     lock does the same (however many tills of a chain start together). The one
-    that migrated says so in the log (``ledger_migrated``).
+    that migrated says so in the debug log (``ledger_migrated``).
     """
     config = _alembic_config()
     with engine.begin() as connection:
@@ -174,7 +174,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
         after = MigrationContext.configure(connection).get_current_revision()
     if after != before:
-        log.info("ledger_migrated", from_revision=before or "empty", to_revision=after)
+        log.debug("ledger_migrated", from_revision=before or "empty", to_revision=after)
 
 
 def schema_state(engine: Engine) -> tuple[str | None, str, bool]:

@@ -1,6 +1,6 @@
 """Many tills starting together on one fresh ledger: real ``pos`` processes, each opening (and so
 migrating) the ledger at once. All succeed, the schema is at head, and exactly one of them migrated
-(``ledger_migrated`` in its log): the others waited (PostgreSQL's advisory lock, SQLite's write
+(``ledger_migrated`` in its log at ``-v``): the others waited (PostgreSQL's advisory lock, SQLite's write
 lock) and found nothing to do."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def test_several_pos_processes_starting_together_migrate_once(empty_db_url, tmp_
     config = tmp_path / "pos.toml"
     config.write_text(f'[database]\nurl = "{empty_db_url}"\n', encoding="utf-8")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "pos.cli", "--config", str(config), "cashier", "list"]
+    command = [sys.executable, "-m", "pos.cli", "--config", str(config), "-v", "cashier", "list"]
     processes = [
         subprocess.Popen(
             command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
