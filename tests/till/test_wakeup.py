@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from pos import config as pos_config
 from pos.ledger import JobKind, LineItem, open_ledger
@@ -83,3 +84,42 @@ def test_a_confirmation_queued_by_a_listener_process_wakes_the_sales_till_alone(
                 wakeups[name].stop()
                 spoolers[name].stop()
             client.close()
+
+
+def test_the_wakeup_listens_again_after_its_connection_drops(database, tmp_path):
+    wakes: list[int] = []
+    with open_ledger(database.url_in(tmp_path)) as ledger:
+        wakeup = JobWakeup(ledger, "S01", "01", lambda: wakes.append(1)).start()
+        try:
+            assert wakeup.wait_listening(30)
+            wait_until(lambda: len(wakes) == 1, "the wake on connecting (jobs queued while nobody listened)")
+            with ledger.engine.begin() as conn:  # the server drops it (a restart, a failover)
+                dropped = conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                        " AND pid <> pg_backend_pid()"
+                    )
+                ).all()
+            assert len(dropped) == 1
+            wait_until(lambda: len(wakes) == 2, "listening again, and a wake for what was queued meanwhile")
+            ledger.enqueue_job(JobKind.TEST, store="S01", lane="01")
+            wait_until(lambda: wakeup.notifications == 1, "the job's notification on the new connection")
+            assert len(wakes) == 3
+        finally:
+            wakeup.stop()
+
+
+def test_a_till_listens_for_its_jobs_on_postgresql_only(demo_config):
+    from pos.till.service import Till
+
+    for kind in ("postgresql", "sqlite"):
+        if kind == "sqlite":
+            demo_config = demo_config.replace(
+                database=pos_config.DatabaseConfig(url=f"sqlite:///{demo_config.till.data_dir}/pos.sqlite3")
+            )
+        till = Till(demo_config)
+        try:
+            assert (till.wakeup is not None) == (kind == "postgresql")
+        finally:
+            till.stop()
