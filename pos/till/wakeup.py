@@ -46,8 +46,10 @@ class JobWakeup:
 
     @staticmethod
     def available(ledger: Ledger) -> bool:
-        """True where notifications exist (PostgreSQL); elsewhere the spooler's poll does the work."""
-        return ledger.engine.dialect.name == "postgresql"
+        """True where notifications exist (PostgreSQL through psycopg 3, the driver ``[postgres]``
+        installs); elsewhere the spooler's poll does the work."""
+        dialect = ledger.engine.dialect
+        return dialect.name == "postgresql" and dialect.driver == "psycopg"
 
     @property
     def connected(self) -> bool:
