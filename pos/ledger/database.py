@@ -37,6 +37,9 @@ from sqlalchemy.engine import URL, make_url
 
 from pos.ledger.errors import LedgerError
 from pos.ledger.writelock import WriteLock, lock_path_for
+from pos.log import get_logger
+
+log = get_logger(__name__)
 
 BUSY_TIMEOUT_MS = 5000  # WeChat waits 5 s for our answer; a lock held longer is a bug anyway
 READ_ONLY = {"pos_begin": "BEGIN"}  # execution option for read transactions (SQLite)
@@ -159,14 +162,19 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     Two processes starting at once are safe: on SQLite the second waits for the
     first's write lock and then finds nothing to do; on PostgreSQL an advisory
-    lock does the same.
+    lock does the same (however many tills of a chain start together). The one
+    that migrated says so in the debug log (``ledger_migrated``).
     """
     config = _alembic_config()
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+        before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        after = MigrationContext.configure(connection).get_current_revision()
+    if after != before:
+        log.debug("ledger_migrated", from_revision=before or "empty", to_revision=after)
 
 
 def schema_state(engine: Engine) -> tuple[str | None, str, bool]:

@@ -6,6 +6,15 @@ document (a paid sale's confirmation, a sale slip) queue it with
 :func:`enqueue` in their own transaction, so a slip is queued exactly once per
 change. :class:`Jobs` is the part of :class:`pos.ledger.Ledger` the spooler
 and the pages call.
+
+Many tills, one ledger: every job names the till that prints it (``store``, ``lane``). A sale's
+slips go to the sale's till, whoever queues them (the listener marking it paid, another till's
+manager page refunding it); a job without a sale (a Z report, a label, a test slip) goes to the
+till that asked, or to ``("", "")``, no till in particular, which the first till to look claims
+and makes its own. A till's spooler passes its ``store`` and ``lane`` to :meth:`Jobs.claim_next_job`,
+:meth:`Jobs.requeue_interrupted_jobs` and :meth:`Jobs.unfinished_jobs`; without them (tools and
+tests of one till) those see the whole queue. On PostgreSQL the enqueue also NOTIFYs the till
+(:mod:`pos.ledger.wakeups`) in the same transaction, so its spooler wakes as the job commits.
 """
 
 from __future__ import annotations
@@ -15,13 +24,27 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from pos.ledger.audit import write_event
 from pos.ledger.core import LedgerCore, check_enum, dumps, loads
-from pos.ledger.errors import InvalidJobState, NothingToReprint, UnknownJob
+from pos.ledger.errors import InvalidInput, InvalidJobState, NothingToReprint, UnknownJob
+from pos.ledger.identifiers import check_lane_id, check_store_id
 from pos.ledger.models import JobKind, JobState, PrintJob
-from pos.ledger.schema import print_jobs
+from pos.ledger.schema import print_jobs, sales
+from pos.ledger.wakeups import ANY_TILL, notify_job
 from pos.log import get_logger
 
 log = get_logger(__name__)
@@ -30,22 +53,43 @@ INTERRUPTED = "interrupted: the spooler stopped while this job was printing"
 
 # The spooler's and the payment path's statements, built once (building one costs more than running it).
 _INSERT_JOB = insert(print_jobs).returning(print_jobs.c.id)
+_SALE_TILL = select(sales.c.store, sales.c.lane).where(sales.c.id == bindparam("b_sale"))
 _queued = print_jobs.alias("queued")
-_CLAIM = (
-    update(print_jobs)
-    .where(
-        print_jobs.c.id
-        == select(_queued.c.id)
-        .where(_queued.c.state == JobState.QUEUED.value)
-        .order_by(_queued.c.id)
-        .limit(1)
-        .scalar_subquery(),
-        print_jobs.c.state == JobState.QUEUED.value,
+
+
+def _for_till(table: Any, *, unclaimed: bool) -> ColumnElement[bool]:
+    """Rows of the till ``(b_store, b_lane)``; with ``unclaimed``, also those of no till in particular."""
+    mine = and_(table.c.store == bindparam("b_store"), table.c.lane == bindparam("b_lane"))
+    anyone = and_(table.c.store == ANY_TILL[0], table.c.lane == ANY_TILL[1])
+    return or_(mine, anyone) if unclaimed else mine
+
+
+def _claim(*, till: bool) -> Any:
+    """The oldest queued job (of the till ``b_store``/``b_lane`` when ``till``) becomes "printing" and
+    comes back (RETURNING), in one statement; a till claiming a job of no till writes its own on it."""
+    values: dict[str, Any] = {
+        "state": JobState.PRINTING.value,
+        "claimed_at": bindparam("b_at", type_=print_jobs.c.claimed_at.type),
+    }
+    oldest = select(_queued.c.id).where(_queued.c.state == JobState.QUEUED.value)
+    if till:
+        oldest = oldest.where(_for_till(_queued, unclaimed=True))
+        values.update(store=bindparam("b_store"), lane=bindparam("b_lane"))
+    return (
+        update(print_jobs)
+        .where(
+            print_jobs.c.id == oldest.order_by(_queued.c.id).limit(1).scalar_subquery(),
+            print_jobs.c.state == JobState.QUEUED.value,
+        )
+        .values(**values)
+        .returning(*print_jobs.c)
     )
-    .values(state=JobState.PRINTING.value, claimed_at=bindparam("b_at", type_=print_jobs.c.claimed_at.type))
-    .returning(*print_jobs.c)
-)
+
+
+_CLAIM_ANY = _claim(till=False)
+_CLAIM_TILL = _claim(till=True)
 _ANY_QUEUED = select(print_jobs.c.id).where(print_jobs.c.state == JobState.QUEUED.value).limit(1)
+_TILL_QUEUED = _ANY_QUEUED.where(_for_till(print_jobs, unclaimed=True))
 _DONE = (
     update(print_jobs)
     .where(print_jobs.c.id == bindparam("b_id"), print_jobs.c.state == JobState.PRINTING.value)
@@ -63,29 +107,43 @@ class Jobs(LedgerCore):
         *,
         sale_id: int | None = None,
         payload: Mapping[str, Any] | None = None,
+        store: str | None = None,
+        lane: str | None = None,
         now: datetime | None = None,
     ) -> PrintJob:
         """Queue a document for the spooler; ``payload`` (JSON-able) says what to print for jobs
-        without a sale (a Z report's date, a label's product)."""
+        without a sale (a Z report's date, a label's product). ``store`` and ``lane``: the till
+        that prints it (the till that asked); without them a sale's job goes to the sale's till
+        and any other to the first till that looks."""
         at = self._now(now)
         kind = check_enum(JobKind, kind, "kind")
+        till = _till(store, lane)
         with self._write() as conn:
-            job_id = enqueue(conn, kind, sale_id, payload, at)
+            job_id = enqueue(conn, kind, sale_id, payload, at, till=till)
             return _load_job(conn, job_id)
 
-    def claim_next_job(self, *, now: datetime | None = None) -> PrintJob | None:
+    def claim_next_job(
+        self, *, store: str | None = None, lane: str | None = None, now: datetime | None = None
+    ) -> PrintJob | None:
         """Take the oldest queued job and mark it printing, atomically: two spoolers never get
-        the same job. None when the queue is empty."""
+        the same job. None when the queue is empty.
+
+        ``store`` and ``lane``: a till's spooler takes only the jobs of its till (and those of no
+        till in particular, which become its own); without them, any job (one till, tests).
+        """
         at = self._now(now)
+        till = _till(store, lane)
+        claim, any_queued = (_CLAIM_ANY, _ANY_QUEUED) if till is None else (_CLAIM_TILL, _TILL_QUEUED)
+        params = _till_params(till)
         with self._write() as conn:
             while True:
                 # One statement: the oldest queued job becomes "printing" and comes back (RETURNING).
-                row = conn.execute(_CLAIM, {"b_at": at}).first()
+                row = conn.execute(claim, {"b_at": at, **params}).first()
                 if row is not None:
                     return _job(row)
                 # Nothing claimed: the queue is empty, or (PostgreSQL, READ COMMITTED) another
                 # spooler took the job between the subquery and the UPDATE; look again then.
-                if conn.execute(_ANY_QUEUED).first() is None:
+                if conn.execute(any_queued, params).first() is None:
                     return None
 
     def job_done(self, job_id: int, *, now: datetime | None = None) -> PrintJob:
@@ -126,7 +184,9 @@ class Jobs(LedgerCore):
             interrupted_at=first_sent if printed_partly else print_jobs.c.interrupted_at,
         )
 
-    def requeue_interrupted_jobs(self, *, now: datetime | None = None) -> list[PrintJob]:
+    def requeue_interrupted_jobs(
+        self, *, store: str | None = None, lane: str | None = None, now: datetime | None = None
+    ) -> list[PrintJob]:
         """Put jobs left "printing" by a crash back in the queue; call it once when THE spooler starts.
 
         A job is "printing" between :meth:`claim_next_job` and :meth:`job_done`. If
@@ -136,14 +196,17 @@ class Jobs(LedgerCore):
         twice *on purpose*: this is the only path, it counts as an attempt, and its
         last_error says so. Only the process that owns the printer may call this
         (never the listener, never at :func:`open_ledger`), or it would re-queue a
-        job that is printing right now.
+        job that is printing right now. With many tills, each passes its ``store`` and ``lane``
+        and re-queues only its own: another till's job "printing" is printing right now.
         """
         at = self._now(now)
+        till = _till(store, lane)
         with self._write() as conn:
             left = conn.execute(
                 select(print_jobs.c.id, print_jobs.c.sale_id, print_jobs.c.kind, print_jobs.c.sent_at)
-                .where(print_jobs.c.state == JobState.PRINTING.value)
-                .order_by(print_jobs.c.id)
+                .where(print_jobs.c.state == JobState.PRINTING.value, _of_till(till))
+                .order_by(print_jobs.c.id),
+                _till_params(till),
             ).all()
             ids = [row.id for row in left]
             if ids:
@@ -170,12 +233,21 @@ class Jobs(LedgerCore):
             return [_load_job(conn, job_id) for job_id in ids]
 
     def reprint(
-        self, sale_id: int, kind: JobKind | str, *, by: str = "", now: datetime | None = None
+        self,
+        sale_id: int,
+        kind: JobKind | str,
+        *,
+        by: str = "",
+        store: str | None = None,
+        lane: str | None = None,
+        now: datetime | None = None,
     ) -> PrintJob:
         """Queue a new copy of the sale's latest ``kind`` document, linked to it by ``reprint_of``;
-        the event log keeps who asked (``by``: the signed-in cashier, when there is one)."""
+        the event log keeps who asked (``by``: the signed-in cashier, when there is one). The copy
+        prints at the till that asked (``store``, ``lane``), else at the sale's till."""
         at = self._now(now)
         kind = check_enum(JobKind, kind, "kind")
+        till = _till(store, lane)
         with self._write() as conn:
             original = conn.execute(
                 select(print_jobs.c.id, print_jobs.c.payload)
@@ -186,7 +258,7 @@ class Jobs(LedgerCore):
             if original is None:
                 raise NothingToReprint(f"sale {sale_id} has no {kind.value} to reprint")
             payload = json.loads(original.payload) if original.payload else None
-            job_id = enqueue(conn, kind, sale_id, payload, at, reprint_of=original.id)
+            job_id = enqueue(conn, kind, sale_id, payload, at, reprint_of=original.id, till=till)
             detail: dict[str, Any] = {"kind": kind, "of": original.id}
             if by:
                 detail["by"] = by[:64]
@@ -204,11 +276,16 @@ class Jobs(LedgerCore):
             )
             return [_job(r) for r in rows]
 
-    def unfinished_jobs(self) -> list[PrintJob]:
-        """Queued and printing jobs, oldest first (the spooler's status page)."""
+    def unfinished_jobs(self, *, store: str | None = None, lane: str | None = None) -> list[PrintJob]:
+        """Queued and printing jobs, oldest first (the spooler's status page): of the till ``store``,
+        ``lane`` (with the jobs of no till it would take) when given, else of every till."""
+        till = _till(store, lane)
+        where = [print_jobs.c.state != JobState.DONE.value]
+        if till is not None:
+            where.append(_for_till(print_jobs, unclaimed=True))
         with self._read() as conn:
             rows = conn.execute(
-                select(print_jobs).where(print_jobs.c.state != JobState.DONE.value).order_by(print_jobs.c.id)
+                select(print_jobs).where(*where).order_by(print_jobs.c.id), _till_params(till)
             )
             return [_job(r) for r in rows]
 
@@ -235,9 +312,18 @@ def enqueue(
     at: datetime,
     *,
     reprint_of: int | None = None,
+    till: tuple[str, str] | None = None,
 ) -> int:
-    """Queue a job; returns its id. The spooler sees it once the caller's transaction commits."""
+    """Queue a job for ``till`` (``(store, lane)``; None: the sale's till, or no till in particular
+    for a job without a sale); returns its id. The till's spooler sees it once the caller's
+    transaction commits, and on PostgreSQL is woken then (NOTIFY, in this transaction)."""
+    if till is None and sale_id is not None:
+        found = conn.execute(_SALE_TILL, {"b_sale": sale_id}).first()
+        till = (found.store, found.lane) if found is not None else None  # no sale: the FK refuses below
+    store, lane = till or ANY_TILL
     values = {
+        "store": store,
+        "lane": lane,
         "sale_id": sale_id,
         "kind": kind.value,
         "state": JobState.QUEUED.value,
@@ -245,7 +331,27 @@ def enqueue(
         "reprint_of": reprint_of,
         "created_at": at,
     }
-    return conn.execute(_INSERT_JOB, values).scalar_one()
+    job_id: int = conn.execute(_INSERT_JOB, values).scalar_one()
+    notify_job(conn, store, lane)
+    return job_id
+
+
+def _till(store: str | None, lane: str | None) -> tuple[str, str] | None:
+    """``(store, lane)`` checked, or None when neither is given; one without the other is a mistake."""
+    if store is None and lane is None:
+        return None
+    if store is None or lane is None:
+        raise InvalidInput("a till is a store and a lane: give both or neither")
+    return check_store_id(store), check_lane_id(lane)
+
+
+def _till_params(till: tuple[str, str] | None) -> dict[str, str]:
+    return {} if till is None else {"b_store": till[0], "b_lane": till[1]}
+
+
+def _of_till(till: tuple[str, str] | None) -> ColumnElement[bool]:
+    """Exactly the till's rows (every row when ``till`` is None)."""
+    return _for_till(print_jobs, unclaimed=False) if till is not None else true()
 
 
 def _load_job(conn: Connection, job_id: int) -> PrintJob:
@@ -278,4 +384,6 @@ def _job(row: Row[Any]) -> PrintJob:
         printed_at=row.printed_at,
         sent_at=row.sent_at,
         interrupted_at=row.interrupted_at,
+        store=row.store,
+        lane=row.lane,
     )

@@ -261,6 +261,8 @@ class PrintJob:
     printed_at: datetime | None
     sent_at: datetime | None = None  # the spooler began writing its bytes (cleared if nothing went out)
     interrupted_at: datetime | None = None  # a copy may have printed then (a crash cut the job short)
+    store: str = ""  # the till that prints it (revision 0012); "" and "": the first till that looks
+    lane: str = ""
 
     @property
     def may_have_printed_before(self) -> bool:

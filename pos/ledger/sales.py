@@ -327,13 +327,20 @@ class Sales(LedgerCore):
             where.append(sales.c.lane == lane)
         return self._sales(and_(*where))
 
-    def pending_sales(self) -> list[Sale]:
+    def pending_sales(self, *, store: str | None = None, lane: str | None = None) -> list[Sale]:
         """NEW and AWAITING_PAYMENT sales: what the watcher resumes after a restart.
 
         Sales with a void request come first (oldest request first: a customer
         must not be able to pay them any longer), then the rest, oldest first.
+        ``store`` and ``lane`` narrow it to one till's sales (each till's watcher asks WeChat
+        about its own only).
         """
-        return self._sales(_PENDING, order_by=_PENDING_ORDER)
+        where = [_PENDING]
+        if store is not None:
+            where.append(sales.c.store == store)
+        if lane is not None:
+            where.append(sales.c.lane == lane)
+        return self._sales(and_(*where), order_by=_PENDING_ORDER)
 
     def _sales(self, where: Any, *, order_by: Sequence[Any] = (sales.c.id,)) -> list[Sale]:
         with self._read() as conn:

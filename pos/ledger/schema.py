@@ -233,6 +233,11 @@ print_jobs = Table(
     # have reached the paper before a crash cut the job short: it then prints marked REPRINT.
     Column("sent_at", UTCDateTime),
     Column("interrupted_at", UTCDateTime),
+    # Revision 0012: the till that prints it (many tills share one ledger): a sale's slips go to the
+    # sale's till, a Z report or label to the till that asked. ("", "") is no till in particular
+    # (jobs queued before 0012 without a sale): the first till to claim it takes it.
+    Column("store", String(8), nullable=False, server_default=""),
+    Column("lane", String(4), nullable=False, server_default=""),
     CheckConstraint(_one_of("kind", JOB_KINDS), name="kind_known"),
     CheckConstraint(_one_of("state", ("queued", "printing", "done")), name="state_known"),
     Index(None, "state", "id"),

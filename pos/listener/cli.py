@@ -196,6 +196,8 @@ def cmd_label(args: argparse.Namespace) -> int:
     with ledger:
         job = ledger.enqueue_job(
             JobKind.LABEL,
+            store=config.store.id,  # printed by this machine's till (many tills, one ledger)
+            lane=config.till.lane,
             payload={
                 "product_id": product.id,
                 "product_name": product.name,

@@ -104,7 +104,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
             result = reconcile_day(ledger, client, config, day)
         show(result, config)
         if args.print_slip:
-            job = queue_print(ledger, result)
+            job = queue_print(ledger, result, store=config.store.id, lane=config.till.lane)
             print(translator(config.store.language)("reconcile.queued", job=job.id))
     except (LedgerError, SQLAlchemyError) as exc:  # e.g. the database locked or gone mid-run
         print(f"pos reconcile: the ledger failed during the run, try again later: {exc}", file=sys.stderr)

@@ -61,8 +61,14 @@ def rows_for_job(
     return slip_rows(chosen, language) if chosen is not None else ()
 
 
-def queue_print(ledger: Ledger, result: Reconciliation) -> PrintJob:
-    """Queue the run on the till's printer (as its day's Z report with the reconciliation appended)."""
+def queue_print(
+    ledger: Ledger, result: Reconciliation, *, store: str | None = None, lane: str | None = None
+) -> PrintJob:
+    """Queue the run on the till's printer (as its day's Z report with the reconciliation appended);
+    ``store`` and ``lane``: that till (else the first till to look prints it)."""
     return ledger.enqueue_job(
-        JobKind.Z_REPORT, payload={"business_date": result.day.isoformat(), PAYLOAD_KEY: result.id or True}
+        JobKind.Z_REPORT,
+        payload={"business_date": result.day.isoformat(), PAYLOAD_KEY: result.id or True},
+        store=store,
+        lane=lane,
     )

@@ -32,8 +32,11 @@ LATE_INTERVAL = timedelta(seconds=30)
 class CodeWatch:
     """Follows open payment-code attempts for the watcher; ``due`` says when each is next due."""
 
-    def __init__(self, desk: CodePayment) -> None:
+    def __init__(self, desk: CodePayment, *, store: str = "", lane: str = "") -> None:
         self.desk = desk
+        # A chain's tills share the ledger: each follows only its own lane's attempts (their
+        # numbers begin with the store and lane), as its watcher queries only its own sales.
+        self.own_prefix = f"{store}-{lane}-" if store and lane else ""
         self.due: dict[str, datetime] = {}  # attempt number (or "late:<sale id>") -> not before
         self.from_id: int | None = None  # the events to read from at the next pass (None: by time)
 
@@ -45,6 +48,8 @@ class CodeWatch:
         found, next_id = self._read(now)
         watched = []  # the first event ids of the attempts still to follow after this pass
         for attempt in found:
+            if not attempt.out_trade_no.startswith(self.own_prefix):
+                continue
             if attempt.open and now - attempt.started_at > FOLLOW_WINDOW:
                 continue
             if attempt.open:

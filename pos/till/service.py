@@ -38,6 +38,7 @@ from pos.orders.micropay import CodePayment
 from pos.till.qrsvg import qr_svg
 from pos.till.spooler import Spooler
 from pos.till.validation import CatalogueEntry, SaleRequest
+from pos.till.wakeup import JobWakeup
 from pos.till.watcher import Watcher
 from pos.wechatpay.client import WeChatPayClient
 from pos.wechatpay.factory import client_for
@@ -78,7 +79,8 @@ def ensure_data_dir(config: Config) -> None:
 
 
 class Till:
-    """One per process. Attributes: config, ledger, client, checkout, watcher, spooler, catalogue, t."""
+    """One per process. Attributes: config, ledger, client, checkout, watcher, spooler, wakeup (PostgreSQL
+    only, else None), catalogue, t."""
 
     def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
         self.config = config
@@ -109,6 +111,12 @@ class Till:
             self.watcher = Watcher(self.ledger, self.client, config, clock=clock, on_settled=self._settled,
                                    codes=self.paycode)  # fmt: skip
             self.spooler = Spooler(self.ledger, config, clock=clock)
+            # PostgreSQL: a job queued by any process wakes this till's spooler at once (NOTIFY).
+            self.wakeup = (
+                JobWakeup(self.ledger, config.store.id, config.till.lane, self.spooler.wake)
+                if JobWakeup.available(self.ledger)
+                else None
+            )
         except BaseException:
             self._close_connections()
             raise
@@ -121,6 +129,8 @@ class Till:
         if not self._started:
             self.spooler.start()
             self.watcher.start()
+            if self.wakeup is not None:
+                self.wakeup.start()
             self._started = True
             log.info("till_started", store=self.config.store.id, lane=self.config.till.lane)
         return self
@@ -129,7 +139,9 @@ class Till:
         """Stop the workers, then close the WeChat session and the ledger's pool. Safe to call twice."""
         if self._started:
             self._started = False
-            for worker in (self.watcher, self.spooler):
+            for worker in (self.wakeup, self.watcher, self.spooler):
+                if worker is None:
+                    continue
                 try:
                     worker.stop()
                 except Exception:  # one worker failing to stop must not keep the other running

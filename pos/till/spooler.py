@@ -124,6 +124,8 @@ class Spooler:
         """
         self.ledger = ledger
         self.config = config
+        # Many tills, one ledger: this spooler prints only its till's jobs (pos.ledger.jobs).
+        self.till = {"store": config.store.id, "lane": config.till.lane}
         printer = set_up_printer(config, profile=profile, device=device)
         self.profile = printer.profile
         self.raster_font = printer.raster_font
@@ -195,7 +197,7 @@ class Spooler:
 
     def recover(self) -> list[PrintJob]:
         """``ledger.requeue_interrupted_jobs()``: what :meth:`start` does first. Returns the jobs."""
-        jobs = self.ledger.requeue_interrupted_jobs(**self._now())
+        jobs = self.ledger.requeue_interrupted_jobs(**self.till, **self._now())
         with self._lock:
             self._parked.clear()  # parked jobs were "printing" too: they are queued again now
         if jobs:
@@ -209,6 +211,7 @@ class Spooler:
     def _run(self) -> None:
         failures = 0
         while not self._stopping.is_set():  # recovery must happen before any claim
+            self._wake.clear()
             try:
                 self.recover()
                 break
@@ -221,6 +224,7 @@ class Spooler:
         failures = 0
         last_check = time.monotonic()
         while not self._stopping.is_set():
+            self._wake.clear()  # before looking, never after: a wake during the step is kept
             try:
                 outcome = self._step()
             except Exception as exc:  # the loop must outlive any one failure
@@ -248,8 +252,8 @@ class Spooler:
         return min(self.backoff_max, self.backoff_base * (2 ** min(failures, 30)))
 
     def _pause(self, seconds: float) -> None:
+        """Wait up to ``seconds``; a :meth:`wake` (now or since the loop last looked) ends it."""
         self._wake.wait(seconds)
-        self._wake.clear()
 
     # -- one job -------------------------------------------------------------------------------
 
@@ -262,7 +266,7 @@ class Spooler:
             return Outcome.FAILED
         job, self._held = self._held, None
         if job is None:
-            job = self.ledger.claim_next_job(**self._now())
+            job = self.ledger.claim_next_job(**self.till, **self._now())
         if job is None:
             with self._lock:
                 self._current = None
@@ -405,7 +409,7 @@ class Spooler:
         message = PARKED_PREFIX + error
         try:
             self.ledger.job_failed(job.id, message, **self._now())
-            again = self.ledger.claim_next_job(**self._now())
+            again = self.ledger.claim_next_job(**self.till, **self._now())
         except Exception:  # the job stays "printing": parked all the same
             log.exception("park_record_failed", job=job.id)
             again = job
@@ -444,7 +448,7 @@ class Spooler:
     def status(self) -> SpoolerStatus:
         """The last known printer status and the queue, without talking to the printer."""
         try:
-            unfinished = self.ledger.unfinished_jobs()
+            unfinished = self.ledger.unfinished_jobs(**self.till)
         except Exception:  # the page must still answer
             unfinished = None
         with self._lock:
@@ -474,7 +478,7 @@ class Spooler:
 
         Raises the ledger's ``NothingToReprint`` / ``InvalidInput`` for a slip the sale never had.
         """
-        job = self.ledger.reprint(sale_id, kind, by=by, **self._now())
+        job = self.ledger.reprint(sale_id, kind, by=by, **self.till, **self._now())
         self.wake()
         return job
 
@@ -482,7 +486,7 @@ class Spooler:
         self, kind: JobKind | str, *, sale_id: int | None = None, payload: dict[str, Any] | None = None
     ) -> PrintJob:
         """Queue a job (a Z report, a label, a test slip) and wake the loop."""
-        job = self.ledger.enqueue_job(kind, sale_id=sale_id, payload=payload, **self._now())
+        job = self.ledger.enqueue_job(kind, sale_id=sale_id, payload=payload, **self.till, **self._now())
         self.wake()
         return job
 

@@ -132,7 +132,9 @@ class Watcher:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.codes = CodeWatch(codes) if codes is not None else None
+        self.codes = (
+            CodeWatch(codes, store=config.store.id, lane=config.till.lane) if codes is not None else None
+        )
         self.passes = 0  # passes done (for status pages and tests)
         self.errors = 0  # passes or sales that ended in an error
         self.last_error: str | None = None
@@ -202,7 +204,8 @@ class Watcher:
             code_settled = 0
             if self.codes is not None:
                 code_settled, busy = self.codes.poll(now)
-            sales = [s for s in self.ledger.pending_sales() if s.id not in busy]
+            own = self.ledger.pending_sales(store=self.config.store.id, lane=self.config.till.lane)
+            sales = [s for s in own if s.id not in busy]
             pending = {sale.id: sale.state for sale in sales}
             for sale_id in [i for i, state in self._seen_state.items() if pending.get(i) is not state]:
                 self._forget(sale_id)  # settled, or NEW -> AWAITING_PAYMENT: a new schedule

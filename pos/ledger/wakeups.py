@@ -1,0 +1,77 @@
+"""Waking a till's spooler the moment a job is queued for it, from any process (PostgreSQL).
+
+Many tills share one ledger, and a payment confirmation is often queued by a listener process on
+another machine. Polling the queue would cost every till a query every half second and still make
+the customer wait up to that long. On PostgreSQL the enqueue sends ``NOTIFY`` on the till's own
+channel (:func:`job_channel`) in the same transaction as the job's INSERT, so the notification is
+delivered when, and only if, the job is committed; the till ``LISTEN``\\s on its channel and on the
+channel of jobs for no till in particular (:data:`ANY_TILL`), and wakes its spooler.
+
+SQLite has no such thing: there the spooler's idle poll is the only way (a one-shop ledger on one
+machine, where the checkout and the watcher wake the spooler in-process anyway). The poll stays on
+PostgreSQL too, as the fallback for a notification lost with a dropped connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select
+
+from pos.ledger.errors import LedgerError
+from pos.ledger.identifiers import check_lane_id, check_store_id
+
+CHANNEL_PREFIX = "pos_jobs"
+ANY_TILL = ("", "")  # a job queued for no till in particular: the first till to look takes it
+
+
+def job_channel(store: str, lane: str) -> str:
+    """The NOTIFY channel of the till ``(store, lane)``; store and lane ids are letters and digits
+    (pos.ledger.identifiers), so the name is always a valid quoted identifier under 64 bytes."""
+    return f"{CHANNEL_PREFIX}:{store}:{lane}"
+
+
+def notify_job(conn: Connection, store: str, lane: str) -> None:
+    """Inside the enqueue's transaction: tell the till's listener once the job commits (PostgreSQL
+    only; it folds identical notifications of one transaction into one)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_notify(job_channel(store, lane), "")))
+
+
+class JobSignals:
+    """A connection of its own that LISTENs for one till's jobs (PostgreSQL).
+
+    ``wait(timeout)`` blocks until a notification arrives or the timeout passes (1 or 0). The
+    connection is taken out of the engine's pool for good (it keeps the pool's
+    connect settings) and closed by :meth:`close`. Not thread-safe: one thread waits on it.
+    """
+
+    def __init__(self, engine: Engine, store: str, lane: str) -> None:
+        if engine.dialect.name != "postgresql":
+            raise LedgerError("job notifications need PostgreSQL; on SQLite the spooler polls")
+        self.channels = (job_channel(check_store_id(store), check_lane_id(lane)), job_channel(*ANY_TILL))
+        raw = engine.raw_connection()
+        self._pg: Any = raw.driver_connection  # psycopg's own connection, with the pool's settings
+        raw.detach()  # never handed back to the pool with LISTEN still on
+        self._raw = raw  # kept: the pool's wrapper must not be collected (and close it) under us
+        try:
+            self._pg.rollback()
+            self._pg.autocommit = True  # notifications are delivered outside transactions only
+            for channel in self.channels:
+                self._pg.execute(f'LISTEN "{channel}"')  # letters, digits and ":": quoted as it is
+        except BaseException:
+            self._pg.close()
+            raise
+
+    def wait(self, timeout: float) -> int:
+        """1 when a notification arrives within ``timeout`` seconds, else 0 (one at a time: a
+        second one waiting is the next call's)."""
+        received = 0
+        for _ in self._pg.notifies(timeout=timeout, stop_after=1):
+            received += 1
+        return received
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # a dead connection must not fail the caller's shutdown
+            self._pg.close()
