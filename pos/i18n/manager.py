@@ -201,6 +201,7 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "Paid in the till, absent from WeChat's bill",
     },
     "diff.amount": {"zh-CN": "金额不同", "en": "Amounts differ"},
+    "diff.settlement": {"zh-CN": "应结金额不同", "en": "Settlement differs"},
     "diff.state": {"zh-CN": "状态不同", "en": "States differ"},
     "diff.other_channel": {"zh-CN": "其他销售渠道", "en": "Another sales channel"},
     "diff.fees": {"zh-CN": "收银 {ledger} / 账单 {bill}", "en": "till {ledger} / bill {bill}"},
