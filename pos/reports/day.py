@@ -22,6 +22,16 @@ went back on those sales (``refunded_fee``), whenever that happened; "net" is
 paid less refunded. Refunds started but not yet confirmed are shown apart
 (``refund_pending_fee``) and are not in the net.
 
+Coupons (which figure is the right one where): a sale's price is its ``total_fee``, the
+order amount WeChat charged against (订单金额); "paid", "refunded" and "net" are in that figure,
+so the takings match the goods sold and the receipts, whatever coupon a customer used. Beside
+them, for the paid sales: what the customers paid out of pocket (``cash_fee``), the coupons
+(``coupon_fee``), and what the merchant settles (``settled_fee``, WeChat's 应结订单金额: the
+price less the merchant's own 免充值 coupons; a WeChat-funded coupon is paid to the merchant).
+The settled figure is what WeChat's bill and the bank statement show, so reconciliation matches
+on it (and on the order amount); it is the paid sales' settlement before refunds. The day view,
+the Z report and the CSV show all three where a coupon was used (:attr:`DayFigures.used_coupons`).
+
 The SQL is the ledger's (:mod:`pos.ledger.queries`): this module asks it and
 formats what comes back; it runs no query of its own.
 """
@@ -95,6 +105,16 @@ class DayFigures:
     # (see SaleLine.closing); counted only when day_figures is given ``now``.
     closing_count: int = 0
     closing_fee: int = 0
+    # Of the paid sales (see the module docstring): what customers paid, the coupons, and what the
+    # merchant settles (应结订单金额). Without coupons: paid_fee, 0, paid_fee.
+    cash_fee: int = 0
+    coupon_fee: int = 0
+    settled_fee: int = 0
+
+    @property
+    def used_coupons(self) -> bool:
+        """A coupon was used in a paid sale, or some settlement is not the price: show every figure."""
+        return bool(self.coupon_fee) or self.settled_fee != self.paid_fee or self.cash_fee != self.paid_fee
 
     @property
     def count(self) -> int:
@@ -127,6 +147,17 @@ class SaleLine:
     flagged: bool
     void_requested: bool
     expires_at: datetime | None = None
+    # What the customer paid, the coupons, what the merchant settles: None while unpaid.
+    cash_fee: int | None = None
+    coupon_fee: int | None = None
+    settlement_total_fee: int | None = None
+
+    @property
+    def used_coupon(self) -> bool:
+        """The customer paid less than the price, or the merchant settles other than the price."""
+        return bool(self.coupon_fee) or (
+            self.settlement_total_fee is not None and self.settlement_total_fee != self.total_fee
+        )
 
     def closing(self, now: datetime) -> bool:
         """Past its deadline, still awaiting payment: the customer's time is up, and the order is
@@ -165,8 +196,11 @@ def day_figures(
         refunded_fee=sum(r[2] for r in paid),
         refund_pending_fee=sum(r[3] for r in paid),
         flagged_count=sum(r[4] for r in rows.values()),
-        closing_count=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 7)[5],
-        closing_fee=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 7)[6],
+        closing_count=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 10)[5],
+        closing_fee=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 10)[6],
+        cash_fee=sum(r[7] for r in paid),
+        coupon_fee=sum(r[8] for r in paid),
+        settled_fee=sum(r[9] for r in paid),
     )
 
 
@@ -251,6 +285,9 @@ def sale_lines(
             flagged=bool(row[12]),
             void_requested=bool(row[13]),
             expires_at=local(row[14]) if row[14] is not None else None,
+            cash_fee=row[15],
+            coupon_fee=row[16],
+            settlement_total_fee=row[17],
         )
 
 
@@ -302,6 +339,11 @@ CSV_COLUMNS = (
     "lane",
     "cashier",
     "paid_at",
+    # What the customer paid, the coupons, what the merchant settles (应结订单金额): filled for
+    # paid sales (a sale without a coupon: the amount, 0.00, the amount), empty otherwise.
+    "cash_paid",
+    "coupon",
+    "settled",
 )
 
 # Cells a spreadsheet would run as a formula (CSV injection): shown as text instead.
@@ -368,6 +410,8 @@ class CsvRowWriter:
         """One batch of :func:`pos.ledger.queries.csv_batches`'s rows as CSV lines, ``\r\n`` after each."""
         local, yuan, cell, words = self.local, self.yuan, self.cell, self.words
         known, minute, amount = cell.get, local.get, yuan.get
+        # The coupon figures are NULL for unpaid sales: an empty cell (yuan(None) is never called).
+        amount_of = self.optional
         # out_trade_no and lane are letters, digits and dashes by the ledger's own rules;
         # WeChat's transaction ids are digits (anything else goes through cell()).
         lines = [
@@ -375,13 +419,33 @@ class CsvRowWriter:
             f"{(tid if tid.isalnum() else cell(tid)) if tid else ''},{known(items) or cell(items)},"
             f"{amount(total) or yuan(total)},{amount(refunded) or yuan(refunded)},"
             f"{words.get(state) or cell(state)},{lane_id},{known(cashier) or cell(cashier)},"
-            f"{(minute(paid[:16]) or local.learn(paid)) + paid[16:19] if paid else ''}"
-            for created, out_trade_no, tid, items, total, refunded, state, lane_id, cashier, paid, _ in (
-                batch  # type: ignore[misc]
-            )
+            f"{(minute(paid[:16]) or local.learn(paid)) + paid[16:19] if paid else ''},"
+            f"{amount_of(cash)},{amount_of(coupon)},{amount_of(settled)}"
+            for (
+                created,
+                out_trade_no,
+                tid,
+                items,
+                total,
+                refunded,
+                state,
+                lane_id,
+                cashier,
+                paid,
+                cash,
+                coupon,
+                settled,
+                _,
+            ) in batch  # type: ignore[misc]
         ]
         lines.append("")
         return "\r\n".join(lines).encode("utf-8")
+
+    def optional(self, fen: int | None) -> str:
+        """An amount cell, empty for None."""
+        if fen is None:
+            return ""
+        return self.yuan.get(fen) or self.yuan(fen)
 
 
 class _Cells(dict[str, str]):
@@ -452,6 +516,9 @@ def z_report_data(
         refunded_fen=figures.refunded_fee,
         lane=lane or "",
         timezone=config.store.timezone,
+        coupons=(
+            (figures.cash_fee, figures.coupon_fee, figures.settled_fee) if figures.used_coupons else None
+        ),
     )
 
 
