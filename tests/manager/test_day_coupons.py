@@ -162,3 +162,18 @@ def test_the_z_report_prints_the_takings_and_the_coupon_figures(logged_in, day, 
     rows = {getattr(b, "left", None): getattr(b, "right", None) for b in document.blocks}
     assert rows["收款合计"] == "￥74.50" and rows["净收入"] == "￥74.50"
     assert rows["顾客实付"] == "￥68.50" and rows["优惠券"] == "￥6.00" and rows["商户应结"] == "￥71.50"
+
+
+def test_pos_report_prints_the_coupon_figures_after_the_takings(day, till):
+    from datetime import date
+
+    from pos.manager.cli import format_figures
+    from pos.manager.words import Words
+    from pos.reports import day as report
+
+    config = till.till.config
+    figures = report.day_figures(till.till.ledger, date.fromisoformat(day["date"]), store=config.store.id)
+    lines = format_figures(figures, config, Words("zh-CN")).splitlines()
+    shown = {line.split()[0]: line.split()[1] for line in lines if len(line.split()) > 1}
+    assert shown["收款"] == "￥74.50" and shown["净收入"] == "￥74.50"
+    assert (shown["顾客实付"], shown["优惠券"], shown["商户应结"]) == ("￥68.50", "￥6.00", "￥71.50")
