@@ -56,7 +56,7 @@ def _kinds_check(kinds: tuple[str, ...]) -> str:
 
 def _set_kinds(kinds: tuple[str, ...]) -> None:
     name = op.f("ck_reconciliation_differences_kind_known")
-    with op.batch_alter_table("reconciliation_differences", recreate="always") as batch_op:
+    with op.batch_alter_table("reconciliation_differences") as batch_op:  # SQLite: a copy; PG: ALTER
         batch_op.drop_constraint(name, type_="check")
         batch_op.create_check_constraint(name, _kinds_check(kinds))
 
