@@ -44,6 +44,20 @@ WORDS: dict[str, dict[str, str]] = {
     "day.paid": {"zh-CN": "收款", "en": "Paid"},
     "day.refunded": {"zh-CN": "退款", "en": "Refunded"},
     "day.net": {"zh-CN": "净收入", "en": "Net"},
+    "day.coupons_title": {"zh-CN": "优惠券", "en": "Coupons"},
+    "day.coupons_note": {
+        "zh-CN": "收款按商品售价计；顾客用了优惠券时，顾客实付、优惠券和商户应结"
+        "（微信账单的应结订单金额）如下。",
+        "en": "Takings are at the sales' prices; where customers used coupons, what they paid, the coupons "
+        "and what the merchant settles (the bill's settlement amount) are below.",
+    },
+    "day.cash_paid": {"zh-CN": "顾客实付", "en": "Paid by customers"},
+    "day.coupon": {"zh-CN": "优惠券", "en": "Coupons"},
+    "day.settled": {"zh-CN": "商户应结", "en": "Settled to merchant"},
+    "day.sale_coupon": {
+        "zh-CN": "顾客实付 {cash} · 券 {coupon} · 应结 {settled}",
+        "en": "customer paid {cash} · coupon {coupon} · settled {settled}",
+    },
     "day.by_cashier": {"zh-CN": "按收银员", "en": "By cashier"},
     "day.no_cashier": {"zh-CN": "（未署名）", "en": "(no name)"},
     "col.sales": {"zh-CN": "笔数", "en": "Sales"},
@@ -201,6 +215,7 @@ WORDS: dict[str, dict[str, str]] = {
         "en": "Paid in the till, absent from WeChat's bill",
     },
     "diff.amount": {"zh-CN": "金额不同", "en": "Amounts differ"},
+    "diff.settlement": {"zh-CN": "应结金额不同", "en": "Settlement differs"},
     "diff.state": {"zh-CN": "状态不同", "en": "States differ"},
     "diff.other_channel": {"zh-CN": "其他销售渠道", "en": "Another sales channel"},
     "diff.fees": {"zh-CN": "收银 {ledger} / 账单 {bill}", "en": "till {ledger} / bill {bill}"},
@@ -219,4 +234,7 @@ WORDS: dict[str, dict[str, str]] = {
     "csv.lane": {"zh-CN": "机号", "en": "Lane"},
     "csv.cashier": {"zh-CN": "收银员", "en": "Cashier"},
     "csv.paid_at": {"zh-CN": "支付时间", "en": "Paid at"},
+    "csv.cash_paid": {"zh-CN": "顾客实付(元)", "en": "Paid by customer (yuan)"},
+    "csv.coupon": {"zh-CN": "优惠券(元)", "en": "Coupon (yuan)"},
+    "csv.settled": {"zh-CN": "商户应结(元)", "en": "Settled to merchant (yuan)"},
 }

@@ -82,6 +82,10 @@ WORDS: dict[str, dict[str, str]] = {
         "zh-CN": "金额不符：微信 {bill}，账本 {ledger}",
         "en": "amounts differ: WeChat {bill}, ledger {ledger}",
     },
+    "reconcile.settlement": {
+        "zh-CN": "应结订单金额不符：微信 {bill}，账本 {ledger}（订单金额 {total} 相同）",
+        "en": "settlement differs: WeChat settles {bill}, ledger {ledger} (order amount {total} agrees)",
+    },
     "reconcile.other_transaction": {
         "zh-CN": "微信交易号 {bill_tx} 与账本记录的 {ledger_tx} 不同：请核实是否重复收款",
         "en": "WeChat's transaction {bill_tx} is not the ledger's {ledger_tx}: check for a double payment",
@@ -139,6 +143,7 @@ WORDS: dict[str, dict[str, str]] = {
     "reconcile.kind_paid_at_wechat_only": {"zh-CN": "补记收款", "en": "payment added"},
     "reconcile.kind_missing_at_wechat": {"zh-CN": "微信缺单", "en": "not at WeChat"},
     "reconcile.kind_amount": {"zh-CN": "金额不符", "en": "amount"},
+    "reconcile.kind_settlement": {"zh-CN": "应结金额不符", "en": "settlement"},
     "reconcile.kind_state": {"zh-CN": "状态不符", "en": "state"},
     "reconcile.kind_other_channel": {"zh-CN": "其他渠道", "en": "other channel"},
     "reconcile.queued": {

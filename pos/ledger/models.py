@@ -195,6 +195,11 @@ class Sale:
     # AWAITING_PAYMENT meanwhile and may still become PAID.
     void_requested_at: datetime | None = None
     void_requested_by: str | None = None
+    # The accepted payment's coupon figures (revision 0010), None while unpaid: what the customer
+    # paid, the coupons' total, and what the merchant settles. See :attr:`settled_fee`.
+    cash_fee: int | None = None
+    coupon_fee: int | None = None
+    settlement_total_fee: int | None = None
 
     @property
     def void_requested(self) -> bool:
@@ -204,6 +209,11 @@ class Sale:
     def refundable_fee(self) -> int:
         """What can still be refunded: the total less every refund not failed."""
         return self.total_fee - self.refund_reserved_fee if self.state.is_paid else 0
+
+    @property
+    def used_coupon(self) -> bool:
+        """The customer paid less than the price: a coupon paid the rest."""
+        return bool(self.coupon_fee)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +231,10 @@ class Payment:
     source: PaymentSource
     accepted: bool
     recorded_at: datetime
+    # Coupons (revision 0010): the coupons' total and what the merchant settles (应结订单金额).
+    # ``cash_fee`` is what the customer paid; ``total_fee`` stays the order's amount.
+    coupon_fee: int | None = None
+    settlement_total_fee: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,13 @@ one transaction with everything that goes with it: the payment row, the
 confirmation slip, the event, the raw message and any flag. However many
 reports of one payment race, exactly one makes the sale PAID and queues its
 slip.
+
+Coupons (reference/wechatpay-micropay.md §5): ``total_fee`` is the order's amount, the sale's price,
+and is what a payment is checked against. With it each payment keeps ``cash_fee`` (what the
+customer paid), ``coupon_fee`` (the coupons' total) and ``settlement_total_fee`` (应结订单金额, what
+the merchant settles: the total less the merchant's own 免充值 coupons; the total when WeChat sends
+none), and the sale keeps its accepted payment's three, written with the paid state. See
+:func:`coupon_figures` for how a report that names only some of them is completed.
 """
 
 from __future__ import annotations
@@ -62,6 +69,8 @@ class PaymentReport:
     cash_fee: int | None = None
     openid: str | None = None
     raw: Raw | None = None
+    coupon_fee: int | None = None
+    settlement_total_fee: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The payment's facts as stored in the payments table and in flags' details."""
@@ -69,6 +78,8 @@ class PaymentReport:
             "transaction_id": self.transaction_id,
             "total_fee": self.total_fee,
             "cash_fee": self.cash_fee,
+            "coupon_fee": self.coupon_fee,
+            "settlement_total_fee": self.settlement_total_fee,
             "openid": self.openid,
             "time_end": self.time_end,
             "source": self.source,
@@ -103,6 +114,8 @@ class Payments(LedgerCore):
         openid: str | None = None,
         raw: Raw | None = None,
         now: datetime | None = None,
+        coupon_fee: int | None = None,
+        settlement_total_fee: int | None = None,
     ) -> PaidOutcome:
         """Record that WeChat says ``out_trade_no`` was paid; THE function for the listener and the watcher.
 
@@ -124,7 +137,9 @@ class Payments(LedgerCore):
 
         ``time_end`` is WeChat's completion time as an aware datetime (its
         yyyyMMddHHmmss is Beijing time). ``raw``, when given, is stored in the
-        audit log with the outcome, in the same transaction.
+        audit log with the outcome, in the same transaction. ``cash_fee``,
+        ``coupon_fee`` and ``settlement_total_fee`` are kept as :func:`coupon_figures`
+        completes them; ``total_fee`` alone decides whether the amount is right.
         """
         report = self.payment_report(
             out_trade_no,
@@ -135,6 +150,8 @@ class Payments(LedgerCore):
             cash_fee=cash_fee,
             openid=openid,
             raw=raw,
+            coupon_fee=coupon_fee,
+            settlement_total_fee=settlement_total_fee,
         )
         return self.mark_paid_many([report], now=now)[0]
 
@@ -149,16 +166,29 @@ class Payments(LedgerCore):
         cash_fee: int | None = None,
         openid: str | None = None,
         raw: Raw | None = None,
+        coupon_fee: int | None = None,
+        settlement_total_fee: int | None = None,
     ) -> PaymentReport:
         """:meth:`mark_paid`'s arguments, checked (InvalidInput), as one report for :meth:`mark_paid_many`."""
         source = check_enum(PaymentSource, source, "source")
         if not isinstance(transaction_id, str) or not transaction_id or len(transaction_id) > 32:
             raise InvalidInput(f"transaction_id must be 1-32 characters, not {transaction_id!r}")
         check_fen(total_fee, "total_fee")
-        if cash_fee is not None:
-            check_fen(cash_fee, "cash_fee", allow_zero=True)
+        for name, value in (
+            ("cash_fee", cash_fee),
+            ("coupon_fee", coupon_fee),
+            ("settlement_total_fee", settlement_total_fee),
+        ):
+            if value is not None:
+                check_fen(value, name, allow_zero=True)
         check_aware(time_end, "time_end")
-        return PaymentReport(out_trade_no, transaction_id, total_fee, time_end, source, cash_fee, openid, raw)
+        cash_fee, coupon_fee, settlement_total_fee = coupon_figures(
+            total_fee, cash_fee, coupon_fee, settlement_total_fee
+        )
+        return PaymentReport(
+            out_trade_no, transaction_id, total_fee, time_end, source, cash_fee, openid, raw,
+            coupon_fee=coupon_fee, settlement_total_fee=settlement_total_fee,
+        )  # fmt: skip
 
     def mark_paid_many(
         self, reports: Sequence[PaymentReport], *, now: datetime | None = None
@@ -205,6 +235,27 @@ class Payments(LedgerCore):
         return PaymentSummary(
             row.id, row.out_trade_no, row.sign_type, row.total_fee, SaleState(row.state), row.transaction_id
         )
+
+
+def coupon_figures(
+    total_fee: int, cash_fee: int | None, coupon_fee: int | None, settlement_total_fee: int | None
+) -> tuple[int, int, int]:
+    """``(cash_fee, coupon_fee, settlement_total_fee)`` of a payment of ``total_fee``, completed from
+    what WeChat sent, by its own relations (reference/wechatpay-micropay.md §5.1): the coupons are
+    ``total_fee - cash_fee`` when only the cash is given (0 when neither is: no coupon); the cash is
+    ``total_fee - coupon_fee`` when only the coupons are given (as on the bill); the settlement is
+    ``total_fee`` when absent (WeChat sends it only for a merchant's own 免充值 coupon).
+
+    What WeChat did send is kept as it came, even when it does not add up: the report is signed,
+    the money moved, and reconciliation is where a wrong figure shows (never dropped here).
+    """
+    if coupon_fee is None:
+        coupon_fee = max(0, total_fee - cash_fee) if cash_fee is not None else 0
+    if cash_fee is None:
+        cash_fee = max(0, total_fee - coupon_fee)
+    if settlement_total_fee is None:
+        settlement_total_fee = total_fee
+    return cash_fee, coupon_fee, settlement_total_fee
 
 
 # -- inside a caller's transaction ---------------------------------------------------------------
@@ -298,8 +349,16 @@ def _mark_paid(conn: Connection, out_trade_no: str, report: dict[str, Any], at: 
             return PaidOutcome(PaidStatus.CONFLICTING_PAYMENT, load_sale(conn, sale_id), flag_id=flag_id)
         # Compare-and-set on the state we saw: exactly one racing report wins this UPDATE, and it
         # gets the updated row back (RETURNING) instead of reading the sale again.
-        params = {"b_id": sale_id, "b_observed": observed.value, "b_at": at}
-        paid_row = conn.execute(_PAY_SALE, {**params, "b_transaction_id": transaction_id}).first()
+        params = {
+            "b_id": sale_id,
+            "b_observed": observed.value,
+            "b_at": at,
+            "b_transaction_id": transaction_id,
+            "b_cash_fee": report["cash_fee"],
+            "b_coupon_fee": report["coupon_fee"],
+            "b_settlement_total_fee": report["settlement_total_fee"],
+        }
+        paid_row = conn.execute(_PAY_SALE, params).first()
         if paid_row is not None:
             break
         # Someone else changed the state first (PostgreSQL; SQLite's BEGIN IMMEDIATE serialises).
@@ -338,6 +397,8 @@ def _store_payment(
         "transaction_id": report["transaction_id"],
         "total_fee": report["total_fee"],
         "cash_fee": report["cash_fee"],
+        "coupon_fee": report["coupon_fee"],
+        "settlement_total_fee": report["settlement_total_fee"],
         "openid": report["openid"],
         "time_end": report["time_end"],
         "source": report["source"].value,
@@ -384,6 +445,9 @@ _PAY_SALE = (
         state=SaleState.PAID.value,
         paid_at=bindparam("b_at", type_=sales.c.paid_at.type),
         transaction_id=bindparam("b_transaction_id", type_=sales.c.transaction_id.type),
+        cash_fee=bindparam("b_cash_fee", type_=sales.c.cash_fee.type),
+        coupon_fee=bindparam("b_coupon_fee", type_=sales.c.coupon_fee.type),
+        settlement_total_fee=bindparam("b_settlement_total_fee", type_=sales.c.settlement_total_fee.type),
         updated_at=bindparam("b_at", type_=sales.c.updated_at.type),
     )
     .returning(*sales.c)
@@ -402,4 +466,6 @@ def _payment(row: Row[Any]) -> Payment:
         source=PaymentSource(row.source),
         accepted=bool(row.accepted),
         recorded_at=row.recorded_at,
+        coupon_fee=row.coupon_fee,
+        settlement_total_fee=row.settlement_total_fee,
     )

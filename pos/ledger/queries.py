@@ -41,8 +41,9 @@ __all__ = [
 CSV_BATCH = 5000  # sales read at a time for the CSV: the memory it holds, whatever the day's size
 _PAID = [s.value for s in SaleState if s in PAID_STATES]
 
-# One row per state: count, total, refunded, refund pending, flagged, closing count, closing total.
-StateTotals = tuple[int, int, int, int, int, int, int]
+# One row per state: count, total, refunded, refund pending, flagged, closing count, closing total,
+# and (revision 0010) what customers paid, the coupons, and what the merchant settles.
+StateTotals = tuple[int, int, int, int, int, int, int, int, int, int]
 
 
 def _day_filter(day: date, store: str, lane: str | None) -> ColumnElement[bool]:
@@ -84,6 +85,10 @@ def day_state_totals(
             func.coalesce(func.sum(case((sales.c.flagged, 1), else_=0)), 0),
             func.coalesce(func.sum(case((closing, 1), else_=0)), 0),
             func.coalesce(func.sum(case((closing, sales.c.total_fee), else_=0)), 0),
+            # A paid sale without the figures (none since revision 0010 filled them in) counts at its price.
+            func.coalesce(func.sum(func.coalesce(sales.c.cash_fee, sales.c.total_fee)), 0),
+            func.coalesce(func.sum(func.coalesce(sales.c.coupon_fee, 0)), 0),
+            func.coalesce(func.sum(func.coalesce(sales.c.settlement_total_fee, sales.c.total_fee)), 0),
         )
         .where(_day_filter(day, store, lane))
         .group_by(sales.c.state)
@@ -137,7 +142,8 @@ def sale_rows(
 ) -> Iterator[tuple[Any, ...]]:
     """The day's sales in id order (a page with ``limit``), one tuple each: id, created_at, paid_at,
     out_trade_no, transaction_id, items, total_fee, refunded_fee, refund_reserved_fee, lane, cashier,
-    state, flagged, void requested, expires_at. Times are stored values (UTC text on SQLite)."""
+    state, flagged, void requested, expires_at, cash_fee, coupon_fee, settlement_total_fee (the last
+    three NULL while unpaid). Times are stored values (UTC text on SQLite)."""
     where = _filters(day, store, lane, states, flagged_only)
     with read_only(ledger.engine) as conn:
         statement = (
@@ -157,6 +163,9 @@ def sale_rows(
                 sales.c.flagged,
                 sales.c.void_requested_at.is_not(None),
                 type_coerce(sales.c.expires_at, String),
+                sales.c.cash_fee,
+                sales.c.coupon_fee,
+                sales.c.settlement_total_fee,
             )
             .where(*where)
             .order_by(sales.c.id)
@@ -193,7 +202,8 @@ def csv_batches(
     the memory of one batch whatever the day's size, on SQLite and PostgreSQL alike.
 
     A row is :func:`csv_statement`'s columns: created_at (UTC text), out_trade_no, transaction_id,
-    items, total_fee, refunded_fee, state, lane, cashier, paid_at (UTC text), id.
+    items, total_fee, refunded_fee, state, lane, cashier, paid_at (UTC text), cash_fee, coupon_fee,
+    settlement_total_fee (NULL while unpaid), id.
     """
     size = batch or CSV_BATCH
     with read_only(ledger.engine) as conn:
@@ -236,6 +246,9 @@ def csv_statement(
             sales.c.lane,
             sales.c.cashier,
             _utc_text(conn, sales.c.paid_at),
+            sales.c.cash_fee,
+            sales.c.coupon_fee,
+            sales.c.settlement_total_fee,
             sales.c.id,
         )
         .where(*where)

@@ -80,6 +80,9 @@ class DifferenceKind(enum.StrEnum):
     AMOUNT = "amount"  # both know it, the amounts differ
     STATE = "state"  # both know it, the states differ (refunds, another transaction)
     OTHER_CHANNEL = "other_channel"  # another sales channel's order: reported, not a difference
+    # Same order amount, but the bill's 应结订单金额 is not what the ledger says the merchant settles
+    # (a coupon the ledger does not know of, or one it counts otherwise). Revision 0010.
+    SETTLEMENT = "settlement"
 
 
 _CONCLUSIVE = frozenset(
@@ -264,6 +267,15 @@ class KnownSale:
     transaction_id: str | None
     paid_fee: int | None = None
     time_end: datetime | None = None
+    # What the merchant settles for it (the accepted payment's 应结订单金额; the total when WeChat
+    # sent none), and what the customer paid: None while unpaid.
+    settlement_total_fee: int | None = None
+    cash_fee: int | None = None
+
+    @property
+    def settled_fee(self) -> int:
+        """What the bill's 应结订单金额 should say for this sale: its settlement, else its total."""
+        return self.settlement_total_fee if self.settlement_total_fee is not None else self.total_fee
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +351,8 @@ def _sale_columns() -> Any:
         sales.c.state,
         sales.c.total_fee,
         sales.c.transaction_id,
+        sales.c.settlement_total_fee,
+        sales.c.cash_fee,
     )
 
 
@@ -353,6 +367,8 @@ def _known(row: Any) -> KnownSale:
         transaction_id=row.transaction_id,
         paid_fee=mapping.get("paid_fee"),
         time_end=mapping.get("time_end"),
+        settlement_total_fee=row.settlement_total_fee,
+        cash_fee=row.cash_fee,
     )
 
 
@@ -396,6 +412,8 @@ def record_bill_payment(
     openid: str | None = None,
     raw: str | None = None,
     now: datetime | None = None,
+    coupon_fee: int | None = None,
+    settlement_total_fee: int | None = None,
 ) -> PaidOutcome:
     """WeChat's bill shows ``out_trade_no`` paid: :meth:`Ledger.mark_paid` with ``source="bill"`` and,
     when that made the sale PAID, a ``missed_payment`` flag, in ONE transaction.
@@ -418,6 +436,8 @@ def record_bill_payment(
         source=PaymentSource.BILL,
         openid=openid or None,
         raw=raw,
+        coupon_fee=coupon_fee,
+        settlement_total_fee=settlement_total_fee,
     )
     with ledger._write() as conn:
         outcome = decide_payment(conn, report, at)

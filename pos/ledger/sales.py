@@ -457,6 +457,9 @@ def sale_record(row: Row[Any], items: Iterable[SaleItem]) -> Sale:
         items=tuple(items),
         void_requested_at=row.void_requested_at,
         void_requested_by=row.void_requested_by,
+        cash_fee=row.cash_fee,
+        coupon_fee=row.coupon_fee,
+        settlement_total_fee=row.settlement_total_fee,
     )
 
 

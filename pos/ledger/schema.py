@@ -138,6 +138,12 @@ sales = Table(
     # view and the day's CSV list every sale with its items without joining its lines. NULL for
     # a sale keyed in as one amount (readers show ``body``). See models.items_listing.
     Column("items_text", Text),
+    # The accepted payment's coupon figures (revision 0010; pos.ledger.payments), NULL while unpaid:
+    # what the customer paid, the coupons' total, and what the merchant settles (应结订单金额).
+    # total_fee stays the sale's price. Written with the paid state, as transaction_id is.
+    Column("cash_fee", Integer),
+    Column("coupon_fee", Integer),
+    Column("settlement_total_fee", Integer),
     CheckConstraint("total_fee > 0", name="total_fee_positive"),
     CheckConstraint(_one_of("state", SALE_STATES), name="state_known"),
     CheckConstraint(
@@ -158,6 +164,9 @@ Index(
     sales.c.flagged,
     sales.c.paid_at,
     sales.c.created_at,
+    sales.c.cash_fee,
+    sales.c.coupon_fee,
+    sales.c.settlement_total_fee,
 )
 
 sale_items = Table(
@@ -180,7 +189,11 @@ payments = Table(
     Column("sale_id", Integer, ForeignKey("sales.id"), nullable=False, index=True),
     Column("transaction_id", String(32), nullable=False, unique=True),
     Column("total_fee", Integer, nullable=False),
-    Column("cash_fee", Integer),
+    Column("cash_fee", Integer),  # what the customer paid (total_fee less the coupons)
+    # Revision 0010: the coupons' total, and what the merchant settles (应结订单金额; total_fee
+    # when WeChat sends none). Written for every payment since; filled in for older ones.
+    Column("coupon_fee", Integer),
+    Column("settlement_total_fee", Integer),
     Column("openid", String(128)),
     Column("time_end", UTCDateTime, nullable=False),
     Column("source", String(8), nullable=False),
@@ -300,6 +313,7 @@ DIFFERENCE_KINDS = (
     "amount",
     "state",
     "other_channel",
+    "settlement",  # revision 0010
 )
 
 reconciliations = Table(

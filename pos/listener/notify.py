@@ -370,6 +370,8 @@ class PaymentNotices:
                 cash_fee=notice.cash_fee,
                 openid=notice.openid or None,
                 raw=body,
+                coupon_fee=notice.coupon_fee,
+                settlement_total_fee=notice.settlement_total_fee,
             )
             outcome = self._payments.mark_paid(report)
         except InvalidInput as exc:

@@ -190,6 +190,13 @@ def format_figures(figures: object, config: Config, w: Words) -> str:
         lines.append(
             w("day.refund_held", n=figures.refund_held_count, amount=format_price(figures.refund_held_fee))
         )
+    if figures.used_coupons:  # takings are at the prices; what customers paid and what settles, apart
+        for key, fee in (
+            ("cash_paid", figures.cash_fee),
+            ("coupon", figures.coupon_fee),
+            ("settled", figures.settled_fee),
+        ):
+            lines.append(f"{_pad(w(f'day.{key}'), 16)}{format_price(fee):>20}")
     if figures.flagged_count:
         lines.append(w("day.flagged", n=figures.flagged_count))
     return "\n".join(lines)

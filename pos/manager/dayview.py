@@ -315,6 +315,10 @@ def api_day() -> Response:
         held_refunds=held_json(service.ledger, service.config.store.id),
         net_fee=figures.net_fee,
         closing={"count": figures.closing_count, "total_fee": figures.closing_fee},
+        # Coupons: of the paid sales, what customers paid, the coupons, what the merchant settles.
+        cash_fee=figures.cash_fee,
+        coupon_fee=figures.coupon_fee,
+        settled_fee=figures.settled_fee,
         by_state={
             line.state.value: {"count": line.count, "total_fee": line.total_fee} for line in figures.by_state
         },

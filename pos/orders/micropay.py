@@ -144,7 +144,8 @@ class CodePayment:
         self.ledger.mark_paid(
             sale.out_trade_no, transaction_id=paid.transaction_id, total_fee=paid.total_fee,
             time_end=paid.time_end or self.clock(), source=PaymentSource.QUERY, cash_fee=paid.cash_fee,
-            openid=paid.openid or None,
+            openid=paid.openid or None, coupon_fee=paid.coupon_fee,
+            settlement_total_fee=paid.settlement_total_fee,
         )  # fmt: skip
         after = self.ledger.get_sale(sale.id)
         taken = after.state.is_paid and after.transaction_id == paid.transaction_id

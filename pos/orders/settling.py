@@ -70,6 +70,8 @@ def settle_paid(ledger: Ledger, sale: Sale, status: OrderStatus, *, now: datetim
             openid=status.openid or None,
             raw=dict(status.fields),
             now=now,
+            coupon_fee=status.coupon_fee,
+            settlement_total_fee=status.settlement_total_fee,
         )
     except InvalidInput as exc:  # WeChat's fields do not fit a payment (e.g. a 40-char transaction_id)
         log.warning("paid_answer_invalid", sale=sale.id, out_trade_no=sale.out_trade_no, error=exc)

@@ -163,6 +163,9 @@ class ZReportData:
     lane: str = ""
     timezone: str = "Asia/Shanghai"
     extra: tuple[tuple[str, str], ...] = field(default=())
+    # Where customers used coupons (pos.reports.day): of the paid sales, what customers paid, the
+    # coupons, and what the merchant settles (应结订单金额). None: no coupon that day, not printed.
+    coupons: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_state", tuple(self.by_state))
@@ -360,6 +363,15 @@ def z_report(data: ZReportData, columns: int, language: str = "zh-CN") -> Docume
         Row(w("refunded_total"), format_price(data.refunded_fen)),
         Row(w("net_total"), format_price(data.net_fen), bold=True),
     ]
+    if data.coupons is not None:  # the takings above are at the sales' prices; the money, below
+        cash, coupon, settled = data.coupons
+        blocks += [
+            Rule(),
+            Text(w("coupons_heading")),
+            Row(w("cash_paid_total"), format_price(cash)),
+            Row(w("coupon_total"), format_price(coupon)),
+            Row(w("settled_total"), format_price(settled), bold=True),
+        ]
     blocks += [Row(label, value) for label, value in data.extra]
     blocks += [Rule("="), Cut()]
     return Document(tuple(blocks), kind="z_report")

@@ -12,6 +12,12 @@ Rules, row by row:
 
 - a payment row of a sale the ledger has paid, with the same transaction_id and
   amount: **matched**; another transaction_id: ``state``; another amount: ``amount``;
+  the same order amount (订单金额 = the sale's total_fee) but another 应结订单金额 than the
+  ledger's settlement amount (what its payment said the merchant settles; the total without
+  a merchant-funded coupon): ``settlement``. So a coupon payment matches on both figures, and
+  a bill that settles less (or more) than the ledger expects is a difference by that name.
+  Old-format bills have one amount column (总金额) and no settlement column: only the
+  amount is compared;
 - a payment row of a sale the ledger knows but has not paid: returned in
   :attr:`Matching.unpaid`; the runner marks it PAID (source "bill") and reports
   what that did;
@@ -74,6 +80,22 @@ class Matching:
 
 def is_refund_row(row: BillRow) -> bool:
     return row.trade_state == REFUND
+
+
+# The bill's columns for what the merchant settles and for the coupons (pos.wechatpay.bills): an
+# old-format bill has neither 应结订单金额 nor 代金券金额 (its 总金额 is the order amount).
+SETTLEMENT_COLUMN = "应结订单金额"
+COUPON_COLUMNS = ("代金券金额", "代金券或立减优惠金额")
+
+
+def bill_settlement(row: BillRow) -> int | None:
+    """The row's 应结订单金额 (fen), None when the bill has no such column."""
+    return row.settlement_total_fee if SETTLEMENT_COLUMN in row.columns else None
+
+
+def bill_coupon(row: BillRow) -> int | None:
+    """The row's coupon amount (fen), None when the bill has no coupon column."""
+    return row.coupon_fee if any(column in row.columns for column in COUPON_COLUMNS) else None
 
 
 def other_channel_prefix(out_trade_no: str, prefixes: Sequence[str]) -> str | None:
@@ -168,6 +190,15 @@ def match(
             sale.paid_fee is not None and sale.paid_fee != row.total_fee
         ):
             differ(DifferenceKind.AMOUNT, row, "amount", ledger=sale.total_fee, bill=row.total_fee)
+        elif (settled := bill_settlement(row)) is not None and settled != sale.settled_fee:
+            differ(
+                DifferenceKind.SETTLEMENT,
+                row,
+                "settlement",
+                ledger=sale.settled_fee,
+                bill=settled,
+                total=format_price(sale.total_fee),
+            )
         else:
             result.matched += 1
 

@@ -31,7 +31,14 @@ from pos.ledger.reconciliation import (
 )
 from pos.log import get_logger
 from pos.reconcile.errors import ReconcileError
-from pos.reconcile.matcher import LedgerSide, is_refund_row, match, sentence_values
+from pos.reconcile.matcher import (
+    LedgerSide,
+    bill_coupon,
+    bill_settlement,
+    is_refund_row,
+    match,
+    sentence_values,
+)
 from pos.wechatpay import WeChatPayClient
 from pos.wechatpay.bills import BillRow, parse_bill
 from pos.wechatpay.errors import BillNotReady, MessageError, NoBill, ProtocolFail, TransportError
@@ -175,6 +182,8 @@ def _mark_paid_from_bill(ledger: Ledger, row: BillRow, sale: KnownSale, language
             time_end=row.trade_time,
             openid=row.openid or None,
             raw=dict(row.columns) or None,
+            coupon_fee=bill_coupon(row),
+            settlement_total_fee=bill_settlement(row),
         )
     except InvalidInput as exc:
         return difference(DifferenceKind.STATE, "fixed_invalid", error=exc)

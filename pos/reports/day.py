@@ -10,9 +10,10 @@ all take their numbers from here, so they cannot disagree by a fen:
 - :func:`sale_lines`: the day's sales one row each (time, numbers, items,
   amount, lane, cashier, state), streamed from the database in id order, a
   page at a time or all of them;
-- :func:`csv_chunks` / :func:`write_csv`: the day's sales as UTF-8 CSV with a
-  BOM (spreadsheet programs then read Chinese correctly), amounts as yuan
-  strings, streamed a batch of sales at a time from one snapshot of the day;
+- :func:`csv_chunks` / :func:`write_csv` (in :mod:`pos.reports.day_csv`, re-exported
+  here): the day's sales as UTF-8 CSV with a BOM (spreadsheet programs then read
+  Chinese correctly), amounts as yuan strings, streamed a batch of sales at a time
+  from one snapshot of the day;
 - :func:`z_report_data`: the Z report's input from :func:`day_figures`.
 
 The rules: a sale belongs to the business day it was rung up on (its
@@ -24,28 +25,45 @@ paid less refunded. Refunds started but not yet confirmed are shown apart
 customer (``CHANGE``: held until the manager acts, ``refund_held_fee``), which are neither
 pending nor refunded.
 
+Coupons (which figure is the right one where): a sale's price is its ``total_fee``, the
+order amount WeChat charged against (订单金额); "paid", "refunded" and "net" are in that figure,
+so the takings match the goods sold and the receipts, whatever coupon a customer used. Beside
+them, for the paid sales: what the customers paid out of pocket (``cash_fee``), the coupons
+(``coupon_fee``), and what the merchant settles (``settled_fee``, WeChat's 应结订单金额: the
+price less the merchant's own 免充值 coupons; a WeChat-funded coupon is paid to the merchant).
+The settled figure is what WeChat's bill and the bank statement show, so reconciliation matches
+on it (and on the order amount); it is the paid sales' settlement before refunds. The day view,
+the Z report and the CSV show all three where a coupon was used (:attr:`DayFigures.used_coupons`).
+
 The SQL is the ledger's (:mod:`pos.ledger.queries`): this module asks it and
 formats what comes back; it runs no query of its own.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import IO
 from zoneinfo import ZoneInfo
 
 from pos.config import Config
 from pos.i18n import translator
 from pos.ledger import Flag, Ledger, SaleState, queries
 from pos.ledger.models import PAID_STATES
-from pos.money import format_price, format_yuan
+from pos.money import format_price
 from pos.receipts import templates
+from pos.reports.day_csv import (
+    BOM,
+    CSV_COLUMNS,
+    CsvRowWriter,
+    csv_chunks,
+    csv_header,
+    csv_words,
+    write_csv,
+)
 
 __all__ = [
+    "BOM",
     "CLOSING",
     "CSV_COLUMNS",
     "CsvRowWriter",
@@ -67,7 +85,6 @@ __all__ = [
     "z_report_data",
 ]
 
-BOM = "\ufeff"
 CLOSING = "CLOSING"  # not a ledger state: an AWAITING_PAYMENT sale past its deadline (is_closing)
 
 
@@ -101,6 +118,16 @@ class DayFigures:
     # refund_pending_fee; the manager must act (pos.ledger.held).
     refund_held_count: int = 0
     refund_held_fee: int = 0
+    # Of the paid sales (see the module docstring): what customers paid, the coupons, and what the
+    # merchant settles (应结订单金额). Without coupons: paid_fee, 0, paid_fee.
+    cash_fee: int = 0
+    coupon_fee: int = 0
+    settled_fee: int = 0
+
+    @property
+    def used_coupons(self) -> bool:
+        """A coupon was used in a paid sale, or some settlement is not the price: show every figure."""
+        return bool(self.coupon_fee) or self.settled_fee != self.paid_fee or self.cash_fee != self.paid_fee
 
     @property
     def count(self) -> int:
@@ -133,6 +160,17 @@ class SaleLine:
     flagged: bool
     void_requested: bool
     expires_at: datetime | None = None
+    # What the customer paid, the coupons, what the merchant settles: None while unpaid.
+    cash_fee: int | None = None
+    coupon_fee: int | None = None
+    settlement_total_fee: int | None = None
+
+    @property
+    def used_coupon(self) -> bool:
+        """The customer paid less than the price, or the merchant settles other than the price."""
+        return bool(self.coupon_fee) or (
+            self.settlement_total_fee is not None and self.settlement_total_fee != self.total_fee
+        )
 
     def closing(self, now: datetime) -> bool:
         """Past its deadline, still awaiting payment: the customer's time is up, and the order is
@@ -172,8 +210,11 @@ def day_figures(
         refunded_fee=sum(r[2] for r in paid),
         refund_pending_fee=sum(r[3] for r in paid) - held_fee,
         flagged_count=sum(r[4] for r in rows.values()),
-        closing_count=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 7)[5],
-        closing_fee=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 7)[6],
+        closing_count=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 10)[5],
+        closing_fee=rows.get(SaleState.AWAITING_PAYMENT, (0,) * 10)[6],
+        cash_fee=sum(r[7] for r in paid),
+        coupon_fee=sum(r[8] for r in paid),
+        settled_fee=sum(r[9] for r in paid),
         refund_held_count=held_count,
         refund_held_fee=held_fee,
     )
@@ -260,6 +301,9 @@ def sale_lines(
             flagged=bool(row[12]),
             void_requested=bool(row[13]),
             expires_at=local(row[14]) if row[14] is not None else None,
+            cash_fee=row[15],
+            coupon_fee=row[16],
+            settlement_total_fee=row[17],
         )
 
 
@@ -297,153 +341,6 @@ class _LocalTimes:
         return (naive + fixed.utcoffset(None)).replace(tzinfo=fixed)
 
 
-# -- CSV -------------------------------------------------------------------------------------------
-
-# The CSV's columns in order; each one's header is the word ``csv.<column>`` of pos.i18n.
-CSV_COLUMNS = (
-    "time",
-    "out_trade_no",
-    "transaction_id",
-    "items",
-    "amount",
-    "refunded",
-    "state",
-    "lane",
-    "cashier",
-    "paid_at",
-)
-
-# Cells a spreadsheet would run as a formula (CSV injection): shown as text instead.
-_FORMULA_START = frozenset("=+-@\t\r")
-
-
-def csv_chunks(
-    ledger: Ledger,
-    day: date,
-    *,
-    store: str,
-    zone: ZoneInfo,
-    language: str = "zh-CN",
-    lane: str | None = None,
-    state_words: dict[SaleState, str] | None = None,
-) -> Iterator[bytes]:
-    """The day's CSV as UTF-8 byte chunks, BOM first, header, then one row per sale in id order.
-
-    Made as it is sent: the header goes out before any sale is read (the download starts at
-    once), then one chunk per batch of sales (:data:`pos.ledger.queries.CSV_BATCH`), all read in
-    one snapshot of the day. A generator the caller iterates (Flask's response, ``pos report
-    --csv``): at most one batch is held, so a 100,000-sale day takes the memory of a 5,000-sale
-    one, on SQLite and PostgreSQL alike. A client that goes away closes it, which ends the read.
-    """
-    yield csv_header(language)
-    writer = CsvRowWriter(zone, csv_words(state_words))
-    for batch in queries.csv_batches(ledger, day, store=store, lane=lane):
-        yield writer.rows(batch)
-
-
-def csv_header(language: str) -> bytes:
-    """The CSV's first bytes: the BOM and the header row in ``language``."""
-    t = translator(language)
-    header = io.StringIO()
-    header.write(BOM)
-    csv.writer(header, lineterminator="\r\n").writerow([t(f"csv.{column}") for column in CSV_COLUMNS])
-    return header.getvalue().encode("utf-8")
-
-
-def csv_words(state_words: dict[SaleState, str] | None) -> dict[str, str]:
-    """Each state's stored value to the word the CSV prints for it (the value itself if none)."""
-    given = state_words or {}
-    return {state.value: given.get(state, state.value) for state in SaleState}
-
-
-class CsvRowWriter:
-    """Turns the CSV query's rows into UTF-8 text, remembering what it learnt across calls.
-
-    Lean on purpose: the items come as the one listing text the ledger stored with each sale;
-    times stay text, converted to the store's zone once per minute seen, not once per sale;
-    amounts, words and names become cells once per distinct value; each row is one f-string over
-    the driver's plain tuples; rows are encoded a batch at a time. ``words`` maps each
-    state's value to the word printed for it. The cells follow the csv module's rules (see
-    :class:`_Cells`).
-    """
-
-    def __init__(self, zone: ZoneInfo, words: dict[str, str]) -> None:
-        self.local = _LocalText(zone)
-        self.yuan = _YuanText()
-        self.cell = _Cells()
-        self.words = {state: self.cell(word) for state, word in words.items()}
-
-    def rows(self, batch: Iterable[Sequence[object]]) -> bytes:
-        """One batch of :func:`pos.ledger.queries.csv_batches`'s rows as CSV lines, ``\r\n`` after each."""
-        local, yuan, cell, words = self.local, self.yuan, self.cell, self.words
-        known, minute, amount = cell.get, local.get, yuan.get
-        # out_trade_no and lane are letters, digits and dashes by the ledger's own rules;
-        # WeChat's transaction ids are digits (anything else goes through cell()).
-        lines = [
-            f"{minute(created[:16]) or local.learn(created)}{created[16:19]},{out_trade_no},"
-            f"{(tid if tid.isalnum() else cell(tid)) if tid else ''},{known(items) or cell(items)},"
-            f"{amount(total) or yuan(total)},{amount(refunded) or yuan(refunded)},"
-            f"{words.get(state) or cell(state)},{lane_id},{known(cashier) or cell(cashier)},"
-            f"{(minute(paid[:16]) or local.learn(paid)) + paid[16:19] if paid else ''}"
-            for created, out_trade_no, tid, items, total, refunded, state, lane_id, cashier, paid, _ in (
-                batch  # type: ignore[misc]
-            )
-        ]
-        lines.append("")
-        return "\r\n".join(lines).encode("utf-8")
-
-
-class _Cells(dict[str, str]):
-    """A text as a CSV cell, the way the csv module writes it (quoted only when it must be), and
-    never as a formula a spreadsheet would run; remembered, since a day's names and words repeat."""
-
-    def __call__(self, text: str) -> str:
-        done = self.get(text)
-        if done is None:
-            done = "'" + text if text[:1] in _FORMULA_START else text
-            if '"' in done or "," in done or "\n" in done or "\r" in done:
-                done = '"' + done.replace('"', '""') + '"'
-            if len(self) < 50_000:  # transaction ids are unique: do not keep a whole day of them
-                self[text] = done
-        return done
-
-
-class _LocalText(dict[str, str]):
-    """UTC ``YYYY-MM-DD HH:MM`` -> the store's local ``YYYY-MM-DD HH:MM``, learnt once per minute seen.
-
-    Offsets are whole minutes in every zone in use, so the seconds are copied over as they are.
-    """
-
-    def __init__(self, zone: ZoneInfo) -> None:
-        super().__init__()
-        self.zone = zone
-
-    def learn(self, utc_text: str) -> str:
-        minute = utc_text[:16]
-        at = datetime.fromisoformat(minute).replace(tzinfo=UTC).astimezone(self.zone)
-        local = self[minute] = at.strftime("%Y-%m-%d %H:%M")
-        return local
-
-
-class _YuanText(dict[int, str]):
-    """format_yuan with a memory: a day's amounts repeat (the same products, the same prices)."""
-
-    def __call__(self, fen: int) -> str:
-        text = self.get(fen)
-        if text is None:
-            text = self[fen] = format_yuan(fen)
-        return text
-
-
-def write_csv(out: IO[bytes], chunks: Iterable[bytes]) -> int:
-    """Write :func:`csv_chunks` to a binary file; returns the number of bytes written."""
-    written = 0
-    for chunk in chunks:
-        out.write(chunk)
-        written += len(chunk)
-    return written
-
-
 # -- the Z report ----------------------------------------------------------------------------------
 
 
@@ -462,6 +359,9 @@ def z_report_data(
         lane=lane or "",
         timezone=config.store.timezone,
         extra=held_rows(figures, config.store.language),
+        coupons=(
+            (figures.cash_fee, figures.coupon_fee, figures.settled_fee) if figures.used_coupons else None
+        ),
     )
 
 

@@ -21,13 +21,14 @@ them); the codes themselves are kept in memory only.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pos.log import get_logger
-from pos.sandbox import ids, validate
+from pos.sandbox import coupons, ids, validate
 from pos.sandbox.clock import wechat_time
 from pos.sandbox.errors import CustomerError, Rejected
 from pos.sandbox.state import REFUND, SUCCESS, Order
@@ -37,6 +38,8 @@ log = get_logger(__name__)
 USERPAYING, REVOKED, PAYERROR = "USERPAYING", "REVOKED", "PAYERROR"
 OUTCOMES = ("paid", "password", "expired", "not_enough", "unknown")
 TRADE_STATE_DESC = {USERPAYING: "需要用户输入支付密码", REVOKED: "已撤销", PAYERROR: "支付失败,请撤销订单"}
+# The per-coupon fields a micropay answer lacks (reference/wechatpay-micropay.md §5.2).
+_PER_COUPON = re.compile(r"coupon_count$|coupon_(type|id|fee)_\d+$")
 
 MICROPAY: validate.Spec = {
     **validate.COMMON,
@@ -127,7 +130,8 @@ class PayCodes:
             code.out_trade_no, code.sandbox = order.out_trade_no, sandbox
             if code.outcome == "paid":
                 self._settle_paid(order)
-                return self.sim._paid_fields(order)
+                # The micropay answer carries the coupons' totals only; the list is the query's.
+                return {k: v for k, v in self.sim._paid_fields(order).items() if not _PER_COUPON.match(k)}
             state.save()
         if code.outcome == "password":
             raise Rejected("USERPAYING", "需要用户输入支付密码")
@@ -182,6 +186,9 @@ class PayCodes:
         order.transaction_id = self.sim._fresh_transaction_id(now)
         order.openid = ids.openid()
         order.bank_type = "OTHERS"
-        order.cash_fee = order.total_fee
+        order.coupon_fee, order.coupon_type, order.coupon_id = coupons.apply(
+            self.sim.settings.faults.coupon, order.total_fee
+        )  # the coupon switch (pos.sandbox.coupons), as for a scanned QR
+        order.cash_fee = order.total_fee - order.coupon_fee
         self.sim.state.save()
         log.info("micropay_paid", out_trade_no=order.out_trade_no, transaction_id=order.transaction_id)

@@ -47,6 +47,11 @@ class OrderStatus:
     openid: str
     attach: str
     fields: Mapping[str, str] = field(repr=False)
+    # Coupons (reference/wechatpay-micropay.md §5): what all coupons took off the customer's part, and
+    # 应结订单金额, what the merchant settles; None when WeChat sent none (no coupon, or none that
+    # lowers the settlement: then it is total_fee).
+    coupon_fee: int | None = None
+    settlement_total_fee: int | None = None
 
     @property
     def paid(self) -> bool:

@@ -273,6 +273,8 @@ class WeChatPayClient:
             openid=fields.get("openid", ""),
             attach=fields.get("attach", ""),
             fields=frozen_fields(fields),
+            coupon_fee=optional_fen(fields, "coupon_fee"),
+            settlement_total_fee=optional_fen(fields, "settlement_total_fee"),
         )
 
     def close_order(self, out_trade_no: str) -> Closed:

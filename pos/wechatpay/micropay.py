@@ -71,6 +71,9 @@ class MicropayPaid:
     time_end: datetime | None
     openid: str
     fields: Mapping[str, str] = field(repr=False)
+    # The micropay answer carries the coupons' total and 应结订单金额 too (no per-coupon list).
+    coupon_fee: int | None = None
+    settlement_total_fee: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,8 @@ def paid_from(fields: Mapping[str, str], out_trade_no: str, total_fee: int | Non
         time_end=optional_time(fields, "time_end"),
         openid=fields.get("openid", ""),
         fields=MappingProxyType(dict(fields)),
+        coupon_fee=optional_fen(fields, "coupon_fee"),
+        settlement_total_fee=optional_fen(fields, "settlement_total_fee"),
     )
 
 

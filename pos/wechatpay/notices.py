@@ -104,6 +104,9 @@ class PaymentNotice:
     bank_type: str
     sign_type: str
     fields: Mapping[str, str] = field(repr=False)
+    # As OrderStatus: the coupons' total and 应结订单金额, None when the notice has none.
+    coupon_fee: int | None = None
+    settlement_total_fee: int | None = None
 
 
 def notice_sign_type(fields: Mapping[str, str], order_sign_type: str) -> str:
@@ -156,6 +159,8 @@ def verify_payment_notice(
         bank_type=fields.get("bank_type", ""),
         sign_type=sign_type,
         fields=_frozen(fields),
+        coupon_fee=optional_fen(fields, "coupon_fee"),
+        settlement_total_fee=optional_fen(fields, "settlement_total_fee"),
     )
 
 

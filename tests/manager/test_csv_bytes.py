@@ -6,10 +6,16 @@ makes: every state, a closing sale (awaiting payment past its deadline), a parti
 and a full refund, a failed refund, Chinese names and cashiers, cells that need
 quoting or would be a spreadsheet formula, another store's and yesterday's sales.
 The streamed CSV must give the same bytes whatever its batch size.
+
+Revision 0010 (coupons) appended three columns to every row: what the customer paid, the coupon
+and what the merchant settles. The columns before them are still compared byte for byte with the
+golden file; the three new ones are checked apart (:func:`old_columns`, :func:`coupon_cells`).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -102,13 +108,36 @@ def day_csv(ledger) -> bytes:
     return b"".join(report.csv_chunks(ledger, day, store="S01", zone=ZONE, state_words=WORDS))
 
 
+def old_columns(data: bytes) -> bytes:
+    """The CSV without its last three cells on each line (revision 0010's coupon columns, never quoted)."""
+    return b"\r\n".join(line.rsplit(b",", 3)[0] if line else line for line in data.split(b"\r\n"))
+
+
+def coupon_cells(data: bytes) -> list[tuple[str, str, str, str]]:
+    """(amount, cash paid, coupon, settled) of each sale row."""
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert rows[0][-3:] == ["顾客实付(元)", "优惠券(元)", "商户应结(元)"]
+    return [(row[4], *row[-3:]) for row in rows[1:]]  # type: ignore[misc]
+
+
+def test_the_coupon_columns_are_filled_for_paid_sales_and_empty_otherwise(database_url):
+    clock = Clock()
+    with open_ledger(database_url, timezone="Asia/Shanghai", clock=clock) as ledger:
+        build_day(ledger, clock)
+        cells = coupon_cells(day_csv(ledger))
+    paid = [c for c in cells if c[1]]
+    assert paid == [(amount, amount, "0.00", amount) for amount, *_ in paid]  # no coupon: paid in full
+    assert len(paid) == 4  # the paid, partly and fully refunded, and paid-after-void sales
+    assert all(c[1:] == ("", "", "") for c in cells if not c[1])
+
+
 @pytest.mark.parametrize("batch", [1, 2, 5000])
 def test_the_streamed_csv_is_byte_for_byte_the_csv_written_before(database_url, monkeypatch, batch):
     clock = Clock()
     with open_ledger(database_url, timezone="Asia/Shanghai", clock=clock) as ledger:
         build_day(ledger, clock)
         monkeypatch.setattr(queries, "CSV_BATCH", batch)
-        assert day_csv(ledger) == GOLDEN.read_bytes()
+        assert old_columns(day_csv(ledger)) == GOLDEN.read_bytes()
 
 
 def test_a_csv_read_in_batches_is_one_moment_of_the_day_whatever_changes_meanwhile(database_url, monkeypatch):
@@ -128,5 +157,5 @@ def test_a_csv_read_in_batches_is_one_moment_of_the_day_whatever_changes_meanwhi
             source="notice",
         )  # committed by another connection while the file is being sent
         rest = b"".join(chunks)
-        assert first + rest == GOLDEN.read_bytes()  # still the day as it was when the file began
+        assert old_columns(first + rest) == GOLDEN.read_bytes()  # still the day when the file began
         assert b"4200000000000000000000000099" in day_csv(ledger)  # the next file has the payment

@@ -245,6 +245,9 @@ def test_csv_export(logged_in, day, till):
         "机号",
         "收银员",
         "支付时间",
+        "顾客实付(元)",
+        "优惠券(元)",
+        "商户应结(元)",
     ]
     body = {row[1]: row for row in rows[1:]}
     assert len(rows) == 1 + 8 and set(body) == {s["out_trade_no"] for s in day["sales"]}

@@ -118,6 +118,8 @@ def payment_notice(envelope: Envelope, *, mchid: str, appid: str | None = None) 
         bank_type=results.text_at(inner, "bank_type"),
         sign_type=crypto.SIGNATURE_TYPE,
         fields=status.fields,
+        coupon_fee=status.coupon_fee,
+        settlement_total_fee=status.settlement_total_fee,
     )
 
 

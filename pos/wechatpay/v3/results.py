@@ -124,7 +124,35 @@ def unified_order(data: Mapping[str, Any]) -> UnifiedOrder:
                         fields=flatten(data))  # fmt: skip
 
 
+def coupons(data: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """``(coupon_fee, settlement_total_fee)`` of a v3 payment, as v2 names them; None where absent.
+
+    v3 has no such fields: each coupon is an entry of ``promotion_detail`` with its ``amount`` and
+    ``type`` (``CASH``: 充值型, paid for out of a fund; ``NOCASH``: 免充值型, the merchant's own
+    discount). The coupons' total is the sum of the amounts; what the merchant settles is the order's
+    ``amount.total`` less the NOCASH amounts (reference/wechatpay-micropay.md §5). Entries that are
+    not objects with a whole ``amount`` are refused like any other unreadable amount.
+    """
+    detail = data.get("promotion_detail")
+    if not detail:
+        return None, None
+    if not isinstance(detail, list):
+        raise InvalidField("field promotion_detail is not a list")
+    coupon = nocash = 0
+    for index, entry in enumerate(detail):
+        if not isinstance(entry, Mapping):
+            raise InvalidField(f"field promotion_detail[{index}] is not an object")
+        amount = fen_at(entry, "amount", required=True) or 0
+        coupon += amount
+        if text_at(entry, "type").upper() == "NOCASH":
+            nocash += amount
+    total = fen_at(data, "amount", "total")
+    settlement = total - nocash if nocash and total is not None else None
+    return coupon, settlement
+
+
 def order_status(data: Mapping[str, Any], asked: str = "") -> OrderStatus:
+    coupon_fee, settlement_total_fee = coupons(data)
     return OrderStatus(
         out_trade_no=text_at(data, "out_trade_no") or asked,
         trade_state=required_at(data, "trade_state"),
@@ -136,6 +164,8 @@ def order_status(data: Mapping[str, Any], asked: str = "") -> OrderStatus:
         openid=text_at(data, "payer", "openid"),
         attach=text_at(data, "attach"),
         fields=flatten(data),
+        coupon_fee=coupon_fee,
+        settlement_total_fee=settlement_total_fee,
     )
 
 

@@ -9,7 +9,7 @@ The downgrade turns HELD refunds back into FAILED ones (releasing their reservat
 older code did) and drops the column.
 
 Revision ID: 0011
-Revises: 0009 (the lead chains it after 0010 at merge)
+Revises: 0010
 Create Date: 2026-12-04
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
