@@ -115,7 +115,7 @@ class Refunds(LedgerCore):
         (a second refund notice) returns ``already_done=True`` and changes nothing."""
         at = self._now(now)
         with self._write() as conn:
-            refund = _refund_by_no(conn, out_refund_no)
+            refund = refund_by_no(conn, out_refund_no)
             # HELD too: the manager re-sent a CHANGE refund on WeChat's platform and it went through.
             result = conn.execute(
                 update(refunds)
@@ -123,7 +123,7 @@ class Refunds(LedgerCore):
                 .values(state=RefundState.SUCCEEDED.value, refund_id=refund_id, completed_at=at)
             )
             if result.rowcount != 1:
-                refund = _refund_by_no(conn, out_refund_no)
+                refund = refund_by_no(conn, out_refund_no)
                 if refund.state is RefundState.SUCCEEDED:
                     return RefundOutcome(refund, load_sale(conn, refund.sale_id), already_done=True)
                 raise RefundRefused(f"refund {out_refund_no} is {refund.state}, it cannot succeed now")
@@ -140,14 +140,14 @@ class Refunds(LedgerCore):
         customer (CHANGE) is held, not failed (:meth:`~pos.ledger.held.HeldRefunds.hold_refund`)."""
         at = self._now(now)
         with self._write() as conn:
-            refund = _refund_by_no(conn, out_refund_no)
+            refund = refund_by_no(conn, out_refund_no)
             result = conn.execute(
                 update(refunds)
                 .where(refunds.c.id == refund.id, refunds.c.state == RefundState.PENDING.value)
                 .values(state=RefundState.FAILED.value, failure=message, completed_at=at)
             )
             if result.rowcount != 1:
-                current = _refund_by_no(conn, out_refund_no)
+                current = refund_by_no(conn, out_refund_no)
                 if current.state is RefundState.FAILED:
                     return current
                 raise RefundRefused(f"refund {out_refund_no} is {current.state}, it cannot fail now")
@@ -168,7 +168,7 @@ class Refunds(LedgerCore):
             )
             detail = {"out_refund_no": out_refund_no, "message": message}
             write_event(conn, refund.sale_id, "refund_failed", detail, at)
-            failed = _refund_by_no(conn, out_refund_no)
+            failed = refund_by_no(conn, out_refund_no)
         log.warning("refund_failed", sale=refund.sale_id, out_refund_no=out_refund_no, message=message)
         return failed
 
@@ -179,7 +179,7 @@ class Refunds(LedgerCore):
 
     def get_refund(self, out_refund_no: str) -> Refund:
         with self._read() as conn:
-            return _refund_by_no(conn, out_refund_no)
+            return refund_by_no(conn, out_refund_no)
 
 
 def credit_sale(conn: Connection, refund: Refund, at: datetime, *, print_slip: bool, event: str,
@@ -207,7 +207,7 @@ def credit_sale(conn: Connection, refund: Refund, at: datetime, *, print_slip: b
         )
     detail = {"out_refund_no": refund.out_refund_no, "refund_fee": fee, **(extra or {})}
     write_event(conn, refund.sale_id, event, detail, at)
-    current = _refund_by_no(conn, refund.out_refund_no)
+    current = refund_by_no(conn, refund.out_refund_no)
     return RefundOutcome(current, load_sale(conn, refund.sale_id), False, job_id)
 
 
@@ -223,11 +223,6 @@ def resolve_held_flag(conn: Connection, out_refund_no: str, *, by: str, note: st
 def held_flag_key(out_refund_no: str) -> str:
     """The dedupe key :func:`~pos.ledger.audit.raise_flag` gives a held refund's flag."""
     return f"{FlagKind.REFUND_HELD.value}:{out_refund_no}"[:160]
-
-
-def refund_by_no(conn: Connection, out_refund_no: str) -> Refund:
-    """The refund ``out_refund_no`` read inside the caller's transaction (UnknownRefund if none)."""
-    return _refund_by_no(conn, out_refund_no)
 
 
 def _refuse(conn: Connection, sale_id: int, refund_fee: int) -> None:
@@ -250,7 +245,8 @@ def _refuse(conn: Connection, sale_id: int, refund_fee: int) -> None:
     )
 
 
-def _refund_by_no(conn: Connection, out_refund_no: str) -> Refund:
+def refund_by_no(conn: Connection, out_refund_no: str) -> Refund:
+    """The refund ``out_refund_no`` read inside the caller's transaction (UnknownRefund if none)."""
     row = conn.execute(select(refunds).where(refunds.c.out_refund_no == out_refund_no)).first()
     if row is None:
         raise UnknownRefund(out_refund_no)
