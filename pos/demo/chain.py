@@ -17,7 +17,6 @@ queued.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -30,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from pos import config as pos_config
-from pos.demo.files import demo_config_text, exclusive
+from pos.demo.files import demo_config_text, exclusive, set_demo_manager_password
+from pos.demo.shift import printed_jobs
 from pos.demo.shop import start_simulator
 from pos.log import get_logger
 from pos.ports import bind_all
@@ -136,8 +136,6 @@ def running_chain(
 ) -> Iterator[ChainShop]:
     """Start the simulator, the listener processes and the six tills; stop them in reverse."""
     from pos.ledger import open_ledger
-    from pos.manager.cli import write_password_hash
-    from pos.passwords import hash_password
     from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
     from pos.till.app import create_app as till_app
     from pos.till.service import Till
@@ -181,7 +179,7 @@ def running_chain(
         written = till_configs(
             directory, database=database, ports=ports, listener_ports=listener_ports, language=language
         )
-        password = _one_manager_password([path for _, _, path in written], write_password_hash, hash_password)
+        password = set_demo_manager_password(*(path for _, _, path in written))
         configs = [(store, lane, path, pos_config.load(path)) for store, lane, path in written]
         callback = f"{listener_urls[0]}/wechatpay/native-callback"
         sim, sim_url = start_simulator(stack, configs[0][3], directory, sockets, callback_url=callback)
@@ -197,17 +195,6 @@ def running_chain(
             stack.callback(server.stop)
             tills.append(ChainTill(store, lane, path, till, server.base_url))
         yield ChainShop(directory, database, sim, sim_url, listener_urls, tills, password)
-
-
-def _one_manager_password(paths: list[Path], write_hash: Callable, hash_password: Callable) -> str:
-    """One fresh manager password for the run, its hash in every till's file."""
-    import secrets
-
-    password = secrets.token_urlsafe(9)
-    digest = hash_password(password)
-    for path in paths:
-        write_hash(path, digest)
-    return password
 
 
 def chain_banner(shop: ChainShop) -> str:
@@ -259,7 +246,7 @@ def chain_shift(shop: ChainShop, *, timeout: float = 60.0) -> int:
     print("\nchain shift summary:")
     for till, sale, notify in sales:
         state = finished.get(sale["id"], "?")
-        slips = _printed(till.printer)
+        slips = printed_jobs(till.printer)
         own = all(job.get("out_trade_no", "").startswith(f"{till.store}-{till.lane}-") for job in slips)
         confirmations = [
             j for j in slips if j["kind"] == "confirmation" and j["out_trade_no"] == sale["out_trade_no"]
@@ -299,9 +286,3 @@ def _wait_printers(shop: ChainShop, timeout: float) -> None:
         ):
             return
         time.sleep(0.1)
-
-
-def _printed(folder: Path) -> list[dict[str, Any]]:
-    journal = folder / "jobs.jsonl"
-    lines = journal.read_text(encoding="utf-8").splitlines() if journal.exists() else []
-    return [json.loads(line) for line in lines]

@@ -75,12 +75,12 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= port <= 65535:
             print(f"pos demo: --{name.replace('_', '-')} must be 0..65535, not {port}")
             return 2
+    if args.database:
+        return run_chain(args, directory)
     from pos.demo.files import DemoBusy
     from pos.demo.shift import auto_shift
     from pos.demo.shop import banner, running_shop
 
-    if args.database:
-        return run_chain(args, directory)
     try:
         with running_shop(
             directory,

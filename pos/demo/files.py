@@ -114,15 +114,18 @@ def write_demo_config(directory: Path, **ports: Any) -> Path:
     return path
 
 
-def set_demo_manager_password(path: Path) -> str:
-    """A fresh manager password for this run, its hash written into the demo's pos.toml; returns it."""
+def set_demo_manager_password(*paths: Path) -> str:
+    """A fresh manager password for this run, its hash written into the demo's pos.toml (the chain
+    demo: into every till's); returns it."""
     import secrets
 
     from pos.manager.cli import write_password_hash
     from pos.passwords import hash_password
 
     password = secrets.token_urlsafe(9)
-    write_password_hash(path, hash_password(password))
+    digest = hash_password(password)
+    for path in paths:
+        write_password_hash(path, digest)
     return password
 
 

@@ -158,8 +158,12 @@ def _wait_for_printer(shop: DemoShop, timeout: float) -> dict[str, Any]:
 
 
 def _printed_jobs(shop: DemoShop) -> list[dict[str, Any]]:
-    """The virtual printer's log: one JSON line per job written."""
-    jobs_file = Path(shop.config.printer.device[4:]) / "jobs.jsonl"
+    return printed_jobs(Path(shop.config.printer.device[4:]))
+
+
+def printed_jobs(printer: Path) -> list[dict[str, Any]]:
+    """A ``dir:`` printer's log: one JSON line per job written."""
+    jobs_file = printer / "jobs.jsonl"
     lines = jobs_file.read_text(encoding="utf-8").splitlines() if jobs_file.exists() else []
     return [json.loads(line) for line in lines]
 
