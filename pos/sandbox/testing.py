@@ -94,6 +94,11 @@ class RunningSimulator:
             body["openid"] = openid
         return self._call("POST", "/_sim/pay", body)["transaction_id"]
 
+    def paycode(self, outcome: str = "paid") -> str:
+        """A customer's payment code that behaves as ``outcome`` says (paid, password, expired,
+        not_enough, unknown) when the till charges it (``POST /_sim/paycode``)."""
+        return self._call("POST", "/_sim/paycode", {"outcome": outcome})["auth_code"]
+
     def scan(self, url: str, notify: bool = True, openid: str | None = None) -> dict[str, Any]:
         """Mode one: scan a bizpayurl; the merchant's callback_url must answer with a prepay_id."""
         body: dict[str, Any] = {"url": url, "notify": notify}

@@ -35,9 +35,7 @@ def ledger(database, tmp_path, clock) -> Iterator[Ledger]:
 
 
 def code(sim: RunningSimulator, outcome: str) -> str:
-    return requests.post(sim.base_url + "/_sim/paycode", json={"outcome": outcome}, timeout=5).json()[
-        "auth_code"
-    ]
+    return sim.paycode(outcome)
 
 
 def desk(sim: RunningSimulator, ledger: Ledger, clock: FakeClock, on_sleep=None) -> CodePayment:

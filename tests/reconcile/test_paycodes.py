@@ -13,8 +13,7 @@ from pos.reconcile import DifferenceKind
 
 
 def make_code(shop, outcome: str) -> str:
-    answer = requests.post(shop.sim.base_url + "/_sim/paycode", json={"outcome": outcome}, timeout=5)
-    return answer.json()["auth_code"]
+    return shop.sim.paycode(outcome)
 
 
 def desk(shop) -> CodePayment:

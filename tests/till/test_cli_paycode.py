@@ -34,9 +34,7 @@ def pos_sale(tmp_path, *args: str) -> subprocess.CompletedProcess:
 
 
 def paycode(sim, outcome: str) -> str:
-    return requests.post(sim.base_url + "/_sim/paycode", json={"outcome": outcome}, timeout=5).json()[
-        "auth_code"
-    ]
+    return sim.paycode(outcome)
 
 
 def test_pos_sale_code_pays_by_payment_code(till, sim, tmp_path):

@@ -34,8 +34,7 @@ def till(tmp_path, sim, clock) -> Iterator[RunningTill]:
 
 
 def make_code(sim: RunningSimulator, outcome: str) -> str:
-    answer = requests.post(sim.base_url + "/_sim/paycode", json={"outcome": outcome}, timeout=5)
-    return answer.json()["auth_code"]
+    return sim.paycode(outcome)
 
 
 def customer(sim: RunningSimulator, code: str, action: str, **extra) -> requests.Response:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from pos.ledger import JobKind
 from pos.sandbox.testing import RunningSimulator, running_simulator
@@ -30,9 +29,7 @@ def till(tmp_path, sim) -> Iterator[RunningTill]:
 
 
 def code(sim: RunningSimulator, outcome: str) -> str:
-    return requests.post(sim.base_url + "/_sim/paycode", json={"outcome": outcome}, timeout=5).json()[
-        "auth_code"
-    ]
+    return sim.paycode(outcome)
 
 
 def code_sale(till: RunningTill) -> dict:

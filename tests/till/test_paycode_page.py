@@ -37,8 +37,7 @@ def till(tmp_path, sim, clock) -> Iterator[RunningTill]:
 
 
 def make_code(sim: RunningSimulator, outcome: str) -> str:
-    answer = requests.post(sim.base_url + "/_sim/paycode", json={"outcome": outcome}, timeout=5)
-    return answer.json()["auth_code"]
+    return sim.paycode(outcome)
 
 
 def ring_up_for_code(browser, till: RunningTill) -> None:
