@@ -252,7 +252,8 @@ def run_chain(tills: int, database: str, db_pid: int | None, args: argparse.Name
         interval = max(1.0, tills / args.rate)
         sales = max(1, int(args.seconds / interval))
         go = tmp / "go"
-        workers = []
+        workers: list[subprocess.Popen] = []
+        stack.callback(stop_all, workers)  # a till that failed must not leave 63 others running
         for index in range(tills):
             store, lane = till_place(index)
             spec = {
@@ -272,8 +273,10 @@ def run_chain(tills: int, database: str, db_pid: int | None, args: argparse.Name
             command = [sys.executable, __file__, "--worker", json.dumps(spec)]
             workers.append(subprocess.Popen(command, stderr=open(tmp / f"till-{index}.log", "wb")))  # noqa: SIM115
         while not all((tmp / f"ready-{i}").exists() for i in range(tills)):
-            if any(w.poll() not in (None, 0) for w in workers):
-                raise SystemExit(f"bench: a till did not start (see {tmp}/till-*.log)")
+            failed = [i for i, w in enumerate(workers) if w.poll() not in (None, 0)]
+            if failed:
+                last = (tmp / f"till-{failed[0]}.log").read_text(errors="replace").strip().splitlines()[-1:]
+                raise SystemExit(f"bench: till {failed[0]} did not start: {last} (see {tmp}/till-*.log)")
             time.sleep(0.2)
         pids = [sim.pid, *(p.pid for p, _ in listeners), *([db_pid] if db_pid else [])]
         cpu_before = sum(process_cpu(pid) for pid in pids)
@@ -296,6 +299,18 @@ def run_chain(tills: int, database: str, db_pid: int | None, args: argparse.Name
         "lost": sum(r["lost"] for r in results),
         "doubled": sum(r["doubled"] for r in results),
     }
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    """Terminate the till processes still running (after a failure), then kill what will not stop."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def line(name: str, run: dict) -> str:
