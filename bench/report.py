@@ -327,9 +327,7 @@ def over_http(url: str, folder: Path, runs: int) -> dict[str, object]:
 def naive_csv(ledger, words: dict) -> bytes:
     """The naive way: every Sale record with its items, then the whole file made in memory."""
     out = io.StringIO()
-    out.write(report.BOM)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([zh for zh, _ in report.CSV_COLUMNS.values()])
     for sale in ledger.sales_for_day(DAY, store="S01"):
         writer.writerow(
             [
@@ -343,9 +341,14 @@ def naive_csv(ledger, words: dict) -> bytes:
                 sale.lane,
                 sale.cashier,
                 sale.paid_at.astimezone(ZONE).strftime("%Y-%m-%d %H:%M:%S") if sale.paid_at else "",
+                *(_fen(fee) for fee in (sale.cash_fee, sale.coupon_fee, sale.settlement_total_fee)),
             ]
         )
-    return out.getvalue().encode("utf-8")
+    return report.csv_header("zh-CN") + out.getvalue().encode("utf-8")
+
+
+def _fen(fee: int | None) -> str:
+    return "" if fee is None else format_yuan(fee)
 
 
 def in_process(url: str, runs: int) -> dict[str, object]:
