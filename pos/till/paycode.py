@@ -44,7 +44,7 @@ def take_pay_by(data: dict[str, Any]) -> str:
 def ring_up_for_code(service: Till, wanted: SaleRequest) -> Any:
     """A NEW sale with no order at WeChat and nothing printed: the code pays it, or charge-qr."""
     code_payment(service)  # refused before anything is rung up when codes cannot be taken
-    with service._refusals():
+    with service.refusals():
         return service.checkout.ring_up_unordered(
             items=wanted.items, amount_fen=wanted.amount_fen, body=wanted.body, cashier=wanted.cashier
         )
@@ -79,7 +79,7 @@ def pay_code(sale_id: int) -> Response:
         raise InputError("paycode.in_progress", status=409) from None
     except NotPayableByCode:
         raise InputError("paycode.not_payable", status=409) from None
-    service._wake(outcome.sale, watcher=False)  # the paid receipt prints now
+    service.wake(outcome.sale, watcher=False)  # the paid receipt prints now
     if outcome.pending:
         service.watcher.nudge()  # it follows the attempt from here
     return jsonify(_answer(service, outcome.sale, outcome))
@@ -107,9 +107,9 @@ def _answer(service: Till, sale: Any, outcome: CodeOutcome | None) -> dict[str, 
 def charge_qr(sale_id: int) -> Response:
     service = _service()
     service.get_sale(sale_id)  # 404 for an unknown sale
-    with service._refusals():
+    with service.refusals():
         sale = service.checkout.order_qr(sale_id)
-    service._wake(sale)
+    service.wake(sale)
     return jsonify(sale_json(sale, service.zone, service.t))
 
 

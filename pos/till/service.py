@@ -186,20 +186,20 @@ class Till:
 
     def ring_up(self, wanted: SaleRequest) -> Sale:
         """Order at WeChat and queue the slip; wake the workers so neither waits for its next tick."""
-        with self._refusals():
+        with self.refusals():
             sale = self.checkout.ring_up(
                 items=wanted.items, amount_fen=wanted.amount_fen, body=wanted.body, cashier=wanted.cashier
             )
-        self._wake(sale, watcher=False)
+        self.wake(sale, watcher=False)
         return sale
 
     def retry(self, sale_id: int) -> Sale:
         sale = self.get_sale(sale_id)
         if sale.state is not SaleState.FAILED:
             raise InputError("error.cannot_retry", status=409, id=sale_id, state=self._state_word(sale))
-        with self._refusals():
+        with self.refusals():
             sale = self.checkout.retry(sale_id)
-        self._wake(sale)
+        self.wake(sale)
         return sale
 
     def void(self, sale_id: int, *, by: str = "") -> Sale:
@@ -208,13 +208,13 @@ class Till:
         sale = self.get_sale(sale_id)
         if not sale.state.is_pending:
             raise InputError("error.cannot_void", status=409, id=sale_id, state=self._state_word(sale))
-        with self._refusals():
+        with self.refusals():
             sale = self.checkout.void(sale_id, by=by)
-        self._wake(sale)
+        self.wake(sale)
         return sale
 
     @contextmanager
-    def _refusals(self) -> Iterator[None]:
+    def refusals(self) -> Iterator[None]:
         """Checkout's refusals (already in the store's language) as API answers, not tracebacks."""
         try:
             yield
@@ -250,7 +250,7 @@ class Till:
 
         return self.t(f"status.{sale_status(sale)}")
 
-    def _wake(self, sale: Sale | None, *, watcher: bool = True) -> None:
+    def wake(self, sale: Sale | None, *, watcher: bool = True) -> None:
         """Tell the spooler about a new job, and (unless ``watcher=False``) the watcher about the sale.
 
         A ring-up does not wake the watcher: a new order's first query is due 2 s after it
