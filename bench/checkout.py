@@ -33,6 +33,15 @@ The till's watcher runs as it would in a shop: every sale here stays unpaid, so 
 queries ~200 pending orders every 2 s and re-reads them on each pass, in this same process
 (one GIL with the till and this bench's HTTP client, whose time counts as the till's own).
 
+Wall times grow with the machine's load; CPU times do not, so each till also shows CPU (of the
+thread, ``time.thread_time``): the request thread's inside ``Till.ring_up`` (validation, ledger,
+the order with its signing and verifying; not the spooler), of it the client's own (its time in
+``unified_order`` minus the HTTP round trip's), and what ran beside the timed sales: the watcher's
+queries a sale (and how many began while a sale was being timed), its passes and its CPU a sale,
+and the simulator process's CPU a sale (from /proc). On v3 each watcher query is RSA-signed and
+its answer RSA-verified too, here and in the simulator, so these say how much of a v3-v2 gap in
+wall time is the watcher's and the machine's rather than the ring-up's own work.
+
 Baseline, in the same run: a naive till with no ledger and no spooler: one plain
 ``requests.post`` of a signed unified order (a new connection each time), then python-escpos'
 ``Dummy`` printer renders a slip (text and a raster QR) and the bytes go to a file (not fsynced).
@@ -75,12 +84,17 @@ def row(name: str, values_s: list[float]) -> str:
 
 class Stopwatch:
     """Wall time spent inside one callable, per call, from whichever thread calls it; with ``only``,
-    just the calls made while ``only()`` is true (e.g. inside another watched call, on its thread)."""
+    just the calls made while ``only()`` is true (e.g. inside another watched call, on its thread).
+
+    Also the CPU time of the calling thread inside it (``time.thread_time``): unlike wall time it
+    does not grow when other processes or threads hold the CPU or the GIL, so it compares v2's
+    and v3's work even on a busy machine. ``count`` is the calls since the last ``take()``."""
 
     def __init__(self, target: Callable, only: Callable[[], bool] | None = None) -> None:
         self.target = target
         self.only = only
         self.calls: list[float] = []
+        self.cpu: list[float] = []
         self._lock = threading.Lock()
         self.inside = threading.local()  # .active: this thread is inside the target now
 
@@ -88,20 +102,32 @@ class Stopwatch:
         if self.only is not None and not self.only():
             return self.target(*args, **kwargs)
         self.inside.active = True
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         try:
             return self.target(*args, **kwargs)
         finally:
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, time.thread_time() - start_cpu
             self.inside.active = False
             with self._lock:
                 self.calls.append(elapsed)
+                self.cpu.append(cpu)
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.calls)
 
     def take(self) -> float:
+        """The wall time inside the target since the last take."""
+        return self.take_both()[0]
+
+    def take_both(self) -> tuple[float, float]:
+        """The wall time and the callers' CPU time inside the target since the last take."""
         with self._lock:
-            total = sum(self.calls)
+            spent = sum(self.calls), sum(self.cpu)
             self.calls.clear()
-        return total
+            self.cpu.clear()
+        return spent
 
 
 @contextlib.contextmanager
@@ -124,7 +150,7 @@ def simulator_process() -> Iterator[types.SimpleNamespace]:
         found = re.search(r"simulator at (http://\S+)", first)
         if not found:
             raise SystemExit(f"bench: pos sim did not start: {first!r}")
-        yield types.SimpleNamespace(base_url=found.group(1), **identity)
+        yield types.SimpleNamespace(base_url=found.group(1), pid=process.pid, **identity)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -136,6 +162,15 @@ def wait_for(path: Path, timeout: float = 10.0) -> None:
         if time.perf_counter() > deadline:
             raise SystemExit(f"bench: {path} never appeared")
         time.sleep(0.0002)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of another process so far; NaN where /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def lines_in(path: Path) -> int:
@@ -155,6 +190,7 @@ def bench_till(
 
     out: dict[str, list[float]] = {
         "total": [], "wechat": [], "own": [], "answer": [], "printing": [], "own_signing": [],
+        "ring_up_cpu": [], "client_cpu": [],
     }  # fmt: skip
     config = till_config(tmp, sim)
     if api == "v3":  # the simulator's v3 merchant, keys in 0600 files, loaded as a shop's would be
@@ -175,19 +211,39 @@ def bench_till(
             client.session.request, only=lambda: getattr(client_watch.inside, "active", False)
         )
         client.session.request = http_watch  # type: ignore[method-assign]
+        # CPU, which the machine's load does not inflate: the request thread's inside Till.ring_up
+        # (validation, ledger, the order; not the spooler's printing), and the watcher's, whose
+        # queries share the till's GIL (all of them, and those begun while a sale was being timed).
+        ring_up_watch = Stopwatch(till.till.ring_up)
+        till.till.ring_up = ring_up_watch  # type: ignore[method-assign]
+        timing = threading.Event()
+        queries = Stopwatch(client.query_order)
+        queries_timed = Stopwatch(queries, only=timing.is_set)
+        client.query_order = queries_timed  # type: ignore[method-assign]
+        passes = Stopwatch(till.till.watcher.poll_once)
+        till.till.watcher.poll_once = passes  # type: ignore[method-assign]
         body = {"items": [{"name": "拿铁", "price": "18.00", "qty": 2}, {"name": "柠檬茶", "price": "12.50"}]}
         for n in range(1, warmup + sales + 1):
             client_watch.take()
             http_watch.take()
+            ring_up_watch.take()
+            if n == warmup + 1:  # the watcher's work and the simulator's CPU over the timed sales
+                for watch in (queries, queries_timed, passes):
+                    watch.take()
+                simulator_cpu = process_cpu(sim.pid)
+            timing.set()
             start = time.perf_counter()
             answer = till.http.post(till.url("/api/sales"), json=body, timeout=30)
             answered = time.perf_counter() - start
             wait_for(printer / f"job-{n}.bin")
             total = time.perf_counter() - start
+            timing.clear()
             if answer.status_code != 201 or answer.json()["state"] != "AWAITING_PAYMENT":
                 raise SystemExit(f"bench: sale {n} was not ordered: {answer.text}")
-            wechat = client_watch.take()
-            own_signing = total - http_watch.take()
+            wechat, client_cpu = client_watch.take_both()
+            http_wall, http_cpu = http_watch.take_both()
+            own_signing = total - http_wall
+            ring_up_cpu = ring_up_watch.take_both()[1]
             deadline = time.perf_counter() + 10
             while lines_in(printer / "jobs.jsonl") < n and time.perf_counter() < deadline:
                 time.sleep(0.001)  # the PNG preview of this job, untimed
@@ -199,7 +255,28 @@ def bench_till(
             out["own"].append(total - wechat)
             out["answer"].append(answered - wechat)
             out["printing"].append(total - answered)
+            out["ring_up_cpu"].append(ring_up_cpu)
+            out["client_cpu"].append(client_cpu - http_cpu)
+        asked, asked_timed, looked = queries.count, queries_timed.count, passes.count
+        # [queries, of them begun while a sale was timed, passes] a sale; the watcher's CPU a sale
+        # and a query; the simulator's CPU a sale (its answers to the orders and the queries).
+        out["watcher"] = [
+            asked / sales, asked_timed / sales, looked / sales, passes.take_both()[1] / sales,
+            queries.take_both()[1] / max(asked, 1), (process_cpu(sim.pid) - simulator_cpu) / sales,
+        ]  # fmt: skip
     return out
+
+
+def print_cpu(result: dict[str, list[float]]) -> None:
+    """The CPU rows of one till: its own work, which the machine's load does not inflate, and the
+    watcher's and the simulator's meanwhile, which compete with it for the GIL and the cores."""
+    print(row("  CPU of the request thread in Till.ring_up", result["ring_up_cpu"]))
+    print(row("    of it the client's (sign, verify, encode)", result["client_cpu"]))
+    asked, asked_timed, looked, watcher_cpu, query_cpu, simulator_cpu = result["watcher"]
+    print(f"  watcher meanwhile, a sale: {asked:.2f} queries ({asked_timed:.2f} begun while it was timed), "
+          f"{looked:.2f} passes, {watcher_cpu * 1000:.2f} ms CPU ({query_cpu * 1000:.2f} ms a query, "
+          "one GIL with the till)")  # fmt: skip
+    print(f"  simulator process CPU a sale (the order, the watcher's queries): {simulator_cpu * 1000:.2f} ms")
 
 
 def bench_naive(sales: int, tmp: Path, sim: types.SimpleNamespace, warmup: int = 0) -> dict[str, list[float]]:
@@ -282,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     print(row("    until the API answered (HTTP, ledger)", till["answer"]))
     print(row("    after it: spooler to .bin written", till["printing"]))
     print(row("  our own incl. the client's signing", till["own_signing"]))
+    print_cpu(till)
     if "v3" in tills:
         v3 = tills["v3"]
         print("the till on API v3 (same path; RSA-2048 signed request, RSA-verified answer):")
@@ -289,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         print(row("  inside client.unified_order (WeChat's)", v3["wechat"]))
         print(row("  our own (total minus unified_order)", v3["own"]))
         print(row("  our own incl. the client's signing", v3["own_signing"]))
+        print_cpu(v3)
     print("naive baseline (requests.post + python-escpos Dummy + a file; no ledger, no queue):")
     print(row("total", naive["total"]))
     print(row("  inside requests.post (WeChat's)", naive["wechat"]))
@@ -304,6 +383,14 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"target: v3's p50 (signing included) within {TARGET_V3_EXTRA_MS:.0f} ms of v2's: "
             f"{v3_own:.2f} vs {v2_own:.2f} ms ({extra:+.2f}), {verdict} it"
+        )
+        v2_cpu = pct([v * 1000 for v in till["ring_up_cpu"]], 50)
+        v3_cpu = pct([v * 1000 for v in tills["v3"]["ring_up_cpu"]], 50)
+        v2_watch, v3_watch = till["watcher"][3] * 1000, tills["v3"]["watcher"][3] * 1000
+        print(
+            f"  CPU beside it: the ring-up's thread p50 {v3_cpu:.2f} vs {v2_cpu:.2f} ms "
+            f"({v3_cpu - v2_cpu:+.2f}); the watcher's a sale {v3_watch:.2f} vs {v2_watch:.2f} ms "
+            f"({v3_watch - v2_watch:+.2f})"
         )
     return 0
 
