@@ -71,9 +71,10 @@ def while_held(sim: RunningSimulator, op: str, first: Call, second: Call) -> tup
     sim.set_faults(hang_seconds=HOLD, calls={op: {"fault": "timeout_after", "times": 1}})
     with ThreadPoolExecutor(1) as pool:
         held = pool.submit(first)
-        deadline = threading.Event()
-        while _switch_on(sim, op) and not deadline.wait(0.02):
-            pass  # the held call has reached WeChat once the switch is used up
+        for _ in range(500):  # the held call has reached WeChat once the switch is used up
+            if not _switch_on(sim, op) or held.done():
+                break
+            threading.Event().wait(0.02)
         other = second()
         return held.result(), other
 
