@@ -92,10 +92,10 @@ WORDS: dict[str, dict[str, str]] = {
         ),
     },
     "paycode.reverse_failed": {
-        "zh-CN": "支付结果未知且撤销未成功，已通知店长核对；请勿重复收款",
+        "zh-CN": "支付结果未知且撤销尚未成功，收银机会继续撤销，已通知店长核对；请勿重复收款",
         "en": (
-            "The outcome is unknown and the reverse did not go through; the manager is told. "
-            "Do not charge again yet"
+            "The outcome is unknown and the reverse did not go through yet; the till keeps reversing "
+            "it and the manager is told. Do not charge again yet"
         ),
     },
 }

@@ -8,7 +8,17 @@ of the sale; the payment itself goes through :meth:`Ledger.mark_paid` (exactly o
 transaction_id) like every other payment.
 
 Only the states NEW and FAILED can be paid by code: AWAITING_PAYMENT means a Native order
-is open, and two payable orders for one sale invite a double payment.
+is open, and two payable orders for one sale invite a double payment. A NEW sale may also be
+having its Native order placed right now (a ring-up, a retry, a switch to a printed QR): the
+choice between "charge a code" and "place a Native order" is made once, in one write
+transaction that first takes the sale's row (:func:`_hold_sale`, a conditional UPDATE: on
+PostgreSQL the row lock, on SQLite the write lock, makes the second request wait and then see
+the first one's events). :func:`start_attempt` refuses while a Native order is being placed
+(:func:`native_claimed`), :func:`claim_native` refuses while a code is open: exactly one wins.
+
+An attempt whose reverse never went through (``reverse_failed``) is reversed again by the watcher
+until WeChat confirms it (a later :data:`REVERSED` event: the attempt ends ``reversed``), reports
+it paid (flagged; :data:`REVERSE_ENDED`) or it is too old to reverse (:data:`REVERSE_WINDOW`).
 """
 
 from __future__ import annotations
@@ -31,7 +41,12 @@ REVERSED = "micropay_reversed"
 REVERSE_FAILED = "micropay_reverse_failed"
 SETTLED = "micropay_settled"  # paid, declined or closed at WeChat: nothing left to do for it
 WAITING = "micropay_waiting"  # not settled yet: USERPAYING (the password) or unknown; the watcher follows it
+REVERSE_ENDED = "micropay_reverse_ended"  # a reverse_failed attempt is no longer reversed: why
+NATIVE_CLAIM = "native_ordering"  # a Native order is being placed for a NEW sale (order_qr)
 OUTCOMES = (SETTLED, REVERSED, REVERSE_FAILED)
+# WeChat accepts a reverse for orders up to 7 days old (reference/wechatpay-micropay.md §3); the
+# watcher stops an hour short of it (later, the day's reconciliation names a late payment).
+REVERSE_WINDOW = timedelta(days=7) - timedelta(hours=1)
 # An attempt with no outcome recorded is in flight (the pay call, the queries, the reverse take
 # at most ~2 minutes); one older than this was cut off by a crash and no longer blocks the sale.
 IN_FLIGHT_LIMIT = timedelta(minutes=3)
@@ -64,6 +79,10 @@ class NotPayableByCode(LedgerError):
     """The sale is paid, voided or expired: no code can pay it."""
 
 
+class NotNewSale(LedgerError):
+    """The sale is not NEW: no Native order is placed for it here (``order_qr``)."""
+
+
 def _now(ledger: Any, now: datetime | None) -> datetime:
     return ledger._now(now)
 
@@ -74,15 +93,16 @@ def _event(conn: Any, sale_id: int, event: str, detail: dict[str, Any], at: date
 
 def start_attempt(ledger: Any, sale_id: int, *, now: datetime | None = None) -> str:
     """Allocate the next attempt's WeChat order number for ``sale_id``; refuses a sale with an
-    open Native order (:class:`OpenNativeOrder`), one that cannot be paid (:class:`NotPayableByCode`)
-    and one with another code being charged right now (:class:`AttemptInProgress`)."""
+    open Native order or one being placed (:class:`OpenNativeOrder`), one that cannot be paid
+    (:class:`NotPayableByCode`) and one with another code being charged right now
+    (:class:`AttemptInProgress`). Decided in one transaction holding the sale's row."""
     at = _now(ledger, now)
     with ledger._write() as conn:
-        row = conn.execute(select(sales.c.state, sales.c.out_trade_no).where(sales.c.id == sale_id)).first()
+        row = _hold_sale(conn, sale_id)
         if row is None:
             raise NotPayableByCode(f"no sale {sale_id}")
         state = SaleState(row.state)
-        if state == SaleState.AWAITING_PAYMENT:
+        if state == SaleState.AWAITING_PAYMENT or (state == SaleState.NEW and native_claimed(conn, sale_id)):
             raise OpenNativeOrder(f"sale {sale_id} has an open Native order")
         if state not in PAYABLE_BY_CODE:
             raise NotPayableByCode(f"sale {sale_id} is {state.value}")
@@ -98,19 +118,85 @@ def start_attempt(ledger: Any, sale_id: int, *, now: datetime | None = None) -> 
     return number
 
 
-def _in_flight(conn: Any, sale_id: int, at: datetime) -> bool:
-    """The sale's last attempt has no outcome yet and is recent enough to be still running."""
-    kinds = (ATTEMPT, SETTLED, REVERSED, REVERSE_FAILED)
+def claim_native(ledger: Any, sale_id: int, *, now: datetime | None = None) -> None:
+    """Decide for a NEW sale rung up without an order that its Native order is placed now (the
+    customer has no payment code after all): refuses (:class:`NotNewSale`) a sale no longer NEW
+    and (:class:`AttemptInProgress`) one with a code whose outcome is open. Once this returns, no
+    code is charged for the sale until the order is placed (AWAITING_PAYMENT) or failed (FAILED)."""
+    at = _now(ledger, now)
+    with ledger._write() as conn:
+        row = _hold_sale(conn, sale_id)
+        if row is None or SaleState(row.state) is not SaleState.NEW:
+            raise NotNewSale(f"sale {sale_id} is not NEW")
+        if _open_attempt(conn, sale_id):
+            raise AttemptInProgress(f"sale {sale_id} has a payment code being charged")
+        _event(conn, sale_id, NATIVE_CLAIM, {}, at)
+
+
+def refuse_retry_while_charging(conn: Any, sale_id: int) -> None:
+    """For :meth:`Ledger.retry_order`, in its transaction (which holds the sale's row): a FAILED
+    sale with a code whose outcome is open gets no Native order meanwhile."""
+    if _open_attempt(conn, sale_id):
+        raise AttemptInProgress(f"sale {sale_id} has a payment code being charged")
+
+
+def _hold_sale(conn: Any, sale_id: int) -> Any:
+    """The sale's state and number, read by a conditional UPDATE that changes nothing but takes the
+    row: a concurrent writer of the same sale (another code, a Native order) waits for this
+    transaction, then reads what it wrote. None for an unknown sale."""
+    statement = (
+        update(sales)
+        .where(sales.c.id == sale_id)
+        .values(updated_at=sales.c.updated_at)
+        .returning(sales.c.state, sales.c.out_trade_no)
+    )
+    return conn.execute(statement).first()
+
+
+_CLAIM_KINDS = ("created", NATIVE_CLAIM, "retry", "order_failed")
+
+
+def native_claimed(conn: Any, sale_id: int) -> bool:
+    """A NEW sale's Native order is being placed: its last ring-up, switch or retry event is newer
+    than its last failed order. (A ring-up for a printed QR says so in its ``created`` event.)"""
     last = conn.execute(
-        select(events.c.event, events.c.at)
-        .where(events.c.sale_id == sale_id, events.c.event.in_(kinds))
+        select(events.c.event, events.c.detail)
+        .where(events.c.sale_id == sale_id, events.c.event.in_(_CLAIM_KINDS))
         .order_by(events.c.id.desc())
         .limit(1)
     ).first()
-    if last is None or last.event != ATTEMPT:
+    if last is None or last.event == "order_failed":
         return False
-    started = last.at if last.at.tzinfo else last.at.replace(tzinfo=UTC)
-    return at - started < IN_FLIGHT_LIMIT
+    if last.event == "created":
+        return bool(json.loads(last.detail or "{}").get("ordering"))
+    return True
+
+
+def _open_attempt(conn: Any, sale_id: int) -> bool:
+    query = (
+        select(events).where(events.c.sale_id == sale_id, events.c.event.in_(_KINDS)).order_by(events.c.id)
+    )
+    return any(a.open for a in _fold(conn.execute(query).all()))
+
+
+def _in_flight(conn: Any, sale_id: int, at: datetime) -> bool:
+    """The sale's last attempt has no outcome yet and is recent enough to be still running. (An
+    older attempt's late reverse may be recorded after it: only the last attempt's own events count.)"""
+    last = conn.execute(
+        select(events.c.id, events.c.at, events.c.detail)
+        .where(events.c.sale_id == sale_id, events.c.event == ATTEMPT)
+        .order_by(events.c.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or at - _aware(last.at) >= IN_FLIGHT_LIMIT:
+        return False
+    number = json.loads(last.detail or "{}").get("out_trade_no", "")
+    later = conn.execute(
+        select(events.c.detail).where(
+            events.c.sale_id == sale_id, events.c.id > last.id, events.c.event.in_(OUTCOMES)
+        )
+    ).all()
+    return not any(json.loads(row.detail or "{}").get("out_trade_no") == number for row in later)
 
 
 @dataclass(frozen=True)
@@ -127,10 +213,17 @@ class Attempt:
     waiting: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
     event_id: int = 0  # the attempt's first event: the watcher reads the events from there on
+    reverse_ended: str = ""  # a reverse_failed attempt no longer reversed: why (paid_after_reverse...)
 
     @property
     def open(self) -> bool:
         return not self.outcome
+
+    @property
+    def reversing(self) -> bool:
+        """The till gave up on it but WeChat never confirmed the reverse: the watcher reverses it
+        again (until confirmed, reported paid, or too old: :data:`REVERSE_WINDOW`)."""
+        return self.outcome == "reverse_failed" and not self.reverse_ended
 
     @property
     def given_up(self) -> bool:
@@ -152,6 +245,12 @@ def _fold(rows: Any) -> list[Attempt]:
             found[number] = Attempt(row.sale_id, number, at, event_id=row.id)
             continue
         attempt = found.get(number)
+        if attempt is not None and attempt.reversing and row.event in (REVERSED, REVERSE_ENDED):
+            if row.event == REVERSE_ENDED:  # flagged, or too old: the outcome stays reverse_failed
+                found[number] = replace(attempt, reverse_ended=detail.get("outcome", "ended"))
+            else:  # the reverse went through after all: as if it had the first time
+                found[number] = replace(attempt, outcome="reversed", ended_at=at, detail=detail)
+            continue
         if attempt is None or not attempt.open:
             continue
         if row.event == WAITING:
@@ -164,7 +263,7 @@ def _fold(rows: Any) -> list[Attempt]:
     return list(found.values())
 
 
-_KINDS = (ATTEMPT, WAITING, *OUTCOMES)
+_KINDS = (ATTEMPT, WAITING, *OUTCOMES, REVERSE_ENDED)
 
 
 def attempts_of_sale(ledger: Any, sale_id: int) -> list[Attempt]:
@@ -236,7 +335,8 @@ def reversed_attempts(ledger: Any, sale_id: int) -> list[str]:
 def given_up_attempts(ledger: Any, sale_id: int) -> list[str]:
     """Attempts the till gave up on: reversed, or whose reverse never went through."""
     kinds = (REVERSED, REVERSE_FAILED)
-    return [e.detail["out_trade_no"] for e in ledger.events_for_sale(sale_id) if e.event in kinds]
+    numbers = [e.detail["out_trade_no"] for e in ledger.events_for_sale(sale_id) if e.event in kinds]
+    return list(dict.fromkeys(numbers))  # a late reverse names its attempt a second time
 
 
 def given_up_among(ledger: Any, sales: Iterable[Any], numbers: Iterable[str]) -> frozenset[str]:
@@ -254,6 +354,15 @@ def given_up_among(ledger: Any, sales: Iterable[Any], numbers: Iterable[str]) ->
 def record_reverse_failed(ledger: Any, sale_id: int, attempt: str, *, now: datetime | None = None) -> None:
     """The till gave up on ``attempt`` but WeChat never confirmed the reverse: the manager checks it."""
     ledger.log_event(REVERSE_FAILED, sale_id=sale_id, detail={"out_trade_no": attempt}, now=now)
+
+
+def record_reverse_ended(
+    ledger: Any, sale_id: int, attempt: str, outcome: str, *, now: datetime | None = None
+) -> None:
+    """A ``reverse_failed`` attempt is no longer reversed: ``outcome`` paid_after_reverse (WeChat
+    reports it paid: flagged for the manager) or reverse_expired (WeChat no longer reverses it)."""
+    ledger.log_event(REVERSE_ENDED, sale_id=sale_id, detail={"out_trade_no": attempt, "outcome": outcome},
+                     now=now)  # fmt: skip
 
 
 def record_reversed(

@@ -28,6 +28,7 @@ from pos.ledger.identifiers import (
     format_out_trade_no,
 )
 from pos.ledger.jobs import enqueue
+from pos.ledger.micropay import refuse_retry_while_charging
 from pos.ledger.models import JobKind, LineItem, Sale, SaleItem, SaleState, items_listing
 from pos.ledger.schema import day_sequences, sale_items, sales
 from pos.log import get_logger
@@ -51,9 +52,13 @@ class Sales(LedgerCore):
         body: str | None = None,
         cashier: str = "",
         sign_type: str = "MD5",
+        ordering: bool = False,
         now: datetime | None = None,
     ) -> Sale:
         """Ring up a NEW sale with a fresh out_trade_no (``S01-01-20261127-0042``).
+
+        ``ordering``: its Native order is placed next (a ring-up for a printed QR), so no payment
+        code is charged for it meanwhile (:func:`pos.ledger.micropay.native_claimed`).
 
         Give ``items`` (the total is their sum; ``body`` defaults to the first
         item's name, "等N件" when there are more), or ``total_fee`` and ``body`` for
@@ -114,7 +119,8 @@ class Sales(LedgerCore):
                     "amount": item.amount,
                 }
                 stored.append(_item(conn.execute(_INSERT_ITEM, line).one()))
-            write_event(conn, row.id, "created", {"total_fee": total, "cashier": cashier}, at)
+            created = {"total_fee": total, "cashier": cashier, **({"ordering": True} if ordering else {})}
+            write_event(conn, row.id, "created", created, at)
             sale = sale_record(row, stored)  # the row as inserted (RETURNING): nothing to read back
         _log("created", sale, total_fee=total)
         return sale
@@ -171,10 +177,13 @@ class Sales(LedgerCore):
 
     def retry_order(self, sale_id: int, *, now: datetime | None = None) -> Sale:
         """FAILED -> NEW, keeping the out_trade_no, so the order is placed again under the same number
-        (WeChat may already know it; a second unified order with the same data is accepted)."""
+        (WeChat may already know it; a second unified order with the same data is accepted).
+        Raises :class:`pos.ledger.micropay.AttemptInProgress` while a payment code's outcome is open
+        for the sale: two payable orders for one sale invite a double payment."""
         at = self._now(now)
         with self._write() as conn:
             self._transition(conn, sale_id, "retry_order", (SaleState.FAILED,), SaleState.NEW, at)
+            refuse_retry_while_charging(conn, sale_id)  # the UPDATE holds the row: decided here
             write_event(conn, sale_id, "retry", None, at)
             sale = load_sale(conn, sale_id)
         _log("retry", sale)

@@ -56,7 +56,7 @@ from pos.ledger import (
     Sale,
     SaleState,
 )
-from pos.ledger.micropay import code_attempt_open
+from pos.ledger.micropay import AttemptInProgress, NotNewSale, claim_native
 from pos.log import get_logger
 from pos.money import MAX_FEN
 from pos.orders.errors import OrdersError
@@ -173,7 +173,7 @@ class Checkout:
         Mode one (a customer scanned a shelf label) passes the label's ``product_id``, the
         payer's ``openid`` and ``print_slip=False``: nobody scans a printed QR for that sale.
         """
-        sale = self.ring_up_unordered(items=items, amount_fen=amount_fen, body=body, cashier=cashier)
+        sale = self._new_sale(items, amount_fen, body, cashier, ordering=True)
         params = self._params(sale, fresh=False)
         if product_id or openid:
             params = replace(params, product_id=(product_id or params.product_id)[:32], openid=openid or None)
@@ -190,6 +190,19 @@ class Checkout:
         """A NEW sale with no order at WeChat and nothing printed: the customer's payment code pays
         it (micropay orders under numbers of its own), or :meth:`order_qr` places its Native order
         later. Raises :class:`CheckoutError` for bad input, as :meth:`ring_up` does."""
+        return self._new_sale(items, amount_fen, body, cashier, ordering=False)
+
+    def _new_sale(
+        self,
+        items: Sequence[LineItem],
+        amount_fen: int | None,
+        body: str | None,
+        cashier: str,
+        *,
+        ordering: bool,
+    ) -> Sale:
+        """The NEW sale; ``ordering``: its Native order follows at once, so no payment code is
+        charged for it meanwhile (the ledger records that in the same transaction)."""
         lines, total_fee, body = self._check_sale(items, amount_fen, body)
         cashier = cashier or self.config.till.cashier
         if not isinstance(cashier, str) or len(cashier) > 64:
@@ -204,6 +217,7 @@ class Checkout:
             # Which v2 signature this sale's notices must carry; a v3 client signs with RSA and its
             # notices are proven by headers, so its sales keep the configured v2 value (unused).
             sign_type=getattr(self.client, "sign_type", self.config.merchant.sign_type),
+            ordering=ordering,
             now=self._now(),
         )
 
@@ -211,12 +225,19 @@ class Checkout:
         """Place the Native order of a NEW sale rung up without one (the customer has no payment code
         after all): under the sale's own number, which no micropay attempt uses (``-M<n>``), with
         the QR slip queued. Refused (``not_new``, ``code_in_flight``) unless the sale is NEW and no
-        payment code is being charged for it: two payable orders for one sale invite a double payment."""
+        payment code is being charged for it: two payable orders for one sale invite a double payment.
+        The ledger decides it in one transaction (:func:`pos.ledger.micropay.claim_native`), so of a
+        switch and a code arriving together exactly one goes ahead."""
+        try:
+            claim_native(self.ledger, sale_id, now=self._now())
+        except NotNewSale:
+            sale = self.ledger.get_sale(sale_id)
+            raise self._error(
+                "not_new", id=sale.id, state=self.t.state(sale.state, in_sentence=True)
+            ) from None
+        except AttemptInProgress:
+            raise self._error("code_in_flight", id=sale_id) from None
         sale = self.ledger.get_sale(sale_id)
-        if sale.state is not SaleState.NEW:
-            raise self._error("not_new", id=sale.id, state=self.t.state(sale.state, in_sentence=True))
-        if code_attempt_open(self.ledger, sale.id):
-            raise self._error("code_in_flight", id=sale.id)
         return self._place(sale, self._params(sale, fresh=False))
 
     def retry(self, sale_id: int) -> Sale:
@@ -235,6 +256,8 @@ class Checkout:
             sale = self.ledger.retry_order(sale_id, now=self._now())
         except InvalidTransition:
             return self.ledger.get_sale(sale_id)  # another click got there first
+        except AttemptInProgress:
+            raise self._error("code_in_flight", id=sale_id) from None
         known = self._query(sale)
         if isinstance(known, OrderStatus):
             if known.paid:

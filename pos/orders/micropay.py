@@ -18,8 +18,12 @@ once and leaves the attempt open in the ledger, and the till's watcher then call
 same step (:meth:`CodePayment._step`), so the rules above are the same either way.
 
 A reversed attempt that later reads SUCCESS (:meth:`CodePayment.recheck`) is flagged for the
-manager, never counted as the sale's payment. Time is injected (``clock`` and ``sleep``), so
-tests move a FakeClock instead of waiting.
+manager, never counted as the sale's payment. One whose reverse never went through
+(``reverse_failed``) is not left there: the watcher calls :meth:`CodePayment.reverse_again` on a
+backing-off schedule until WeChat confirms the reverse (recorded ``reversed``, as if the first
+try had worked), reports it paid (flagged, as above) or no longer reverses it (7 days).
+
+Time is injected (``clock`` and ``sleep``), so tests move a FakeClock instead of waiting.
 """
 
 from __future__ import annotations
@@ -193,6 +197,8 @@ class CodePayment:
             return CodeOutcome("declined", sale, number, words, err_code=detail.get("err_code", ""))
         if last.outcome in ("revoked", "closed") or (last.outcome == "reversed" and detail.get("cancelled")):
             return self._outcome("cancelled", sale, number, "paycode.cancelled")
+        if last.outcome == "reverse_failed" and last.reverse_ended == "paid_after_reverse":
+            return self._outcome("flagged", sale, number, "paycode.flagged")  # reversing ended: flagged
         status = last.outcome if last.outcome in SHOWN else "flagged"
         return CodeOutcome(status, sale, number, self.t(f"paycode.{status}"),
                            transaction_id=detail.get("transaction_id", ""))  # fmt: skip
@@ -271,6 +277,54 @@ class CodePayment:
         ledger_micropay.record_reverse_failed(self.ledger, sale.id, attempt)
         return self._outcome("reverse_failed", sale, attempt, "paycode.reverse_failed")
 
+    def reverse_again(self, sale_id: int, attempt: str) -> CodeOutcome | None:
+        """The watcher's step for an attempt whose reverse never went through (``reverse_failed``):
+        the customer must not stay charged for a sale the till gave up on. Ask WeChat first: SUCCESS
+        is flagged (paid after a reverse: never the sale's payment) and the reversing ends; REVOKED or
+        CLOSED means nothing can be charged any more (recorded reversed); else reverse it again, and
+        WeChat confirming it records it reversed, as a first-time success would. Returns the outcome,
+        or None: still not reversed (no answer, recall=Y, a refusal), ask again later."""
+        with self._lock:
+            if attempt in self._busy:
+                return None
+        sale = self.ledger.get_sale(sale_id)
+        try:
+            status = self.client.query_order(attempt)
+        except WeChatPayError:  # no answer: the reverse below is what matters
+            status = None
+        if status is not None and status.trade_state == "SUCCESS":
+            self._flag_late(sale, attempt, paid_from(status.fields, attempt, sale.total_fee))
+            ledger_micropay.record_reverse_ended(self.ledger, sale.id, attempt, "paid_after_reverse")
+            return self._outcome("flagged", sale, attempt, "paycode.flagged")
+        if status is not None and status.trade_state in ("REVOKED", "CLOSED"):
+            return self._reversed_late(sale, attempt, status.trade_state)
+        try:
+            answer = reverse(self.reverse_client, out_trade_no=attempt)
+        except BusinessError as exc:
+            log.warning("reverse_refused", out_trade_no=attempt, err_code=exc.err_code, late=True)
+            if exc.err_code == "REVERSE_EXPIRE":  # too old for a reverse: the manager refunds it
+                ledger_micropay.record_reverse_ended(self.ledger, sale.id, attempt, "reverse_expired")
+                return self._outcome("reverse_failed", sale, attempt, "paycode.reverse_failed")
+            return None
+        except WeChatPayError as exc:
+            log.warning("reverse_unanswered", out_trade_no=attempt, error=str(exc), late=True)
+            return None
+        if answer.done and not answer.recall:
+            return self._reversed_late(sale, attempt, "")
+        return None
+
+    def _reversed_late(self, sale: Sale, attempt: str, trade_state: str) -> CodeOutcome:
+        ledger_micropay.record_reversed(self.ledger, sale.id, attempt)
+        log.info("micropay_reversed", sale=sale.id, out_trade_no=attempt, late=True, trade_state=trade_state)
+        return self._outcome("reversed", sale, attempt, "paycode.reversed")
+
+    def _flag_late(self, sale: Sale, attempt: str, paid: MicropayPaid) -> None:
+        ledger_micropay.flag_paid_after_reverse(
+            self.ledger, sale, attempt, paid.transaction_id, paid.total_fee
+        )
+        log.warning("micropay_paid_after_reverse", sale=sale.id, out_trade_no=attempt,
+                    transaction_id=paid.transaction_id)  # fmt: skip
+
     def recheck(self, sale_id: int) -> list[str]:
         """Query every attempt the till gave up on; one WeChat now reports paid is flagged (paid
         after a reverse, or after a reverse that never went through), never taken as the sale's
@@ -285,11 +339,6 @@ class CodePayment:
                 log.warning("recheck_failed", sale=sale_id, out_trade_no=attempt, error=str(exc))
                 continue
             if status.trade_state == "SUCCESS":
-                paid = paid_from(status.fields, attempt, sale.total_fee)
-                ledger_micropay.flag_paid_after_reverse(
-                    self.ledger, sale, attempt, paid.transaction_id, paid.total_fee
-                )
-                log.warning("micropay_paid_after_reverse", sale=sale_id, out_trade_no=attempt,
-                            transaction_id=paid.transaction_id)  # fmt: skip
+                self._flag_late(sale, attempt, paid_from(status.fields, attempt, sale.total_fee))
                 flagged.append(attempt)
         return flagged
