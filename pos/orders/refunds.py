@@ -33,9 +33,11 @@ One refund goes like this:
    holds it on ``CHANGE`` (the money could not go back to the customer's card: the
    amount stays reserved until the manager re-sends it or pays it another way, see
    :mod:`pos.ledger.held`), and leaves ``PROCESSING`` for the refund notice (the
-   listener) or a later :meth:`sync`. Both paths end in :meth:`~pos.ledger.Ledger.complete_refund`,
-   whose conditional update makes the second one a no-op, and which queues the
-   refund slip in the same transaction: it prints once, whoever was first.
+   listener) or a later :meth:`sync` / :meth:`follow_up` (the till's watcher asks about every
+   open refund on a schedule: :mod:`pos.till.refundwatch`). Both paths end in
+   :meth:`~pos.ledger.Ledger.complete_refund`, whose conditional update makes the second one a
+   no-op, and which queues the refund slip in the same transaction: it prints once, whoever was
+   first.
 
 Errors a manager sees are :class:`RefundError` sentences in the store's language.
 """
