@@ -18,6 +18,7 @@ from pos.config import Config
 from pos.ledger import FlagKind, JobKind, LineItem, RefundState, Sale, SaleState
 from pos.orders.refunds import RefundPending
 from pos.sandbox.testing import RunningSimulator, running_simulator
+from pos.sandbox.v3files import v3_merchant
 from pos.testing.clock import FakeClock
 from pos.till.refundwatch import READ_EVERY, refund_interval
 from pos.till.service import Till
@@ -239,3 +240,31 @@ def test_with_no_open_refund_a_pass_reads_the_refunds_once_and_asks_nothing(till
     finally:
         event.remove(till.ledger.engine, "before_cursor_execute", record)
     assert asked(till) == 0
+
+
+@pytest.mark.parametrize("fault", ["systemerror", "timeout_after"])
+def test_on_api_v3_the_follow_up_resends_and_completes_a_processing_refund(database, tmp_path, fault):
+    with running_simulator(time_scale=0.0001) as v3sim:
+        clock = FakeClock(datetime.now(UTC).replace(microsecond=0), follow=v3sim.advance)
+        base = till_config(tmp_path, v3sim, language="en", database=database.config)
+        merchant = v3_merchant(base.merchant, tmp_path / "keys", v3sim.v3)
+        merchant = dataclasses.replace(
+            merchant, timeout=TIMEOUT, notify_url="http://127.0.0.1:9/wechatpay/notify"
+        )
+        till = Till(base.replace(merchant=merchant), clock=clock)
+        try:
+            sale = paid_sale(till, v3sim, total=400)
+            slow = {"refund_outcome": "processing", "refund_seconds": 3 * MINUTE}
+            v3sim.set_faults(calls={"refund": fault}, hang_seconds=2 * TIMEOUT, **slow)
+            with pytest.raises(RefundPending) as pending:
+                till.refunds.refund(sale.id, 400)
+            number = pending.value.refund.out_refund_no
+            v3sim.set_faults(calls={}, **slow)
+            passes(till, clock, 2 * MINUTE)  # re-sent if WeChat never saw it; PROCESSING meanwhile
+            assert till.ledger.get_refund(number).state is RefundState.PENDING
+            passes(till, clock, 3 * MINUTE)
+            assert till.ledger.get_refund(number).state is RefundState.SUCCEEDED
+            assert [r["out_refund_no"] for r in at_wechat(v3sim, sale.out_trade_no)] == [number]
+            assert slips(till, sale.id) == 1
+        finally:
+            till.stop()
