@@ -223,6 +223,7 @@ WORDS: dict[str, dict[str, str]] = {
     "cli.report_title": {"zh-CN": "{store} 营业日 {day}", "en": "{store}, business day {day}"},
     "cli.total_line": {"zh-CN": "合计", "en": "All sales"},
     "cli.csv_written": {"zh-CN": "已写入 {path}（{n} 字节）", "en": "Wrote {path} ({n} bytes)"},
+    "cli.no_open_refunds": {"zh-CN": "没有处理中的退款。", "en": "No refund is pending."},
     # The manager's CSV download: its header row.
     "csv.time": {"zh-CN": "下单时间", "en": "Time"},
     "csv.out_trade_no": {"zh-CN": "商户订单号", "en": "out_trade_no"},

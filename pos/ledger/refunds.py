@@ -177,6 +177,23 @@ class Refunds(LedgerCore):
             rows = conn.execute(select(refunds).where(refunds.c.sale_id == sale_id).order_by(refunds.c.id))
             return [_refund(r) for r in rows]
 
+    def open_refunds(self, *, store: str | None = None, lane: str | None = None) -> list[Refund]:
+        """PENDING refunds (WeChat's outcome not known yet, or PROCESSING), oldest first: what the
+        till's refund follow-up asks WeChat about. ``store`` and ``lane`` narrow it to the refunds
+        of one till's sales, as :meth:`~pos.ledger.sales.Sales.pending_sales` does for payments.
+
+        One statement over the ``refunds.state`` index: with no refund open it reads no sale.
+        """
+        query = select(refunds).where(refunds.c.state == RefundState.PENDING.value)
+        if store is not None or lane is not None:
+            query = query.join(sales, sales.c.id == refunds.c.sale_id)
+            if store is not None:
+                query = query.where(sales.c.store == store)
+            if lane is not None:
+                query = query.where(sales.c.lane == lane)
+        with self._read() as conn:
+            return [_refund(r) for r in conn.execute(query.order_by(refunds.c.id))]
+
     def get_refund(self, out_refund_no: str) -> Refund:
         with self._read() as conn:
             return refund_by_no(conn, out_refund_no)

@@ -217,7 +217,9 @@ refunds = Table(
     Column("sale_id", Integer, ForeignKey("sales.id"), nullable=False, index=True),
     Column("out_refund_no", String(64), nullable=False, unique=True),
     Column("refund_fee", Integer, nullable=False),
-    Column("state", String(12), nullable=False),
+    # Indexed (revision 0013): each till's refund follow-up (pos.till.refundwatch) reads the open
+    # (PENDING) refunds on every pass; with none open that read must cost next to nothing.
+    Column("state", String(12), nullable=False, index=True),
     Column("refund_id", String(32)),
     Column("reason", Text, nullable=False, server_default=""),
     Column("failure", Text),

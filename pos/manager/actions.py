@@ -116,11 +116,10 @@ def refund_sale(sale_id: int) -> Response:
 
 
 def _refund_service() -> RefundService:
-    """The refund service over the till's ledger and WeChat client, built once per app."""
+    """The till's refund service (the one whose open refunds its watcher follows up)."""
     manager = state()
     if manager.refunds is None:
-        service = till()
-        manager.refunds = RefundService(service.ledger, service.client, service.config, clock=service.clock)
+        manager.refunds = till().refunds
     return manager.refunds
 
 

@@ -14,6 +14,10 @@ one line from standard input with ``--password-stdin``) and writes its hash to
 prints the hash instead, for a systemd credential named
 ``manager_password_hash`` or ``POS_MANAGER_PASSWORD_HASH``. The password itself
 is never written anywhere.
+
+``pos manager check-refunds [--lane 01]`` asks WeChat at once about the store's refunds still
+pending (what each till's watcher does on a schedule, :mod:`pos.till.refundwatch`) and prints
+where each one stands.
 """
 
 from __future__ import annotations
@@ -73,6 +77,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the chain's manager's password ([manager] chain_password_hash): signs in for every store",
     )
     password.set_defaults(func=run_set_password)
+    check = actions.add_parser(
+        "check-refunds",
+        help="ask WeChat now about the store's refunds still pending, and print where each stands",
+        description="Follow up at once every pending refund of this store (the till's watcher does it on "
+        "a schedule): completed, failed, held or still processing, one line each.",
+    )
+    check.add_argument("--lane", help="only this lane's refunds")
+    check.set_defaults(func=run_check_refunds)
     manager.set_defaults(func=lambda args: _usage(manager))
 
 
@@ -139,6 +151,47 @@ def run_report(args: argparse.Namespace) -> int:
             sys.stdout.flush()
         except BrokenPipeError:  # `pos report | head`: the reader had enough
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_OK
+
+
+# -- pos manager check-refunds ---------------------------------------------------------------------
+
+
+def run_check_refunds(args: argparse.Namespace) -> int:
+    """Follow up the open refunds now, as the till's watcher would at their next due time.
+
+    Safe beside a running till: completing a refund is a conditional update (its slip is queued
+    once, and prints at the till that rang the sale up), and a refund WeChat never received is
+    re-sent under its own number."""
+    from pos.ledger import open_ledger
+    from pos.manager.words import Words
+    from pos.orders.refunds import RefundError, RefundService
+    from pos.wechatpay.factory import client_for
+
+    config = load(args.config)
+    w = Words(config.store.language)
+    problem = _missing_ledger(config)
+    if problem:
+        print(f"pos manager check-refunds: {problem}", file=sys.stderr)
+        return EXIT_REFUSED
+    ledger = open_ledger(config.database.url, timezone=config.store.timezone)
+    try:
+        pending = ledger.open_refunds(store=config.store.id, lane=args.lane or None)
+        if not pending:
+            print(w("cli.no_open_refunds"))
+            return EXIT_OK
+        client = client_for(config.merchant)
+        try:
+            service = RefundService(ledger, client, config)
+            for refund in pending:
+                try:
+                    print(service.describe(service.follow_up(refund.out_refund_no)))
+                except RefundError as exc:  # already a sentence for the manager
+                    print(f"{refund.out_refund_no}: {exc}")
+        finally:
+            client.close()
+    finally:
+        ledger.close()
     return EXIT_OK
 
 

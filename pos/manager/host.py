@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from pos.config import Config
 from pos.i18n import Translator
 from pos.ledger import JobKind, Ledger, PrintJob
+from pos.orders.refunds import RefundService
 from pos.wechatpay import WeChatPayClient
 
 
@@ -31,6 +32,7 @@ class Host(Protocol):
     config: Config
     ledger: Ledger
     client: WeChatPayClient  # refunds go to WeChat through the till's client
+    refunds: RefundService  # the till's: its watcher follows up the refunds still open
     clock: Callable[[], datetime]
     t: Translator
     spooler: JobQueue

@@ -3,6 +3,7 @@
     service = RefundService(ledger, client, config)
     refund = service.refund(sale.id, 500, reason="少找零", by="manager")  # -> ledger Refund
     service.sync(sale.id)           # confirm PENDING refunds with /pay/refundquery (or re-send them)
+    service.follow_up(out_refund_no)  # the same for one refund (the till's scheduled follow-up)
 
 One refund goes like this:
 
@@ -32,9 +33,11 @@ One refund goes like this:
    holds it on ``CHANGE`` (the money could not go back to the customer's card: the
    amount stays reserved until the manager re-sends it or pays it another way, see
    :mod:`pos.ledger.held`), and leaves ``PROCESSING`` for the refund notice (the
-   listener) or a later :meth:`sync`. Both paths end in :meth:`~pos.ledger.Ledger.complete_refund`,
-   whose conditional update makes the second one a no-op, and which queues the
-   refund slip in the same transaction: it prints once, whoever was first.
+   listener) or a later :meth:`sync` / :meth:`follow_up` (the till's watcher asks about every
+   open refund on a schedule: :mod:`pos.till.refundwatch`). Both paths end in
+   :meth:`~pos.ledger.Ledger.complete_refund`, whose conditional update makes the second one a
+   no-op, and which queues the refund slip in the same transaction: it prints once, whoever was
+   first.
 
 Errors a manager sees are :class:`RefundError` sentences in the store's language.
 """
@@ -189,36 +192,49 @@ class RefundService:
         """
         sale = self._sale(sale_id)
         for refund in self.ledger.refunds_for_sale(sale.id):
-            if refund.state not in (RefundState.PENDING, RefundState.HELD):
-                continue
-            try:
-                status = self.client.refund_query(out_refund_no=refund.out_refund_no)
-            except BusinessError as exc:
-                if exc.err_code == "REFUNDNOTEXIST" and refund.state is RefundState.PENDING:
-                    try:
-                        self._use_certificate()
-                        self._send(sale, refund)
-                    except RefundError as error:
-                        log.warning(
-                            "refund_resend_failed",
-                            sale=sale.id,
-                            out_refund_no=refund.out_refund_no,
-                            code=error.code,
-                        )
-                    continue
-                log.warning("refund_query_failed", out_refund_no=refund.out_refund_no, err_code=exc.err_code)
-                continue
-            except WeChatPayError as exc:
-                log.warning(
-                    "refund_query_failed",
-                    out_refund_no=refund.out_refund_no,
-                    error=type(exc).__name__,
-                )
-                continue
-            item = next((i for i in status.refunds if i.out_refund_no == refund.out_refund_no), None)
-            if item is not None:
-                self._apply(refund, item)
+            if refund.state in (RefundState.PENDING, RefundState.HELD):
+                self._settle(sale, refund)
         return self.ledger.refunds_for_sale(sale.id)
+
+    def follow_up(self, out_refund_no: str) -> Refund:
+        """:meth:`sync` for one refund: what the till's scheduled follow-up calls
+        (:mod:`pos.till.refundwatch`). Returns the refund after; one that is already final is
+        returned as it is, without asking WeChat (a notice settled it since it was last read)."""
+        refund = self.ledger.get_refund(out_refund_no)
+        if refund.state not in (RefundState.PENDING, RefundState.HELD):
+            return refund
+        self._settle(self._sale(refund.sale_id), refund)
+        return self.ledger.get_refund(out_refund_no)
+
+    def _settle(self, sale: Sale, refund: Refund) -> None:
+        """Ask WeChat about one PENDING or HELD refund and record the answer (see :meth:`sync`)."""
+        try:
+            status = self.client.refund_query(out_refund_no=refund.out_refund_no)
+        except BusinessError as exc:
+            if exc.err_code == "REFUNDNOTEXIST" and refund.state is RefundState.PENDING:
+                try:
+                    self._use_certificate()
+                    self._send(sale, refund)
+                except RefundError as error:
+                    log.warning(
+                        "refund_resend_failed",
+                        sale=sale.id,
+                        out_refund_no=refund.out_refund_no,
+                        code=error.code,
+                    )
+                return
+            log.warning("refund_query_failed", out_refund_no=refund.out_refund_no, err_code=exc.err_code)
+            return
+        except WeChatPayError as exc:
+            log.warning(
+                "refund_query_failed",
+                out_refund_no=refund.out_refund_no,
+                error=type(exc).__name__,
+            )
+            return
+        item = next((i for i in status.refunds if i.out_refund_no == refund.out_refund_no), None)
+        if item is not None:
+            self._apply(refund, item)
 
     def describe(self, refund: Refund) -> str:
         """Where a refund stands, as one sentence for the manager."""

@@ -35,6 +35,7 @@ from pos.log import get_logger
 from pos.money import parse_yuan
 from pos.orders.checkout import Checkout, CheckoutError
 from pos.orders.micropay import CodePayment
+from pos.orders.refunds import RefundService
 from pos.till.qrsvg import qr_svg
 from pos.till.spooler import Spooler
 from pos.till.validation import CatalogueEntry, SaleRequest
@@ -108,8 +109,11 @@ class Till:
                     self.ledger, self.code_client, spbill_create_ip=config.merchant.client_ip,
                     language=config.store.language, clock=clock,
                 )  # fmt: skip
+            # The till's refunds (the manager's pages run in this process): the watcher follows up
+            # the open ones of this lane until WeChat says they are final (pos.till.refundwatch).
+            self.refunds = RefundService(self.ledger, self.client, config, clock=clock)
             self.watcher = Watcher(self.ledger, self.client, config, clock=clock, on_settled=self._settled,
-                                   codes=self.paycode)  # fmt: skip
+                                   codes=self.paycode, refunds=self.refunds)  # fmt: skip
             self.spooler = Spooler(self.ledger, config, clock=clock)
             # PostgreSQL: a job queued by any process wakes this till's spooler at once (NOTIFY).
             self.wakeup = (

@@ -17,7 +17,9 @@ every AWAITING_PAYMENT sale the watcher:
   older than :data:`NEW_GRACE`;
 - follows every payment code whose outcome was still open when the cashier's request ended
   (USERPAYING, unknown) to paid, cancelled or reversed, and asks once more about attempts given
-  up on in the last minutes, so a late SUCCESS is flagged (:mod:`pos.till.codewatch`).
+  up on in the last minutes, so a late SUCCESS is flagged (:mod:`pos.till.codewatch`);
+- asks WeChat about every refund of its lane still open (PENDING: PROCESSING, or an unknown
+  outcome), on a schedule that slows down over days, until it is final (:mod:`pos.till.refundwatch`).
 
 Nothing is kept only in memory but the next due time per sale: each pass reads
 the pending sales from the ledger, so a restarted watcher resumes every one of
@@ -50,6 +52,7 @@ from pos.i18n import translator
 from pos.ledger import InvalidTransition, Ledger, Sale, SaleState
 from pos.log import get_logger
 from pos.orders.micropay import CodePayment
+from pos.orders.refunds import RefundService
 from pos.orders.settling import (
     close_allowed_at,
     close_and_settle,
@@ -58,6 +61,7 @@ from pos.orders.settling import (
     settle_paid,
 )
 from pos.till.codewatch import CodeWatch
+from pos.till.refundwatch import RefundWatch
 from pos.wechatpay import BusinessError, OrderStatus, WeChatPayClient, WeChatPayError
 
 log = get_logger("pos.till.watcher")
@@ -112,11 +116,13 @@ class Watcher:
         clock: Callable[[], datetime] | None = None,
         on_settled: Callable[[], None] | None = None,
         codes: CodePayment | None = None,
+        refunds: RefundService | None = None,
     ) -> None:
         """``on_settled`` is called after a pass that settled a sale (paid, expired, voided: a slip was
         queued), so the spooler in the same process prints it at once instead of at its next look.
         ``codes``: the till's payment-code desk, whose open attempts each pass follows up
-        (:class:`pos.till.codewatch.CodeWatch`)."""
+        (:class:`pos.till.codewatch.CodeWatch`). ``refunds``: the till's refund service, whose open
+        refunds each pass follows up (:class:`pos.till.refundwatch.RefundWatch`)."""
         self.ledger = ledger
         self.client = client
         self.config = config
@@ -134,6 +140,11 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self.codes = (
             CodeWatch(codes, store=config.store.id, lane=config.till.lane) if codes is not None else None
+        )
+        self.refunds = (
+            RefundWatch(refunds, store=config.store.id, lane=config.till.lane)
+            if refunds is not None
+            else None
         )
         self.passes = 0  # passes done (for status pages and tests)
         self.errors = 0  # passes or sales that ended in an error
@@ -187,7 +198,11 @@ class Watcher:
 
     def next_due(self) -> datetime | None:
         """The earliest moment a pending sale needs attention (None: nothing pending)."""
-        dues = [*self._due.values(), *(self.codes.due.values() if self.codes else ())]
+        dues = [
+            *self._due.values(),
+            *(self.codes.due.values() if self.codes else ()),
+            *(self.refunds.due.values() if self.refunds else ()),
+        ]
         return min(dues, default=None)
 
     # -- one pass -----------------------------------------------------------------------------
@@ -230,11 +245,22 @@ class Watcher:
                     settled += 1
                 else:
                     self._due[sale.id] = following
+            settled += code_settled + self._follow_refunds(now)
             self.passes += 1
-            settled += code_settled
         if settled and self.on_settled is not None:
             self.on_settled()
         return acted
+
+    def _follow_refunds(self, now: datetime) -> int:
+        """The refunds' part of a pass; a failure there (the database) leaves the sales' part done."""
+        if self.refunds is None or self._stopping.is_set():
+            return 0
+        try:
+            return self.refunds.poll(now)
+        except Exception as exc:
+            self._count_error(exc)
+            log.exception("refund_watch_failed")
+            return 0
 
     def _due_for(self, sale: Sale, now: datetime) -> datetime:
         """The next moment to act on ``sale``: remembered, or computed from its times after a restart."""
