@@ -121,9 +121,12 @@ class PosProcess:
     def pid(self) -> int:
         return self.process.pid
 
-    def wait_ready(self, timeout: float = START_TIMEOUT) -> str:
-        """Wait until the child prints a line with its URL; ``self.url`` is its scheme://host:port."""
-        deadline = time.monotonic() + timeout
+    def wait_ready(self, timeout: float = START_TIMEOUT, *, deadline: float | None = None) -> str:
+        """Wait until the child prints a line with its URL; ``self.url`` is its scheme://host:port.
+
+        ``deadline`` (``time.monotonic()``) is a batch's, shared by its processes; else ``timeout``
+        from now."""
+        deadline = time.monotonic() + timeout if deadline is None else deadline
         while not self.url:
             found = _URL.search(self.output())
             if found:
@@ -133,7 +136,7 @@ class PosProcess:
                     f"{self.name} exited ({self.process.returncode}) before serving: {self.last_line()}"
                 )
             elif time.monotonic() > deadline:
-                raise ProcessFailed(f"{self.name} did not serve within {timeout:.0f} s: {self.last_line()}")
+                raise ProcessFailed(f"{self.name} did not serve within {timeout:g} s: {self.last_line()}")
             else:
                 time.sleep(0.05)
         return self.url
@@ -210,7 +213,7 @@ class ProcessGroup:
             self.processes += group
             deadline = time.monotonic() + timeout
             for process in group:
-                process.wait_ready(max(0.0, deadline - time.monotonic()))
+                process.wait_ready(timeout, deadline=deadline)
             started += group
         return started
 

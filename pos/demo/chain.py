@@ -18,8 +18,6 @@ queued.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -34,6 +32,7 @@ from pos.demo.shift import printed_jobs
 from pos.demo.shop import start_simulator
 from pos.log import get_logger
 from pos.ports import bind_all
+from pos.processes import Launch, ProcessGroup, pos_command
 
 log = get_logger("pos.demo")
 
@@ -109,28 +108,6 @@ def till_configs(
 
 
 @contextmanager
-def listener_process(config_path: Path, log_path: Path) -> Iterator[str]:
-    """``pos listen`` on a free loopback port, as its own process; yields its base URL."""
-    pos = str(Path(sys.executable).with_name("pos"))  # the entry point installed beside this Python
-    command = [pos, "--config", str(config_path), "listen", "--port", "0"]
-    with open(log_path, "ab") as err:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        found = re.search(r"(http://127\.0\.0\.1:\d+)/", first)
-        if not found:
-            raise RuntimeError(f"pos listen did not start (see {log_path}): {first.strip()!r}")
-        yield found.group(1)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-@contextmanager
 def running_chain(
     directory: Path, *, database: str, sim_port: int, sim_tls_port: int, language: str
 ) -> Iterator[ChainShop]:
@@ -171,10 +148,16 @@ def running_chain(
                 database_url=database,
             ),
         )
-        listener_urls = [
-            stack.enter_context(listener_process(listen_path, directory / f"listen-{n + 1}.log"))
-            for n in range(LISTENERS)
-        ]
+        listeners = stack.enter_context(ProcessGroup()).start_all(
+            [
+                Launch(
+                    pos_command(listen_path, "listen"), f"listener {n + 1}", directory / f"listen-{n + 1}.log"
+                )
+                for n in range(LISTENERS)
+            ],
+            batch=LISTENERS,
+        )
+        listener_urls = [listener.url for listener in listeners]
         listener_ports = [int(url.rsplit(":", 1)[1]) for url in listener_urls]
         written = till_configs(
             directory, database=database, ports=ports, listener_ports=listener_ports, language=language
