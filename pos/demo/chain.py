@@ -71,6 +71,7 @@ class ChainShop:
     listener_urls: list[str]
     tills: list[ChainTill]
     manager_password: str
+    api: str = "v2"
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.sim.clock.now(), UTC)
@@ -109,10 +110,15 @@ def till_configs(
 
 @contextmanager
 def running_chain(
-    directory: Path, *, database: str, sim_port: int, sim_tls_port: int, language: str
+    directory: Path, *, database: str, sim_port: int, sim_tls_port: int, language: str, api: str = "v2"
 ) -> Iterator[ChainShop]:
-    """Start the simulator, the listener processes and the six tills; stop them in reverse."""
+    """Start the simulator, the listener processes and the six tills; stop them in reverse.
+
+    ``api="v3"``: every config (the listeners' and each till's) is switched to the simulator's v3
+    merchant, as ``pos demo --api v3`` switches the one shop's, so tills order and listeners
+    verify notices on v3 (mode one, the shelf labels, stays v2 as everywhere)."""
     from pos.ledger import open_ledger
+    from pos.sandbox.v3files import use_v3_in_config
     from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
     from pos.till.app import create_app as till_app
     from pos.till.service import Till
@@ -145,9 +151,18 @@ def running_chain(
                 sim_port=ports["sim"],
                 sim_tls_port=ports["sim_tls"],
                 language=language,
+                store_name=STORES[0][1] if language == "zh-CN" else STORES[0][2],
                 database_url=database,
             ),
         )
+        # The simulator first: on v3 its keys (new each run) go into every config before any
+        # process reads one. Its mode-one callback names the first listener once that serves.
+        sim, sim_url = start_simulator(
+            stack, pos_config.load(listen_path), directory, sockets, callback_url=""
+        )
+        identity = sim.v3.identity.public() if api == "v3" else None
+        if identity:
+            use_v3_in_config(listen_path, directory.resolve() / "v3", identity)
         listeners = stack.enter_context(ProcessGroup()).start_all(
             [
                 Launch(
@@ -158,14 +173,16 @@ def running_chain(
             batch=LISTENERS,
         )
         listener_urls = [listener.url for listener in listeners]
+        sim.settings.callback_url = f"{listener_urls[0]}/wechatpay/native-callback"
         listener_ports = [int(url.rsplit(":", 1)[1]) for url in listener_urls]
         written = till_configs(
             directory, database=database, ports=ports, listener_ports=listener_ports, language=language
         )
+        if identity:
+            for _, _, path in written:
+                use_v3_in_config(path, directory.resolve() / "v3", identity)
         password = set_demo_manager_password(*(path for _, _, path in written))
         configs = [(store, lane, path, pos_config.load(path)) for store, lane, path in written]
-        callback = f"{listener_urls[0]}/wechatpay/native-callback"
-        sim, sim_url = start_simulator(stack, configs[0][3], directory, sockets, callback_url=callback)
         clock: Callable[[], datetime] = lambda: datetime.fromtimestamp(sim.clock.now(), UTC)  # noqa: E731
         tills = []
         for store, lane, path, config in configs:
@@ -177,12 +194,12 @@ def running_chain(
             ).start()
             stack.callback(server.stop)
             tills.append(ChainTill(store, lane, path, till, server.base_url))
-        yield ChainShop(directory, database, sim, sim_url, listener_urls, tills, password)
+        yield ChainShop(directory, database, sim, sim_url, listener_urls, tills, password, api)
 
 
 def chain_banner(shop: ChainShop) -> str:
     rows = [
-        "pos demo (a chain) is running (Ctrl-C stops it)",
+        f"pos demo (a chain, WeChat Pay API {shop.api}) is running (Ctrl-C stops it)",
         f"  ledger              {_without_password(shop.database)}",
         *(f"  till {t.store} lane {t.lane}   {t.url}/   printer {t.printer}" for t in shop.tills),
         f"  manager's pages     {shop.tills[0].url}/manager/   password: {shop.manager_password}",
