@@ -42,7 +42,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,17 +76,11 @@ def start_pos(
     """``pos [--config CONFIG] SUBCOMMAND --port 0 ARGS`` started and serving (stopped again if it
     fails to); its log is ``LOG`` (default: ``SUBCOMMAND.log`` beside the config)."""
     folder = config.parent if config is not None else Path.cwd()
-    process = PosProcess(
+    return PosProcess(
         pos_command(config, subcommand, *args),
         name=name or f"pos {subcommand}",
         log=log or folder / f"{subcommand}.log",
-    )
-    try:
-        process.wait_ready(timeout)
-    except BaseException:
-        process.stop()
-        raise
-    return process
+    ).ready(timeout)
 
 
 @dataclass(frozen=True)
@@ -100,9 +94,12 @@ class Launch:
 
 
 class PosProcess:
-    """One child process; started at once, :meth:`wait_ready` waits for its URL line."""
+    """One child process; started at once, :meth:`wait_ready` waits for its URL line. ``env`` is
+    added to this process's environment (the child runs unbuffered, so its lines come at once)."""
 
-    def __init__(self, command: Sequence[str], *, name: str, log: Path) -> None:
+    def __init__(
+        self, command: Sequence[str], *, name: str, log: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = name
         self.log_path = log
         self.out_path = log.with_suffix(".out")
@@ -114,7 +111,7 @@ class PosProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             )
 
     @property
@@ -140,6 +137,15 @@ class PosProcess:
             else:
                 time.sleep(0.05)
         return self.url
+
+    def ready(self, timeout: float = START_TIMEOUT) -> PosProcess:
+        """:meth:`wait_ready`, stopping the child if it fails to serve; returns ``self``."""
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def terminate(self) -> None:
         """SIGTERM, as systemd stops a service (no waiting: see :meth:`stop`)."""
@@ -175,12 +181,7 @@ class PosProcess:
         return f"{lines[-1].strip()} (see {self.log_path})"
 
     def __enter__(self) -> PosProcess:
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self  # stopped on the way out
+        return self.ready()  # stopped on the way out
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
