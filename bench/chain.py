@@ -27,6 +27,13 @@ Figures, per run:
 - **lost / doubled**: sales paid at the simulator but not PAID in the ledger by the end, and
   sales with more than one payment or confirmation job. Both must be 0.
 
+Start-up: every process (the simulator, the listeners, the tills) starts through one
+``pos.processes.ProcessGroup``, the tills ``START_BATCH`` at a time, each batch serving before the
+next starts (a per-batch timeout, so the allowance grows with K); a till that fails names itself
+and its log's last line, and every process started is stopped. The bench prints the most
+PostgreSQL connections the chain can hold (``connection_budget``) and starts its throwaway
+cluster allowing that many; with ``--database`` it warns when the server allows fewer.
+
 Baseline, in the same run: K = 1 on a SQLite file (one store, the kiosk's set-up), same rate
 per till. With no ``--database`` the PostgreSQL server is a throwaway cluster from Debian's
 binaries (``pos.testing.postgres``: fsync off, as tests run it; a real server with fsync on
@@ -66,7 +73,11 @@ def pct(values: list[float], p: int) -> float:
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its living descendants; 0 where /proc is missing."""
+    """CPU seconds (user + system) of a process, its living descendants and the children it has
+    reaped; 0 where /proc is missing.
+
+    The reaped children count (``cutime``/``cstime``): PostgreSQL's backends end when a till
+    closes its pool, and without them the server's CPU over a run came out negative at K = 64."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
@@ -76,7 +87,7 @@ def process_cpu(pid: int) -> float:
                 children += [int(child) for child in listing.read().split()]
     except OSError:
         return 0.0
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = sum(int(field) for field in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
     return own + sum(process_cpu(child) for child in children)
 
 
