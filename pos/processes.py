@@ -28,10 +28,11 @@ Why this shape:
   timeout is per batch, so the whole start-up's allowance grows with the number of processes.
 
 Where it sits: a leaf of the layers (beside ``ports.py`` and ``web.py``), standard library only
-and importing nothing of ``pos``, so that the demo (above the services) may use it without
-leaning on test helpers. ``pos.testing`` is for test suites; the chain demo is a program a
-person runs, so the helper is not there, and ``pos.testing.chain`` (config files, printed slips)
-builds on this module instead.
+and importing nothing of ``pos``, so every user may import it: the demo (above the services),
+the bench (outside the package) and the tests. The layers would let the demo import
+``pos.testing`` too (a leaf), but ``pos.testing`` is what test suites need, and the chain demo is
+a program a person runs; so the helper is here, and ``pos.testing.chain`` keeps only what is
+for tests (a till's config file, the slips its ``dir:`` printer wrote).
 """
 
 from __future__ import annotations

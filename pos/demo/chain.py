@@ -9,6 +9,10 @@ lanes' notices go to the first, odd lanes' to the second, as a load balancer in 
 listener fleet would spread them. The tills run in this process on the simulator's clock; the
 listeners keep the machine's, which is the same time (the chain demo never moves the clock).
 
+``--api v3`` runs the same chain on WeChat Pay API v3: the simulator starts first and its v3 keys
+(new each run) go into every config, the listeners' included, before any process reads one.
+The listeners start through :mod:`pos.processes`, as the tests and the bench start theirs.
+
 ``--auto`` rings a sale on every till, has half of them paid with WeChat's notice and half
 without (the till's own query finds those), and exits 0 when every sale is PAID once, every
 confirmation slip came out of the printer of the till that rang the sale, and nothing is left
