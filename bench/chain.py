@@ -27,6 +27,13 @@ Figures, per run:
 - **lost / doubled**: sales paid at the simulator but not PAID in the ledger by the end, and
   sales with more than one payment or confirmation job. Both must be 0.
 
+Start-up: every process (the simulator, the listeners, the tills) starts through one
+``pos.processes.ProcessGroup``, the tills ``START_BATCH`` at a time, each batch serving before the
+next starts (a per-batch timeout, so the allowance grows with K); a till that fails names itself
+and its log's last line, and every process started is stopped. The bench prints the most
+PostgreSQL connections the chain can hold (``connection_budget``) and starts its throwaway
+cluster allowing that many; with ``--database`` it warns when the server allows fewer.
+
 Baseline, in the same run: K = 1 on a SQLite file (one store, the kiosk's set-up), same rate
 per till. With no ``--database`` the PostgreSQL server is a throwaway cluster from Debian's
 binaries (``pos.testing.postgres``: fsync off, as tests run it; a real server with fsync on
@@ -40,22 +47,23 @@ import contextlib
 import json
 import logging
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from pos.processes import Launch, ProcessFailed, ProcessGroup, pos_command
 
 TARGET_RINGUP_P95_MS = 30.0
 TARGET_CONFIRMATION_P95_MS = 200.0
 IDENTITY = {"appid": "wx2421b1c4370ec43b", "mch_id": "10000100", "api_key": "chain" * 6 + "ab"}
-POS = str(Path(sys.executable).with_name("pos"))
+LISTENERS = 2
+START_BATCH = 2 * (os.cpu_count() or 1)  # till processes started at once
+START_TIMEOUT = 180.0  # seconds a batch of till processes may take to serve (a loaded machine)
 
 
 def pct(values: list[float], p: int) -> float:
@@ -65,7 +73,11 @@ def pct(values: list[float], p: int) -> float:
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its living descendants; 0 where /proc is missing."""
+    """CPU seconds (user + system) of a process, its living descendants and the children it has
+    reaped; 0 where /proc is missing.
+
+    The reaped children count (``cutime``/``cstime``): PostgreSQL's backends end when a till
+    closes its pool, and without them the server's CPU over a run came out negative at K = 64."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
@@ -75,7 +87,7 @@ def process_cpu(pid: int) -> float:
                 children += [int(child) for child in listing.read().split()]
     except OSError:
         return 0.0
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = sum(int(field) for field in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
     return own + sum(process_cpu(child) for child in children)
 
 
@@ -120,7 +132,7 @@ def worker(spec: dict[str, Any]) -> None:
         inside = _Stopwatch(client.unified_order)
         client.unified_order = inside  # type: ignore[method-assign]
         till.http.post(till.url("/api/sales"), json=body, timeout=30)  # warm: first pages, first fonts
-        Path(spec["ready"]).touch()
+        print(f"bench till {spec['store']}-{spec['lane']} at {till.url('/')}", flush=True)  # ready
         while not Path(spec["go"]).exists():
             time.sleep(0.05)
         start = float(Path(spec["go"]).read_text()) + spec["phase"]
@@ -205,24 +217,38 @@ class _Stopwatch:
 # -- the chain ------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def started(command: list[str], pattern: str, log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """A ``pos`` process whose first stdout line names its URL; stopped on the way out."""
-    with open(log, "wb") as err:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
+def connection_budget(tills: int) -> tuple[int, str]:
+    """The most PostgreSQL connections the chain can hold at once, and how that adds up.
+
+    A till process has one ledger engine (its pool: ``PG_POOL_SIZE`` kept, ``PG_MAX_OVERFLOW``
+    more under a burst; the bench's own reads in the worker share it) and one LISTEN connection
+    for its wake-up. A listener (one worker) has one engine. The simulator holds none; the
+    bench's own migration and database creation hold one while they run, before the chain.
+    Typically a till holds 2 or 3; the server must allow the worst case or a burst is refused.
+    """
+    from pos.ledger.database import PG_MAX_OVERFLOW, PG_POOL_SIZE
+
+    till = PG_POOL_SIZE + PG_MAX_OVERFLOW + 1
+    listener = PG_POOL_SIZE + PG_MAX_OVERFLOW
+    total = tills * till + LISTENERS * listener + 1
+    return total, (
+        f"{tills} tills x {till} (pool {PG_POOL_SIZE} + overflow {PG_MAX_OVERFLOW} + LISTEN) + "
+        f"{LISTENERS} listeners x {listener} + 1 (the bench) = {total}"
+    )
+
+
+def server_max_connections(url: str) -> int:
+    """The server's ``max_connections`` less its superuser reserve: what clients may open."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
     try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        found = re.search(pattern, first)
-        if not found:
-            raise SystemExit(f"bench: {command[1:3]} did not start: {first!r} (see {log})")
-        yield process, found.group(1)
+        with engine.connect() as connection:
+            allowed = int(connection.execute(text("SHOW max_connections")).scalar_one())
+            reserved = int(connection.execute(text("SHOW superuser_reserved_connections")).scalar_one())
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        engine.dispose()
+    return allowed - reserved
 
 
 def run_chain(tills: int, database: str, db_pid: int | None, args: argparse.Namespace, tmp: Path) -> dict:
@@ -239,51 +265,51 @@ def run_chain(tills: int, database: str, db_pid: int | None, args: argparse.Name
         '[listener]\nhost = "127.0.0.1"\n',
         encoding="utf-8",
     )
-    sim_command = [POS, "sim", "--port", "0", *(f"--{k.replace('_', '-')}={v}" for k, v in IDENTITY.items())]
-    listen = [POS, "--config", str(listen_config), "listen", "--port", "0"]
-    with contextlib.ExitStack() as stack:
-        sim, sim_url = stack.enter_context(
-            started(sim_command, r"simulator at (http://\S+)", tmp / "sim.log")
+    identity = [f"--{k.replace('_', '-')}={v}" for k, v in IDENTITY.items()]
+    # Every process of the run is in the group: whatever fails, all of them are stopped on the way
+    # out (a till that failed to start once left 63 others running for hours).
+    with ProcessGroup() as group:
+        sim = group.start(pos_command(None, "sim", *identity), name="the simulator", log=tmp / "sim.log")
+        listeners = group.start_all(
+            [
+                Launch(pos_command(listen_config, "listen"), f"listener {n}", tmp / f"listen-{n}.log")
+                for n in range(LISTENERS)
+            ],
+            batch=LISTENERS,
         )
-        listeners = [
-            stack.enter_context(started(listen, r"(http://127\.0\.0\.1:\d+)/", tmp / f"listen-{n}.log"))
-            for n in range(2)
-        ]
         interval = max(1.0, tills / args.rate)
         sales = max(1, int(args.seconds / interval))
         go = tmp / "go"
-        workers: list[subprocess.Popen] = []
-        stack.callback(stop_all, workers)  # a till that failed must not leave 63 others running
+        launches = []
         for index in range(tills):
             store, lane = till_place(index)
             spec = {
                 "dir": str(tmp / f"till-{index}"),
-                "sim": sim_url,
-                "notify_url": listeners[index % 2][1] + "/wechatpay/notify",
+                "sim": sim.url,
+                "notify_url": listeners[index % LISTENERS].url + "/wechatpay/notify",
                 "store": store,
                 "lane": lane,
                 "database": database,
                 "sales": sales,
                 "interval": interval,
                 "phase": interval * index / tills,
-                "ready": str(tmp / f"ready-{index}"),
                 "go": str(go),
                 "out": str(tmp / f"out-{index}.json"),
             }
             command = [sys.executable, __file__, "--worker", json.dumps(spec)]
-            workers.append(subprocess.Popen(command, stderr=open(tmp / f"till-{index}.log", "wb")))  # noqa: SIM115
-        while not all((tmp / f"ready-{i}").exists() for i in range(tills)):
-            failed = [i for i, w in enumerate(workers) if w.poll() not in (None, 0)]
-            if failed:
-                last = (tmp / f"till-{failed[0]}.log").read_text(errors="replace").strip().splitlines()[-1:]
-                raise SystemExit(f"bench: till {failed[0]} did not start: {last} (see {tmp}/till-*.log)")
-            time.sleep(0.2)
-        pids = [sim.pid, *(p.pid for p, _ in listeners), *([db_pid] if db_pid else [])]
+            launches.append(Launch(command, f"till {index} ({store}-{lane})", tmp / f"till-{index}.log"))
+        # A few at a time, each batch serving before the next starts: 64 interpreters importing
+        # at once on two cores is minutes of thrashing, and the timeout is per batch.
+        try:
+            workers = group.start_all(launches, batch=START_BATCH, timeout=START_TIMEOUT)
+        except ProcessFailed as exc:
+            raise SystemExit(f"bench: {exc}") from exc
+        pids = [sim.pid, *(listener.pid for listener in listeners), *([db_pid] if db_pid else [])]
         cpu_before = sum(process_cpu(pid) for pid in pids)
         began = time.time()
         go.write_text(str(began + 0.5))
-        for process in workers:
-            process.wait()
+        for till in workers:  # a till hung past the run and its minute of checks fails the bench
+            till.process.wait(timeout=max(0.0, began + args.seconds + 300 - time.time()))
         seconds = time.time() - began
         cpu_others = sum(process_cpu(pid) for pid in pids) - cpu_before
     results = [json.loads((tmp / f"out-{i}.json").read_text()) for i in range(tills)]
@@ -299,18 +325,6 @@ def run_chain(tills: int, database: str, db_pid: int | None, args: argparse.Name
         "lost": sum(r["lost"] for r in results),
         "doubled": sum(r["doubled"] for r in results),
     }
-
-
-def stop_all(processes: list[subprocess.Popen]) -> None:
-    """Terminate the till processes still running (after a failure), then kill what will not stop."""
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def line(name: str, run: dict) -> str:
@@ -336,13 +350,19 @@ def main(argv: list[str] | None = None) -> int:
     ks = [int(k) for k in args.tills.split(",")]
     from pos.testing import postgres
 
+    budget, sums = connection_budget(max(ks))
+    print(f"PostgreSQL connections at K={max(ks)}, at most: {sums}", flush=True)
     runs: list[tuple[str, dict]] = []
     with tempfile.TemporaryDirectory(prefix="pos-chain-") as tmp, contextlib.ExitStack() as stack:
         db_pid = None
         if args.database:
             server = stack.enter_context(postgres.postgres_server(args.database))
-        else:  # a throwaway cluster: its server's CPU is counted too
-            cluster = postgres.start_cluster()
+            allowed = server_max_connections(args.database)
+            print(f"the server allows {allowed} client connections", flush=True)
+            if allowed < budget:
+                print(f"bench: WARNING: {allowed} < {budget}: a burst may be refused (raise max_connections)")
+        else:  # a throwaway cluster, allowing the budget: its server's CPU is counted too
+            cluster = postgres.start_cluster(max_connections=max(300, budget + 10))
             stack.callback(cluster.stop)
             server = postgres.Server(cluster.url())
             db_pid = int((cluster.data / "postmaster.pid").read_text().split()[0])

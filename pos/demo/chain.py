@@ -9,6 +9,10 @@ lanes' notices go to the first, odd lanes' to the second, as a load balancer in 
 listener fleet would spread them. The tills run in this process on the simulator's clock; the
 listeners keep the machine's, which is the same time (the chain demo never moves the clock).
 
+``--api v3`` runs the same chain on WeChat Pay API v3: the simulator starts first and its v3 keys
+(new each run) go into every config, the listeners' included, before any process reads one.
+The listeners start through :mod:`pos.processes`, as the tests and the bench start theirs.
+
 ``--auto`` rings a sale on every till, has half of them paid with WeChat's notice and half
 without (the till's own query finds those), and exits 0 when every sale is PAID once, every
 confirmation slip came out of the printer of the till that rang the sale, and nothing is left
@@ -18,8 +22,6 @@ queued.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -34,6 +36,7 @@ from pos.demo.shift import printed_jobs
 from pos.demo.shop import start_simulator
 from pos.log import get_logger
 from pos.ports import bind_all
+from pos.processes import Launch, ProcessGroup, pos_command
 
 log = get_logger("pos.demo")
 
@@ -72,6 +75,7 @@ class ChainShop:
     listener_urls: list[str]
     tills: list[ChainTill]
     manager_password: str
+    api: str = "v2"
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.sim.clock.now(), UTC)
@@ -109,33 +113,16 @@ def till_configs(
 
 
 @contextmanager
-def listener_process(config_path: Path, log_path: Path) -> Iterator[str]:
-    """``pos listen`` on a free loopback port, as its own process; yields its base URL."""
-    pos = str(Path(sys.executable).with_name("pos"))  # the entry point installed beside this Python
-    command = [pos, "--config", str(config_path), "listen", "--port", "0"]
-    with open(log_path, "ab") as err:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True)
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        found = re.search(r"(http://127\.0\.0\.1:\d+)/", first)
-        if not found:
-            raise RuntimeError(f"pos listen did not start (see {log_path}): {first.strip()!r}")
-        yield found.group(1)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-@contextmanager
 def running_chain(
-    directory: Path, *, database: str, sim_port: int, sim_tls_port: int, language: str
+    directory: Path, *, database: str, sim_port: int, sim_tls_port: int, language: str, api: str = "v2"
 ) -> Iterator[ChainShop]:
-    """Start the simulator, the listener processes and the six tills; stop them in reverse."""
+    """Start the simulator, the listener processes and the six tills; stop them in reverse.
+
+    ``api="v3"``: every config (the listeners' and each till's) is switched to the simulator's v3
+    merchant, as ``pos demo --api v3`` switches the one shop's, so tills order and listeners
+    verify notices on v3 (mode one, the shelf labels, stays v2 as everywhere)."""
     from pos.ledger import open_ledger
+    from pos.sandbox.v3files import use_v3_in_config
     from pos.till.app import SERVER_OPTIONS as TILL_SERVER_OPTIONS
     from pos.till.app import create_app as till_app
     from pos.till.service import Till
@@ -168,21 +155,38 @@ def running_chain(
                 sim_port=ports["sim"],
                 sim_tls_port=ports["sim_tls"],
                 language=language,
+                store_name=STORES[0][1] if language == "zh-CN" else STORES[0][2],
                 database_url=database,
             ),
         )
-        listener_urls = [
-            stack.enter_context(listener_process(listen_path, directory / f"listen-{n + 1}.log"))
-            for n in range(LISTENERS)
-        ]
+        # The simulator first: on v3 its keys (new each run) go into every config before any
+        # process reads one. Its mode-one callback names the first listener once that serves.
+        sim, sim_url = start_simulator(
+            stack, pos_config.load(listen_path), directory, sockets, callback_url=""
+        )
+        identity = sim.v3.identity.public() if api == "v3" else None
+        if identity:
+            use_v3_in_config(listen_path, directory.resolve() / "v3", identity)
+        listeners = stack.enter_context(ProcessGroup()).start_all(
+            [
+                Launch(
+                    pos_command(listen_path, "listen"), f"listener {n + 1}", directory / f"listen-{n + 1}.log"
+                )
+                for n in range(LISTENERS)
+            ],
+            batch=LISTENERS,
+        )
+        listener_urls = [listener.url for listener in listeners]
+        sim.settings.callback_url = f"{listener_urls[0]}/wechatpay/native-callback"
         listener_ports = [int(url.rsplit(":", 1)[1]) for url in listener_urls]
         written = till_configs(
             directory, database=database, ports=ports, listener_ports=listener_ports, language=language
         )
+        if identity:
+            for _, _, path in written:
+                use_v3_in_config(path, directory.resolve() / "v3", identity)
         password = set_demo_manager_password(*(path for _, _, path in written))
         configs = [(store, lane, path, pos_config.load(path)) for store, lane, path in written]
-        callback = f"{listener_urls[0]}/wechatpay/native-callback"
-        sim, sim_url = start_simulator(stack, configs[0][3], directory, sockets, callback_url=callback)
         clock: Callable[[], datetime] = lambda: datetime.fromtimestamp(sim.clock.now(), UTC)  # noqa: E731
         tills = []
         for store, lane, path, config in configs:
@@ -194,12 +198,12 @@ def running_chain(
             ).start()
             stack.callback(server.stop)
             tills.append(ChainTill(store, lane, path, till, server.base_url))
-        yield ChainShop(directory, database, sim, sim_url, listener_urls, tills, password)
+        yield ChainShop(directory, database, sim, sim_url, listener_urls, tills, password, api)
 
 
 def chain_banner(shop: ChainShop) -> str:
     rows = [
-        "pos demo (a chain) is running (Ctrl-C stops it)",
+        f"pos demo (a chain, WeChat Pay API {shop.api}) is running (Ctrl-C stops it)",
         f"  ledger              {_without_password(shop.database)}",
         *(f"  till {t.store} lane {t.lane}   {t.url}/   printer {t.printer}" for t in shop.tills),
         f"  manager's pages     {shop.tills[0].url}/manager/   password: {shop.manager_password}",

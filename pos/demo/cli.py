@@ -112,8 +112,8 @@ def run_chain(args: argparse.Namespace, directory: Path) -> int:
     from pos.demo.chain import chain_banner, chain_shift, running_chain
     from pos.demo.files import DemoBusy
 
-    if args.api != "v2" or args.cashiers:
-        print("pos demo: the chain demo runs API v2 without cashiers' sign-in; drop --api v3 / --cashiers")
+    if args.cashiers:
+        print("pos demo: the chain demo runs without cashiers' sign-in; drop --cashiers")
         return 2
     log_path = log_to_file(directory, verbose=getattr(args, "verbose", False))  # six tills start-up lines
     try:
@@ -123,6 +123,7 @@ def run_chain(args: argparse.Namespace, directory: Path) -> int:
             sim_port=args.sim_port,
             sim_tls_port=args.sim_tls_port,
             language=args.language,
+            api=args.api,
         ) as shop:
             print(chain_banner(shop), flush=True)
             print(f"  log                 {log_path}", flush=True)

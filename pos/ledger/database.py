@@ -44,6 +44,11 @@ log = get_logger(__name__)
 BUSY_TIMEOUT_MS = 5000  # WeChat waits 5 s for our answer; a lock held longer is a bug anyway
 READ_ONLY = {"pos_begin": "BEGIN"}  # execution option for read transactions (SQLite)
 _MIGRATIONS = "pos.ledger:migrations"
+# A PostgreSQL engine's pool (SQLAlchemy's defaults, named so a chain can budget its server's
+# max_connections): up to PG_POOL_SIZE kept open, PG_MAX_OVERFLOW more while busy. A till's
+# wake-up holds one more, outside the pool (pos.ledger.wakeups).
+PG_POOL_SIZE = 5
+PG_MAX_OVERFLOW = 10
 _PG_MIGRATION_LOCK = 0x706F735F6C6467  # "pos_ldg": one migrator at a time on a shared server
 
 
@@ -54,7 +59,11 @@ def create_ledger_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_
         # As SQLite's busy_timeout: a writer waits this long for another's row or table lock,
         # then fails (the listener answers WeChat FAIL and is asked again) instead of hanging.
         return create_engine(
-            url, pool_pre_ping=True, connect_args={"options": f"-c lock_timeout={int(busy_timeout_ms)}"}
+            url,
+            pool_pre_ping=True,
+            pool_size=PG_POOL_SIZE,
+            max_overflow=PG_MAX_OVERFLOW,
+            connect_args={"options": f"-c lock_timeout={int(busy_timeout_ms)}"},
         )
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)

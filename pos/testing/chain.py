@@ -1,8 +1,9 @@
-"""A chain's tills and listeners as real processes, for tests and benches: a config file per till
-(or listener) on one ledger, and ``pos till`` / ``pos listen`` started and stopped as a person would.
+"""A chain's tills and listeners as real processes, for tests: a config file per till (or
+listener) on one ledger, and what its ``dir:`` printer wrote. The processes themselves are started
+and stopped by :mod:`pos.processes` (the one way, shared with the chain demo and the bench).
 
     config = write_config(tmp_path / "till-a", sim, "postgresql+psycopg://...", lane="01")
-    with PosProcess(config, "till") as till:
+    with start_pos(config, "till") as till:
         requests.post(till.url + "/api/sales", json={"amount": "12.50"})
         wait_until(lambda: printed(tmp_path / "till-a"), "the sale slip")
 """
@@ -10,10 +11,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -74,44 +71,3 @@ def wait_until(predicate: Any, what: str, timeout: float = 60.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {value!r}")
         time.sleep(0.05)
-
-
-class PosProcess:
-    """``pos --config CONFIG COMMAND --port 0`` in its own process; ``url`` is where it serves."""
-
-    def __init__(self, config: Path, command: str) -> None:
-        self.log_path = config.parent / f"{command}.log"
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pos.cli", "--config", str(config), command, "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        line = self.process.stdout.readline() if self.process.stdout else ""
-        if "http://" not in line:
-            self.stop()
-            raise AssertionError(f"pos {command} did not start: {line!r}; see {self.log_path}")
-        self.url = line[line.index("http://") :].split()[0].rstrip("/")
-
-    def stop(self) -> int:
-        """SIGTERM, as systemd stops it; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-        finally:
-            self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def __enter__(self) -> PosProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -38,7 +38,6 @@ _SETTINGS = {
     "fsync": "off",  # throwaway: speed over durability
     "synchronous_commit": "off",
     "full_page_writes": "off",
-    "max_connections": "300",  # tests open several engines, each with a pool
     "shared_buffers": "32MB",
     "wal_level": "minimal",  # no replicas: copying a template database writes no WAL
     "max_wal_senders": "0",
@@ -70,6 +69,7 @@ class Cluster:
     bindir: Path
     root: Path
     run_as: str | None  # the user owning the cluster when we are root
+    max_connections: int = 300  # a bench of many processes asks for more (see start_cluster)
 
     @property
     def data(self) -> Path:
@@ -94,7 +94,8 @@ class Cluster:
     def start_server(self) -> None:
         """``pg_ctl start`` with the throwaway settings, listening on the cluster's socket folder only;
         its output goes to ``server.log`` (never to our pipes, which it would hold open)."""
-        options = " ".join(f"-c {name}={value}" for name, value in _SETTINGS.items())
+        settings = {**_SETTINGS, "max_connections": str(self.max_connections)}
+        options = " ".join(f"-c {name}={value}" for name, value in settings.items())
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",
@@ -132,8 +133,11 @@ class Cluster:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_cluster(bindir: Path | None = None) -> Cluster:
-    """initdb + pg_ctl start in a new temporary folder; raises :class:`PostgresUnavailable`."""
+def start_cluster(bindir: Path | None = None, *, max_connections: int = 300) -> Cluster:
+    """initdb + pg_ctl start in a new temporary folder; raises :class:`PostgresUnavailable`.
+
+    ``max_connections``: 300 holds a test's several engines; ``bench/chain.py`` passes its
+    connection budget (K till processes, each with a pool and a LISTEN connection)."""
     bindir = bindir or find_bindir()
     if bindir is None:
         raise PostgresUnavailable(f"initdb and pg_ctl are not installed (apt-get install {PACKAGE})")
@@ -152,7 +156,7 @@ def start_cluster(bindir: Path | None = None) -> Cluster:
     if run_as:
         for path in (root, root / "run"):
             os.chown(path, owner.pw_uid, owner.pw_gid)
-    cluster = Cluster(bindir, root, run_as)
+    cluster = Cluster(bindir, root, run_as, max_connections)
     try:
         cluster._run(
             str(bindir / "initdb"),

@@ -24,8 +24,6 @@ What the design promises, and what is checked:
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -35,6 +33,7 @@ import requests
 
 from pos.ledger import JobKind, JobState, SaleState, UnknownSale, open_ledger
 from pos.ledger.ledger import INTERRUPTED
+from pos.processes import PosProcess
 from pos.sandbox.v3files import write_v3_files
 
 LAUNCHER = Path(__file__).with_name("sim_clock_till.py")
@@ -47,33 +46,14 @@ REPRINT = "重打印 REPRINT"  # the mark on a copy that may not be the first on
 PAST_DEADLINE = 6 * 60 + 10
 
 
-class TillProcess:
-    def __init__(self, config: Path, offset_file: Path, log: Path) -> None:
-        self.log = log.open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "POS_E2E_CLOCK_OFFSET_FILE": str(offset_file)}
-        self.process = subprocess.Popen(
-            [sys.executable, str(LAUNCHER), "--config", str(config), "till", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-            env=env,
-        )
-        line = self.process.stdout.readline()
-        assert "http://" in line, f"pos till did not start: {line!r}; see {log}"
-        self.url = line[line.index("http://") :].split()[0].rstrip("/")
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        self.log.close()
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(30)
-        finally:
-            self.process.kill()
-            self.log.close()
+def till_process(config: Path, offset_file: Path, log: Path) -> PosProcess:
+    """``pos till`` through the launcher that follows the simulator's clock (the offset file)."""
+    return PosProcess(
+        [sys.executable, str(LAUNCHER), "--config", str(config), "till", "--port", "0"],
+        name="pos till (e2e)",
+        log=log,
+        env={"POS_E2E_CLOCK_OFFSET_FILE": str(offset_file)},
+    ).ready()
 
 
 def write_config(tmp_path: Path, sim, api: str, database_url: str) -> Path:
@@ -137,7 +117,7 @@ def test_kill_9_mid_burst_then_restart_settles_every_sale_once(api, sim, printer
     http = requests.Session()
 
     # -- a burst of sales, and kill -9 while it is in full flow ----------------------------------
-    till = TillProcess(config, offset_file, log)
+    till = till_process(config, offset_file, log)
     answered: dict[str, dict] = {}
     unanswered = 0
 
@@ -161,7 +141,7 @@ def test_kill_9_mid_burst_then_restart_settles_every_sale_once(api, sim, printer
     assert len(answered) >= KILL_AFTER and unanswered >= 1
 
     # -- restart: the same command, the same files ---------------------------------------------
-    till = TillProcess(config, offset_file, log)
+    till = till_process(config, offset_file, log)
     try:
         ledger = open_ledger(database.url_in(tmp_path / "data"))
         sales = all_sales(ledger)

@@ -1,22 +1,19 @@
 """A listener fleet: several real ``pos listen`` processes on one ledger (PostgreSQL, and SQLite in WAL
 mode), a storm of notices spread over them, one killed mid-storm; each sale paid exactly once.
 
-:class:`ListenerProcess` starts one ``pos listen`` (its own interpreter, a free port, the ledger at
-the config's ``[database] url``). :class:`Front` stands for the TLS front a chain puts before its
-listeners: each request goes to the next listener in turn; a listener that cannot be reached (or
-drops the connection) answers that request 502 and is taken out of the rotation, as a front with
-passive health checks does. The front does NOT retry a failed request on another listener: WeChat's
-own retry (the simulator's schedule) must bring the notice back, which is what a fleet relies on.
+:func:`listener_fleet` starts ``pos listen`` processes (each its own interpreter, a free port, the
+ledger at the config's ``[database] url``) through :mod:`pos.processes`. :class:`Front` stands for
+the TLS front a chain puts before its listeners: each request goes to the next listener in turn;
+a listener that cannot be reached (or drops the connection) answers that request 502 and is
+taken out of the rotation, as a front with passive health checks does. The front does NOT retry
+a failed request on another listener: WeChat's own retry (the simulator's schedule) must bring
+the notice back, which is what a fleet relies on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -28,6 +25,7 @@ from pathlib import Path
 import requests
 
 from pos.ledger import JobKind, SaleState
+from pos.processes import Launch, PosProcess, ProcessGroup, pos_command
 from pos.wechatpay.modeone import bizpayurl
 
 
@@ -57,53 +55,15 @@ host = "127.0.0.1"
     return path
 
 
-class ListenerProcess:
-    """One ``pos listen`` process; ``base`` is its http://127.0.0.1:PORT."""
-
-    def __init__(self, config: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pos.cli", "--config", str(config), "listen", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.base = ""
-
-    def wait_started(self) -> ListenerProcess:
-        line = self.process.stdout.readline()
-        if not line.startswith("pos listen: http://127.0.0.1:"):
-            self.process.kill()
-            raise AssertionError(line + self.process.stderr.read())
-        self.base = line.split()[2].removesuffix("/wechatpay/notify")
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no handler runs, requests in flight are cut off mid-way."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> str:
-        """SIGTERM (SIGKILL after 20 s); returns what the process wrote to stderr."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        return self.process.stderr.read()
-
-
 @contextlib.contextmanager
-def listener_fleet(config: Path, count: int) -> Iterator[list[ListenerProcess]]:
+def listener_fleet(config: Path, count: int) -> Iterator[list[PosProcess]]:
     """``count`` listeners on one config, started together (they migrate the ledger at once: safe)."""
-    started = [ListenerProcess(config) for _ in range(count)]
-    try:
-        yield [listener.wait_started() for listener in started]
-    finally:
-        for listener in started:
-            listener.stop()
+    with ProcessGroup() as group:
+        launches = [
+            Launch(pos_command(config, "listen"), f"listener {n}", config.parent / f"listen-{n}.log")
+            for n in range(count)
+        ]
+        yield group.start_all(launches, batch=count)
 
 
 class Front:
@@ -192,7 +152,7 @@ KILL_AFTER = 20  # notices the doomed listener answers before it is killed
 
 
 @contextlib.contextmanager
-def fleet(stack, tmp_path: Path, count: int) -> Iterator[tuple[Front, list[ListenerProcess]]]:
+def fleet(stack, tmp_path: Path, count: int) -> Iterator[tuple[Front, list[PosProcess]]]:
     """``count`` listeners on the stack's ledger behind one front; WeChat (the simulator) sends
     notices and mode-one callbacks to the front, never to a listener directly."""
     front = Front([])
@@ -201,7 +161,7 @@ def fleet(stack, tmp_path: Path, count: int) -> Iterator[tuple[Front, list[Liste
             tmp_path / "listen.toml", stack.config, notify_url=front.base_url + "/wechatpay/notify"
         )
         with listener_fleet(config, count) as listeners:
-            front.upstreams = [listener.base for listener in listeners]
+            front.upstreams = [listener.url for listener in listeners]
             stack.sim.settings.callback_url = front.base_url + "/wechatpay/native-callback"
             yield front, listeners
     finally:
@@ -244,7 +204,7 @@ def test_a_notice_storm_over_three_listeners_one_killed_pays_every_sale_once(sta
         for payer in payers:
             payer.start()
         # Mid-storm: once the doomed listener has answered a few notices, it dies with others in flight.
-        wait_until(lambda: front.count(doomed.base) >= KILL_AFTER, 60, "the storm to reach every listener")
+        wait_until(lambda: front.count(doomed.url) >= KILL_AFTER, 60, "the storm to reach every listener")
         doomed.kill()
         for payer in payers:
             payer.join(60)
@@ -263,7 +223,7 @@ def test_a_notice_storm_over_three_listeners_one_killed_pays_every_sale_once(sta
     assert stack.ledger.open_flags() == []
     # The kill cut notices off (the front answered 502 for the dead listener) and WeChat's retry of
     # each reached a survivor: a later attempt of the same notice answered SUCCESS.
-    assert front.failed[doomed.base] >= 1 and doomed.base in front.down
+    assert front.failed[doomed.url] >= 1 and doomed.url in front.down
     cut = {d["out_trade_no"] for d in deliveries if d["outcome"] != "ok"}
     assert cut, "no notice was cut off by the kill"
     for out_trade_no in cut:
@@ -273,9 +233,10 @@ def test_a_notice_storm_over_three_listeners_one_killed_pays_every_sale_once(sta
     # No listener ever answered 5xx itself (a race lost on the database is "already paid", not a 500):
     # every failure is the front's 502 for the dead one.
     assert {d["status"] for d in deliveries} <= {200, 502}
-    assert all(front.count(listener.base) > 0 for listener in survivors)
+    assert all(front.count(listener.url) > 0 for listener in survivors)
     for listener in survivors:
-        assert "Traceback" not in listener.stop()
+        listener.stop()
+        assert "Traceback" not in listener.log()
 
 
 RACED = 60  # sales whose notice reaches three listeners at the same moment
@@ -294,10 +255,11 @@ def test_copies_of_each_notice_at_once_race_across_listeners_and_pay_once(stack,
         wait_until(lambda: len(stack.sim.notifications()) >= copies, 120, "every copy to be answered")
         deliveries = stack.sim.notifications()
         for listener in listeners:
-            assert "Traceback" not in listener.stop()
+            listener.stop()
+        assert "Traceback" not in listener.log()
     assert len(deliveries) == copies  # delivered at the first attempt: nothing to retry
     assert [(d["status"], d["outcome"]) for d in deliveries] == [(200, "ok")] * copies
-    assert all(front.count(listener.base) == RACED for listener in listeners)  # one copy each
+    assert all(front.count(listener.url) == RACED for listener in listeners)  # one copy each
     for sale in sales:
         assert_paid_exactly_once(stack.ledger, sale.id, paid[sale.id])
         # Copies that reached the ledger after the winner are kept as repeats (a copy that came once
@@ -323,13 +285,13 @@ def test_mode_one_callbacks_work_from_either_listener(stack, tmp_path):
         orders = []
         for n, label in enumerate(labels[:4]):
             # The platform's callback URL names one listener per scan: A, B, A, B.
-            stack.sim.settings.callback_url = listeners[n % 2].base + "/wechatpay/native-callback"
+            stack.sim.settings.callback_url = listeners[n % 2].url + "/wechatpay/native-callback"
             orders.append(stack.sim.scan(label))
             found = stack.sim.wait_for_notifications(
                 1, timeout=30, outcome="ok", out_trade_no=orders[-1]["out_trade_no"]
             )
             assert found, orders[-1]
-        assert all(front.count(listener.base) >= 1 for listener in listeners)  # notices reached both
+        assert all(front.count(listener.url) >= 1 for listener in listeners)  # notices reached both
 
         stack.sim.settings.callback_url = front.base_url + "/wechatpay/native-callback"
         with ThreadPoolExecutor(SCANS_AT_ONCE) as pool:
@@ -339,10 +301,11 @@ def test_mode_one_callbacks_work_from_either_listener(stack, tmp_path):
                 1, timeout=30, outcome="ok", out_trade_no=order["out_trade_no"]
             )
             assert found, order
-        callbacks = [front.count(listener.base, "/wechatpay/native-callback") for listener in listeners]
+        callbacks = [front.count(listener.url, "/wechatpay/native-callback") for listener in listeners]
         assert sum(callbacks) == SCANS_AT_ONCE  # spread by the front (the A, B scans above chose)
         for listener in listeners:
-            assert "Traceback" not in listener.stop()
+            listener.stop()
+        assert "Traceback" not in listener.log()
     assert len({order["out_trade_no"] for order in orders}) == len(labels)
     for order, product in zip(orders, products, strict=True):
         sale = stack.ledger.sale_by_out_trade_no(order["out_trade_no"])

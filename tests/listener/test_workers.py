@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ import requests
 from pos.cli import main
 from pos.config import ConfigError, from_mapping
 from pos.ledger import JobKind, SaleState
+from pos.processes import PosProcess, start_pos
 from pos.wechatpay import notices
 
 
@@ -43,44 +42,21 @@ workers = 2
     return path
 
 
-class Listening:
-    def __init__(self, process: subprocess.Popen, base: str) -> None:
-        self.process = process
-        self.base = base
-
-    def workers(self) -> list[int]:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
-        return [int(pid) for pid in children.split()]
+def workers_of(listening: PosProcess) -> list[int]:
+    """The pids of a ``pos listen --workers 2`` parent's worker processes."""
+    pid = listening.pid
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 @pytest.fixture
 def listening(tmp_path, stack):
     config = write_config(tmp_path, stack)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pos.cli", "--config", str(config), "listen", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        line = process.stdout.readline()
-        assert line.startswith("pos listen: http://127.0.0.1:") and "2 processes" in line, (
-            line + process.stderr.read()
-        )
-        running = Listening(process, line.split()[2].removesuffix("/wechatpay/notify"))
+    with start_pos(config, "listen") as running:
+        assert "2 processes" in running.output(), running.output()
         deadline = time.monotonic() + 20
-        while len(running.workers()) < 2 and time.monotonic() < deadline:
+        while len(workers_of(running)) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         yield running
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 def send_all(url: str, bodies: list[bytes], threads: int = 8) -> list[bytes]:
@@ -107,37 +83,37 @@ def test_two_processes_pay_each_sale_once_and_queue_one_slip(stack, listening):
     sales = [stack.ring_up(1000 + n) for n in range(12)]
     bodies = [stack.signed(stack.notice_for(sale)) for sale in sales]
     load = [body for body in bodies for _ in range(4)]  # each notice four times, interleaved
-    replies = send_all(listening.base + "/wechatpay/notify", load)
+    replies = send_all(listening.url + "/wechatpay/notify", load)
     assert replies == [notices.success_reply()] * len(load)
     for sale in sales:
         assert stack.ledger.get_sale(sale.id).state is SaleState.PAID
         jobs = [j for j in stack.ledger.jobs_for_sale(sale.id) if j.kind is JobKind.CONFIRMATION]
         assert len(jobs) == 1
-    assert len(set(listening.workers())) == 2
+    assert len(set(workers_of(listening))) == 2
 
 
 def test_sigterm_stops_every_worker_and_the_parent_cleanly(listening):
-    workers = listening.workers()
-    assert requests.get(listening.base + "/healthz", timeout=10).text == "ok\n"
+    workers = workers_of(listening)
+    assert requests.get(listening.url + "/healthz", timeout=10).text == "ok\n"
     listening.process.send_signal(signal.SIGTERM)
     assert listening.process.wait(timeout=20) == 0
     for pid in workers:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
-    err = listening.process.stderr.read()
+    err = listening.log()
     assert "Traceback" not in err
     assert "event=listener_worker_died" not in err
 
 
 def test_a_worker_that_dies_stops_the_rest_so_systemd_restarts_the_set(listening):
-    first, second = listening.workers()
+    first, second = workers_of(listening)
     os.kill(first, signal.SIGKILL)
     assert listening.process.wait(timeout=20) == 1
     assert not Path(f"/proc/{second}").exists() or "zombie" in Path(f"/proc/{second}/status").read_text()
-    assert re.search(rf"event=listener_worker_died worker=\d pid={first}", listening.process.stderr.read())
+    assert re.search(rf"event=listener_worker_died worker=\d pid={first}", listening.log())
 
 
 def test_workers_stop_when_the_parent_is_killed_outright(listening):
-    workers = listening.workers()
+    workers = workers_of(listening)
     listening.process.kill()  # SIGKILL: no handler runs in the parent
     listening.process.wait(timeout=10)
     deadline = time.monotonic() + 20

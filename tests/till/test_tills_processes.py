@@ -11,8 +11,9 @@ import pytest
 import requests
 
 from pos.ledger import JobKind, JobState, open_ledger
+from pos.processes import PosProcess, ProcessGroup, pos_command, start_pos
 from pos.sandbox.testing import running_simulator
-from pos.testing.chain import PosProcess, printed, wait_until, write_config
+from pos.testing.chain import printed, wait_until, write_config
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
@@ -26,7 +27,7 @@ def sim():
 @pytest.fixture
 def listener(sim, database, tmp_path) -> Iterator[PosProcess]:
     config = write_config(tmp_path / "listener", sim, database.url_in(tmp_path))
-    with PosProcess(config, "listen") as process:
+    with start_pos(config, "listen") as process:
         yield process
 
 
@@ -40,10 +41,17 @@ def test_two_till_processes_print_their_own_and_an_offline_till_catches_up(sim, 
     url = database.url_in(tmp_path)
     folders = {lane: tmp_path / f"till-{lane}" for lane in ("01", "02")}
     configs = {
-        lane: write_config(f, sim, url, lane=lane, notify_url=listener.url) for lane, f in folders.items()
+        lane: write_config(f, sim, url, lane=lane, notify_url=listener.url + "/wechatpay/notify")
+        for lane, f in folders.items()
     }
-    tills = {lane: PosProcess(config, "till") for lane, config in configs.items()}
+    group = ProcessGroup()
     try:
+        tills = {
+            lane: group.start(
+                pos_command(config, "till"), name=f"till {lane}", log=folders[lane] / "till.log"
+            )
+            for lane, config in configs.items()
+        }
         sales = {lane: ring_up(till, "18.00") for lane, till in tills.items()}
         assert {lane: s["out_trade_no"].split("-")[1] for lane, s in sales.items()} == {
             "01": "01",
@@ -67,13 +75,14 @@ def test_two_till_processes_print_their_own_and_an_offline_till_catches_up(sim, 
                 (JobKind.CONFIRMATION, JobState.QUEUED, "02")
             ]
 
-            tills["02"] = PosProcess(configs["02"], "till")  # back: it prints what it missed
+            tills["02"] = group.start(  # back: it prints what it missed
+                pos_command(configs["02"], "till"), name="till 02 again", log=folders["02"] / "till.log"
+            )
             wait_until(lambda: len(printed(folders["02"])) == 2, "till 02's missed confirmation")
             assert printed(folders["02"]) == [slips["02"], missed[0].id]
             assert printed(folders["01"]) == [slips["01"], confirmation_01.id]  # 01 never took it
             assert ledger.unfinished_jobs() == []
     finally:
-        for till in tills.values():
-            till.stop()
+        group.stop()
     for till in tills.values():
         assert "Traceback" not in till.log()

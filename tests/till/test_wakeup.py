@@ -16,8 +16,9 @@ from sqlalchemy import text
 from pos import config as pos_config
 from pos.ledger import JobKind, LineItem, open_ledger
 from pos.orders.checkout import Checkout
+from pos.processes import PosProcess, start_pos
 from pos.sandbox.testing import running_simulator
-from pos.testing.chain import PosProcess, printed, wait_until, write_config
+from pos.testing.chain import printed, wait_until, write_config
 from pos.till.spooler import Spooler
 from pos.till.wakeup import JobWakeup
 from pos.wechatpay import WeChatPayClient
@@ -36,7 +37,7 @@ def sim():
 @pytest.fixture
 def listener(sim, database, tmp_path) -> Iterator[PosProcess]:
     config = write_config(tmp_path / "listener", sim, database.url_in(tmp_path))
-    with PosProcess(config, "listen") as process:
+    with start_pos(config, "listen") as process:
         yield process
 
 
@@ -46,7 +47,9 @@ def test_a_confirmation_queued_by_a_listener_process_wakes_the_sales_till_alone(
     url = database.url_in(tmp_path)
     folders = {"a": tmp_path / "till-a", "b": tmp_path / "till-b"}
     configs = {
-        name: pos_config.load(write_config(folder, sim, url, lane=lane, notify_url=listener.url))
+        name: pos_config.load(
+            write_config(folder, sim, url, lane=lane, notify_url=listener.url + "/wechatpay/notify")
+        )
         for (name, folder), lane in zip(folders.items(), ("01", "02"), strict=True)
     }
     with open_ledger(url) as ledger:
