@@ -103,6 +103,8 @@ def test_secrets_from_environment_and_credentials(tmp_path) -> None:
         ("[till]\norder_ttl = 3\n", "between 5 and 120"),
         ('[till]\norder_ttl = "15"\n', "must be a whole number"),
         ("[till]\nport = 70000\n", "TCP port"),
+        ("[database]\npool_size = 0\n", r"\[database\] pool_size must be 1..100"),
+        ("[database]\nmax_overflow = -1\n", r"\[database\] max_overflow must be 0..100"),
         ('[store]\ntimezone = "Mars/Olympus"\n', "not a known time zone"),
         ('[store]\nlanguage = "fr"\n', "zh-CN or en"),
         ('[stor]\nname = "x"\n', r"unknown section \[stor\]"),

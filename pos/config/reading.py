@@ -72,6 +72,8 @@ _CHECKS: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("till", "allowed_hosts"): lambda v: next(
         (f"has {h!r}, which is not a host name or host:port" for h in v if not HOST_PATTERN.match(h)), None
     ),
+    ("database", "pool_size"): lambda v: None if 1 <= v <= 100 else f"must be 1..100 connections, not {v}",
+    ("database", "max_overflow"): lambda v: None if 0 <= v <= 100 else f"must be 0..100 connections, not {v}",
     ("listener", "port"): lambda v: _check_port(v),
     ("listener", "max_body"): lambda v: None if 1024 <= v <= 1 << 20 else "must be 1024..1048576",
     ("listener", "workers"): lambda v: None if 1 <= v <= 16 else f"must be 1..16 processes, not {v}",

@@ -107,6 +107,17 @@ class DatabaseConfig:
     """The ledger: a SQLite file by default, a PostgreSQL URL when tills share one."""
 
     url: str = "sqlite:///pos-demo/pos.sqlite3"
+    # PostgreSQL only: connections each process keeps open to the server, and how many more it may
+    # open while busy (SQLAlchemy's pool). A chain's server must allow every till and listener's
+    # pool_size + max_overflow (+1 for a till's wake-up): lower these, or put PgBouncer (session
+    # mode) in front, when many tills share a server. SQLite ignores both.
+    pool_size: int = 5
+    max_overflow: int = 10
+
+    @property
+    def pool(self) -> dict[str, int]:
+        """The pool settings as :func:`pos.ledger.open_ledger`'s keyword arguments."""
+        return {"pool_size": self.pool_size, "max_overflow": self.max_overflow}
 
 
 @dataclass(frozen=True)

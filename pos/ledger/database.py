@@ -52,8 +52,17 @@ PG_MAX_OVERFLOW = 10
 _PG_MIGRATION_LOCK = 0x706F735F6C6467  # "pos_ldg": one migrator at a time on a shared server
 
 
-def create_ledger_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
-    """An engine for ``url`` with the per-connection settings above; creates the SQLite file's folder."""
+def create_ledger_engine(
+    url: str | URL,
+    *,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    pool_size: int = PG_POOL_SIZE,
+    max_overflow: int = PG_MAX_OVERFLOW,
+) -> Engine:
+    """An engine for ``url`` with the per-connection settings above; creates the SQLite file's folder.
+
+    ``pool_size`` and ``max_overflow`` size a PostgreSQL engine's pool (``[database]`` in the
+    config); a SQLite file has no server whose connections run out, and keeps its own pool."""
     url = make_url(url)
     if url.get_backend_name() == "postgresql":
         # As SQLite's busy_timeout: a writer waits this long for another's row or table lock,
@@ -61,8 +70,8 @@ def create_ledger_engine(url: str | URL, *, busy_timeout_ms: int = BUSY_TIMEOUT_
         return create_engine(
             url,
             pool_pre_ping=True,
-            pool_size=PG_POOL_SIZE,
-            max_overflow=PG_MAX_OVERFLOW,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
             connect_args={"options": f"-c lock_timeout={int(busy_timeout_ms)}"},
         )
     if url.get_backend_name() != "sqlite":

@@ -71,6 +71,8 @@ def open_ledger(
     timezone: str = DEFAULT_ZONE,
     clock: Callable[[], datetime] | None = None,
     busy_timeout_ms: int = database.BUSY_TIMEOUT_MS,
+    pool_size: int = database.PG_POOL_SIZE,
+    max_overflow: int = database.PG_MAX_OVERFLOW,
 ) -> Ledger:
     """Connect to the ledger at ``url`` and migrate its schema to the newest revision.
 
@@ -78,13 +80,16 @@ def open_ledger(
     folder are created) or ``postgresql+psycopg://user@host/pos``. Opening an
     up-to-date database changes nothing. ``timezone`` is the store's zone, used
     for business dates; ``clock`` returns aware "now" datetimes (tests pass a
-    fake one).
+    fake one). ``pool_size`` and ``max_overflow`` size a PostgreSQL server's share of connections
+    for this process (``[database]``: :attr:`pos.config.DatabaseConfig.pool`).
     """
     try:
         zone = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidInput(f"unknown time zone {timezone!r} (e.g. Asia/Shanghai)") from exc
-    engine = database.create_ledger_engine(url, busy_timeout_ms=busy_timeout_ms)
+    engine = database.create_ledger_engine(
+        url, busy_timeout_ms=busy_timeout_ms, pool_size=pool_size, max_overflow=max_overflow
+    )
     try:
         database.upgrade(engine)
     except Exception:

@@ -71,7 +71,9 @@ def _open_ledger(config: pos_config.Config, **options):  # -> Ledger | str (the 
     from pos.ledger import LedgerError, open_ledger
 
     try:
-        return open_ledger(config.database.url, timezone=config.store.timezone, **options)
+        return open_ledger(
+            config.database.url, timezone=config.store.timezone, **config.database.pool, **options
+        )
     except (SQLAlchemyError, LedgerError, OSError) as exc:
         return f"cannot open the ledger at [database] url {config.database.url!r}: {type(exc).__name__}"
 

@@ -90,7 +90,9 @@ class Till:
         self.t = Translator(config.store.language)
         self.catalogue = build_catalogue(config)
         ensure_data_dir(config)
-        self.ledger = open_ledger(config.database.url, timezone=config.store.timezone, clock=clock)
+        self.ledger = open_ledger(
+            config.database.url, timezone=config.store.timezone, clock=clock, **config.database.pool
+        )
         self.client = None
         try:
             self.client = client_for(config.merchant)

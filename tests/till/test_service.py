@@ -64,6 +64,30 @@ def test_ring_up_is_paid_through_the_watcher_and_printed(database, sim, tmp_path
         assert till.today() == sale.business_date
 
 
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)  # SQLite has no server to share
+def test_a_till_keeps_to_its_database_pool_and_still_takes_payments(database, sim, tmp_path):
+    """``[database] pool_size``/``max_overflow`` size the till's share of a chain's server: one
+    connection, none more, and the cashier's ring-up, the watcher and the spooler take turns on it."""
+    small = dataclasses.replace(database.config, pool_size=1, max_overflow=0)
+    with Till(till_config(tmp_path, sim, database=small)) as till:
+        pool = till.ledger.engine.pool
+        assert (pool.size(), pool._max_overflow) == (1, 0)
+        sales = [
+            till.ring_up(SaleRequest(items=(), amount_fen=100 + n, body=None, cashier="")) for n in range(3)
+        ]
+        for sale in sales:
+            sim.pay(sale.code_url, notify=False)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (
+            any(till.ledger.get_sale(s.id).state is not SaleState.PAID for s in sales)
+            or till.ledger.unfinished_jobs()
+        ):
+            time.sleep(0.05)
+        assert [till.ledger.get_sale(s.id).state for s in sales] == [SaleState.PAID] * 3
+        assert not till.ledger.unfinished_jobs()
+        assert pool.checkedout() + pool.checkedin() <= 1
+
+
 def test_business_day_follows_the_clock_in_the_store_zone(database, sim, tmp_path):
     moment = datetime(2026, 11, 26, 16, 30, tzinfo=UTC)  # 00:30 on the 27th in Shanghai
     till = Till(till_config(tmp_path, sim, database=database.config), clock=lambda: moment)
