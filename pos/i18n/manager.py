@@ -54,6 +54,8 @@ WORDS: dict[str, dict[str, str]] = {
     "day.cash_paid": {"zh-CN": "顾客实付", "en": "Paid by customers"},
     "day.coupon": {"zh-CN": "优惠券", "en": "Coupons"},
     "day.settled": {"zh-CN": "商户应结", "en": "Settled to merchant"},
+    "day.settled_refunded": {"zh-CN": "应结退款", "en": "Settled refunds"},
+    "day.settled_net": {"zh-CN": "应结净额", "en": "Settled net"},
     "day.sale_coupon": {
         "zh-CN": "顾客实付 {cash} · 券 {coupon} · 应结 {settled}",
         "en": "customer paid {cash} · coupon {coupon} · settled {settled}",

@@ -52,6 +52,8 @@ WORDS: dict[str, dict[str, str]] = {
     "slip.cash_paid_total": {"zh-CN": "顾客实付", "en": "Paid by customers"},
     "slip.coupon_total": {"zh-CN": "优惠券", "en": "Coupons"},
     "slip.settled_total": {"zh-CN": "商户应结", "en": "Settled to merchant"},
+    "slip.settled_refunded_total": {"zh-CN": "应结退款", "en": "Settled refunds"},
+    "slip.settled_net_total": {"zh-CN": "应结净额", "en": "Settled net"},
     "slip.label_scan": {"zh-CN": "微信扫码购买", "en": "Scan with WeChat to buy"},
     "slip.native_qr": {"zh-CN": "原生二维码 (GS ( k)", "en": "Native QR (GS ( k)"},
     "slip.raster_qr": {"zh-CN": "图像二维码 (GS v 0)", "en": "Raster QR (GS v 0)"},

@@ -123,6 +123,12 @@ WORDS: dict[str, dict[str, str]] = {
         "zh-CN": "退款 {refund}：微信为 {bill_state}，账本为 {ledger_state}",
         "en": "refund {refund}: WeChat says {bill_state}, the ledger {ledger_state}",
     },
+    "reconcile.refund_settlement": {
+        "zh-CN": "退款 {refund} 应结退款金额不符：微信 {bill}，账本 {ledger}"
+        "（申请退款金额 {requested} 相同）",
+        "en": "refund {refund} settlement differs: WeChat gives back {bill} of the settlement, "
+        "ledger {ledger} (refund amount {requested} agrees)",
+    },
     "reconcile.refund_amount": {
         "zh-CN": "退款 {refund} 金额不符：微信 {bill}，账本 {ledger}",
         "en": "refund {refund} amounts differ: WeChat {bill}, ledger {ledger}",

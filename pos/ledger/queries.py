@@ -21,8 +21,8 @@ from sqlalchemy import Connection, String, and_, case, func, literal, or_, selec
 from sqlalchemy.sql.elements import ColumnElement
 
 from pos.ledger.database import read_only
-from pos.ledger.models import PAID_STATES, Flag, FlagKind, SaleState
-from pos.ledger.schema import flags, sales
+from pos.ledger.models import PAID_STATES, Flag, FlagKind, RefundState, SaleState
+from pos.ledger.schema import flags, refunds, sales
 
 if TYPE_CHECKING:
     from pos.ledger import Ledger
@@ -95,6 +95,27 @@ def day_state_totals(
     )
     with read_only(ledger.engine) as conn:
         return {SaleState(r[0]): tuple(int(v) for v in r[1:]) for r in conn.execute(statement)}  # type: ignore[misc]
+
+
+def day_settled_refunds(ledger: Ledger, day: date, *, store: str, lane: str | None = None) -> int:
+    """What the merchant gave back (应结退款金额, fen) for the confirmed refunds of ``day``'s sales.
+
+    A refund without WeChat's settlement figure (NULL: no coupon, or before revision 0013) gave
+    back its refund_fee; so this equals the day's refunded figure unless a coupon was refunded.
+    """
+    statement = (
+        select(
+            func.coalesce(func.sum(func.coalesce(refunds.c.settlement_refund_fee, refunds.c.refund_fee)), 0)
+        )
+        .select_from(refunds.join(sales, sales.c.id == refunds.c.sale_id))
+        .where(
+            refunds.c.state == RefundState.SUCCEEDED.value,
+            sales.c.state.in_(_PAID),
+            _day_filter(day, store, lane),
+        )
+    )
+    with read_only(ledger.engine) as conn:
+        return int(conn.execute(statement).scalar_one())
 
 
 def hourly_minutes(

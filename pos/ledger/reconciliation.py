@@ -288,6 +288,13 @@ class LedgerRefund:
     refund_id: str | None
     requested_at: datetime
     resolution: str | None = None  # how the manager settled a HELD refund (pos.ledger.held)
+    # 应结退款金额 as WeChat said (revision 0013); None: the same as refund_fee.
+    settlement_refund_fee: int | None = None
+
+    @property
+    def settled_refund_fee(self) -> int:
+        """What the refund gives back of the merchant's settlement (the bill's 退款金额)."""
+        return self.refund_fee if self.settlement_refund_fee is None else self.settlement_refund_fee
 
 
 def bill_window(day: date) -> tuple[datetime, datetime]:
@@ -389,6 +396,7 @@ def _refund_rows(conn: Any, where: Any) -> list[LedgerRefund]:
             refund_id=r.refund_id,
             requested_at=r.requested_at,
             resolution=r.resolution,
+            settlement_refund_fee=r.settlement_refund_fee,
         )
         for r in rows
     ]

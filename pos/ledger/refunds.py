@@ -108,19 +108,26 @@ class Refunds(LedgerCore):
         *,
         refund_id: str | None = None,
         print_slip: bool = True,
+        settlement_refund_fee: int | None = None,
+        cash_refund_fee: int | None = None,
         now: datetime | None = None,
     ) -> RefundOutcome:
         """WeChat confirmed the refund: PENDING -> SUCCEEDED, and the sale PAID / PARTLY_REFUNDED ->
         PARTLY_REFUNDED, or REFUNDED once everything went back. Queues the refund slip. A repeat
-        (a second refund notice) returns ``already_done=True`` and changes nothing."""
+        (a second refund notice) returns ``already_done=True`` and changes nothing.
+
+        ``settlement_refund_fee`` / ``cash_refund_fee``: what WeChat said the merchant gives back
+        and the customer got in cash, when it said so (a coupon payment); None keeps what
+        :meth:`note_refund_figures` kept (the refund answer's), as a v3 refund notice has neither."""
         at = self._now(now)
         with self._write() as conn:
             refund = refund_by_no(conn, out_refund_no)
+            figures = _figures(refund, settlement_refund_fee, cash_refund_fee)
             # HELD too: the manager re-sent a CHANGE refund on WeChat's platform and it went through.
             result = conn.execute(
                 update(refunds)
                 .where(refunds.c.id == refund.id, refunds.c.state.in_(_SUCCEEDABLE))
-                .values(state=RefundState.SUCCEEDED.value, refund_id=refund_id, completed_at=at)
+                .values(state=RefundState.SUCCEEDED.value, refund_id=refund_id, completed_at=at, **figures)
             )
             if result.rowcount != 1:
                 refund = refund_by_no(conn, out_refund_no)
@@ -132,6 +139,20 @@ class Refunds(LedgerCore):
             outcome = credit_sale(conn, refund, at, print_slip=print_slip, event="refunded")
         log.info("refunded", sale=refund.sale_id, out_refund_no=out_refund_no, state=outcome.sale.state)
         return outcome
+
+    def note_refund_figures(
+        self, out_refund_no: str, *, settlement_refund_fee: int | None, cash_refund_fee: int | None
+    ) -> Refund:
+        """Keep what WeChat's refund answer said the merchant gives back (应结退款金额) and the
+        customer gets in cash, whatever the refund's state; figures WeChat did not send (None) or
+        that cannot be (below 0, above the refund) change nothing."""
+        with self._write() as conn:
+            refund = refund_by_no(conn, out_refund_no)
+            figures = _figures(refund, settlement_refund_fee, cash_refund_fee)
+            if figures:
+                conn.execute(update(refunds).where(refunds.c.id == refund.id).values(**figures))
+                refund = refund_by_no(conn, out_refund_no)
+        return refund
 
     def fail_refund(self, out_refund_no: str, message: str, *, now: datetime | None = None) -> Refund:
         """WeChat closed the refund (REFUNDCLOSE): PENDING -> FAILED, the reserved amount is
@@ -262,6 +283,26 @@ def _refuse(conn: Connection, sale_id: int, refund_fee: int) -> None:
     )
 
 
+def _figures(
+    refund: Refund, settlement_refund_fee: int | None, cash_refund_fee: int | None
+) -> dict[str, int | None]:
+    """The columns to write for WeChat's figures of ``refund``: a figure equal to the refund is
+    written as NULL ("the same as refund_fee"), a missing one is left alone, an impossible one
+    (not whole fen within 0..refund_fee) is left alone and logged."""
+    out: dict[str, int | None] = {}
+    for name, value in (
+        ("settlement_refund_fee", settlement_refund_fee),
+        ("cash_refund_fee", cash_refund_fee),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= refund.refund_fee:
+            log.warning("refund_figure_refused", out_refund_no=refund.out_refund_no, figure=name, value=value)
+            continue
+        out[name] = None if value == refund.refund_fee else value
+    return out
+
+
 def refund_by_no(conn: Connection, out_refund_no: str) -> Refund:
     """The refund ``out_refund_no`` read inside the caller's transaction (UnknownRefund if none)."""
     row = conn.execute(select(refunds).where(refunds.c.out_refund_no == out_refund_no)).first()
@@ -283,4 +324,6 @@ def _refund(row: Row[Any]) -> Refund:
         requested_at=row.requested_at,
         completed_at=row.completed_at,
         resolution=row.resolution,
+        settlement_refund_fee=row.settlement_refund_fee,
+        cash_refund_fee=row.cash_refund_fee,
     )

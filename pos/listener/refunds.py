@@ -123,7 +123,11 @@ class RefundNotices:
         status = notice.refund_status
         try:
             if status == notices.SUCCESS:
-                outcome = self.ledger.complete_refund(number, refund_id=notice.refund_id or None)
+                outcome = self.ledger.complete_refund(
+                    number,
+                    refund_id=notice.refund_id or None,
+                    settlement_refund_fee=notice.settlement_refund_fee,
+                )
                 if outcome.already_done:  # a concurrent copy was first
                     return Reply(notices.success_reply(), verdict="duplicate")
                 verdict = "refunded"

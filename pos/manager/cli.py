@@ -248,6 +248,8 @@ def format_figures(figures: object, config: Config, w: Words) -> str:
             ("cash_paid", figures.cash_fee),
             ("coupon", figures.coupon_fee),
             ("settled", figures.settled_fee),
+            ("settled_refunded", figures.settled_refunds),
+            ("settled_net", figures.settled_net_fee),
         ):
             lines.append(f"{_pad(w(f'day.{key}'), 16)}{format_price(fee):>20}")
     if figures.flagged_count:

@@ -319,6 +319,8 @@ def api_day() -> Response:
         cash_fee=figures.cash_fee,
         coupon_fee=figures.coupon_fee,
         settled_fee=figures.settled_fee,
+        settled_refunded_fee=figures.settled_refunds,
+        settled_net_fee=figures.settled_net_fee,
         by_state={
             line.state.value: {"count": line.count, "total_fee": line.total_fee} for line in figures.by_state
         },

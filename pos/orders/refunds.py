@@ -371,6 +371,15 @@ class RefundService:
             detail={"out_refund_no": refund.out_refund_no, "refund_id": accepted.refund_id},
             now=self._now(),
         )
+        # A coupon payment's refund: what the merchant gives back (应结退款金额) and the cash part,
+        # kept now in case the refund notice (v3's has neither) completes the refund first. A refund
+        # without a coupon says the refund's own amount (or nothing): no write.
+        settled = accepted.settlement_refund_fee
+        cash = _cash(accepted.refund_fee, accepted.cash_refund_fee, accepted.coupon_refund_fee)
+        if {settled, cash} - {None, refund.refund_fee}:
+            self.ledger.note_refund_figures(
+                refund.out_refund_no, settlement_refund_fee=settled, cash_refund_fee=cash
+            )
         try:
             status = self.client.refund_query(out_refund_no=refund.out_refund_no)
         except WeChatPayError as exc:
@@ -399,8 +408,13 @@ class RefundService:
             return
         try:
             if item.refund_status == "SUCCESS":
-                self.ledger.complete_refund(refund.out_refund_no, refund_id=item.refund_id or None,
-                                            now=self._now())  # fmt: skip
+                self.ledger.complete_refund(
+                    refund.out_refund_no,
+                    refund_id=item.refund_id or None,
+                    settlement_refund_fee=item.settlement_refund_fee,
+                    cash_refund_fee=_cash(refund.refund_fee, None, item.coupon_refund_fee),
+                    now=self._now(),
+                )
             elif item.refund_status in FINAL_FAILURES and refund.state is RefundState.PENDING:
                 self._fail(refund, f"refund_status={item.refund_status}")
             elif item.refund_status == HELD_STATUS and refund.state is RefundState.PENDING:
@@ -452,3 +466,10 @@ class _Settled(RefundError):
 
 def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cash(refund_fee: int, cash_refund_fee: int | None, coupon_refund_fee: int | None) -> int | None:
+    """The cash part of a refund: WeChat's cash_refund_fee, else the refund less the coupons' share."""
+    if cash_refund_fee is not None:
+        return cash_refund_fee
+    return None if coupon_refund_fee is None else refund_fee - coupon_refund_fee

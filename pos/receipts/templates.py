@@ -166,6 +166,8 @@ class ZReportData:
     # Where customers used coupons (pos.reports.day): of the paid sales, what customers paid, the
     # coupons, and what the merchant settles (应结订单金额). None: no coupon that day, not printed.
     coupons: tuple[int, int, int] | None = None
+    # What the refunds gave back of the settlement (应结退款金额); None: the same as refunded_fen.
+    settled_refunded_fen: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_state", tuple(self.by_state))
@@ -372,6 +374,14 @@ def z_report(data: ZReportData, columns: int, language: str = "zh-CN") -> Docume
             Row(w("coupon_total"), format_price(coupon)),
             Row(w("settled_total"), format_price(settled), bold=True),
         ]
+        settled_refunded = (
+            data.refunded_fen if data.settled_refunded_fen is None else data.settled_refunded_fen
+        )
+        if settled_refunded:  # what the merchant keeps: the settlement less what the refunds gave back
+            blocks += [
+                Row(w("settled_refunded_total"), format_price(settled_refunded)),
+                Row(w("settled_net_total"), format_price(settled - settled_refunded), bold=True),
+            ]
     blocks += [Row(label, value) for label, value in data.extra]
     blocks += [Rule("="), Cut()]
     return Document(tuple(blocks), kind="z_report")

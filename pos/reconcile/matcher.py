@@ -30,7 +30,10 @@ Rules, row by row:
   starts with one of ``[store] other_channels``, else ``missing_in_ledger``;
 - a refund row: matched when the ledger has that out_refund_no with the same
   amount and an agreeing state; otherwise ``state`` (missing, pending, closed)
-  or ``amount``;
+  or ``amount``. In today's bills the refund's amount is 申请退款金额 and 退款金额 is what it
+  gives back of the merchant's settlement (应结退款金额: less a merchant-funded coupon's share),
+  compared with the ledger's settlement refund: ``settlement`` when they differ. Old-format
+  bills have no 申请退款金额: their 退款金额 is compared with the refund's amount;
 - after the rows: a sale paid in the ledger that day with no payment row is
   ``missing_at_wechat``; a refund the ledger started that day (not failed) with
   no refund row is ``state``.
@@ -91,6 +94,17 @@ COUPON_COLUMNS = ("代金券金额", "代金券或立减优惠金额")
 def bill_settlement(row: BillRow) -> int | None:
     """The row's 应结订单金额 (fen), None when the bill has no such column."""
     return row.settlement_total_fee if SETTLEMENT_COLUMN in row.columns else None
+
+
+REQUESTED_REFUND_COLUMN = "申请退款金额"
+
+
+def bill_refund_amounts(row: BillRow) -> tuple[int, int | None]:
+    """A refund row's ``(refund amount, settlement refund or None)``: today's bills carry both
+    (申请退款金额 and 退款金额 = 应结退款金额), old ones only 退款金额, the refund's amount."""
+    if REQUESTED_REFUND_COLUMN in row.columns:
+        return row.refund_request_fee, row.refund_fee
+    return row.refund_fee, None
 
 
 def bill_coupon(row: BillRow) -> int | None:
@@ -241,8 +255,19 @@ def _refund_matches(row: BillRow, sale: KnownSale, side: LedgerSide, differ) -> 
             ledger_order=ours.out_trade_no,
         )
         return False
-    if ours.refund_fee != row.refund_fee:
-        differ(DifferenceKind.AMOUNT, row, "refund_amount", ledger=ours.refund_fee, bill=row.refund_fee)
+    requested, settled = bill_refund_amounts(row)
+    if ours.refund_fee != requested:
+        differ(DifferenceKind.AMOUNT, row, "refund_amount", ledger=ours.refund_fee, bill=requested)
+        return False
+    if settled is not None and settled != ours.settled_refund_fee:
+        differ(
+            DifferenceKind.SETTLEMENT,
+            row,
+            "refund_settlement",
+            ledger=ours.settled_refund_fee,
+            bill=settled,
+            requested=format_price(requested),
+        )
         return False
     wechat_state = row.refund_status.strip().upper() or "SUCCESS"
     if AGREEING_REFUND_STATES.get(wechat_state) is ours.state:

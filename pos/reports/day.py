@@ -34,6 +34,11 @@ price less the merchant's own 免充值 coupons; a WeChat-funded coupon is paid 
 The settled figure is what WeChat's bill and the bank statement show, so reconciliation matches
 on it (and on the order amount); it is the paid sales' settlement before refunds. The day view,
 the Z report and the CSV show all three where a coupon was used (:attr:`DayFigures.used_coupons`).
+A refund of a coupon payment gives back less of the settlement than its amount (WeChat's
+应结退款金额, kept per refund since revision 0013): ``settled_refunds`` adds those up and
+``settled_net_fee`` is what the merchant keeps; the day view, ``pos report`` and the Z report
+show them; the CSV's columns stay as they were (the refunds at order amounts, the settlement
+before refunds), so its bytes for sales without coupons do not change.
 
 The SQL is the ledger's (:mod:`pos.ledger.queries`): this module asks it and
 formats what comes back; it runs no query of its own.
@@ -123,11 +128,29 @@ class DayFigures:
     cash_fee: int = 0
     coupon_fee: int = 0
     settled_fee: int = 0
+    # What the merchant gave back for the confirmed refunds (应结退款金额: a refund less a
+    # merchant-funded coupon's share). Without coupons: refunded_fee. None: not computed (= refunded).
+    settled_refunded_fee: int | None = None
 
     @property
     def used_coupons(self) -> bool:
         """A coupon was used in a paid sale, or some settlement is not the price: show every figure."""
-        return bool(self.coupon_fee) or self.settled_fee != self.paid_fee or self.cash_fee != self.paid_fee
+        return (
+            bool(self.coupon_fee)
+            or self.settled_fee != self.paid_fee
+            or self.cash_fee != self.paid_fee
+            or self.settled_refunds != self.refunded_fee
+        )
+
+    @property
+    def settled_refunds(self) -> int:
+        """The settled figure of the refunds (refunded_fee where it was not computed)."""
+        return self.refunded_fee if self.settled_refunded_fee is None else self.settled_refunded_fee
+
+    @property
+    def settled_net_fee(self) -> int:
+        """What the merchant keeps: the paid sales' settlement less what the refunds gave back."""
+        return self.settled_fee - self.settled_refunds
 
     @property
     def count(self) -> int:
@@ -215,6 +238,7 @@ def day_figures(
         cash_fee=sum(r[7] for r in paid),
         coupon_fee=sum(r[8] for r in paid),
         settled_fee=sum(r[9] for r in paid),
+        settled_refunded_fee=queries.day_settled_refunds(ledger, day, store=store, lane=lane),
         refund_held_count=held_count,
         refund_held_fee=held_fee,
     )
@@ -362,6 +386,7 @@ def z_report_data(
         coupons=(
             (figures.cash_fee, figures.coupon_fee, figures.settled_fee) if figures.used_coupons else None
         ),
+        settled_refunded_fen=figures.settled_refunds,
     )
 
 

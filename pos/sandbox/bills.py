@@ -101,7 +101,9 @@ def refund_row(order: Order, refund: Refund) -> BillRow:
         refund_success_time=_at(refund.succeeded_at),
         refund_id=refund.refund_id,
         out_refund_no=refund.out_refund_no,
-        refund_fee=refund.refund_fee,
+        # 退款金额 = 申请退款金额 − the merchant-funded coupon's share (coupons: 应结退款金额).
+        refund_fee=coupons.settlement_refund_fee(order, refund),
+        coupon_refund_fee=coupons.cash_coupon_refund_fee(order, refund),
         refund_request_fee=refund.refund_fee,
         refund_type="ORIGINAL",
         refund_status=refund.status,

@@ -12,6 +12,24 @@ amount less 1 fen, so the customer always pays something):
 
 Notices and queries carry ``cash_fee``, ``coupon_fee``, ``coupon_count``, ``coupon_type_0``,
 ``coupon_id_0``, ``coupon_fee_0`` and (merchant-funded) ``settlement_total_fee``.
+
+Refunds of such a payment give the coupon back in proportion to the amount refunded
+(:func:`refund_share`): WeChat's documents define the refund's figures but not how a partial
+refund splits the coupon, so the simulator takes the simple rule: after each refund the coupon
+refunded so far is ``coupon_fee × refunded so far ÷ total_fee`` rounded down, and the refund that
+completes the order returns the rest. Each refund then has (wechatpay-v2.md §7, its field
+table: "应结退款金额 = 申请退款金额 − 非充值代金券退款金额"):
+
+- ``coupon_refund_fee``: the coupon's share; ``cash_refund_fee`` = refund_fee − that (what
+  goes back to the customer's purse);
+- ``settlement_refund_fee`` (应结退款金额): refund_fee less a merchant-funded (NO_CASH) coupon's
+  share: what the merchant gives back. A WeChat-funded (CASH) coupon's share is returned to its
+  fund out of the merchant's settlement, so there it equals refund_fee;
+- the bill's refund row: 申请退款金额 = refund_fee, 退款金额 = settlement_refund_fee and
+  充值券退款金额 = a CASH coupon's share;
+- v3: ``amount.settlement_refund``, ``amount.discount_refund`` (the coupon's share),
+  ``amount.payer_refund`` (cash) and a ``promotion_detail`` entry with ``refund_amount``
+  (type ``COUPON`` for CASH, ``DISCOUNT`` for NO_CASH, as v3's refund answer names them).
 """
 
 from __future__ import annotations
@@ -20,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pos.sandbox import ids
+from pos.sandbox.state import Order, Refund
 
 FUNDERS = {"wechat": "CASH", "merchant": "NO_CASH"}
 
@@ -65,3 +84,65 @@ def fields(total_fee: int, coupon_fee: int, coupon_type: str, coupon_id: str) ->
     if coupon_type == "NO_CASH":
         out["settlement_total_fee"] = str(settlement_total_fee(total_fee, coupon_fee, coupon_type))
     return out
+
+
+# -- refunds ------------------------------------------------------------------------------------
+
+
+def refund_share(order: Order, refund_fee: int) -> int:
+    """The coupon's share of a new refund of ``refund_fee`` (see the module docstring)."""
+    if not order.coupon_fee or order.total_fee <= 0:
+        return 0
+    live = [r for r in order.refunds if r.status != "REFUNDCLOSE"]
+    refunded = sum(r.refund_fee for r in live) + refund_fee
+    given = sum(r.coupon_refund_fee for r in live)
+    return max(0, min(refund_fee, order.coupon_fee * refunded // order.total_fee - given))
+
+
+def settlement_refund_fee(order: Order, refund: Refund) -> int:
+    """应结退款金额: the refund less a merchant-funded coupon's share."""
+    return (
+        refund.refund_fee - refund.coupon_refund_fee if order.coupon_type == "NO_CASH" else refund.refund_fee
+    )
+
+
+def cash_coupon_refund_fee(order: Order, refund: Refund) -> int:
+    """The bill's 充值券退款金额: a WeChat-funded (CASH) coupon's share of the refund."""
+    return refund.coupon_refund_fee if order.coupon_type == "CASH" else 0
+
+
+def refund_fields(order: Order, refund: Refund, suffix: str = "") -> dict[str, str]:
+    """A refund's coupon and settlement fields (v2 refund answer; ``suffix`` "_0" for refundquery)."""
+    share = refund.coupon_refund_fee
+    out = {
+        f"settlement_refund_fee{suffix}": str(settlement_refund_fee(order, refund)),
+        f"coupon_refund_fee{suffix}": str(share),
+        f"coupon_refund_count{suffix}": "1" if share else "0",
+    }
+    if not suffix:
+        out["cash_refund_fee"] = str(refund.refund_fee - share)
+    if share:
+        out[f"coupon_type{suffix}_0"] = order.coupon_type
+        out[f"coupon_refund_id{suffix}_0"] = order.coupon_id
+        out[f"coupon_refund_fee{suffix}_0"] = str(share)
+    return out
+
+
+def v3_refund_amount(order: Order, refund: Refund) -> dict[str, Any]:
+    """The refund's ``amount`` object of a v3 refund answer or query."""
+    return {
+        "total": order.total_fee, "refund": refund.refund_fee, "payer_total": order.cash_fee,
+        "payer_refund": refund.refund_fee - refund.coupon_refund_fee,
+        "settlement_refund": settlement_refund_fee(order, refund),
+        "settlement_total": settlement_total_fee(order.total_fee, order.coupon_fee, order.coupon_type),
+        "discount_refund": refund.coupon_refund_fee, "currency": "CNY", "from": [],
+    }  # fmt: skip
+
+
+def v3_refund_promotions(order: Order, refund: Refund) -> list[dict[str, Any]]:
+    """The refund's ``promotion_detail`` (COUPON: 充值型 / CASH; DISCOUNT: 免充值型 / NO_CASH)."""
+    if not order.coupon_fee:
+        return []
+    kind = "DISCOUNT" if order.coupon_type == "NO_CASH" else "COUPON"
+    return [{"promotion_id": order.coupon_id, "scope": "GLOBAL", "type": kind,
+             "amount": order.coupon_fee, "refund_amount": refund.coupon_refund_fee}]  # fmt: skip

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pos.log import get_logger
-from pos.sandbox import earlyclose, ids, refundflow, tradestates
+from pos.sandbox import coupons, earlyclose, ids, refundflow, tradestates
 from pos.sandbox.clock import BEIJING
 from pos.sandbox.errors import SandboxError
 from pos.sandbox.state import CLOSED, NOTPAY, REFUND, SUCCESS, Order, Refund
@@ -335,6 +335,7 @@ class V3Engine:
                 out_refund_no=out_refund_no, refund_id=ids.refund_id(now), refund_fee=refund_fee,
                 requested_at=now, succeeded_at=now, refund_desc=reason,
                 notify_url=notify_url or sim.settings.refund_notify_url, api="v3",
+                coupon_refund_fee=coupons.refund_share(order, refund_fee),
             )  # fmt: skip
             faults = sim.settings.faults
             refundflow.begin(refund, faults.refund_outcome, now, faults.refund_seconds)
@@ -361,13 +362,8 @@ class V3Engine:
             "create_time": rfc3339(refund.requested_at),
             "status": status,
             "funds_account": "UNSETTLED",
-            "amount": {
-                "total": order.total_fee, "refund": refund.refund_fee, "payer_total": order.cash_fee,
-                "payer_refund": refund.refund_fee, "settlement_refund": refund.refund_fee,
-                "settlement_total": order.total_fee, "discount_refund": 0, "currency": "CNY",
-                "from": [],
-            },
-            "promotion_detail": [],
+            "amount": coupons.v3_refund_amount(order, refund),
+            "promotion_detail": coupons.v3_refund_promotions(order, refund),
         }  # fmt: skip
         if status != "SUCCESS":
             del answer["success_time"]  # only a refund that reached the customer has one
@@ -423,8 +419,10 @@ class V3Engine:
             "refund_status": answer["status"],
             "success_time": answer.get("success_time", ""),
             "user_received_account": answer["user_received_account"],
+            # The documented notice amount (wechatpay-v3.md §8.3): no settlement_refund here; the
+            # till has it from the refund answer or a query.
             "amount": {"total": order.total_fee, "refund": refund.refund_fee, "payer_total": order.cash_fee,
-                       "payer_refund": refund.refund_fee},
+                       "payer_refund": answer["amount"]["payer_refund"]},
         }  # fmt: skip
         summary = {"REFUND.SUCCESS": "退款成功", "REFUND.CLOSED": "退款关闭"}.get(event, "退款异常")
         return self.notice_body(event, summary, "refund", inner)

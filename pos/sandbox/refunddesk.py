@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from pos.log import get_logger
-from pos.sandbox import ids, refundflow, validate
+from pos.sandbox import coupons, ids, refundflow, validate
 from pos.sandbox.clock import SimClock, dashed_time
 from pos.sandbox.errors import Rejected
 from pos.sandbox.notifier import Notifier
@@ -73,6 +73,7 @@ class RefundDesk:
                 succeeded_at=now,
                 refund_desc=fields.get("refund_desc", ""),
                 notify_url=fields.get("notify_url") or self.settings.refund_notify_url,
+                coupon_refund_fee=coupons.refund_share(order, refund_fee),
             )
             faults = self.settings.faults
             refundflow.begin(refund, faults.refund_outcome, now, faults.refund_seconds)
@@ -105,11 +106,10 @@ class RefundDesk:
             "refund_channel": "",
             "refund_fee": str(refund.refund_fee),
             "total_fee": str(order.total_fee),
+            "settlement_total_fee": str(_settlement_total(order)),
             "fee_type": "CNY",
             "cash_fee": str(order.cash_fee),
-            "cash_refund_fee": str(refund.refund_fee),
-            "coupon_refund_fee": "0",
-            "coupon_refund_count": "0",
+            **coupons.refund_fields(order, refund),
         }
 
     def refund_notice(self, order: Order, refund: Refund) -> dict[str, str]:
@@ -123,8 +123,8 @@ class RefundDesk:
             "refund_recv_accout": "支付用户零钱",
             "refund_request_source": "API",
             "refund_status": refund.status,
-            "settlement_refund_fee": str(refund.refund_fee),
-            "settlement_total_fee": str(order.total_fee),
+            "settlement_refund_fee": str(coupons.settlement_refund_fee(order, refund)),
+            "settlement_total_fee": str(_settlement_total(order)),
             "success_time": dashed_time(refund.succeeded_at),
             "total_fee": str(order.total_fee),
             "transaction_id": order.transaction_id,
@@ -161,6 +161,7 @@ class RefundDesk:
                 "transaction_id": order.transaction_id,
                 "out_trade_no": order.out_trade_no,
                 "total_fee": str(order.total_fee),
+                "settlement_total_fee": str(_settlement_total(order)),
                 "fee_type": "CNY",
                 "cash_fee": str(order.cash_fee),
                 "total_refund_count": str(len(refunds)),
@@ -173,7 +174,7 @@ class RefundDesk:
                         f"refund_id_{n}": refund.refund_id,
                         f"refund_channel_{n}": "ORIGINAL",
                         f"refund_fee_{n}": str(refund.refund_fee),
-                        f"settlement_refund_fee_{n}": str(refund.refund_fee),
+                        **coupons.refund_fields(order, refund, f"_{n}"),
                         f"refund_status_{n}": refund.status,
                         f"refund_account_{n}": "REFUND_SOURCE_UNSETTLED_FUNDS",
                         f"refund_recv_accout_{n}": "支付用户零钱",
@@ -201,3 +202,7 @@ class RefundDesk:
         except Rejected:
             raise Rejected("REFUNDNOTEXIST", "退款订单查询失败") from None
         return order, list(order.refunds)
+
+
+def _settlement_total(order: Order) -> int:
+    return coupons.settlement_total_fee(order.total_fee, order.coupon_fee, order.coupon_type)

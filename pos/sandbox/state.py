@@ -36,6 +36,8 @@ class Refund:
     # A refund that is not immediate (refundflow): the status it ends in, and when.
     final_status: str = ""
     settles_at: float | None = None
+    # The coupon's share of this refund (coupons.refund_share): what goes back to the coupon.
+    coupon_refund_fee: int = 0
 
 
 @dataclass

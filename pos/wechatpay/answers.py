@@ -79,6 +79,11 @@ class RefundAccepted:
     total_fee: int | None
     cash_refund_fee: int | None
     fields: Mapping[str, str] = field(repr=False)
+    # A payment with a coupon (wechatpay-v2.md §7.1): 应结退款金额, the refund less a merchant-funded
+    # coupon's share (what the merchant gives back), and the coupons' share. None where absent
+    # (then the settlement refund is refund_fee).
+    settlement_refund_fee: int | None = None
+    coupon_refund_fee: int | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,9 @@ class RefundItem:
     refund_recv_accout: str
     success_time: datetime | None
     fields: Mapping[str, str] = field(repr=False)
+    # settlement_refund_fee_$n and coupon_refund_fee_$n (as in RefundAccepted); None where absent.
+    settlement_refund_fee: int | None = None
+    coupon_refund_fee: int | None = None
 
 
 @dataclass(frozen=True)

@@ -336,6 +336,8 @@ class WeChatPayClient:
             total_fee=optional_fen(fields, "total_fee"),
             cash_refund_fee=optional_fen(fields, "cash_refund_fee"),
             fields=frozen_fields(fields),
+            settlement_refund_fee=optional_fen(fields, "settlement_refund_fee"),
+            coupon_refund_fee=optional_fen(fields, "coupon_refund_fee"),
         )
 
     def refund_query(
@@ -381,6 +383,8 @@ class WeChatPayClient:
                     refund_recv_accout=item.get("refund_recv_accout", ""),
                     success_time=parse_spaced(success_time, "refund_success_time") if success_time else None,
                     fields=frozen_fields(item),
+                    settlement_refund_fee=optional_fen(item, "settlement_refund_fee"),
+                    coupon_refund_fee=optional_fen(item, "coupon_refund_fee"),
                 )
             )
         return RefundStatus(

@@ -18,24 +18,31 @@ with ``sim.advance()``, so nothing sleeps for the schedule.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import zxingcpp
+from werkzeug.security import generate_password_hash
 
 from pos.config import Config
+from pos.ledger import Ledger, SaleState, open_ledger
+from pos.listener.app import create_app as listener_app
 from pos.printing import preview
 from pos.sandbox.testing import RunningSimulator, running_simulator
 from pos.sandbox.v3files import v3_merchant
-from pos.till.testing import till_config
+from pos.till.testing import RunningTill, running_till, till_config
+from pos.web import BackgroundServer
 
 _BIN = re.compile(r"^job-(\d+)(?:-(\d+))?\.bin$")
 
@@ -146,6 +153,79 @@ class LateApp:
         return self.app(environ, start_response)
 
 
+# -- a shop on either API (a module wanting v2 refunds overrides ``sim`` with a TLS one) -------------
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass
+class Shop:
+    """A shop on ``api`` (the ``shop`` fixture): the till on the simulator's clock, the listener on
+    the same ledger (its own connection), WeChat's notices over loopback HTTP."""
+
+    config: Config
+    till: RunningTill
+    listener_ledger: Ledger
+    day: date
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.till.till.ledger
+
+    def ring_up(self, amount: str) -> dict:
+        answer = self.till.http.post(self.till.url("/api/sales"), json={"amount": amount}, timeout=30)
+        assert answer.status_code == 201 and answer.json()["state"] == "AWAITING_PAYMENT", answer.text
+        return answer.json()
+
+    def state(self, sale_id: int) -> SaleState:
+        return self.ledger.get_sale(sale_id).state
+
+
+@pytest.fixture
+def shop(api, database, sim, tmp_path) -> Iterator[Shop]:
+    now = sim.sim.clock.beijing()
+    if now.hour >= 23:  # keep the day clear of midnight: the bill is one Beijing day
+        sim.advance(((now + timedelta(days=1)).replace(hour=10, minute=0) - now).total_seconds())
+    late = LateApp()
+    listener = BackgroundServer(late, threads=4).start()
+    base = config_for(api, tmp_path, sim, database=database.config)
+    cert_file, key_file = sim.pki.client
+    merchant = dataclasses.replace(
+        base.merchant, notify_url=listener.base_url + "/wechatpay/notify", api_base=sim.tls_base_url,
+        ca_file=str(sim.pki.ca_file), cert_file=cert_file, key_file=key_file,
+    )  # fmt: skip
+    manager = dataclasses.replace(
+        base.manager, password_hash=generate_password_hash(PASSWORD, "pbkdf2:sha256:1000")
+    )
+    config = base.replace(merchant=merchant, manager=manager)
+    clock = clock_of(sim)
+    try:
+        with running_till(config, clock=clock) as till:
+            listener_ledger = open_ledger(config.database.url, timezone=config.store.timezone, clock=clock)
+            late.set(listener_app(config, listener_ledger))
+            try:
+                yield Shop(config, till, listener_ledger, sim.sim.clock.beijing().date())
+            finally:
+                listener_ledger.close()
+    finally:
+        listener.stop()
+
+
+def manager_session(till: RunningTill) -> tuple[requests.Session, str]:
+    """Signed in on the manager's pages as a browser would be; returns the session and a CSRF token."""
+    http = requests.Session()
+    token = CSRF.search(http.get(till.url("/manager/login"), timeout=30).text)
+    assert token
+    answer = http.post(
+        till.url("/manager/login"), data={"csrf_token": token[1], "password": PASSWORD}, timeout=30
+    )
+    assert answer.status_code == 200 and answer.url.endswith("/manager/day"), answer.text[:300]
+    token = CSRF.search(answer.text)
+    assert token
+    return http, token[1]
+
+
 class Helpers:
     """The helpers above as one fixture (tests import nothing from conftest)."""
 
@@ -154,6 +234,7 @@ class Helpers:
     config = staticmethod(config_for)
     PrinterDir = PrinterDir
     LateApp = LateApp
+    manager_session = staticmethod(manager_session)
 
 
 @pytest.fixture

@@ -10,53 +10,19 @@ spooler), the listener on the same ledger (its own connection), over loopback HT
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import requests
-from werkzeug.security import generate_password_hash
 
-from pos.config import Config
-from pos.ledger import JobKind, Ledger, PaymentSource, RefundState, SaleState, open_ledger
+from pos.ledger import JobKind, PaymentSource, RefundState, SaleState
 from pos.ledger.reconciliation import latest_reconciliation
-from pos.listener.app import create_app as listener_app
 from pos.orders.refunds import RefundError, RefundPending, RefundService
 from pos.reconcile import reconcile_day
 from pos.sandbox.testing import running_simulator
 from pos.sandbox.v3files import write_v3_files
-from pos.till.testing import RunningTill, running_till
-from pos.web import BackgroundServer
 from pos.wechatpay.factory import client_for
-
-PASSWORD = "correct horse battery"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@dataclass
-class Shop:
-    config: Config
-    till: RunningTill
-    listener_ledger: Ledger
-    day: date
-
-    @property
-    def ledger(self) -> Ledger:
-        return self.till.till.ledger
-
-    def ring_up(self, amount: str) -> dict:
-        answer = self.till.http.post(self.till.url("/api/sales"), json={"amount": amount}, timeout=30)
-        assert answer.status_code == 201 and answer.json()["state"] == "AWAITING_PAYMENT", answer.text
-        return answer.json()
-
-    def state(self, sale_id: int) -> SaleState:
-        return self.ledger.get_sale(sale_id).state
 
 
 @pytest.fixture
@@ -66,51 +32,7 @@ def sim():
         yield running
 
 
-@pytest.fixture
-def shop(api, database, sim, tmp_path, e2e) -> Iterator[Shop]:
-    now = sim.sim.clock.beijing()
-    if now.hour >= 23:  # keep the day clear of midnight: the bill is one Beijing day
-        sim.advance(((now + timedelta(days=1)).replace(hour=10, minute=0) - now).total_seconds())
-    late = e2e.LateApp()
-    listener = BackgroundServer(late, threads=4).start()
-    base = e2e.config(api, tmp_path, sim, database=database.config)
-    cert_file, key_file = sim.pki.client
-    merchant = dataclasses.replace(
-        base.merchant, notify_url=listener.base_url + "/wechatpay/notify", api_base=sim.tls_base_url,
-        ca_file=str(sim.pki.ca_file), cert_file=cert_file, key_file=key_file,
-    )  # fmt: skip
-    manager = dataclasses.replace(
-        base.manager, password_hash=generate_password_hash(PASSWORD, "pbkdf2:sha256:1000")
-    )
-    config = base.replace(merchant=merchant, manager=manager)
-    clock = e2e.clock_of(sim)
-    try:
-        with running_till(config, clock=clock) as till:
-            listener_ledger = open_ledger(config.database.url, timezone=config.store.timezone, clock=clock)
-            late.set(listener_app(config, listener_ledger))
-            try:
-                yield Shop(config, till, listener_ledger, sim.sim.clock.beijing().date())
-            finally:
-                listener_ledger.close()
-    finally:
-        listener.stop()
-
-
-def manager_session(till: RunningTill) -> tuple[requests.Session, str]:
-    """Signed in on the manager's pages as a browser would be; returns the session and a CSRF token."""
-    http = requests.Session()
-    token = CSRF.search(http.get(till.url("/manager/login"), timeout=30).text)
-    assert token
-    answer = http.post(
-        till.url("/manager/login"), data={"csrf_token": token[1], "password": PASSWORD}, timeout=30
-    )
-    assert answer.status_code == 200 and answer.url.endswith("/manager/day"), answer.text[:300]
-    token = CSRF.search(answer.text)
-    assert token
-    return http, token[1]
-
-
-def cli_config(shop: Shop, tmp_path: Path, api: str, sim) -> Path:
+def cli_config(shop, tmp_path: Path, api: str, sim) -> Path:
     """``pos.toml`` for the command line: the same merchant (v3: its key files) and ledger."""
     merchant = shop.config.merchant
     if api == "v3":
@@ -143,7 +65,7 @@ def test_a_day_paid_refunded_seen_by_the_manager_and_reconciled(api, shop, sim, 
 
     # The manager refunds 5.00; WeChat accepts it and settles it a minute later, with a notice.
     sim.set_faults(refund_outcome="processing", refund_seconds=60)
-    http, token = manager_session(shop.till)
+    http, token = e2e.manager_session(shop.till)
     answer = http.post(
         shop.till.url(f"/manager/sales/{by_notice['id']}/refund"),
         data={"csrf_token": token, "amount": "5.00", "reason": "少找零"},
@@ -235,7 +157,7 @@ def test_a_refund_wechat_settles_later_ends_right_in_the_ledger(shop, sim, e2e, 
         assert [r["status"] for r in at_wechat["refunds"]] == ["CHANGE"]
 
 
-def paid(shop: Shop, sim, e2e, amount: str) -> dict:
+def paid(shop, sim, e2e, amount: str) -> dict:
     sale = shop.ring_up(amount)
     sim.pay(sale["code_url"], notify=True)
     e2e.wait_until(lambda: shop.state(sale["id"]) is SaleState.PAID, "PAID by the notice")

@@ -135,7 +135,9 @@ def refund_notice(envelope: Envelope, *, mchid: str) -> RefundNotice:
         refund_id=results.text_at(inner, "refund_id"),
         total_fee=results.fen_at(inner, "amount", "total", required=True) or 0,
         refund_fee=results.fen_at(inner, "amount", "refund", required=True) or 0,
-        settlement_refund_fee=results.fen_at(inner, "amount", "payer_refund"),
+        # The documented notice has no settlement_refund (wechatpay-v3.md §8.3); payer_refund is what
+        # the customer got back, not what the merchant gives back. Read it only if WeChat sends it.
+        settlement_refund_fee=results.fen_at(inner, "amount", "settlement_refund"),
         refund_status=results.refund_status_v2(results.required_at(inner, "refund_status")),
         success_time=parse_rfc3339(success_time, "success_time") if success_time else None,
         refund_recv_accout=results.text_at(inner, "user_received_account"),

@@ -187,6 +187,8 @@ def refund_accepted(data: Mapping[str, Any]) -> RefundAccepted:
         total_fee=fen_at(data, "amount", "total"),
         cash_refund_fee=fen_at(data, "amount", "payer_refund"),
         fields=flatten(data),
+        settlement_refund_fee=fen_at(data, "amount", "settlement_refund"),
+        coupon_refund_fee=fen_at(data, "amount", "discount_refund"),
     )
 
 
@@ -201,6 +203,8 @@ def refund_status(data: Mapping[str, Any]) -> RefundStatus:
         refund_recv_accout=text_at(data, "user_received_account"),
         success_time=_time(data, "success_time"),
         fields=flatten(data),
+        settlement_refund_fee=fen_at(data, "amount", "settlement_refund"),
+        coupon_refund_fee=fen_at(data, "amount", "discount_refund"),
     )
     return RefundStatus(
         out_trade_no=text_at(data, "out_trade_no"),
