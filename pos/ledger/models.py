@@ -251,7 +251,7 @@ class Refund:
     completed_at: datetime | None
     # How a HELD refund was settled by the manager (HeldResolution), None otherwise.
     resolution: str | None = None
-    # A coupon payment's refund, as WeChat said (revision 0013): 应结退款金额 (what the merchant
+    # A coupon payment's refund, as WeChat said (revision 0014): 应结退款金额 (what the merchant
     # gives back) and the cash refund. None: the same as refund_fee.
     settlement_refund_fee: int | None = None
     cash_refund_fee: int | None = None

@@ -100,7 +100,7 @@ def day_state_totals(
 def day_settled_refunds(ledger: Ledger, day: date, *, store: str, lane: str | None = None) -> int:
     """What the merchant gave back (应结退款金额, fen) for the confirmed refunds of ``day``'s sales.
 
-    A refund without WeChat's settlement figure (NULL: no coupon, or before revision 0013) gave
+    A refund without WeChat's settlement figure (NULL: no coupon, or before revision 0014) gave
     back its refund_fee; so this equals the day's refunded figure unless a coupon was refunded.
     """
     statement = (

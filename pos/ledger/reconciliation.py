@@ -288,7 +288,7 @@ class LedgerRefund:
     refund_id: str | None
     requested_at: datetime
     resolution: str | None = None  # how the manager settled a HELD refund (pos.ledger.held)
-    # 应结退款金额 as WeChat said (revision 0013); None: the same as refund_fee.
+    # 应结退款金额 as WeChat said (revision 0014); None: the same as refund_fee.
     settlement_refund_fee: int | None = None
 
     @property

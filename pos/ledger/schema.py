@@ -226,7 +226,7 @@ refunds = Table(
     Column("requested_at", UTCDateTime, nullable=False),
     Column("completed_at", UTCDateTime),
     Column("resolution", String(16)),  # how the manager settled a HELD refund (migration 0011)
-    # A coupon payment's refund (migration 0013): 应结退款金额, what the merchant gives back, and
+    # A coupon payment's refund (migration 0014): 应结退款金额, what the merchant gives back, and
     # what went back to the customer in cash. NULL: the same as refund_fee.
     Column("settlement_refund_fee", Integer),
     Column("cash_refund_fee", Integer),

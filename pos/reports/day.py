@@ -35,7 +35,7 @@ The settled figure is what WeChat's bill and the bank statement show, so reconci
 on it (and on the order amount); it is the paid sales' settlement before refunds. The day view,
 the Z report and the CSV show all three where a coupon was used (:attr:`DayFigures.used_coupons`).
 A refund of a coupon payment gives back less of the settlement than its amount (WeChat's
-应结退款金额, kept per refund since revision 0013): ``settled_refunds`` adds those up and
+应结退款金额, kept per refund since revision 0014): ``settled_refunds`` adds those up and
 ``settled_net_fee`` is what the merchant keeps; the day view, ``pos report`` and the Z report
 show them; the CSV's columns stay as they were (the refunds at order amounts, the settlement
 before refunds), so its bytes for sales without coupons do not change.

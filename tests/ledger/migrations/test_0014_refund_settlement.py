@@ -1,4 +1,4 @@
-"""Revision 0013: refunds keep WeChat's settlement refund and cash refund. Refunds made before it keep
+"""Revision 0014: refunds keep WeChat's settlement refund and cash refund. Refunds made before it keep
 NULL in both ("the same as refund_fee"), so the day's settled refunds are its refunds, as before;
 downgrading drops the columns and keeps the refunds."""
 
@@ -35,7 +35,7 @@ def test_refunds_before_the_revision_settle_back_their_amount(db_url, clock):
         day = ledger.get_sale(sale.id).business_date
     engine = database.create_ledger_engine(db_url)
     try:
-        _migrate(engine, "0012", down=True)
+        _migrate(engine, "0013", down=True)
         assert COLUMNS.isdisjoint(_columns(engine))
         _migrate(engine, "head", down=False)
         assert _columns(engine) >= COLUMNS
