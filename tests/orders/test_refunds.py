@@ -224,7 +224,12 @@ def test_concurrent_refunds_never_exceed_the_payment(ledger, client, sim, config
     done = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, RefundError)]
     assert len(done) + len(refused) == 6
-    assert refused and all(r.code == "too_much" for r in refused)
+    assert all(r.code == "too_much" for r in refused)
+    # With amounts that repeat, every request may join a pending refund of its amount and none be
+    # refused (400 + 300 + 300 = 1000, the other three joining); distinct amounts join nothing, and
+    # all of them together are over the payment, so some are refused.
+    if len(set(amounts)) == len(amounts):
+        assert refused and len({r.out_refund_no for r in done}) == len(done)
     # A request for the amount of a refund still pending retries that refund (same number), so
     # several managers may get the same refund back: count each refund once.
     unique = {r.out_refund_no: r for r in done}
