@@ -55,9 +55,7 @@ import dataclasses
 import io
 import logging
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -66,6 +64,8 @@ import types
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from pos.processes import start_pos
 
 TARGET_OWN_P50_MS = 15.0
 TARGET_V3_EXTRA_MS = 5.0  # v3's own time (signing included) may exceed v2's by this much at p50
@@ -131,29 +131,14 @@ class Stopwatch:
 
 
 @contextlib.contextmanager
-def simulator_process() -> Iterator[types.SimpleNamespace]:
-    """``pos sim`` on a free loopback port in its own process; yields its base_url and identity."""
+def simulator_process(folder: Path) -> Iterator[types.SimpleNamespace]:
+    """``pos sim`` on a free loopback port in its own process (its log in ``folder``); yields its
+    base_url and identity."""
     identity = {"appid": "wx2421b1c4370ec43b", "mch_id": "10000100", "api_key": "bench" * 6 + "ab"}
-    command = [str(Path(sys.executable).with_name("pos")), "sim", "--port", "0"]
-    command += [
-        "--appid",
-        identity["appid"],
-        "--mch-id",
-        identity["mch_id"],
-        "--api-key",
-        identity["api_key"],
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        found = re.search(r"simulator at (http://\S+)", first)
-        if not found:
-            raise SystemExit(f"bench: pos sim did not start: {first!r}")
-        yield types.SimpleNamespace(base_url=found.group(1), pid=process.pid, **identity)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    merchant = ("--appid", identity["appid"], "--mch-id", identity["mch_id"])
+    merchant += ("--api-key", identity["api_key"])
+    with start_pos(None, "sim", *merchant, name="pos sim", log=folder / "sim.log") as process:
+        yield types.SimpleNamespace(base_url=process.url, pid=process.pid, **identity)
 
 
 def wait_for(path: Path, timeout: float = 10.0) -> None:
@@ -340,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
 
     apis = ["v2", "v3"] if args.api == "v3" else ["v2"]
     tills: dict[str, dict[str, list[float]]] = {}
-    with tempfile.TemporaryDirectory(prefix="pos-bench-") as tmp, simulator_process() as sim:
+    with tempfile.TemporaryDirectory(prefix="pos-bench-") as tmp, simulator_process(Path(tmp)) as sim:
         for api in apis:
             tills[api] = bench_till(args.sales, Path(tmp) / f"till-{api}", sim, api, args.warmup)
         (Path(tmp) / "naive").mkdir()

@@ -56,13 +56,15 @@ import re
 import selectors
 import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from pos.processes import PosProcess, start_pos
 
 TARGET_PER_SECOND = 1500
 LISTENERS = {"listener": 1, "listener2": 2}  # `pos listen --workers N`
@@ -256,7 +258,7 @@ def run(kind: str, workdir: Path, args: argparse.Namespace, copies: int) -> dict
     log_file = workdir / f"{kind}.log"
     if kind in LISTENERS:
         server = pos_listen(db_url, workdir, LISTENERS[kind], log_file)
-        port = server.port
+        port = urlsplit(server.url).port
     else:
         ports: mp.Queue = mp.Queue()
         arguments = (kind, db_url, str(db_path), str(log_file), ports)
@@ -282,10 +284,10 @@ def run(kind: str, workdir: Path, args: argparse.Namespace, copies: int) -> dict
     cpu = process_cpu(server.pid) - cpu_before
     for c in clients:
         c.join()
-    server.terminate()
-    if isinstance(server, subprocess.Popen):
-        server.wait(timeout=30)
+    if isinstance(server, PosProcess):
+        server.stop()
     else:
+        server.terminate()
         server.join()
 
     with sqlite3.connect(db_path) as db:
@@ -329,21 +331,12 @@ def process_cpu(pid: int) -> float:
     return own + sum(max(0.0, process_cpu(child)) for child in children)
 
 
-def pos_listen(db_url: str, workdir: Path, workers: int, log_file: Path) -> subprocess.Popen:
+def pos_listen(db_url: str, workdir: Path, workers: int, log_file: Path) -> PosProcess:
     """``pos listen --workers N`` itself, on a free port, with the bench's database; its log lines
     (one INFO line per notice, as journald would take them) go to ``log_file``."""
     config = workdir / "listen.toml"
     config.write_text(f'[database]\nurl = "{db_url}"\n\n[listener]\nhost = "127.0.0.1"\n', encoding="utf-8")
-    command = [str(Path(sys.executable).with_name("pos")), "--config", str(config), "listen"]
-    command += ["--port", "0", "--workers", str(workers)]
-    with open(log_file, "wb") as log:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-    if not found:
-        raise SystemExit(f"bench: pos listen did not start: {line!r} (see {log_file})")
-    process.port = int(found.group(1))  # type: ignore[attr-defined]
+    process = start_pos(config, "listen", "--workers", str(workers), name="pos listen", log=log_file)
     time.sleep(0.5 if workers > 1 else 0)  # the workers open their ledgers
     return process
 
