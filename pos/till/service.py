@@ -117,6 +117,8 @@ class Till:
                 if JobWakeup.available(self.ledger)
                 else None
             )
+            if self.wakeup is not None:  # while it listens, the spooler need not poll the queue
+                self.spooler.listening = lambda: self.wakeup is not None and self.wakeup.connected
         except BaseException:
             self._close_connections()
             raise

@@ -358,6 +358,21 @@ def test_retry_delay_doubles_up_to_the_cap(ledger, clock, cfg, spoolers):
     assert spooler.retry_delay(10_000) == 30
 
 
+def test_an_idle_spooler_polls_often_only_while_no_notification_wakes_it(ledger, clock, cfg, spoolers):
+    spooler = new_spooler(spoolers, ledger, cfg, clock, idle_poll=0.5, status_every=15.0, listening_poll=15.0)
+    assert spooler.listening() is False  # SQLite, or a till whose LISTEN is down: the poll is all there is
+    assert spooler.idle_pause(0.0) == spooler.idle_pause(14.9) == 0.5
+    listening = True
+    spooler.listening = lambda: listening
+    assert spooler.idle_pause(0.0) == 15.0  # woken by every job: look again for the status check only
+    assert spooler.idle_pause(10.0) == 5.0
+    assert spooler.idle_pause(14.9) == 0.5  # never a busier loop than without notifications
+    spooler.listening_poll = 3.0
+    assert spooler.idle_pause(0.0) == 3.0
+    listening = False  # the connection dropped: polling again at once
+    assert spooler.idle_pause(0.0) == 0.5
+
+
 # -- crash recovery -------------------------------------------------------------------------------
 
 
