@@ -258,9 +258,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> None:
 
             time.sleep(2.5)  # the watcher's last looks at the sales are over
             statements.take()
-            before = snapshot(others)
+            before, passes = snapshot(others), till.till.watcher.passes
             time.sleep(args.idle)
-            idle = snapshot(others)
+            idle, passes = snapshot(others), till.till.watcher.passes - passes
             idle.subtract(before)
             idle_statements = statements.take()
     finally:
@@ -284,6 +284,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> None:
     print(f"idle for {args.idle:g} s (no sales): CPU ms per second")
     for name, value in sorted(idle.items(), key=lambda item: -item[1]):
         print(f"  {name:<44} {value * 1000 / args.idle:8.2f}")
+    print(f"  the watcher's passes per second: {passes / args.idle:.2f}")
     print(
         f"  statements per second: {sum(idle_statements.values()) / args.idle:.1f}: "
         + ", ".join(f"{name} {n / args.idle:.1f}" for name, n in idle_statements.most_common())

@@ -193,6 +193,7 @@ class Till:
                 items=wanted.items, amount_fen=wanted.amount_fen, body=wanted.body, cashier=wanted.cashier
             )
         self.wake(sale, watcher=False)
+        self.watcher.expect(sale)  # its first query in 2 s, without a pass beside the slip's printing
         return sale
 
     def retry(self, sale_id: int) -> Sale:
@@ -255,10 +256,10 @@ class Till:
     def wake(self, sale: Sale | None, *, watcher: bool = True) -> None:
         """Tell the spooler about a new job, and (unless ``watcher=False``) the watcher about the sale.
 
-        A ring-up does not wake the watcher: a new order's first query is due 2 s after it
-        (``watcher.SCHEDULE``) and the watcher re-reads the pending sales at least every 2 s
-        (``watcher.IDLE_WAKE``), so waking it changes nothing it does for the sale, while its pass
-        (every pending sale read back) would run beside the spooler printing the slip.
+        A ring-up does not wake the watcher for a pass: a new order's first query is due 2 s after
+        it (``watcher.SCHEDULE``), so a pass now would do nothing for the sale but read every
+        pending sale back beside the spooler printing the slip; :meth:`ring_up` tells the watcher
+        when that first query is due instead (``Watcher.expect``).
         """
         wake = getattr(self.spooler, "wake", None) or getattr(self.spooler, "nudge", None)
         if callable(wake):
