@@ -156,6 +156,19 @@ def row(name: str, values: list[float]) -> str:
     return f"  {name:<44} " + " ".join(f"{v:8.2f}" for v in figures)
 
 
+def count_calls(target: Any, name: str) -> Counter[str]:
+    """Counts the calls of ``target.name`` (replaced on the instance) in the Counter returned."""
+    calls: Counter[str] = Counter()
+    method = getattr(target, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[name] += 1
+        return method(*args, **kwargs)
+
+    setattr(target, name, counted)
+    return calls
+
+
 def pct(values: list[float], p: int) -> float:
     if len(values) < 2:
         return values[0] if values else float("nan")
@@ -214,6 +227,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> None:
             body = {"items": [{"name": "拿铁", "price": "18.00", "qty": 2}]}
             till = stack.enter_context(running_till(config))
             printed = Printed(till.till.spooler.device)
+            asked = count_calls(till.till.client, "query_order")  # the watcher's questions to WeChat
             customer = stack.enter_context(requests.Session())
             wakeup = till.till.wakeup
             if wakeup is not None:
@@ -257,7 +271,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> None:
             counted = statements.take()
 
             time.sleep(2.5)  # the watcher's last looks at the sales are over
-            statements.take()
+            tail = statements.take()
+            queries = asked["query_order"]
             before, passes = snapshot(others), till.till.watcher.passes
             time.sleep(args.idle)
             idle, passes = snapshot(others), till.till.watcher.passes - passes
@@ -280,6 +295,10 @@ def measure(args: argparse.Namespace, tmp: Path) -> None:
     print(
         f"SQL statements per sale (BEGIN/COMMIT included): {total / args.sales:.1f}: "
         + ", ".join(f"{name} {n / args.sales:.1f}" for name, n in counted.most_common())
+    )
+    print(
+        f"  and {sum(tail.values())} in the 2.5 s after the last sale (the watcher's last looks, polls); "
+        f"WeChat queries by the watcher: {queries / args.sales:.2f} per sale"
     )
     print(f"idle for {args.idle:g} s (no sales): CPU ms per second")
     for name, value in sorted(idle.items(), key=lambda item: -item[1]):
