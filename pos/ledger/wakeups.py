@@ -61,6 +61,7 @@ class JobSignals:
             self._pg.autocommit = True  # notifications are delivered outside transactions only
             for channel in self.channels:
                 self._pg.execute(f'LISTEN "{channel}"')  # letters, digits and ":": quoted as it is
+            self._early = self._drain()  # any that came with the LISTENs' answers: the first wait's
         except BaseException:
             self._pg.close()
             raise
@@ -73,14 +74,14 @@ class JobSignals:
         (ten wake-ups a second, a millisecond and a half of CPU a second per till). A socket that
         turns readable is read at once; a dropped connection raises there, as before.
         """
-        received = self._drain()
-        if received:
+        if self._early:
+            received, self._early = self._early, 0
             return received
         ready, _, _ = socket_select.select([self._pg.fileno()], [], [], max(timeout, 0.0))
         return self._drain() if ready else 0
 
     def _drain(self) -> int:
-        """The notifications already received (and any the socket holds), without waiting."""
+        """The notifications the socket holds (and any psycopg kept aside), without waiting."""
         return sum(1 for _ in self._pg.notifies(timeout=0))
 
     def close(self) -> None:
