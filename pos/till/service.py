@@ -117,6 +117,7 @@ class Till:
                 if JobWakeup.available(self.ledger)
                 else None
             )
+            self.spooler.on_printed = self._printed
             if self.wakeup is not None:  # while it listens, the spooler need not poll the queue
                 self.spooler.listening = lambda: self.wakeup is not None and self.wakeup.connected
         except BaseException:
@@ -154,6 +155,12 @@ class Till:
     def _settled(self) -> None:
         """The watcher settled a sale and queued its slip: print it now, not at the spooler's next look."""
         self.spooler.wake()
+
+    def _printed(self, job: PrintJob) -> None:
+        """A confirmation printed: its sale is paid, so the watcher need not look at it 2 s after
+        its order (the notice reached a listener; the slip is the proof in this process)."""
+        if job.kind is JobKind.CONFIRMATION and job.sale_id is not None:
+            self.watcher.settled(job.sale_id)
 
     def _close_connections(self) -> None:
         if self.client is not None:

@@ -143,6 +143,9 @@ class Spooler:
         # Whether every job queued for this till wakes the spooler (set by the till to its JobWakeup's
         # ``connected``): then an idle spooler has nothing to poll for, and looks only as a fallback.
         self.listening: Callable[[], bool] = lambda: False
+        # Called with each job once it is printed and marked done (set by the till: a printed
+        # confirmation tells its watcher the sale is paid). Its failure is logged, never the spooler's.
+        self.on_printed: Callable[[PrintJob], None] | None = None
 
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -383,6 +386,11 @@ class Spooler:
             bytes=written,
             attempts=job.attempts,
         )
+        if self.on_printed is not None:
+            try:
+                self.on_printed(done)
+            except Exception:
+                log.exception("on_printed_failed", job=job.id)
 
     def _mark_unmarked(self) -> bool:
         """Retry ``job_done`` for jobs already written; False while the ledger still refuses."""

@@ -137,7 +137,7 @@ class Watcher:
         self._wake = threading.Event()  # the loop looks at its schedule again (expect, nudge, stop)
         self._nudged = threading.Event()  # ... and makes a pass now (nudge)
         self._plan_lock = threading.Lock()
-        self._expected: datetime | None = None  # the first query due of sales announced since the last pass
+        self._expected: dict[int, datetime] = {}  # sales announced since the last pass -> first query due
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.codes = (
@@ -188,9 +188,18 @@ class Watcher:
             return
         first = (sale.ordered_at or sale.created_at) + SCHEDULE[0][1]
         with self._plan_lock:
-            if self._expected is None or first < self._expected:
-                self._expected = first
+            self._expected[sale.id] = first
         self._wake.set()
+
+    def settled(self, sale_id: int) -> None:
+        """``sale_id`` is settled and this process knows it (its confirmation slip printed here, the
+        notice having reached a listener): its announced first query is not needed, so no pass runs
+        2 s after the order only to find it paid. A sale a pass has already seen keeps its schedule
+        (the next pass finds it settled and forgets it)."""
+        with self._plan_lock:
+            known = self._expected.pop(sale_id, None) is not None
+        if known:
+            self._wake.set()  # sleep again, to the next moment still due
 
     def _run(self) -> None:
         look = True
@@ -219,8 +228,7 @@ class Watcher:
         """The earliest moment a pending sale needs attention (None: nothing pending)."""
         dues = [*self._due.values(), *(self.codes.due.values() if self.codes else ())]
         with self._plan_lock:
-            if self._expected is not None:
-                dues.append(self._expected)
+            dues.extend(self._expected.values())
         return min(dues, default=None)
 
     # -- one pass -----------------------------------------------------------------------------
@@ -233,7 +241,7 @@ class Watcher:
         """
         with self._pass_lock:
             with self._plan_lock:  # this pass reads every pending sale, the announced ones too
-                self._expected = None
+                self._expected.clear()
             now = (now or self.clock()).astimezone(UTC)
             busy: set[int] = set()  # sales with a payment code still open: not "interrupted" meanwhile
             code_settled = 0

@@ -262,6 +262,24 @@ def test_queued_jobs_print_in_order_each_once(ledger, clock, cfg, printer_dir, s
     assert status.last_printed_at == clock.now
 
 
+def test_each_printed_job_is_handed_to_on_printed_and_its_failure_stops_nothing(
+    ledger, clock, cfg, printer_dir, spoolers
+):
+    sales = ring_up(ledger, clock, 2)
+    spooler = new_spooler(spoolers, ledger, cfg, clock)
+    seen = []
+
+    def on_printed(job):
+        seen.append(job)
+        raise RuntimeError("a broken hook")
+
+    spooler.on_printed = on_printed
+    assert spooler.run_once() and spooler.run_once() and not spooler.run_once()
+    assert [(j.sale_id, j.state) for j in seen] == [(s.id, JobState.DONE) for s in sales]
+    assert seen == [ledger.get_job(j.id) for j in seen]
+    assert len(journal(printer_dir)) == 2
+
+
 def test_printed_sale_slip_qr_scans_to_the_code_url(ledger, clock, cfg, printer_dir, spoolers):
     (sale,) = ring_up(ledger, clock)
     spooler = new_spooler(spoolers, ledger, cfg, clock)

@@ -129,6 +129,22 @@ def test_an_idle_watcher_sleeps_longer_and_a_sale_announced_to_it_keeps_its_firs
     assert watcher.next_due() is None
 
 
+def test_a_sale_known_settled_before_its_first_query_costs_no_pass(checkout, watcher, ledger, clock):
+    assert watcher.poll_once() == 0
+    first, second = ring(checkout), ring(checkout)
+    watcher.expect(first)
+    watcher.expect(second)
+    watcher.settled(first.id)  # its confirmation printed here: the notice made it paid
+    assert watcher.next_due() == second.ordered_at + 2 * S
+    watcher.settled(second.id)
+    watcher.settled(12345)  # unknown: nothing to forget
+    assert watcher.next_due() is None and watcher.sleep_seconds() == EMPTY_WAKE
+    watcher.expect(first)
+    assert watcher.poll_once() == 0  # a pass has seen it: its schedule is the watcher's own now
+    watcher.settled(first.id)
+    assert watcher.next_due() == first.ordered_at + 2 * S  # until a pass finds it settled
+
+
 def test_a_pass_takes_over_what_was_announced(checkout, watcher, ledger, clock):
     sale = ring(checkout)
     watcher.expect(sale)
