@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 IDENTITY = {"appid": "wx2421b1c4370ec43b", "mch_id": "10000100", "api_key": "salecpu" * 4 + "abcd"}
@@ -186,11 +187,12 @@ def measure(args: argparse.Namespace, tmp: Path) -> None:
     cluster = postgres.start_cluster()
     try:
         server = postgres.Server(cluster.url())
-        server._admin(
-            "ALTER SYSTEM SET log_statement = 'all'",
-            "ALTER SYSTEM SET log_line_prefix = '%a|'",
-            "SELECT pg_reload_conf()",
-        )
+        admin = create_engine(cluster.url(), isolation_level="AUTOCOMMIT")  # ALTER SYSTEM: no transaction
+        with admin.connect() as conn:  # every statement in the server's log, with who ran it
+            conn.execute(text("ALTER SYSTEM SET log_statement = 'all'"))
+            conn.execute(text("ALTER SYSTEM SET log_line_prefix = '%a|'"))
+            conn.execute(text("SELECT pg_reload_conf()"))
+        admin.dispose()
         url = server.url(server.create_database(prefix="pos_salecpu"))
         with open_ledger(url):  # migrate before anyone starts
             pass
