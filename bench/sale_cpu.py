@@ -14,6 +14,12 @@ parts with no sales for ``--idle`` seconds: CPU ms per second and statements per
 
 The naive baseline beside it, in the same run: ``GET /api/products`` (a request through the
 same waitress and Flask that touches nothing else), the floor a ring-up cannot go under.
+
+An idle till's cost matters as much as a sale's in a chain: K tills ringing R sales a second in
+all spend K x (idle CPU a second) / R on every sale besides the sale's own. To compare with
+another commit, run this script with that commit's ``pos`` first on the path:
+``git archive COMMIT pos printer_profiles | tar -x -C /tmp/base`` then
+``PYTHONPATH=/tmp/base .venv/bin/python bench/sale_cpu.py``.
 """
 
 from __future__ import annotations
