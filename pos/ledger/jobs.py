@@ -291,14 +291,15 @@ class Jobs(LedgerCore):
 
     def _job_transition(self, job_id: int, action: str, expected: JobState, **values: Any) -> PrintJob:
         with self._write() as conn:
-            result = conn.execute(
+            row = conn.execute(  # the updated row comes back (RETURNING): nothing to read again
                 update(print_jobs)
                 .where(print_jobs.c.id == job_id, print_jobs.c.state == expected.value)
                 .values(**values)
-            )
-            if result.rowcount != 1:
+                .returning(*print_jobs.c)
+            ).first()
+            if row is None:
                 _refuse_job(conn, job_id, action)
-            return _load_job(conn, job_id)
+            return _job(row)
 
 
 # -- inside a caller's transaction ---------------------------------------------------------------

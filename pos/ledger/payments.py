@@ -366,7 +366,7 @@ def _mark_paid(conn: Connection, out_trade_no: str, report: dict[str, Any], at: 
         observed, current = SaleState(again.state), again.transaction_id
 
     _store_payment(conn, sale_id, report, accepted=True, at=at)
-    job_id = enqueue(conn, JobKind.CONFIRMATION, sale_id, None, at)
+    job_id = enqueue(conn, JobKind.CONFIRMATION, sale_id, None, at, till=(paid_row.store, paid_row.lane))
     write_event(
         conn,
         sale_id,

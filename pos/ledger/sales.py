@@ -155,8 +155,8 @@ class Sales(LedgerCore):
                 ordered_at=at,
                 failure=None,
             )
-            if print_slip:
-                enqueue(conn, JobKind.SALE_SLIP, sale_id, None, at)
+            if print_slip:  # the sale's own till prints it; the row says which (no read to ask)
+                enqueue(conn, JobKind.SALE_SLIP, sale_id, None, at, till=(row.store, row.lane))
             write_event(conn, sale_id, "ordered", {"prepay_id": prepay_id, "expires_at": expires_at}, at)
             sale = sale_record(row, load_items(conn, sale_id))  # the row as updated (RETURNING)
         _log("ordered", sale)
@@ -167,11 +167,11 @@ class Sales(LedgerCore):
         for the cashier and the manager; :meth:`retry_order` tries again with the same number."""
         at = self._now(now)
         with self._write() as conn:
-            self._transition(
+            row = self._transition(
                 conn, sale_id, "record_order_failure", (SaleState.NEW,), SaleState.FAILED, at, failure=message
             )
             write_event(conn, sale_id, "order_failed", {"message": message}, at)
-            sale = load_sale(conn, sale_id)
+            sale = sale_record(row, load_items(conn, sale_id))  # the row as updated (RETURNING)
         _log("order_failed", sale, message=message)
         return sale
 
@@ -182,10 +182,10 @@ class Sales(LedgerCore):
         for the sale: two payable orders for one sale invite a double payment."""
         at = self._now(now)
         with self._write() as conn:
-            self._transition(conn, sale_id, "retry_order", (SaleState.FAILED,), SaleState.NEW, at)
+            row = self._transition(conn, sale_id, "retry_order", (SaleState.FAILED,), SaleState.NEW, at)
             refuse_retry_while_charging(conn, sale_id)  # the UPDATE holds the row: decided here
             write_event(conn, sale_id, "retry", None, at)
-            sale = load_sale(conn, sale_id)
+            sale = sale_record(row, load_items(conn, sale_id))  # the row as updated (RETURNING)
         _log("retry", sale)
         return sale
 
@@ -273,11 +273,13 @@ class Sales(LedgerCore):
     ) -> Sale:
         at = self._now(now)
         with self._write() as conn:
-            self._transition(conn, sale_id, action, (SaleState.AWAITING_PAYMENT,), target, at, closed_at=at)
+            row = self._transition(
+                conn, sale_id, action, (SaleState.AWAITING_PAYMENT,), target, at, closed_at=at
+            )
             if print_notice:
-                enqueue(conn, notice, sale_id, None, at)
+                enqueue(conn, notice, sale_id, None, at, till=(row.store, row.lane))
             write_event(conn, sale_id, target.value.lower(), detail or None, at)
-            sale = load_sale(conn, sale_id)
+            sale = sale_record(row, load_items(conn, sale_id))  # the row as updated (RETURNING)
         _log(target.value.lower(), sale, **detail)
         return sale
 
@@ -354,6 +356,8 @@ class Sales(LedgerCore):
     def _sales(self, where: Any, *, order_by: Sequence[Any] = (sales.c.id,)) -> list[Sale]:
         with self._read() as conn:
             rows = conn.execute(select(sales).where(where).order_by(*order_by)).all()
+            if not rows:  # the watcher's look at an idle till: no items to ask for either
+                return []
             item_rows = conn.execute(
                 select(sale_items)
                 .where(sale_items.c.sale_id.in_(select(sales.c.id).where(where)))

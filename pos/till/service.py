@@ -123,6 +123,9 @@ class Till:
                 if JobWakeup.available(self.ledger)
                 else None
             )
+            self.spooler.on_printed = self._printed
+            if self.wakeup is not None:  # while it listens, the spooler need not poll the queue
+                self.spooler.listening = lambda: self.wakeup is not None and self.wakeup.connected
         except BaseException:
             self._close_connections()
             raise
@@ -158,6 +161,12 @@ class Till:
     def _settled(self) -> None:
         """The watcher settled a sale and queued its slip: print it now, not at the spooler's next look."""
         self.spooler.wake()
+
+    def _printed(self, job: PrintJob) -> None:
+        """A confirmation printed: its sale is paid, so the watcher need not look at it 2 s after
+        its order (the notice reached a listener; the slip is the proof in this process)."""
+        if job.kind is JobKind.CONFIRMATION and job.sale_id is not None:
+            self.watcher.settled(job.sale_id)
 
     def _close_connections(self) -> None:
         if self.client is not None:
@@ -197,6 +206,7 @@ class Till:
                 items=wanted.items, amount_fen=wanted.amount_fen, body=wanted.body, cashier=wanted.cashier
             )
         self.wake(sale, watcher=False)
+        self.watcher.expect(sale)  # its first query in 2 s, without a pass beside the slip's printing
         return sale
 
     def retry(self, sale_id: int) -> Sale:
@@ -259,10 +269,10 @@ class Till:
     def wake(self, sale: Sale | None, *, watcher: bool = True) -> None:
         """Tell the spooler about a new job, and (unless ``watcher=False``) the watcher about the sale.
 
-        A ring-up does not wake the watcher: a new order's first query is due 2 s after it
-        (``watcher.SCHEDULE``) and the watcher re-reads the pending sales at least every 2 s
-        (``watcher.IDLE_WAKE``), so waking it changes nothing it does for the sale, while its pass
-        (every pending sale read back) would run beside the spooler printing the slip.
+        A ring-up does not wake the watcher for a pass: a new order's first query is due 2 s after
+        it (``watcher.SCHEDULE``), so a pass now would do nothing for the sale but read every
+        pending sale back beside the spooler printing the slip; :meth:`ring_up` tells the watcher
+        when that first query is due instead (``Watcher.expect``).
         """
         wake = getattr(self.spooler, "wake", None) or getattr(self.spooler, "nudge", None)
         if callable(wake):

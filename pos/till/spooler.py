@@ -110,6 +110,7 @@ class Spooler:
         backoff_max: float = 30.0,
         idle_poll: float = 0.5,
         status_every: float = 15.0,
+        listening_poll: float = 15.0,
     ) -> None:
         """
         :param config: the :class:`pos.config.Config` (``[printer]`` and ``[store]`` are read).
@@ -118,6 +119,8 @@ class Spooler:
         :param clock: aware-UTC "now" for the ledger's job timestamps (default: the ledger's clock).
         :param backoff_base: first wait after a failed job, doubling per failure up to ``backoff_max``.
         :param idle_poll: how often an idle spooler looks for jobs queued by other processes.
+        :param listening_poll: how often it looks while :attr:`listening` says a notification
+            wakes it for every job (PostgreSQL's LISTEN, :class:`pos.till.wakeup.JobWakeup`).
         :param status_every: how often an idle spooler refreshes the printer status.
         :raises SpoolerConfigError: bad device string, unknown profile, or a profile that cannot
             print the store's language.
@@ -136,6 +139,13 @@ class Spooler:
         self.backoff_max = backoff_max
         self.idle_poll = idle_poll
         self.status_every = status_every
+        self.listening_poll = listening_poll
+        # Whether every job queued for this till wakes the spooler (set by the till to its JobWakeup's
+        # ``connected``): then an idle spooler has nothing to poll for, and looks only as a fallback.
+        self.listening: Callable[[], bool] = lambda: False
+        # Called with each job once it is printed and marked done (set by the till: a printed
+        # confirmation tells its watcher the sale is paid). Its failure is logged, never the spooler's.
+        self.on_printed: Callable[[PrintJob], None] | None = None
 
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -244,12 +254,21 @@ class Spooler:
             if time.monotonic() - last_check >= self.status_every:
                 self._refresh_status()
                 last_check = time.monotonic()
-            self._pause(self.idle_poll)
+            self._pause(self.idle_pause(time.monotonic() - last_check))
         log.info("spooler_stopped")
 
     def retry_delay(self, failures: int) -> float:
         """Seconds to wait after ``failures`` failures in a row: base x 2^n, capped at backoff_max."""
         return min(self.backoff_max, self.backoff_base * (2 ** min(failures, 30)))
+
+    def idle_pause(self, since_check: float) -> float:
+        """How long an idle spooler waits before it looks at the queue again: ``idle_poll``, or while
+        notifications wake it (:attr:`listening`) until the next printer status check is due, no
+        longer than ``listening_poll``. On a chain's ledger a poll every half second is most of what
+        an idle till costs the database, for nothing a notification does not already say."""
+        if not self.listening():
+            return self.idle_poll
+        return max(self.idle_poll, min(self.listening_poll, self.status_every - since_check))
 
     def _pause(self, seconds: float) -> None:
         """Wait up to ``seconds``; a :meth:`wake` (now or since the loop last looked) ends it."""
@@ -367,6 +386,11 @@ class Spooler:
             bytes=written,
             attempts=job.attempts,
         )
+        if self.on_printed is not None:
+            try:
+                self.on_printed(done)
+            except Exception:
+                log.exception("on_printed_failed", job=job.id)
 
     def _mark_unmarked(self) -> bool:
         """Retry ``job_done`` for jobs already written; False while the ledger still refuses."""

@@ -5,7 +5,9 @@ which cannot call this spooler's :meth:`~pos.till.spooler.Spooler.wake`. On Post
 enqueue NOTIFYs the till's channel in its transaction (:mod:`pos.ledger.wakeups`); this thread
 LISTENs on it and wakes the spooler, so the slip prints as the payment commits, not at the
 spooler's next idle look. The idle poll stays, as the fallback (a notification lost while the
-connection was down) and as the only way on SQLite, where this thread does not run.
+connection was down) and as the only way on SQLite, where this thread does not run. While this
+thread listens the spooler looks only every ``listening_poll`` (15 s); when the connection drops,
+the thread wakes the spooler, which polls every ``idle_poll`` again until it listens once more.
 
 After (re)connecting it wakes the spooler once: jobs queued while it was not listening are
 printed then. A lost connection is retried with a growing pause (1, 2, 4 ... 30 s); nothing
@@ -91,6 +93,8 @@ class JobWakeup:
             finally:
                 self._listening.clear()
                 signals.close()
+            if not self._stopping.is_set():
+                self.wake()  # the spooler, sleeping while notifications woke it, polls again meanwhile
 
     def _listen(self, signals: JobSignals) -> None:
         self._listening.set()

@@ -30,7 +30,8 @@ first NOTPAY, then SUCCESS or CLOSED), so a two-minute wait costs one row, not s
 
     watcher = Watcher(ledger, client, config)
     watcher.start()          # a daemon thread
-    watcher.nudge()          # a sale was just rung up or voided: look now
+    watcher.expect(sale)     # a sale was just ordered here: its first query is due in 2 s
+    watcher.nudge()          # a sale was voided or retried: look now
     watcher.stop()
 
 Tests drive :meth:`Watcher.poll_once` with a clock they move. ``passes``, ``errors``
@@ -76,7 +77,11 @@ SCHEDULE: tuple[tuple[timedelta, timedelta], ...] = (
 MAX_INTERVAL = timedelta(seconds=30)
 FIRST_BACKOFF = timedelta(seconds=2)  # after a transport error; doubles up to MAX_INTERVAL
 NEW_GRACE = timedelta(minutes=5)  # a NEW sale older than this is not being ordered by anyone any more
-IDLE_WAKE = 2.0  # seconds: the loop re-reads the pending sales at least this often
+IDLE_WAKE = 2.0  # seconds: while sales are pending, the loop re-reads them at least this often
+# Seconds between looks while nothing is pending: a sale rung up in this process is announced
+# (Watcher.expect), so these looks only find sales made elsewhere (a mode-one sale a listener rang
+# up for this lane). A chain's idle tills would otherwise each read the ledger every 2 s all day.
+EMPTY_WAKE = 10.0
 MIN_WAKE = 0.01
 
 
@@ -135,7 +140,10 @@ class Watcher:
         self._last_state: dict[int, str] = {}  # sale id -> the trade_state last written to the audit log
         self._seen_state: dict[int, SaleState] = {}  # sale id -> its state when the above were computed
         self._pass_lock = threading.Lock()
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # the loop looks at its schedule again (expect, nudge, stop)
+        self._nudged = threading.Event()  # ... and makes a pass now (nudge)
+        self._plan_lock = threading.Lock()
+        self._expected: dict[int, datetime] = {}  # sales announced since the last pass -> first query due
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.codes = (
@@ -176,23 +184,54 @@ class Watcher:
         return self._thread is not None and self._thread.is_alive()
 
     def nudge(self) -> None:
-        """Wake the thread now (a sale was rung up or voided)."""
+        """Make a pass now (a sale was voided or retried, a payment code is still open)."""
+        self._nudged.set()
         self._wake.set()
 
+    def expect(self, sale: Sale) -> None:
+        """``sale`` was just ordered in this process: its first query is due 2 s after the order.
+
+        Noted without a pass (the spooler is printing its slip meanwhile, and the pass would find
+        nothing due): the thread only shortens its sleep to that moment. An idle watcher sleeps
+        :data:`EMPTY_WAKE`, so without this a sale rung up on an idle till would wait that long.
+        """
+        if sale.state is not SaleState.AWAITING_PAYMENT:
+            return
+        first = (sale.ordered_at or sale.created_at) + SCHEDULE[0][1]
+        with self._plan_lock:
+            self._expected[sale.id] = first
+        self._wake.set()
+
+    def settled(self, sale_id: int) -> None:
+        """``sale_id`` is settled and this process knows it (its confirmation slip printed here, the
+        notice having reached a listener): its announced first query is not needed, so no pass runs
+        2 s after the order only to find it paid. A sale a pass has already seen keeps its schedule
+        (the next pass finds it settled and forgets it)."""
+        with self._plan_lock:
+            known = self._expected.pop(sale_id, None) is not None
+        if known:
+            self._wake.set()  # sleep again, to the next moment still due
+
     def _run(self) -> None:
+        look = True
         while not self._stopping.is_set():
             self._wake.clear()
-            try:
-                self.poll_once()
-            except Exception as exc:  # never let the thread die: log, count, carry on
-                self._count_error(exc)
-                log.exception("watcher_pass_failed", error=exc)
-            self._wake.wait(self._sleep_seconds())
+            if look:
+                self._nudged.clear()
+                try:
+                    self.poll_once()
+                except Exception as exc:  # never let the thread die: log, count, carry on
+                    self._count_error(exc)
+                    log.exception("watcher_pass_failed", error=exc)
+            woken = self._wake.wait(self.sleep_seconds())
+            look = not woken or self._nudged.is_set()  # woken by expect() alone: sleep again, shorter
 
-    def _sleep_seconds(self) -> float:
+    def sleep_seconds(self) -> float:
+        """How long the thread waits before its next pass: until the next due moment, at most
+        :data:`IDLE_WAKE` while sales are pending, :data:`EMPTY_WAKE` while none is."""
         due = self.next_due()
         if due is None:
-            return IDLE_WAKE
+            return EMPTY_WAKE
         seconds = (due - self.clock()).total_seconds()
         return min(max(seconds, MIN_WAKE), IDLE_WAKE)
 
@@ -203,6 +242,8 @@ class Watcher:
             *(self.codes.due.values() if self.codes else ()),
             *(self.refunds.due.values() if self.refunds else ()),
         ]
+        with self._plan_lock:
+            dues.extend(self._expected.values())
         return min(dues, default=None)
 
     # -- one pass -----------------------------------------------------------------------------
@@ -214,6 +255,8 @@ class Watcher:
         WeChat or the network (a failing sale is retried later with back-off).
         """
         with self._pass_lock:
+            with self._plan_lock:  # this pass reads every pending sale, the announced ones too
+                self._expected.clear()
             now = (now or self.clock()).astimezone(UTC)
             busy: set[int] = set()  # sales with a payment code still open: not "interrupted" meanwhile
             code_settled = 0

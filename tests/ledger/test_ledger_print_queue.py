@@ -65,6 +65,19 @@ def test_failed_write_puts_the_job_back_at_its_place(ledger):
     assert [j.id for j in ledger.unfinished_jobs()] == [first.id, second.id]
 
 
+def test_sending_marks_the_job_and_answers_it_as_stored(ledger):
+    job = ledger.enqueue_job("test")
+    ledger.claim_next_job()
+    sending = ledger.job_sending(job.id)
+    assert sending.sent_at is not None and sending.state is JobState.PRINTING
+    assert sending == ledger.get_job(job.id)
+    ledger.job_done(job.id)
+    with pytest.raises(InvalidJobState, match="done"):
+        ledger.job_sending(job.id)
+    with pytest.raises(UnknownJob):
+        ledger.job_sending(999)
+
+
 def test_done_and_failed_need_a_printing_job(ledger):
     job = ledger.enqueue_job("test")
     with pytest.raises(InvalidJobState, match="queued"):

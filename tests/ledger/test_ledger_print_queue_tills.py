@@ -50,6 +50,9 @@ def test_a_sales_slips_go_to_its_till_whoever_queues_them(ledger, clock):
     assert [till_of(j) for j in ledger.jobs_for_sale(b.id)] == [B, B]
     assert [till_of(j) for j in ledger.jobs_for_sale(c.id)] == [C]
     assert [j.kind for j in ledger.jobs_for_sale(b.id)] == [JobKind.SALE_SLIP, JobKind.CONFIRMATION]
+    closed = ledger.mark_expired(c.id, now=clock.now + timedelta(minutes=20))  # c's notice: c's till too
+    assert closed.state is SaleState.EXPIRED and closed.items == c.items
+    assert [(j.kind, till_of(j)) for j in ledger.jobs_for_sale(c.id)][1:] == [(JobKind.EXPIRED_NOTICE, C)]
 
 
 def test_each_till_claims_only_its_own_jobs_oldest_first(ledger, clock):

@@ -50,6 +50,8 @@ def test_ring_up_is_paid_through_the_watcher_and_printed(database, sim, tmp_path
     with Till(till_config(tmp_path, sim, database=database.config)) as till:
         sale = till.ring_up(SaleRequest(items=(), amount_fen=990, body=None, cashier=""))
         assert sale.state is SaleState.AWAITING_PAYMENT and sale.code_url
+        # The idle watcher sleeps 10 s (watcher.EMPTY_WAKE); the ring-up told it the first query's time.
+        assert till.watcher.next_due() == sale.ordered_at + timedelta(seconds=2)
         sim.pay(sale.code_url, notify=False)
         deadline = time.monotonic() + 10
         while till.ledger.get_sale(sale.id).state is not SaleState.PAID and time.monotonic() < deadline:

@@ -262,6 +262,24 @@ def test_queued_jobs_print_in_order_each_once(ledger, clock, cfg, printer_dir, s
     assert status.last_printed_at == clock.now
 
 
+def test_each_printed_job_is_handed_to_on_printed_and_its_failure_stops_nothing(
+    ledger, clock, cfg, printer_dir, spoolers
+):
+    sales = ring_up(ledger, clock, 2)
+    spooler = new_spooler(spoolers, ledger, cfg, clock)
+    seen = []
+
+    def on_printed(job):
+        seen.append(job)
+        raise RuntimeError("a broken hook")
+
+    spooler.on_printed = on_printed
+    assert spooler.run_once() and spooler.run_once() and not spooler.run_once()
+    assert [(j.sale_id, j.state) for j in seen] == [(s.id, JobState.DONE) for s in sales]
+    assert seen == [ledger.get_job(j.id) for j in seen]
+    assert len(journal(printer_dir)) == 2
+
+
 def test_printed_sale_slip_qr_scans_to_the_code_url(ledger, clock, cfg, printer_dir, spoolers):
     (sale,) = ring_up(ledger, clock)
     spooler = new_spooler(spoolers, ledger, cfg, clock)
@@ -356,6 +374,21 @@ def test_retry_delay_doubles_up_to_the_cap(ledger, clock, cfg, spoolers):
     spooler = new_spooler(spoolers, ledger, cfg, clock, backoff_base=1.0, backoff_max=30.0)
     assert [spooler.retry_delay(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
     assert spooler.retry_delay(10_000) == 30
+
+
+def test_an_idle_spooler_polls_often_only_while_no_notification_wakes_it(ledger, clock, cfg, spoolers):
+    spooler = new_spooler(spoolers, ledger, cfg, clock, idle_poll=0.5, status_every=15.0, listening_poll=15.0)
+    assert spooler.listening() is False  # SQLite, or a till whose LISTEN is down: the poll is all there is
+    assert spooler.idle_pause(0.0) == spooler.idle_pause(14.9) == 0.5
+    listening = True
+    spooler.listening = lambda: listening
+    assert spooler.idle_pause(0.0) == 15.0  # woken by every job: look again for the status check only
+    assert spooler.idle_pause(10.0) == 5.0
+    assert spooler.idle_pause(14.9) == 0.5  # never a busier loop than without notifications
+    spooler.listening_poll = 3.0
+    assert spooler.idle_pause(0.0) == 3.0
+    listening = False  # the connection dropped: polling again at once
+    assert spooler.idle_pause(0.0) == 0.5
 
 
 # -- crash recovery -------------------------------------------------------------------------------

@@ -105,10 +105,12 @@ def test_the_wakeup_listens_again_after_its_connection_drops(database, tmp_path)
                     )
                 ).all()
             assert len(dropped) == 1
-            wait_until(lambda: len(wakes) == 2, "listening again, and a wake for what was queued meanwhile")
+            # One wake as the connection is lost (the spooler polls meanwhile), one on listening
+            # again (for what was queued while nobody listened).
+            wait_until(lambda: len(wakes) == 3 and wakeup.connected, "listening again, after two wakes")
             ledger.enqueue_job(JobKind.TEST, store="S01", lane="01")
             wait_until(lambda: wakeup.notifications == 1, "the job's notification on the new connection")
-            assert len(wakes) == 3
+            assert len(wakes) == 4
         finally:
             wakeup.stop()
 
@@ -121,8 +123,13 @@ def test_a_till_listens_for_its_jobs_on_postgresql_only(demo_config):
             demo_config = demo_config.replace(
                 database=pos_config.DatabaseConfig(url=f"sqlite:///{demo_config.till.data_dir}/pos.sqlite3")
             )
-        till = Till(demo_config)
+        till = Till(demo_config).start()
         try:
             assert (till.wakeup is not None) == (kind == "postgresql")
+            if till.wakeup is not None:
+                assert till.wakeup.wait_listening(30)
+            # Listening, the spooler does not poll the queue every idle_poll (notifications say it all).
+            assert till.spooler.listening() is (kind == "postgresql")
         finally:
             till.stop()
+        assert till.spooler.listening() is False

@@ -18,7 +18,7 @@ from pos.ledger import JobKind, Ledger, LineItem, MessageKind, SaleState, open_l
 from pos.orders.checkout import Checkout
 from pos.sandbox.testing import RunningSimulator, running_simulator
 from pos.testing.clock import FakeClock
-from pos.till.watcher import NEW_GRACE, Watcher, backoff, query_interval
+from pos.till.watcher import EMPTY_WAKE, IDLE_WAKE, NEW_GRACE, Watcher, backoff, query_interval
 from pos.wechatpay import WeChatPayClient, xmlcodec
 from pos.wechatpay import testing as fake
 
@@ -107,6 +107,51 @@ def test_a_new_sale_is_queried_every_two_seconds_and_notpay_is_audited_once(chec
     assert (audit.kind, audit.verdict) == (MessageKind.QUERY, "notpay")
     assert "NOTPAY" in audit.raw
     assert ledger.get_sale(sale.id).state is SaleState.AWAITING_PAYMENT
+
+
+def test_an_idle_watcher_sleeps_longer_and_a_sale_announced_to_it_keeps_its_first_query_at_2_s(
+    checkout, watcher, ledger, sim, clock
+):
+    assert watcher.poll_once() == 0 and watcher.next_due() is None
+    assert watcher.sleep_seconds() == EMPTY_WAKE > IDLE_WAKE  # nothing pending: nothing to ask about
+    sale = ring(checkout)
+    watcher.expect(ledger.get_sale(sale.id))  # what the till does after a ring-up: no pass yet
+    assert watcher.passes == 1 and watcher.next_due() == sale.ordered_at + 2 * S
+    assert watcher.sleep_seconds() == 2.0
+    clock.advance(1)
+    assert watcher.sleep_seconds() == 1.0
+    sim.pay(sale.code_url, notify=False)
+    clock.advance(1)
+    assert watcher.poll_once() == 1  # its first query, on time, finds it paid
+    assert ledger.get_sale(sale.id).state is SaleState.PAID
+    assert watcher.next_due() is None and watcher.sleep_seconds() == EMPTY_WAKE
+    watcher.expect(ledger.get_sale(sale.id))  # a sale no longer awaiting payment changes nothing
+    assert watcher.next_due() is None
+
+
+def test_a_sale_known_settled_before_its_first_query_costs_no_pass(checkout, watcher, ledger, clock):
+    assert watcher.poll_once() == 0
+    first, second = ring(checkout), ring(checkout)
+    watcher.expect(first)
+    watcher.expect(second)
+    watcher.settled(first.id)  # its confirmation printed here: the notice made it paid
+    assert watcher.next_due() == second.ordered_at + 2 * S
+    watcher.settled(second.id)
+    watcher.settled(12345)  # unknown: nothing to forget
+    assert watcher.next_due() is None and watcher.sleep_seconds() == EMPTY_WAKE
+    watcher.expect(first)
+    assert watcher.poll_once() == 0  # a pass has seen it: its schedule is the watcher's own now
+    watcher.settled(first.id)
+    assert watcher.next_due() == first.ordered_at + 2 * S  # until a pass finds it settled
+
+
+def test_a_pass_takes_over_what_was_announced(checkout, watcher, ledger, clock):
+    sale = ring(checkout)
+    watcher.expect(sale)
+    clock.advance(1)
+    assert watcher.poll_once() == 0  # read back from the ledger: due when it was announced for
+    assert watcher.next_due() == sale.ordered_at + 2 * S
+    assert watcher.sleep_seconds() == 1.0  # pending sales: never more than IDLE_WAKE, here less
 
 
 def test_paid_without_a_notice_is_found_by_query(checkout, watcher, ledger, sim, clock):
