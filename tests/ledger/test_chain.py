@@ -126,3 +126,21 @@ def test_chain_csv_batches_cover_every_store_in_order(ledger, make):
     expected = sorted(((s.store, s.out_trade_no) for s in sales), key=lambda p: (p[0], p[1]))
     assert seen == expected
     assert all(number.startswith(store + "-") for store, number in seen)
+
+
+def test_day_sequences_name_exactly_the_lanes_and_days_with_sales(ledger, make):
+    """What the quiet lanes rest on: a sale's number is drawn in its own transaction, so
+    ``day_sequences`` has a (store, lane, day) exactly when that lane rang up a sale that day."""
+    from sqlalchemy import select
+
+    from pos.ledger.schema import day_sequences, sales
+
+    for store, lane, days in [("S01", "01", 0), ("S01", "01", 3), ("S01", "02", 3), ("S02", "01", 30)]:
+        _days_ago(ledger, make, store, lane, days)
+    _ring(ledger, make, "S02", "01", 500, refund=500)
+    with ledger.engine.connect() as conn:
+        numbered = set(
+            conn.execute(select(day_sequences.c.store, day_sequences.c.lane, day_sequences.c.business_date))
+        )
+        sold = set(conn.execute(select(sales.c.store, sales.c.lane, sales.c.business_date).distinct()))
+    assert numbered == sold and len(sold) == 5
