@@ -91,11 +91,6 @@ class StoreTakings:
         return all(lane.quiet for lane in self.lanes)
 
     @property
-    def last_sale_day(self) -> date | None:
-        """A quiet store's latest day with a sale (None unless :attr:`quiet`)."""
-        return max(lane.last_sale_day for lane in self.lanes if lane.last_sale_day) if self.quiet else None
-
-    @property
     def sales(self) -> int:
         return sum(lane.sales for lane in self.lanes)
 
@@ -117,10 +112,11 @@ class StoreTakings:
 
 
 def takings_by_lane(ledger: Ledger, day: date, *, recent_days: int = RECENT_DAYS) -> list[StoreTakings]:
-    """The business day's sales per store and lane, stores and lanes in id order: those with
-    sales, and the quiet ones (no sale that day, one on the ``recent_days`` before) with zeros.
-    "Paid" counts the paid states, as the day view's totals do. Both reads see one snapshot, so
-    a lane ringing up its first sale of the day meanwhile is in one list or the other."""
+    """The business day's sales per store and lane, stores and lanes in id order (code points, as
+    the chain's CSV, whatever the database's collation): those with sales, and the quiet ones (no
+    sale that day, one on the ``recent_days`` before) with zeros. "Paid" counts the paid states,
+    as the day view's totals do. Both reads see one snapshot, so a lane ringing up its first sale
+    of the day meanwhile is in one list or the other."""
     with read_only(ledger.engine) as conn:
         rows = [
             LaneTakings(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]))
