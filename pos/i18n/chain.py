@@ -9,6 +9,14 @@ WORDS: dict[str, dict[str, str]] = {
     "chain.store_total": {"zh-CN": "门店合计", "en": "Store total"},
     "chain.total": {"zh-CN": "连锁合计", "en": "Chain total"},
     "chain.empty": {"zh-CN": "这一天没有任何门店的交易。", "en": "No store has sales on this day."},
+    "chain.quiet": {"zh-CN": "本日无销售", "en": "no sales this day"},
+    "chain.last_sale": {"zh-CN": "最近销售：{day}", "en": "last sale {day}"},
+    "chain.quiet_note": {
+        "zh-CN": "标有“本日无销售”的门店和收银机在此前 {days} 天内有过交易，这一天没有："
+        "请确认门店是否营业、收银机是否在线。",
+        "en": "Stores and lanes marked “no sales this day” rang up sales in the {days} days before but none "
+        "on this day: check that they are open and their tills are online.",
+    },
     "chain.export": {"zh-CN": "导出全部门店 CSV", "en": "Export all stores (CSV)"},
     "chain.viewing": {"zh-CN": "门店 {store}", "en": "Store {store}"},
     "chain.only": {

@@ -6,31 +6,60 @@ day up per store and lane in one ``GROUP BY store, lane`` (both databases), and 
 reads every store's sales of the day in one snapshot, one store after the other, with the same
 batched query as one store's CSV (:func:`pos.ledger.queries.csv_statement`). As for every table
 of the ledger, only this package runs SQL on ``sales``.
+
+The day view also lists the lanes that rang up nothing that day but did on one of the
+:data:`RECENT_DAYS` before (a till down, a store closed): the ledger has no register of stores,
+so "S07 took nothing" would otherwise look like "there is no S07". They come from
+``day_sequences``, the table that numbers each lane's sales: one row per store, lane and day
+with a sale, written in the sale's own transaction, so a lane has a row for a day exactly when
+it rang up a sale that day. Its primary key (store, lane, business_date) answers the question
+with a few index probes per lane ever seen (:func:`_quiet_lanes_statement`), however many sales
+or days the ledger holds; no index of ``sales`` could, as none has the lane.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, case, cast, func, literal, select
 
 from pos.ledger.database import read_only
 from pos.ledger.models import PAID_STATES
 from pos.ledger.queries import CSV_BATCH, csv_statement
-from pos.ledger.schema import flags, sales
+from pos.ledger.schema import day_sequences, flags, sales
 
 if TYPE_CHECKING:
     from pos.ledger import Ledger
 
-__all__ = ["LaneTakings", "StoreTakings", "chain_csv_batches", "day_stores", "flag_store", "takings_by_lane"]
+__all__ = [
+    "RECENT_DAYS",
+    "LaneTakings",
+    "StoreTakings",
+    "chain_csv_batches",
+    "day_stores",
+    "flag_store",
+    "takings_by_lane",
+]
+
+RECENT_DAYS = 28
+"""How far back the chain's day looks for lanes that went quiet: four weeks. Long enough that a
+store open only some weekdays, a till down for days or a store shut for a fortnight's holiday
+(the Spring Festival) still shows, with nothing taken, on every day it rang up nothing; short
+enough that a store closed for good, or renumbered, leaves the page after a month instead of
+burying the live ones for ever."""
 
 
 @dataclass(frozen=True, slots=True)
 class LaneTakings:
-    """What one lane of one store rang up on a day (fees in fen)."""
+    """What one lane of one store rang up on a day (fees in fen).
+
+    A quiet lane (:attr:`quiet`) rang up nothing that day but did on one of the
+    :data:`RECENT_DAYS` before: its figures are zero and ``last_sale_day`` is its latest day with
+    a sale. For a lane with sales that day ``last_sale_day`` is None."""
 
     store: str
     lane: str
@@ -38,6 +67,11 @@ class LaneTakings:
     paid_count: int
     paid_fee: int
     refunded_fee: int
+    last_sale_day: date | None = None
+
+    @property
+    def quiet(self) -> bool:
+        return self.last_sale_day is not None
 
     @property
     def net_fee(self) -> int:
@@ -50,6 +84,11 @@ class StoreTakings:
 
     store: str
     lanes: tuple[LaneTakings, ...]
+
+    @property
+    def quiet(self) -> bool:
+        """No lane of the store rang up anything that day (each did on a recent day)."""
+        return all(lane.quiet for lane in self.lanes)
 
     @property
     def sales(self) -> int:
@@ -72,11 +111,31 @@ class StoreTakings:
         return self.paid_fee - self.refunded_fee
 
 
-def takings_by_lane(ledger: Ledger, day: date) -> list[StoreTakings]:
-    """The business day's sales per store and lane, stores and lanes in id order; only those
-    with sales. "Paid" counts the paid states, as the day view's totals do."""
+def takings_by_lane(ledger: Ledger, day: date, *, recent_days: int = RECENT_DAYS) -> list[StoreTakings]:
+    """The business day's sales per store and lane, stores and lanes in id order (code points, as
+    the chain's CSV, whatever the database's collation): those with sales, and the quiet ones (no
+    sale that day, one on the ``recent_days`` before) with zeros. "Paid" counts the paid states,
+    as the day view's totals do. Both reads see one snapshot, so a lane ringing up its first sale
+    of the day meanwhile is in one list or the other."""
+    with read_only(ledger.engine) as conn:
+        rows = [
+            LaneTakings(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5]))
+            for r in conn.execute(_takings_statement(day))
+        ]
+        if recent_days > 0:
+            since = day - timedelta(days=recent_days)
+            quiet = conn.execute(_quiet_lanes_statement(), {"b_day": day, "b_since": since})
+            rows.extend(LaneTakings(r[0], r[1], 0, 0, 0, 0, r[2]) for r in quiet)
+    stores: dict[str, list[LaneTakings]] = {}
+    for row in sorted(rows, key=lambda r: (r.store, r.lane)):
+        stores.setdefault(row.store, []).append(row)
+    return [StoreTakings(store, tuple(lanes)) for store, lanes in stores.items()]
+
+
+def _takings_statement(day: date) -> Select[Any]:
+    """The day's ``GROUP BY store, lane`` (an index on ``business_date`` finds the day's sales)."""
     paid = sales.c.state.in_([s.value for s in PAID_STATES])
-    query = (
+    return (
         select(
             sales.c.store,
             sales.c.lane,
@@ -89,14 +148,61 @@ def takings_by_lane(ledger: Ledger, day: date) -> list[StoreTakings]:
         .group_by(sales.c.store, sales.c.lane)
         .order_by(sales.c.store, sales.c.lane)
     )
-    with read_only(ledger.engine) as conn:
-        rows = [
-            LaneTakings(r[0], r[1], int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in conn.execute(query)
-        ]
-    stores: dict[str, list[LaneTakings]] = {}
-    for row in rows:
-        stores.setdefault(row.store, []).append(row)
-    return [StoreTakings(store, tuple(lanes)) for store, lanes in stores.items()]
+
+
+@functools.cache
+def _quiet_lanes_statement() -> Select[Any]:
+    """Each lane whose latest day with a sale up to ``b_day`` is before ``b_day`` but not before
+    ``b_since``: ``(store, lane, that day)``, in id order. Built once.
+
+    A loose index scan of ``day_sequences``' primary key (store, lane, business_date), written as
+    a recursive query both databases run. From the empty store (ids are never empty) each step
+    seeks the store's next lane, or when there is none the next store (its lane empty, which the
+    next step follows with the store's first lane): one or two index seeks a step, a step per lane
+    and per store the ledger has ever seen. Then one backward seek a lane finds its latest day up
+    to ``b_day`` (``max`` on the key's last column). A plain ``GROUP BY`` of the recent days would
+    read every lane's every one of those days, and of all its days on a database that cannot
+    range over the key's last column (SQLite without statistics)."""
+    seq = day_sequences.c
+    walk = select(
+        cast(literal(""), seq.store.type).label("store"), cast(literal(""), seq.lane.type).label("lane")
+    ).cte("lanes", recursive=True)
+    after = day_sequences.alias("after")
+    next_lane = (
+        select(after.c.lane)
+        .where(after.c.store == walk.c.store, after.c.lane > walk.c.lane)
+        .order_by(after.c.lane)
+        .limit(1)
+        .scalar_subquery()
+    )
+    next_store = (
+        select(after.c.store)
+        .where(after.c.store > walk.c.store)
+        .order_by(after.c.store)
+        .limit(1)
+        .scalar_subquery()
+    )
+    step = select(
+        case((next_lane.is_not(None), walk.c.store), else_=next_store),
+        cast(func.coalesce(next_lane, ""), seq.lane.type),  # PostgreSQL: the seed's type exactly
+    ).where(walk.c.store.is_not(None))
+    walk = walk.union_all(step)
+    days = day_sequences.alias("days")
+    day = bindparam("b_day", type_=seq.business_date.type)
+    last = (
+        select(func.max(days.c.business_date))
+        .where(days.c.store == walk.c.store, days.c.lane == walk.c.lane, days.c.business_date <= day)
+        .scalar_subquery()
+    )
+    lanes = select(walk.c.store, walk.c.lane, last.label("last_day")).where(walk.c.lane != "").subquery()
+    return (
+        select(lanes.c.store, lanes.c.lane, lanes.c.last_day)
+        .where(
+            lanes.c.last_day < day,
+            lanes.c.last_day >= bindparam("b_since", type_=seq.business_date.type),
+        )
+        .order_by(lanes.c.store, lanes.c.lane)
+    )
 
 
 def day_stores(conn: Any, day: date) -> list[str]:

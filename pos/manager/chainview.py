@@ -4,6 +4,12 @@ One ``GROUP BY store, lane`` in the ledger (:func:`pos.ledger.chain.takings_by_l
 store's line links to that store's day (``/manager/day?store=...``, the day view a store's
 manager sees), and the chain's CSV (``/manager/day.csv?store=*``) is one click away. A
 store's manager is refused (403): they see their own store only (:mod:`.scope`).
+
+A store or lane that rang up nothing this day but did on one of the
+:data:`~pos.ledger.chain.RECENT_DAYS` before is listed too, with zeros and "no sales this day"
+(and its last day with a sale): the manager must be able to tell a store that took nothing, its
+till down or its doors shut, from one that does not exist. The CSV lists sales, so it has no
+line for them.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from datetime import timedelta
 from flask import Response, g, redirect, render_template
 
 from pos.inputs import InputError
-from pos.ledger.chain import takings_by_lane
+from pos.ledger.chain import RECENT_DAYS, takings_by_lane
 from pos.manager.blueprint import bp, day_arg, notice, till, words
 from pos.manager.scope import require_chain
 from pos.money import format_price
@@ -43,6 +49,8 @@ def chain_day() -> Response:
         prev_day=day - timedelta(days=1),
         next_day=day + timedelta(days=1),
         stores=stores,
+        any_quiet=any(lane.quiet for s in stores for lane in s.lanes),
+        recent_days=RECENT_DAYS,
         paid_count=sum(s.paid_count for s in stores),
         paid_fee=sum(s.paid_fee for s in stores),
         refunded_fee=sum(s.refunded_fee for s in stores),
