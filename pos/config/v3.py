@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
@@ -37,15 +38,94 @@ APIV3_KEY_BYTES = 32
 PUBLIC_KEY_PREFIX = "PUB_KEY_ID_"
 
 
-def _public_file(path: str, where: str) -> str:
+# -- one setting at a time: the same rules for a loaded config and for ``pos init``'s answers ---------
+# Each raises a ConfigError whose message is the problem alone ("must be ..."): the caller puts the
+# setting's name in front (the file and key when loading, the flag or the question in ``pos init``).
+
+
+def check_apiv3_key(key: str) -> str:
+    """The APIv3 key, if it is 32 bytes (its length is named, never the key)."""
+    size = len(key.encode("utf-8"))
+    if size != APIV3_KEY_BYTES:
+        raise ConfigError(
+            f"must be the {APIV3_KEY_BYTES}-byte key set in WeChat Pay's merchant platform, not {size} bytes"
+        )
+    return key
+
+
+def parse_private_key(pem: str) -> rsa.RSAPrivateKey:
+    """The merchant's private key from its PEM: unencrypted, RSA, 2048 bits or more."""
+    try:
+        key = load_pem_private_key(pem.strip().encode("ascii"), password=None)
+    except (ValueError, TypeError, UnicodeEncodeError):
+        raise ConfigError("is not an unencrypted PEM private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
+        raise ConfigError("must be an RSA key of 2048 bits or more (apiclient_key.pem)")
+    return key
+
+
+def certificate_serial(certificate_pem: str, private_key: rsa.RSAPrivateKey) -> str:
+    """The serial (upper-case hex, as WeChat writes it) of the merchant API certificate
+    (``apiclient_cert.pem``), refused unless it certifies ``private_key``: a serial copied from
+    another certificate signs requests WeChat refuses at the first sale."""
+    try:
+        certificate = x509.load_pem_x509_certificate(certificate_pem.strip().encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ConfigError("does not hold a PEM certificate (apiclient_cert.pem)") from None
+    if certificate.public_key().public_numbers() != private_key.public_key().public_numbers():
+        raise ConfigError("is not the certificate of this private key (they are not one key pair)")
+    return format(certificate.serial_number, "X")
+
+
+def check_public_key_id(key_id: str) -> str:
+    if not key_id.startswith(PUBLIC_KEY_PREFIX):
+        raise ConfigError(f"must start with {PUBLIC_KEY_PREFIX}, not {key_id!r}")
+    return key_id
+
+
+def parse_public_key(pem: str) -> str:
+    """WeChat Pay's public key PEM, if it holds an RSA public key."""
+    try:
+        key = load_pem_public_key(pem.strip().encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise ConfigError("does not hold a PEM public key") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ConfigError("must hold an RSA public key")
+    return pem
+
+
+def read_public_file(path: str) -> str:
     """A public key's PEM (not secret: any mode will do)."""
     file = Path(path).expanduser()
     try:
         return file.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise ConfigError(f"{where}: no such file {str(file)!r}") from None
+        raise ConfigError(f"no such file {str(file)!r}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read {str(file)!r} ({type(exc).__name__})") from None
+        raise ConfigError(f"cannot read {str(file)!r} ({type(exc).__name__})") from None
+
+
+def check_certificates_dir(path: str) -> str:
+    """Certificate mode's folder, expanded; refused if others may write in it (they could plant a
+    certificate) or if it is a file. A missing folder is made on the first download."""
+    folder = Path(path.strip()).expanduser()
+    try:
+        mode = folder.stat().st_mode
+    except FileNotFoundError:
+        return str(folder)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {str(folder)!r} ({type(exc).__name__})") from None
+    if not stat.S_ISDIR(mode):
+        raise ConfigError(f"{str(folder)!r} is not a folder")
+    if stat.S_IMODE(mode) & 0o022:
+        raise ConfigError(
+            f"{str(folder)!r} may be written by other users (mode {stat.S_IMODE(mode):04o}); "
+            f"chmod go-w {str(folder)!r}"
+        )
+    return str(folder)
+
+
+# -- the whole [merchant] table ---------------------------------------------------------------------
 
 
 def _apiv3_key(merchant: MerchantConfig, raw: Mapping[str, Any], source: str, env: Mapping[str, str]) -> str:
@@ -61,12 +141,12 @@ def _apiv3_key(merchant: MerchantConfig, raw: Mapping[str, Any], source: str, en
             f'{where} api = "v3" needs the APIv3 key: POS_APIV3_KEY, the systemd credential '
             "apiv3_key, or apiv3_key_file (a 0600 file)"
         )
-    if len(key.encode("utf-8")) != APIV3_KEY_BYTES:
+    try:
+        return check_apiv3_key(key)
+    except ConfigError as exc:
         raise ConfigError(
-            f"{where} apiv3_key (or POS_APIV3_KEY, apiv3_key_file, the credential apiv3_key) must be the "
-            f"{APIV3_KEY_BYTES}-byte key set in WeChat Pay's merchant platform, not {len(key.encode())} bytes"
-        )
-    return key
+            f"{where} apiv3_key (or POS_APIV3_KEY, apiv3_key_file, the credential apiv3_key) {exc}"
+        ) from None
 
 
 def _private_key(
@@ -90,11 +170,9 @@ def _private_key(
         )
     pem = pem.strip()
     try:
-        key = load_pem_private_key(pem.encode("ascii"), password=None)
-    except (ValueError, TypeError, UnicodeEncodeError):
-        raise ConfigError(f"{where} {setting} is not an unencrypted PEM private key") from None
-    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
-        raise ConfigError(f"{where} {setting} must be an RSA key of 2048 bits or more (apiclient_key.pem)")
+        parse_private_key(pem)
+    except ConfigError as exc:
+        raise ConfigError(f"{where} {setting} {exc}") from None
     return pem
 
 
@@ -117,42 +195,27 @@ def _wechatpay_public_key(merchant: MerchantConfig, source: str) -> str:
             "wechatpay_public_key_id (WeChat Pay's public key and its PUB_KEY_ID_..., public key mode), "
             "or platform_certificates_dir (a folder for the platform certificates, certificate mode)"
         )
-    if not merchant.wechatpay_public_key_id.startswith(PUBLIC_KEY_PREFIX):
-        raise ConfigError(
-            f"{where} wechatpay_public_key_id must start with {PUBLIC_KEY_PREFIX}, "
-            f"not {merchant.wechatpay_public_key_id!r}"
-        )
-    pem = _public_file(merchant.wechatpay_public_key_file, f"{where} wechatpay_public_key_file")
     try:
-        key = load_pem_public_key(pem.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        raise ConfigError(f"{where} wechatpay_public_key_file does not hold a PEM public key") from None
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ConfigError(f"{where} wechatpay_public_key_file must hold an RSA public key")
-    return pem
+        check_public_key_id(merchant.wechatpay_public_key_id)
+    except ConfigError as exc:
+        raise ConfigError(f"{where} wechatpay_public_key_id {exc}") from None
+    try:
+        pem = read_public_file(merchant.wechatpay_public_key_file)
+    except ConfigError as exc:
+        raise ConfigError(f"{where} wechatpay_public_key_file: {exc}") from None
+    try:
+        return parse_public_key(pem)
+    except ConfigError as exc:
+        raise ConfigError(f"{where} wechatpay_public_key_file {exc}") from None
 
 
 def _certificates_dir(merchant: MerchantConfig, source: str) -> str:
-    """Certificate mode's folder, expanded; refused if others may write in it (they could plant a
-    certificate) or if it is a file. A missing folder is made on the first download."""
     if not merchant.platform_certificates_dir.strip():
         return ""
-    where = f"{source}: [merchant] platform_certificates_dir"
-    folder = Path(merchant.platform_certificates_dir.strip()).expanduser()
     try:
-        mode = folder.stat().st_mode
-    except FileNotFoundError:
-        return str(folder)
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read {str(folder)!r} ({type(exc).__name__})") from None
-    if not stat.S_ISDIR(mode):
-        raise ConfigError(f"{where}: {str(folder)!r} is not a folder")
-    if stat.S_IMODE(mode) & 0o022:
-        raise ConfigError(
-            f"{where}: {str(folder)!r} may be written by other users (mode {stat.S_IMODE(mode):04o}); "
-            f"chmod go-w {str(folder)!r}"
-        )
-    return str(folder)
+        return check_certificates_dir(merchant.platform_certificates_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: [merchant] platform_certificates_dir: {exc}") from None
 
 
 def resolve_v3(
