@@ -94,7 +94,8 @@ def check_secrets(ctx: Context) -> Result:
     )
     # The sandbox merchant (or a key not 32 characters) against a gateway that is not the local
     # simulator never gets this far: pos.config refuses to load it, naming the setting.
-    if len(merchant.api_key) != 32 or not merchant.api_key.isalnum():
+    v2_key_off = merchant.api == "v3" and not merchant.api_key  # v3 without payment codes: fine
+    if not v2_key_off and (len(merchant.api_key) != 32 or not merchant.api_key.isalnum()):
         return Result(
             "secrets",
             Status.FAIL,
@@ -112,6 +113,14 @@ def check_secrets(ctx: Context) -> Result:
                 f"chmod 600 {ctx.cfg.source}, or better: move the key to [merchant] api_key_file",
             )
     detail = f"API key from {source or 'the sandbox defaults'}"
+    if merchant.api == "v3":
+        v2 = (
+            "no v2 API key (payment codes off)"
+            if v2_key_off
+            else f"v2 API key from {source or 'the defaults'}"
+        )
+        detail = f"APIv3 key from {_v3_source(ctx, 'apiv3_key', 'apiv3_key_file')}; private key from "
+        detail += f"{_v3_source(ctx, 'merchant_private_key', 'private_key_file')}; {v2}"
     if not ctx.cfg.manager.password_hash:
         return Result(
             "secrets",
@@ -120,6 +129,17 @@ def check_secrets(ctx: Context) -> Result:
             "pos manager set-password",
         )
     return Result("secrets", Status.OK, f"{detail}; manager password set")
+
+
+def _v3_source(ctx: Context, secret: str, file_key: str) -> str:
+    """Where one of v3's secrets came from, in the order pos.config.v3 reads it."""
+    credentials = ctx.env.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / secret).is_file():
+        return f"the systemd credential {secret}"
+    if ctx.env.get(f"POS_{secret.upper()}"):
+        return f"POS_{secret.upper()}"
+    file = getattr(ctx.cfg.merchant, file_key)
+    return f"{file_key} {file}" if file else f"{secret} in the config file"
 
 
 def _mode(path: str) -> int | None:

@@ -5,3 +5,7 @@ from __future__ import annotations
 
 class SetupError(Exception):
     """Anything setting up a kiosk raises (a refused answer, a file that already exists)."""
+
+
+class Refused(SetupError):
+    """``pos init`` will not write: a bad flag, no usable answer, a file already there."""

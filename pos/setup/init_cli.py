@@ -1,11 +1,13 @@
 """``pos init``: set a real kiosk up in one sitting, and check the result.
 
-Asks for the merchant's appid, mch_id and API key (not echoed), the notify URL, the store's
+Asks which WeChat Pay API the merchant uses (v2, the default, or v3: see :mod:`.init_v3` for
+v3's keys), the merchant's appid, mch_id and API key (not echoed), the notify URL, the store's
 name and time zone, the printer (offering the USB printers and serial ports it can see) and
 its profile; or takes every one as a flag, for scripted installs (with all of them given it
-asks nothing). Writes ``pos.toml`` (refusing to replace one unless ``--force``) with the key
-in a 0600 file of its own, loads the result with :mod:`pos.config` to prove it reads back,
-creates the ledger, and offers to print the calibration slip (``--print-test`` in scripts).
+asks nothing). Writes ``pos.toml`` (refusing to replace one unless ``--force``) with each key
+(the API key, v3's APIv3 key) in a 0600 file of its own, loads the result with :mod:`pos.config`
+to prove it reads back, creates the ledger, and offers to print the calibration slip
+(``--print-test`` in scripts).
 
 Exit codes: 0 written (and printed, when asked), 1 written but the calibration slip did not
 print, 2 nothing written (a bad flag, no answer, a file already there).
@@ -22,7 +24,8 @@ import sys
 from pathlib import Path
 
 from pos import config as pos_config
-from pos.setup.errors import SetupError
+from pos.setup import init_v3
+from pos.setup.errors import Refused as _Refused
 
 EXIT_OK, EXIT_NOT_PRINTED, EXIT_REFUSED = 0, 1, 2
 
@@ -49,6 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "offer to print the calibration slip. With every flag given, nothing is asked.",
         epilog="exit codes: 0 done, 1 written but the calibration slip did not print, 2 nothing written",
     )
+    parser.add_argument(
+        "--api",
+        choices=("v2", "v3"),
+        help="the WeChat Pay API the merchant's keys are for (asked when not given; v2 the default)",
+    )
     merchant = parser.add_argument_group("merchant (pay.weixin.qq.com)")
     merchant.add_argument("--appid", help="the appid bound to the merchant account (wx...)")
     merchant.add_argument("--mch-id", dest="mch_id", help="the merchant number (商户号)")
@@ -68,7 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="WeChat's gateway (or a simulator)",
     )
     merchant.add_argument("--ca-file", dest="ca_file", default="", help="a CA bundle to trust for --api-base")
-    merchant.add_argument("--cert-file", dest="cert_file", help="apiclient_cert.pem (refunds)")
+    merchant.add_argument(
+        "--cert-file", dest="cert_file", help="apiclient_cert.pem (v2: refunds; v3: checked against its key)"
+    )
     merchant.add_argument("--cert-key-file", dest="key_file", help="apiclient_key.pem (refunds)")
     store = parser.add_argument_group("store")
     store.add_argument("--store-name", dest="store_name")
@@ -91,11 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     files.add_argument("--data-dir", dest="data_dir", help="the ledger's folder (default ~/.local/share/pos)")
     files.add_argument("--force", action="store_true", help="replace an existing pos.toml and key file")
+    init_v3.add_arguments(parser)
     parser.set_defaults(func=run)
-
-
-class _Refused(SetupError):
-    pass
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,6 +133,14 @@ def _targets(args: argparse.Namespace) -> tuple[Path, Path, Path]:
     return config_path, key_path, data_dir
 
 
+def _refuse_existing(args: argparse.Namespace, *paths: Path | None) -> None:
+    if args.force:
+        return
+    for path in paths:
+        if path is not None and path.exists():
+            raise _Refused(f"{path} exists; use --force to replace it")
+
+
 def _api_key_flag(args: argparse.Namespace) -> str | None:
     if args.api_key is not None:
         return args.api_key
@@ -139,14 +154,43 @@ def _api_key_flag(args: argparse.Namespace) -> str | None:
         raise _Refused(f"--api-key-from: cannot read {args.api_key_from}: {exc.strerror}") from None
 
 
+_V3_FLAGS = ("apiv3_key", "apiv3_key_from", "private_key_file", "merchant_serial_no")
+_V3_FLAGS += ("wechatpay_public_key_file", "wechatpay_public_key_id", "platform_certificates_dir")
+
+
+def _choose_api(args: argparse.Namespace, prompter, *, interactive: bool) -> str:
+    """--api (v3 when a v3 flag says so), else asked when anything is to be asked, else v2."""
+    if args.api:
+        return args.api
+    if not interactive:
+        return "v2"
+    return prompter.ask(
+        "WeChat Pay API: v2 (API密钥) or v3 (APIv3密钥 and API证书)",
+        _check_api,
+        setting="[merchant] api",
+        default="v2",
+    )
+
+
+def _check_api(raw: str) -> tuple[str, str | None]:
+    value = raw.strip().lower()
+    return value, None if value in ("v2", "v3") else f"must be v2 or v3, not {raw.strip()!r}"
+
+
 def _run(args: argparse.Namespace, prompter) -> int:
     from pos.setup import kiosk
 
     config_path, key_path, data_dir = _targets(args)
-    if not args.force:
-        for path in (config_path, key_path):
-            if path.exists():
-                raise _Refused(f"{path} exists; use --force to replace it")
+    apiv3_path = config_path.with_name("apiv3_key")
+    if args.api is None and any(getattr(args, name) is not None for name in _V3_FLAGS):
+        args.api = "v3"
+    v2_key_flag = args.api_key is not None or args.api_key_from is not None
+    _refuse_existing(
+        args,
+        config_path,
+        apiv3_path if args.api == "v3" else None,
+        key_path if args.api != "v3" or v2_key_flag else None,
+    )
     given = {name: getattr(args, name) for name, _, _ in QUESTIONS}
     given["api_key"] = _api_key_flag(args)
     checks = {
@@ -180,10 +224,28 @@ def _run(args: argparse.Namespace, prompter) -> int:
         if problem:
             raise _Refused(f"--{name.replace('_', '-')} ([merchant] {name}) {problem}")
         setattr(args, name, checked)
-    interactive = any(given[name] is None for name, _, _ in QUESTIONS)
+    v3_values = init_v3.checked_flags(args) if args.api == "v3" else {}
+    common = [name for name, _, _ in QUESTIONS if name != "api_key"]
+    interactive = any(given[name] is None for name in common) or (
+        not init_v3.complete(v3_values) if args.api == "v3" else given["api_key"] is None
+    )
+    api = _choose_api(args, prompter, interactive=interactive)
+    if api == "v3" and args.api != "v3":  # chosen at the question: the flags given are v3's now
+        args.api = "v3"
+        _refuse_existing(args, config_path, apiv3_path, None)
+        v3_values = init_v3.checked_flags(args)
     if interactive:
-        prompter.say(f"Setting up this kiosk: {config_path} (the API key goes to {key_path}, mode 0600)")
+        keys = f"{apiv3_path} and {key_path}" if api == "v3" else str(key_path)
+        prompter.say(f"Setting up this kiosk: {config_path} (keys go to {keys}, mode 0600)")
+    v3 = None
     for name, setting, question in QUESTIONS:
+        if name == "api_key" and api == "v3":  # v3's keys here; then v2's, optional (payment codes)
+            v3 = init_v3.ask(v3_values, prompter, data_dir=data_dir, interactive=interactive)
+            if interactive and name not in values:
+                values[name] = prompter.ask(
+                    init_v3.V2_KEY_QUESTION, init_v3.optional_api_key, setting=setting, secret=True
+                )
+            continue
         if name in values:
             continue
         if name == "printer":
@@ -196,7 +258,9 @@ def _run(args: argparse.Namespace, prompter) -> int:
             question, check, setting=setting, default=default, secret=name == "api_key"
         )
     cert_file, key_file = args.cert_file, args.key_file
-    if interactive and cert_file is None:
+    if v3 is not None:  # the certificate was checked against its key; the reverse of a code needs both
+        cert_file, key_file = v3.certificate_file, v3.private_key_file if v3.certificate_file else ""
+    elif interactive and cert_file is None:
         cert_file = prompter.ask(
             "Refund certificate apiclient_cert.pem (empty: none for now)",
             kiosk.check_readable_file,
@@ -209,7 +273,7 @@ def _run(args: argparse.Namespace, prompter) -> int:
                 setting="[merchant] key_file",
             )
     answers = kiosk.Answers(
-        **values,
+        **{"api_key": "", **values},
         api_base=args.api_base,
         sign_type=args.sign_type,
         cert_file=cert_file or "",
@@ -217,20 +281,19 @@ def _run(args: argparse.Namespace, prompter) -> int:
         ca_file=str(Path(args.ca_file).absolute()) if args.ca_file else "",
         language=args.language,
     )
-    text = kiosk.render(answers, key_file=key_path, data_dir=data_dir)
-    try:
-        kiosk.write_private(key_path, answers.api_key + "\n", force=args.force)
-        try:
-            kiosk.write_private(config_path, text, force=args.force)
-        except BaseException:
-            key_path.unlink(missing_ok=True)
-            raise
-    except kiosk.Exists as exc:
-        raise _Refused(str(exc)) from None
-    except OSError as exc:
-        raise _Refused(f"cannot write {exc.filename}: {exc.strerror}") from None
-    cfg = _read_back(config_path, key_path, answers.api_key)
-    prompter.say(f"wrote {config_path} and {key_path} (mode 0600)")
+    text = kiosk.render(
+        answers,
+        key_file=key_path if answers.api_key else None,
+        data_dir=data_dir,
+        v3=v3,
+        apiv3_key_file=apiv3_path,
+    )
+    files = [(apiv3_path, v3.apiv3_key + "\n")] if v3 is not None else []
+    if answers.api_key:
+        files.append((key_path, answers.api_key + "\n"))
+    written = _write_all([*files, (config_path, text)], force=args.force)
+    cfg = _read_back(config_path, written, answers.api_key, v3.apiv3_key if v3 else None)
+    prompter.say(f"wrote {' and '.join(str(path) for path in written)} (mode 0600)")
     _create_ledger(cfg, prompter)
     printed = True
     if args.print_test or (interactive and prompter.confirm("Print the calibration slip now?")):
@@ -273,16 +336,40 @@ def _menu_checker(menu: dict[str, str], check):
     return pick
 
 
-def _read_back(config_path: Path, key_path: Path, api_key: str):
+def _write_all(files: list[tuple[Path, str]], *, force: bool) -> list[Path]:
+    """Each file 0600, whole; the key files first, pos.toml last. Any failure takes back what
+    this run wrote, so a refusal leaves nothing behind. The paths written, pos.toml first."""
+    from pos.setup import kiosk
+
+    written: list[Path] = []
+    try:
+        for path, text in files:
+            kiosk.write_private(path, text, force=force)
+            written.append(path)
+    except BaseException as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, kiosk.Exists):
+            raise _Refused(str(exc)) from None
+        if isinstance(exc, OSError):
+            raise _Refused(f"cannot write {exc.filename}: {exc.strerror}") from None
+        raise
+    return [written[-1], *written[:-1]]
+
+
+def _read_back(config_path: Path, written: list[Path], api_key: str, apiv3_key: str | None):
     """Load what was written exactly as the till will (no environment secrets in the way)."""
     try:
         cfg = pos_config.load(config_path, env={})
     except pos_config.ConfigError as exc:
-        config_path.unlink(missing_ok=True)
-        key_path.unlink(missing_ok=True)
+        for path in written:
+            path.unlink(missing_ok=True)
         raise _Refused(f"the written config does not load: {exc}") from None
-    if cfg.merchant.api_key != api_key:  # pragma: no cover - would be a bug in render()
-        raise _Refused("the written config does not read the key back")
+    wrong = (api_key and cfg.merchant.api_key != api_key) or (
+        apiv3_key and cfg.merchant.apiv3_key != apiv3_key
+    )
+    if wrong:  # pragma: no cover - would be a bug in render()
+        raise _Refused("the written config does not read the keys back")
     return cfg
 
 

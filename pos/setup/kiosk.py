@@ -6,8 +6,8 @@ same rules and told the same thing.
 
 Files: ``pos.toml`` (mode 0600: ``pos manager set-password`` later writes a hash into it) and
 the API key in a file of its own (mode 0600, named by ``[merchant] api_key_file``), never in
-pos.toml. Both are written whole or not at all (a temporary file, then a link that fails if
-the name exists, or a rename with ``--force``).
+pos.toml; on v3, the APIv3 key likewise (``apiv3_key_file``). Each is written whole or not at
+all (a temporary file, then a link that fails if the name exists, or a rename with ``--force``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pos.config import REAL_GATEWAY
 from pos.setup.errors import SetupError
+from pos.setup.init_v3 import V3Answers
 
 _APPID = re.compile(r"^wx[0-9a-f]{16}$")
 _MCH_ID = re.compile(r"^[0-9]{8,10}$")
@@ -151,22 +152,45 @@ def _q(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def render(answers: Answers, *, key_file: Path, data_dir: Path) -> str:
-    """The pos.toml ``pos init`` writes: every value it was given, the key only by its file."""
+def render(
+    answers: Answers,
+    *,
+    key_file: Path | None,
+    data_dir: Path,
+    v3: V3Answers | None = None,
+    apiv3_key_file: Path | None = None,
+) -> str:
+    """The pos.toml ``pos init`` writes: every value it was given, the keys only by their files.
+    ``key_file`` None: no v2 API key (a v3 merchant without one: no payment codes)."""
     database = f"sqlite:///{data_dir / 'pos.sqlite3'}"
     lines = [
         f"# Written by `pos init` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Check it with `pos doctor`.",
-        "# The API key is not in this file: it is in api_key_file (mode 0600).",
+        "# No key is in this file: each is in a file of its own (mode 0600) named below.",
         "[merchant]",
-        f"appid = {_q(answers.appid)}",
-        f"mch_id = {_q(answers.mch_id)}",
-        f"api_key_file = {_q(str(key_file))}",
+    ]
+    if v3 is not None:
+        lines.append('api = "v3"')
+    lines += [f"appid = {_q(answers.appid)}", f"mch_id = {_q(answers.mch_id)}"]
+    if v3 is not None:
+        lines += _v3_lines(v3, apiv3_key_file)
+    if v3 is not None:
+        lines.append("# Payment codes (付款码) are v2 micropay even on v3: they need the v2 API key.")
+    if key_file is not None:
+        lines.append(f"api_key_file = {_q(str(key_file))}")
+    else:
+        lines.append('api_key = ""    # none given: payment codes are off, printed QRs only')
+    lines += [
         f"sign_type = {_q(answers.sign_type)}",
         f"notify_url = {_q(answers.notify_url)}",
         f"api_base = {_q(answers.api_base)}",
-        f"cert_file = {_q(answers.cert_file)}    # refunds need WeChat's API client certificate",
-        f"key_file = {_q(answers.key_file)}",
     ]
+    if v3 is None:
+        lines.append(f"cert_file = {_q(answers.cert_file)}    # refunds need WeChat's API client certificate")
+    else:
+        lines.append(
+            f"cert_file = {_q(answers.cert_file)}    # v3 refunds need none; a payment code's reverse does"
+        )
+    lines.append(f"key_file = {_q(answers.key_file)}")
     if answers.ca_file:
         lines.append(f"ca_file = {_q(answers.ca_file)}")
     lines += [
@@ -189,6 +213,24 @@ def render(answers: Answers, *, key_file: Path, data_dir: Path) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _v3_lines(v3: V3Answers, apiv3_key_file: Path | None) -> list[str]:
+    lines = [
+        f"apiv3_key_file = {_q(str(apiv3_key_file))}",
+        f"private_key_file = {_q(v3.private_key_file)}",
+        f"merchant_serial_no = {_q(v3.merchant_serial_no)}",
+    ]
+    if v3.platform_certificates_dir:
+        return [
+            *lines,
+            f"platform_certificates_dir = {_q(v3.platform_certificates_dir)}    # certificate mode",
+        ]
+    return [
+        *lines,
+        f"wechatpay_public_key_file = {_q(v3.wechatpay_public_key_file)}    # public key mode",
+        f"wechatpay_public_key_id = {_q(v3.wechatpay_public_key_id)}",
+    ]
 
 
 class Exists(SetupError):

@@ -104,6 +104,7 @@ def test_a_bad_flag_is_refused_naming_the_setting_and_nothing_is_written(tmp_pat
 
 def test_interactive_answers_on_stdin_bad_ones_asked_again_the_key_never_shown(tmp_path):
     answers = [
+        "",  # the API: v2, the default
         "wxNOPE",  # re-asked
         "wx1234567890abcdef",
         "1900000109",
@@ -139,7 +140,7 @@ def test_interactive_answers_on_stdin_bad_ones_asked_again_the_key_never_shown(t
 
 
 def test_input_that_ends_before_every_answer_writes_nothing(tmp_path):
-    result = init(tmp_path, stdin="wx1234567890abcdef\n1900000109\n")
+    result = init(tmp_path, stdin="v2\nwx1234567890abcdef\n1900000109\n")
     assert result.returncode == 2
     assert "[merchant] api_key: no answer" in result.stderr
     assert not (tmp_path / "etc").exists()
@@ -147,6 +148,9 @@ def test_input_that_ends_before_every_answer_writes_nothing(tmp_path):
 
 def test_five_bad_answers_give_up_naming_the_setting(tmp_path):
     result = init(tmp_path, stdin="nope\n" * 5)
+    assert result.returncode == 2 and "[merchant] api: no acceptable answer" in result.stderr
+    assert "[merchant] api must be v2 or v3, not 'nope'" in result.stdout
+    result = init(tmp_path, stdin="\n" + "nope\n" * 5)
     assert result.returncode == 2 and "[merchant] appid: no acceptable answer" in result.stderr
 
 
