@@ -46,10 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "init",
         help="set up this kiosk: merchant, store, printer; writes pos.toml and the key file",
-        description="Ask for (or take as flags) the merchant's identity and API key, the notify URL, "
-        "the store, the printer and its profile; write pos.toml (to --config, $POS_CONFIG or "
-        "~/.config/pos/pos.toml) with the API key in a file of its own (mode 0600); create the ledger; "
-        "offer to print the calibration slip. With every flag given, nothing is asked.",
+        description="Ask for (or take as flags) the WeChat Pay API (v2 or v3), the merchant's identity "
+        "and keys, the notify URL, the store, the printer and its profile; write pos.toml (to --config, "
+        "$POS_CONFIG or ~/.config/pos/pos.toml) with each secret key in a file of its own (mode 0600); "
+        "create the ledger; offer to print the calibration slip. With every flag given, nothing is asked.",
         epilog="exit codes: 0 done, 1 written but the calibration slip did not print, 2 nothing written",
     )
     parser.add_argument(
