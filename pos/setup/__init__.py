@@ -5,7 +5,7 @@ These are command-line tools that sit above every other layer (like :mod:`pos.cl
 how they are, and tell a person what to fix. Nothing below imports them.
 
 - ``init_cli``: ``pos init``, the questions and the files it writes (``kiosk``, ``prompts``,
-  ``hardware`` for the printers it can see).
+  ``hardware`` for the printers it can see; ``init_v3`` for API v3's keys).
 - ``doctor``: ``pos doctor``; its checks live in ``checks`` (this machine) and
   ``wechat_checks`` (WeChat, the certificate, the clock, the notify URL).
 

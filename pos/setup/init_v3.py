@@ -250,7 +250,7 @@ def checked_flags(args: argparse.Namespace) -> dict[str, str]:
             check = serial_checker(serial)
         else:
             check = {
-                "apiv3_key": _required(check_apiv3_key, "must be given"),
+                "apiv3_key": check_apiv3_key,
                 "private_key_file": check_private_key_file,
                 "wechatpay_public_key_file": _required(check_public_key_file, "must name a file"),
                 "wechatpay_public_key_id": check_public_key_id,
@@ -258,8 +258,8 @@ def checked_flags(args: argparse.Namespace) -> dict[str, str]:
             }[name]
         value, problem = check(raw)
         if problem:
-            setting = "apiv3_key" if name == "apiv3_key" else name
-            raise Refused(f"{_flag(name)} ([merchant] {setting}) {problem}")
+            flag = "--apiv3-key-from" if name == "apiv3_key" and args.apiv3_key_from else _flag(name)
+            raise Refused(f"{flag} ([merchant] {name}) {problem}")
         values[name] = value
     if values.get("cert_file") and "merchant_serial_no" not in values:
         values["merchant_serial_no"] = certificate_serial_of(values["cert_file"], values["private_key_file"])

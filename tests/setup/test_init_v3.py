@@ -267,7 +267,17 @@ def _open_folder(tmp_path: Path, sim) -> str:
     return str(path)
 
 
+def _short_key_file(tmp_path: Path, sim) -> str:
+    path = tmp_path / "short_apiv3"
+    write_secret_file(path, "tooshort\n")
+    return str(path)
+
+
 BAD = {
+    "apiv3-file-short": (
+        {"--apiv3-key-from": _short_key_file},
+        "--apiv3-key-from ([merchant] apiv3_key) must be the 32-byte",
+    ),
     "apiv3-short": (
         {"--apiv3-key-from": None, "--apiv3-key": "tooshort"},
         "--apiv3-key ([merchant] apiv3_key) must be the 32-byte",
