@@ -64,8 +64,16 @@ def test_a_v3_merchant_with_files_is_read_and_needs_no_v2_key(tmp_path, pems) ->
     assert merchant.apiv3_key == APIV3_KEY
     assert merchant.private_key.startswith("-----BEGIN PRIVATE KEY-----")
     assert merchant.wechatpay_public_key.startswith("-----BEGIN PUBLIC KEY-----")
-    # The v2 API key was never set, yet the real gateway is allowed: v3's calls do not use it.
-    assert merchant.api_key == config.DEMO_API_KEY
+    # The v2 API key was never set, yet the real gateway is allowed: v3's calls do not use it. It is
+    # none, not the sandbox's (the till would sign payment codes with that and fail at the counter).
+    assert merchant.api_key == ""
+
+
+def test_a_v3_merchants_v2_key_for_payment_codes_is_checked_like_v2s(tmp_path, pems) -> None:
+    given = {**v3_files(tmp_path, pems), "api_key": "k" * 32}
+    assert config.from_mapping({"merchant": given}, "pos.toml", env={}).merchant.api_key == "k" * 32
+    with pytest.raises(ConfigError, match=r"api_key .* must be the 32-character key"):
+        config.from_mapping({"merchant": {**given, "api_key": "short"}}, "pos.toml", env={})
 
 
 def test_secrets_come_from_the_environment_or_systemd_credentials(tmp_path, pems) -> None:

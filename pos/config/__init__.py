@@ -129,6 +129,11 @@ def from_mapping(
         from pos.config.v3 import resolve_v3
 
         sections["merchant"] = resolve_v3(sections["merchant"], merchant_raw, source, env)
+    merchant = sections["merchant"]
+    if merchant.api == "v3" and merchant.api_key == DEMO_API_KEY and not is_loopback_url(merchant.api_base):
+        # A v3 merchant that set no v2 key has none (payment codes and labels off), never the
+        # sandbox's: the till would sign payment codes with it and fail at the counter.
+        sections["merchant"] = dataclasses.replace(merchant, api_key="")
     _check_gateway_identity(sections["merchant"], source)
     products = build_products(data.get("products", []), source)
     return Config(**sections, products=products, source=source)
@@ -171,8 +176,8 @@ def _check_gateway_identity(merchant: MerchantConfig, source: str) -> None:
                 f"{where} {key} is the sandbox merchant's, but api_base {merchant.api_base!r} is not "
                 f"the local simulator: {fix}"
             )
-    if merchant.api == "v3":
-        return  # the v2 API key is not used for v3's calls; pos.config.v3 checked v3's own keys
+    if merchant.api == "v3" and not merchant.api_key:
+        return  # no v2 key: v3's calls do not use one; pos.config.v3 checked v3's own keys
     if len(merchant.api_key) != API_KEY_LENGTH:
         raise ConfigError(
             f"{where} api_key (or POS_API_KEY, or the systemd credential api_key) must be the "
