@@ -63,6 +63,7 @@ TARGET_CONFIRMATION_P95_MS = 200.0
 IDENTITY = {"appid": "wx2421b1c4370ec43b", "mch_id": "10000100", "api_key": "chain" * 6 + "ab"}
 LISTENERS = 2
 START_BATCH = 2 * (os.cpu_count() or 1)  # till processes started at once
+REQUEST_TIMEOUT = 30.0  # seconds a worker waits for its till or the simulator before counting a failure
 START_TIMEOUT = 180.0  # seconds a batch of till processes may take to serve (a loaded machine)
 
 
@@ -127,6 +128,7 @@ def worker(spec: dict[str, Any]) -> None:
     body = {"items": [{"name": "拿铁", "price": "18.00", "qty": 2}]}
     ringup: list[float] = []
     paid_at: dict[int, float] = {}
+    failures: list[dict[str, Any]] = []
     with running_till(config) as till, requests.Session() as customer:
         client = till.till.client
         inside = _Stopwatch(client.unified_order)
@@ -145,16 +147,29 @@ def worker(spec: dict[str, Any]) -> None:
                 time.sleep(delay)
             inside.take()
             began = time.perf_counter()
-            answer = till.http.post(till.url("/api/sales"), json=body, timeout=30)
+            url = till.url("/api/sales")
+            try:
+                answer = till.http.post(url, json=body, timeout=REQUEST_TIMEOUT)
+                sale = answer.json()
+            except (requests.RequestException, ValueError) as exc:  # not rung up; say where it hung
+                failures.append(_failure(url, exc, began, time.time()))
+                continue
             answered = time.perf_counter() - began
-            sale = answer.json()
             if answer.status_code != 201 or sale.get("state") != "AWAITING_PAYMENT":
+                failures.append(
+                    _failure(url, f"HTTP {answer.status_code} {sale.get('state')}", began, time.time())
+                )
                 continue  # counted as a sale not rung up
             ringup.append(answered - inside.take())
             paid_at[sale["id"]] = time.time()
-            customer.post(
-                spec["sim"] + "/_sim/pay", json={"code_url": sale["code_url"], "notify": True}, timeout=30
-            )
+            url = spec["sim"] + "/_sim/pay"
+            began = time.perf_counter()
+            try:
+                customer.post(
+                    url, json={"code_url": sale["code_url"], "notify": True}, timeout=REQUEST_TIMEOUT
+                )
+            except requests.RequestException as exc:  # the payment may or may not have happened
+                failures.append(_failure(url, exc, began, time.time()))
         # Check the payments only once the whole chain has stopped ringing (and a moment more), then
         # once a second: 64 tills asking the ledger five times a second while the others still ring
         # would be the bench's load, not the chain's, and slow the very listeners it measures.
@@ -168,6 +183,7 @@ def worker(spec: dict[str, Any]) -> None:
                 time.sleep(1.0)
         cpu = time.process_time() - cpu_before
         confirmation: list[float] = []
+        timeline: list[tuple[float, float]] = []  # (paid at, payment to job), for --raw
         lost = doubled = 0
         for sale_id, at in paid_at.items():
             jobs = [j for j in ledger.jobs_for_sale(sale_id) if j.kind is JobKind.CONFIRMATION]
@@ -178,6 +194,7 @@ def worker(spec: dict[str, Any]) -> None:
                 doubled += 1
             if jobs:
                 confirmation.append(jobs[0].created_at.timestamp() - at)
+                timeline.append((at, confirmation[-1]))
     Path(spec["out"]).write_text(
         json.dumps(
             {
@@ -188,9 +205,17 @@ def worker(spec: dict[str, Any]) -> None:
                 "lost": lost,
                 "doubled": doubled,
                 "cpu": cpu,
+                "failures": failures,
+                "timeline": timeline,
             }
         )
     )
+
+
+def _failure(url: str, error: object, began: float, now: float) -> dict[str, Any]:
+    """A request that failed: where it went, what happened, how long it took, when it ended."""
+    said = f"{type(error).__name__}: {error}" if isinstance(error, Exception) else str(error)
+    return {"url": url, "error": said, "seconds": round(time.perf_counter() - began, 3), "at": now}
 
 
 class _Sim:
@@ -324,11 +349,18 @@ def run_chain(tills: int, database: str, db_pid: int | None, args: argparse.Name
             raise SystemExit(f"bench: {failed[0].name} ended without its figures: {failed[0].last_line()}")
     results = [json.loads((tmp / f"out-{i}.json").read_text()) for i in range(tills)]
     rung = sum(r["rung"] for r in results)
+    failures = [f | {"till": i} for i, r in enumerate(results) for f in r["failures"]]
+    for failure in sorted(failures, key=lambda f: f["at"])[:10]:
+        print(f"  till {failure['till']}: {failure['url']} failed after {failure['seconds']:.1f} s "
+              f"({failure['at'] - began:.1f} s into the run): {failure['error']}", flush=True)  # fmt: skip
+    if args.raw:
+        Path(args.raw).write_text(json.dumps({"began": began, "tills": results}))
     return {
         "tills": tills,
         "ringup": [v * 1000 for r in results for v in r["ringup"]],
         "confirmation": [v * 1000 for r in results for v in r["confirmation"]],
         "rung": rung,
+        "failed": len(failures),
         "asked": sum(r["asked"] for r in results),
         "per_second": len([1 for r in results for _ in r["confirmation"]]) / seconds,
         "cpu_ms": (cpu_others + sum(r["cpu"] for r in results)) * 1000 / max(rung, 1),
@@ -342,7 +374,8 @@ def line(name: str, run: dict) -> str:
         f"  {name:<16} {run['rung']:>5}/{run['asked']:<5} ring-up own p50 {pct(run['ringup'], 50):6.1f} "
         f"p95 {pct(run['ringup'], 95):6.1f} ms | payment->job p50 {pct(run['confirmation'], 50):6.1f} "
         f"p95 {pct(run['confirmation'], 95):6.1f} ms | {run['per_second']:5.1f} paid/s | "
-        f"CPU {run['cpu_ms']:5.1f} ms/sale | lost {run['lost']} doubled {run['doubled']}"
+        f"CPU {run['cpu_ms']:5.1f} ms/sale | lost {run['lost']} doubled {run['doubled']} "
+        f"failed {run['failed']}"
     )
 
 
@@ -352,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long each run rings sales")
     parser.add_argument("--rate", type=float, default=8.0, help="the chain's sales per second")
     parser.add_argument("--database", help="a PostgreSQL URL to use (default: a throwaway cluster)")
+    parser.add_argument("--raw", help="write the last run's per-till figures (JSON) to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -375,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             cluster = postgres.start_cluster(max_connections=max(300, budget + 10))
             stack.callback(cluster.stop)
             server = postgres.Server(cluster.url())
+            print(f"throwaway cluster at {cluster.url()}", flush=True)
             db_pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
         sqlite = f"sqlite:///{Path(tmp) / 'kiosk.sqlite3'}"
         runs.append(("SQLite K=1", run_chain(1, sqlite, None, args, Path(tmp) / "sqlite")))
