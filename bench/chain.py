@@ -3,6 +3,7 @@ listener processes take WeChat's notices. For K = 1, 4, 16, 64 on PostgreSQL, an
 SQLite beside it.
 
     .venv/bin/python bench/chain.py [--tills 1,4,16,64] [--seconds 30] [--rate 8] [--database URL]
+                                    [--raw FILE]
 
 Each till is its own process (``running_till``: the till's Flask app under waitress, its
 spooler printing to a ``file:`` printer, its watcher), a lane of a store (two lanes a store:
@@ -26,6 +27,12 @@ Figures, per run:
   Flat as K grows is the target.
 - **lost / doubled**: sales paid at the simulator but not PAID in the ledger by the end, and
   sales with more than one payment or confirmation job. Both must be 0.
+- **failed**: a worker's request to its till or to the simulator that failed or took over
+  ``REQUEST_TIMEOUT`` seconds: that sale counts as not rung up (or not paid) and the bench goes on;
+  the first ten are printed with their URL, error and moment in the run.
+
+``--raw FILE`` writes the last run's per-till figures: each payment's moment and its time to the
+confirmation job, each ring-up's moment, own time and the till process's CPU so far.
 
 Start-up: every process (the simulator, the listeners, the tills) starts through one
 ``pos.processes.ProcessGroup``, the tills ``START_BATCH`` at a time, each batch serving before the
