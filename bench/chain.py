@@ -3,6 +3,7 @@ listener processes take WeChat's notices. For K = 1, 4, 16, 64 on PostgreSQL, an
 SQLite beside it.
 
     .venv/bin/python bench/chain.py [--tills 1,4,16,64] [--seconds 30] [--rate 8] [--database URL]
+                                    [--raw FILE]
 
 Each till is its own process (``running_till``: the till's Flask app under waitress, its
 spooler printing to a ``file:`` printer, its watcher), a lane of a store (two lanes a store:
@@ -26,6 +27,12 @@ Figures, per run:
   Flat as K grows is the target.
 - **lost / doubled**: sales paid at the simulator but not PAID in the ledger by the end, and
   sales with more than one payment or confirmation job. Both must be 0.
+- **failed**: a worker's request to its till or to the simulator that failed or took over
+  ``REQUEST_TIMEOUT`` seconds: that sale counts as not rung up (or not paid) and the bench goes on;
+  the first ten are printed with their URL, error and moment in the run.
+
+``--raw FILE`` writes the last run's per-till figures: each payment's moment and its time to the
+confirmation job, each ring-up's moment, own time and the till process's CPU so far.
 
 Start-up: every process (the simulator, the listeners, the tills) starts through one
 ``pos.processes.ProcessGroup``, the tills ``START_BATCH`` at a time, each batch serving before the
@@ -63,6 +70,7 @@ TARGET_CONFIRMATION_P95_MS = 200.0
 IDENTITY = {"appid": "wx2421b1c4370ec43b", "mch_id": "10000100", "api_key": "chain" * 6 + "ab"}
 LISTENERS = 2
 START_BATCH = 2 * (os.cpu_count() or 1)  # till processes started at once
+REQUEST_TIMEOUT = 30.0  # seconds a worker waits for its till or the simulator before counting a failure
 START_TIMEOUT = 180.0  # seconds a batch of till processes may take to serve (a loaded machine)
 
 
@@ -127,6 +135,10 @@ def worker(spec: dict[str, Any]) -> None:
     body = {"items": [{"name": "拿铁", "price": "18.00", "qty": 2}]}
     ringup: list[float] = []
     paid_at: dict[int, float] = {}
+    failures: list[dict[str, Any]] = []
+    rung_at: list[
+        tuple[float, float, float]
+    ] = []  # (when, own ring-up seconds, process CPU so far), for --raw
     with running_till(config) as till, requests.Session() as customer:
         client = till.till.client
         inside = _Stopwatch(client.unified_order)
@@ -145,16 +157,30 @@ def worker(spec: dict[str, Any]) -> None:
                 time.sleep(delay)
             inside.take()
             began = time.perf_counter()
-            answer = till.http.post(till.url("/api/sales"), json=body, timeout=30)
+            url = till.url("/api/sales")
+            try:
+                answer = till.http.post(url, json=body, timeout=REQUEST_TIMEOUT)
+                sale = answer.json()
+            except (requests.RequestException, ValueError) as exc:  # not rung up; say where it hung
+                failures.append(_failure(url, exc, began, time.time()))
+                continue
             answered = time.perf_counter() - began
-            sale = answer.json()
             if answer.status_code != 201 or sale.get("state") != "AWAITING_PAYMENT":
+                failures.append(
+                    _failure(url, f"HTTP {answer.status_code} {sale.get('state')}", began, time.time())
+                )
                 continue  # counted as a sale not rung up
             ringup.append(answered - inside.take())
+            rung_at.append((time.time(), ringup[-1], time.process_time() - cpu_before))
             paid_at[sale["id"]] = time.time()
-            customer.post(
-                spec["sim"] + "/_sim/pay", json={"code_url": sale["code_url"], "notify": True}, timeout=30
-            )
+            url = spec["sim"] + "/_sim/pay"
+            began = time.perf_counter()
+            try:
+                customer.post(
+                    url, json={"code_url": sale["code_url"], "notify": True}, timeout=REQUEST_TIMEOUT
+                )
+            except requests.RequestException as exc:  # the payment may or may not have happened
+                failures.append(_failure(url, exc, began, time.time()))
         # Check the payments only once the whole chain has stopped ringing (and a moment more), then
         # once a second: 64 tills asking the ledger five times a second while the others still ring
         # would be the bench's load, not the chain's, and slow the very listeners it measures.
@@ -168,6 +194,7 @@ def worker(spec: dict[str, Any]) -> None:
                 time.sleep(1.0)
         cpu = time.process_time() - cpu_before
         confirmation: list[float] = []
+        timeline: list[tuple[float, float]] = []  # (paid at, payment to job), for --raw
         lost = doubled = 0
         for sale_id, at in paid_at.items():
             jobs = [j for j in ledger.jobs_for_sale(sale_id) if j.kind is JobKind.CONFIRMATION]
@@ -178,6 +205,7 @@ def worker(spec: dict[str, Any]) -> None:
                 doubled += 1
             if jobs:
                 confirmation.append(jobs[0].created_at.timestamp() - at)
+                timeline.append((at, confirmation[-1]))
     Path(spec["out"]).write_text(
         json.dumps(
             {
@@ -188,9 +216,18 @@ def worker(spec: dict[str, Any]) -> None:
                 "lost": lost,
                 "doubled": doubled,
                 "cpu": cpu,
+                "failures": failures,
+                "timeline": timeline,
+                "rung_at": rung_at,
             }
         )
     )
+
+
+def _failure(url: str, error: object, began: float, now: float) -> dict[str, Any]:
+    """A request that failed: where it went, what happened, how long it took, when it ended."""
+    said = f"{type(error).__name__}: {error}" if isinstance(error, Exception) else str(error)
+    return {"url": url, "error": said, "seconds": round(time.perf_counter() - began, 3), "at": now}
 
 
 class _Sim:
@@ -317,20 +354,28 @@ def run_chain(tills: int, database: str, db_pid: int | None, args: argparse.Name
         go.write_text(str(began + 0.5))
         for till in workers:  # a till hung past the run and its minute of checks fails the bench
             till.process.wait(timeout=max(0.0, began + args.seconds + 300 - time.time()))
-        seconds = time.time() - began
         cpu_others = sum(process_cpu(pid) for pid in pids) - cpu_before
         failed = [till for i, till in enumerate(workers) if not (tmp / f"out-{i}.json").exists()]
         if failed:
             raise SystemExit(f"bench: {failed[0].name} ended without its figures: {failed[0].last_line()}")
     results = [json.loads((tmp / f"out-{i}.json").read_text()) for i in range(tills)]
     rung = sum(r["rung"] for r in results)
+    failures = [f | {"till": i} for i, r in enumerate(results) for f in r["failures"]]
+    for failure in sorted(failures, key=lambda f: f["at"])[:10]:
+        print(f"  till {failure['till']}: {failure['url']} failed after {failure['seconds']:.1f} s "
+              f"({failure['at'] - began:.1f} s into the run): {failure['error']}", flush=True)  # fmt: skip
+    if args.raw:
+        Path(args.raw).write_text(json.dumps({"began": began, "tills": results}))
     return {
         "tills": tills,
         "ringup": [v * 1000 for r in results for v in r["ringup"]],
         "confirmation": [v * 1000 for r in results for v in r["confirmation"]],
         "rung": rung,
+        "failed": len(failures),
         "asked": sum(r["asked"] for r in results),
-        "per_second": len([1 for r in results for _ in r["confirmation"]]) / seconds,
+        # over the ringing (sales x interval), not the whole run: the final checks and the tills'
+        # exit took a third of a 60-second K=64 run and made 7.5 paid/s read as 5.1
+        "per_second": len([1 for r in results for _ in r["confirmation"]]) / (sales * interval),
         "cpu_ms": (cpu_others + sum(r["cpu"] for r in results)) * 1000 / max(rung, 1),
         "lost": sum(r["lost"] for r in results),
         "doubled": sum(r["doubled"] for r in results),
@@ -342,7 +387,8 @@ def line(name: str, run: dict) -> str:
         f"  {name:<16} {run['rung']:>5}/{run['asked']:<5} ring-up own p50 {pct(run['ringup'], 50):6.1f} "
         f"p95 {pct(run['ringup'], 95):6.1f} ms | payment->job p50 {pct(run['confirmation'], 50):6.1f} "
         f"p95 {pct(run['confirmation'], 95):6.1f} ms | {run['per_second']:5.1f} paid/s | "
-        f"CPU {run['cpu_ms']:5.1f} ms/sale | lost {run['lost']} doubled {run['doubled']}"
+        f"CPU {run['cpu_ms']:5.1f} ms/sale | lost {run['lost']} doubled {run['doubled']} "
+        f"failed {run['failed']}"
     )
 
 
@@ -352,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long each run rings sales")
     parser.add_argument("--rate", type=float, default=8.0, help="the chain's sales per second")
     parser.add_argument("--database", help="a PostgreSQL URL to use (default: a throwaway cluster)")
+    parser.add_argument("--raw", help="write the last run's per-till figures (JSON) to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -375,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             cluster = postgres.start_cluster(max_connections=max(300, budget + 10))
             stack.callback(cluster.stop)
             server = postgres.Server(cluster.url())
+            print(f"throwaway cluster at {cluster.url()}", flush=True)
             db_pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
         sqlite = f"sqlite:///{Path(tmp) / 'kiosk.sqlite3'}"
         runs.append(("SQLite K=1", run_chain(1, sqlite, None, args, Path(tmp) / "sqlite")))

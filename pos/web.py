@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import resource
 import socket
 import ssl
 import threading
@@ -155,3 +156,17 @@ class BackgroundServer:
             self._thread.join(timeout=5)
         else:
             close_all()
+
+
+def allow_open_files(count: int) -> None:
+    """Raise this process's soft limit on open files to ``count`` (as far as the hard limit allows):
+    systemd and most shells start a service at 1024, fewer than the connections allowed."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < count:
+            wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            if wanted < count:
+                log.warning("open_files_limited", limit=wanted, wanted=count)
+    except (ValueError, OSError) as exc:  # pragma: no cover - a sandbox that forbids it
+        log.warning("open_files_limited", error=type(exc).__name__)

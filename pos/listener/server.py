@@ -32,7 +32,6 @@ README's "TLS in front of the listener").
 
 from __future__ import annotations
 
-import resource
 import time
 from typing import Any
 
@@ -43,6 +42,7 @@ from waitress.task import ThreadedTaskDispatcher
 
 from pos.config import ListenerConfig
 from pos.log import get_logger
+from pos.web import allow_open_files
 
 log = get_logger("pos.listener.server")
 
@@ -141,7 +141,7 @@ def create_guarded_server(app: Any, **settings: Any) -> Any:
     resolves to more than one address). ``.run()``, ``.close()`` and ``.effective_port`` as waitress's.
     """
     adj = Adjustments(**settings)
-    _allow_open_files(FILES_NEEDED)
+    allow_open_files(FILES_NEEDED)
     socket_map: dict[int, Any] = {}
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)
@@ -158,20 +158,6 @@ def create_guarded_server(app: Any, **settings: Any) -> Any:
         return servers[0]
     listening = [(server.effective_host, server.effective_port) for server in servers]
     return MultiSocketServer(socket_map, adj=adj, effective_listen=listening, dispatcher=dispatcher)
-
-
-def _allow_open_files(count: int) -> None:
-    """Raise this process's soft limit on open files to ``count`` (as far as the hard limit allows):
-    systemd and most shells start a service at 1024, fewer than the connections allowed."""
-    try:
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft < count:
-            wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            if wanted < count:
-                log.warning("open_files_limited", limit=wanted, wanted=count)
-    except (ValueError, OSError) as exc:  # pragma: no cover - a sandbox that forbids it
-        log.warning("open_files_limited", error=type(exc).__name__)
 
 
 def build_server(

@@ -21,6 +21,19 @@ from pos.sandbox.state import SimState
 
 log = get_logger(__name__)
 
+# How ``pos sim`` (and RunningSimulator) serve the app with waitress. Every till of a chain keeps a
+# connection open to "WeChat" for its orders and queries, and every customer's phone one for
+# /_sim/pay; waitress's own default stops accepting at 100 open connections and frees a slot only
+# when one has been idle for two minutes, so at 64 tills new requests sat unaccepted for 30 s and
+# more (issue #14). The simulator stands in for a service that takes any number of merchants.
+MAX_CONNECTIONS = 1000
+SERVER_OPTIONS = {
+    "threads": 8,
+    "connection_limit": MAX_CONNECTIONS,
+    "asyncore_use_poll": True,  # select() fails past file descriptor 1024
+}
+FILES_NEEDED = MAX_CONNECTIONS + 200  # the connections, the state file, logs, the notifier's sockets
+
 
 def create_app(state: SimState | None = None, settings: SimSettings | None = None) -> Flask:
     settings = settings or SimSettings()

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from waitress.server import create_server
 
-    from pos.sandbox.app import create_app
+    from pos.sandbox.app import FILES_NEEDED, SERVER_OPTIONS, create_app
     from pos.sandbox.settings import SimSettings
     from pos.wechatpay import sign as signing
 
@@ -127,8 +127,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"pos sim: {exc}")
         return 2
     from pos.sandbox.tls import PlainPortGate
+    from pos.web import allow_open_files
 
-    server = create_server(PlainPortGate(app), sockets=[sock], threads=8)
+    allow_open_files(FILES_NEEDED)
+    server = create_server(PlainPortGate(app), sockets=[sock], **SERVER_OPTIONS)
     base_url = f"http://{args.host}:{server.effective_port}"  # type: ignore[union-attr]
     sim = app.extensions["pos_sim"]
     try:

@@ -35,7 +35,7 @@ from typing import Any
 
 import requests
 
-from pos.sandbox.app import create_app
+from pos.sandbox.app import SERVER_OPTIONS, create_app
 from pos.sandbox.engine import Simulator
 from pos.sandbox.errors import SandboxError
 from pos.sandbox.settings import SimSettings
@@ -63,7 +63,7 @@ class RunningSimulator:
         self.settings = settings
         self.app = create_app(state, settings)
         self.sim: Simulator = self.app.extensions["pos_sim"]
-        self._server = BackgroundServer(self.app).start()
+        self._server = BackgroundServer(self.app, **SERVER_OPTIONS).start()
         self.base_url = self._server.base_url
         self.pki: Pki | None = None
         self.tls_base_url = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -103,3 +104,21 @@ def test_sim_on_a_busy_port_says_so_in_one_line_and_writes_no_state(tmp_path, bu
     assert result.stderr == f"pos: port {busy_port} is in use (use --port)\n"
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pos_sim_serves_a_chain_that_keeps_more_than_a_hundred_connections_open():
+    """A chain's tills and customers each keep a connection to the simulator; waitress's default
+    stops accepting at 100 and left the 101st request unanswered for minutes (issue #14)."""
+    proc, lines = start("sim", "--port", "0")
+    held: list[socket.socket] = []
+    try:
+        base = re.search(r"simulator at (http://127\.0\.0\.1:(\d+))", "\n".join(lines))
+        assert base, lines
+        for _ in range(150):  # open and idle, as a till's keep-alive connection between sales
+            held.append(socket.create_connection(("127.0.0.1", int(base.group(2))), timeout=5))
+        answer = requests.get(base.group(1) + "/_sim/", timeout=10)
+        assert answer.status_code == 200 and answer.json()["mch_id"] == DEMO_MCH_ID
+    finally:
+        for connection in held:
+            connection.close()
+        assert stop(proc) == 0
