@@ -19,6 +19,8 @@ from pos.testing.clock import FakeClock
 from pos.till.codewatch import LATE_INTERVAL, LATE_WINDOW, reverse_interval
 from pos.till.testing import RunningTill, running_till, till_config
 
+from .test_codewatch import charge, status, trade_state, watch
+
 
 @pytest.fixture
 def sim() -> Iterator[RunningSimulator]:
@@ -40,29 +42,6 @@ def config(tmp_path, sim, database_url):
 def till(config, clock) -> Iterator[RunningTill]:
     with running_till(config, clock=clock, workers=False) as running:
         yield running
-
-
-def charge(till: RunningTill, code: str) -> dict:
-    sale = till.http.post(till.url("/api/sales"), json={"amount": "18.80", "pay_by": "code"}, timeout=10)
-    assert sale.status_code == 201, sale.text
-    answer = till.http.post(till.url(f"/api/sales/{sale.json()['id']}/pay-code"), json={"auth_code": code})
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def status(till: RunningTill, sale_id: int) -> dict:
-    answer = till.http.get(till.url(f"/api/sales/{sale_id}/pay-code"), timeout=10)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def watch(till: RunningTill, clock: FakeClock, seconds: float) -> None:
-    clock.advance(seconds)
-    till.till.watcher.poll_once()
-
-
-def trade_state(sim: RunningSimulator, out_trade_no: str) -> str:
-    return next(o for o in sim.orders() if o["out_trade_no"] == out_trade_no)["state"]
 
 
 def reverses_left(sim: RunningSimulator) -> int | None:

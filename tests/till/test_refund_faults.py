@@ -47,8 +47,8 @@ def client(config, sim):
         yield opened
 
 
-def paid_sale(ledger, client, sim, total: int = 1800):
-    sale = ledger.create_sale(store="S01", lane="01", items=[LineItem("拿铁", total)])
+def paid_sale(ledger, client, sim, total: int = 1800, *, store: str = "S01", lane: str = "01"):
+    sale = ledger.create_sale(store=store, lane=lane, items=[LineItem("拿铁", total)])
     order = client.unified_order(
         out_trade_no=sale.out_trade_no, total_fee=total, body="拿铁",
         notify_url="http://127.0.0.1:9/wechatpay/notify", product_id="LATTE", spbill_create_ip="127.0.0.1",

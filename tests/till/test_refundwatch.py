@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event
 
 from pos.config import Config
-from pos.ledger import FlagKind, JobKind, LineItem, RefundState, Sale, SaleState
+from pos.ledger import FlagKind, JobKind, RefundState, Sale, SaleState
 from pos.orders.refunds import RefundPending
 from pos.sandbox.testing import RunningSimulator, running_simulator
 from pos.sandbox.v3files import v3_merchant
@@ -23,6 +23,8 @@ from pos.testing.clock import FakeClock
 from pos.till.refundwatch import READ_EVERY, refund_interval
 from pos.till.service import Till
 from pos.till.testing import till_config
+
+from .test_refund_faults import paid_sale as paid_sale_at
 
 TIMEOUT = 0.3
 MINUTE = 60
@@ -64,25 +66,9 @@ def other_lane(config: Config, lane: str = "02") -> Config:
 
 
 def paid_sale(till: Till, sim: RunningSimulator, total: int = 1800, *, lane: str | None = None) -> Sale:
-    ledger, client = till.ledger, till.client
-    sale = ledger.create_sale(
-        store=till.config.store.id, lane=lane or till.config.till.lane, items=[LineItem("拿铁", total)]
+    return paid_sale_at(
+        till.ledger, till.client, sim, total, store=till.config.store.id, lane=lane or till.config.till.lane
     )
-    order = client.unified_order(
-        out_trade_no=sale.out_trade_no, total_fee=total, body="拿铁",
-        notify_url="http://127.0.0.1:9/wechatpay/notify", product_id="LATTE", spbill_create_ip="127.0.0.1",
-    )  # fmt: skip
-    ledger.record_order(
-        sale.id, code_url=order.code_url, prepay_id=order.prepay_id,
-        expires_at=sale.created_at + timedelta(minutes=15), print_slip=False,
-    )  # fmt: skip
-    transaction_id = sim.pay(order.code_url, notify=False)
-    status = client.query_order(sale.out_trade_no)
-    ledger.mark_paid(
-        sale.out_trade_no, transaction_id=transaction_id, total_fee=total, time_end=status.time_end,
-        source="query",
-    )  # fmt: skip
-    return ledger.get_sale(sale.id)
 
 
 def passes(till: Till, clock: FakeClock, seconds: float, *, every: float = MINUTE) -> None:
