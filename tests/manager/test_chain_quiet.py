@@ -18,6 +18,8 @@ from pos.ledger.chain import RECENT_DAYS
 from pos.reports.day import BOM
 from pos.till.testing import running_till
 
+from .test_chain import _chain_manager
+
 
 @pytest.fixture
 def language() -> str:
@@ -60,13 +62,6 @@ def chain(till, chain_sales):
     return made
 
 
-def _chain_manager(kit, till, chain_sales):
-    manager = kit.Manager(till)
-    response = manager.login(chain_sales.PASSWORD)
-    assert response.status_code == 200 and response.url.endswith("/manager/chain"), response.text[:300]
-    return manager
-
-
 def _rows(html: str, cls: str) -> list[tuple[str, ...]]:
     """The cells of each row of class ``cls`` exactly (text only, spaces squeezed), in page order."""
     rows = re.findall(rf'<tr class="{cls}"[^>]*>(.*?)</tr>', html, re.S)
@@ -80,7 +75,7 @@ def _rows(html: str, cls: str) -> list[tuple[str, ...]]:
 
 
 def test_quiet_stores_and_lanes_are_listed_with_nothing_taken(kit, till, chain, chain_sales):
-    manager = _chain_manager(kit, till, chain_sales)
+    manager = _chain_manager(kit, till, chain_sales.PASSWORD)
     page = manager.get(f"/manager/chain?date={chain.day.isoformat()}")
     assert page.status_code == 200
     two_days, yesterday = (chain.day - timedelta(days=n) for n in (2, 1))
@@ -118,7 +113,7 @@ def test_quiet_stores_and_lanes_are_listed_with_nothing_taken(kit, till, chain, 
 
 
 def test_a_day_with_every_store_quiet(kit, till, chain, chain_sales):
-    manager = _chain_manager(kit, till, chain_sales)
+    manager = _chain_manager(kit, till, chain_sales.PASSWORD)
     tomorrow = chain.day + timedelta(days=1)
     page = manager.get(f"/manager/chain?date={tomorrow.isoformat()}")
     assert page.status_code == 200
@@ -150,7 +145,7 @@ def test_the_mark_in_both_languages(kit, till, chain, chain_sales, language):
     from pos.i18n import translator
 
     t = translator(language)
-    page = _chain_manager(kit, till, chain_sales).get(f"/manager/chain?date={chain.day.isoformat()}")
+    page = _chain_manager(kit, till, chain_sales.PASSWORD).get(f"/manager/chain?date={chain.day.isoformat()}")
     assert page.status_code == 200
     text = unescape(page.text)
     assert t("chain.quiet") in text and t("chain.last_sale", day=chain.s03.business_date.isoformat()) in text
