@@ -19,17 +19,8 @@ from pos.wechatpay.bills import parse_bill
 from pos.wechatpay.client import WeChatPayClient
 from pos.wechatpay.errors import BillNotReady, BusinessError, NoBill, ProtocolFail
 from pos.wechatpay.modeone import bizpayurl
-from pos.wechatpay.testing import FakeGateway, running_gateway
+from pos.wechatpay.testing import FakeGateway
 from pos.wechatpay.times import BEIJING
-
-
-@pytest.fixture
-def merchant() -> Iterator[FakeGateway]:
-    """The merchant's endpoints: /notify and /refund-notify acknowledge; /callback is set per test."""
-    with running_gateway() as fake:
-        fake.answer("/notify", notices.success_reply())
-        fake.answer("/refund-notify", notices.success_reply())
-        yield fake
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pos.sandbox.testing import RunningSimulator, running_simulator
 from pos.wechatpay import notices
 from pos.wechatpay.bills import parse_bill
 from pos.wechatpay.client import WeChatPayClient
-from pos.wechatpay.testing import FakeGateway, running_gateway
+from pos.wechatpay.testing import FakeGateway
 from pos.wechatpay.times import BEIJING
 
 # funded_by -> coupon_type, and each refund's (refund, coupon share, 应结退款金额, 充值券退款金额)
@@ -26,14 +26,6 @@ KINDS = {
     "merchant": ("NO_CASH", [(600, 100, 500, 0), (1200, 200, 1000, 0)]),
     "wechat": ("CASH", [(600, 100, 600, 100), (1200, 200, 1200, 200)]),
 }
-
-
-@pytest.fixture
-def merchant() -> Iterator[FakeGateway]:
-    with running_gateway() as fake:
-        fake.answer("/notify", notices.success_reply())
-        fake.answer("/refund-notify", notices.success_reply())
-        yield fake
 
 
 @pytest.fixture
